@@ -1,0 +1,27 @@
+//! The pure core of Argus: everything about where things are, with no native dependency.
+//!
+//! - [`geodesy`]: WGS84 ⇄ a local east-north-up tangent plane anchored at an origin.
+//! - [`camera`]: pinhole intrinsics with optional radial distortion, and camera poses in DJI's
+//!   angle convention (yaw clockwise from true north, pitch 0 = horizon, −90 = nadir).
+//! - [`srt`]: DJI `.SRT` telemetry sidecars, written in the modern bracket dialect and read back.
+//!
+//! Both the simulator and the edge agent use these types, so a pose written by one is read by the
+//! other through exactly the same maths.
+//!
+//! ```
+//! use argus_core::{camera::{Camera, Intrinsics, Pose}, geodesy::{GeoPoint, LocalFrame}};
+//!
+//! let frame = LocalFrame::new(GeoPoint { lat: 30.70, lon: 121.02 });
+//! let intrinsics = Intrinsics::from_hfov(1920, 1080, 70.0);
+//! // 100 m above the origin, looking straight down, nose to the north.
+//! let pose = Pose { lat: 30.70, lon: 121.02, alt_m: 100.0, yaw_deg: 0.0, pitch_deg: -90.0, roll_deg: 0.0 };
+//! let camera = Camera::new(intrinsics, &frame, &pose);
+//! let centre = camera.ground_point(960.0, 540.0, 0.0).unwrap();
+//! assert!(centre.x.abs() < 1e-6 && centre.y.abs() < 1e-6);
+//! ```
+#![deny(missing_docs)]
+
+pub mod camera;
+pub mod geodesy;
+pub mod linalg;
+pub mod srt;

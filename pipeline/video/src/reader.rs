@@ -1,0 +1,193 @@
+use std::path::Path;
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
+use crate::error::VideoError;
+
+/// One decoded frame, packed RGB (`width * 3` bytes a row, no padding).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Presentation time from the start of the stream, when known.
+    pub pts: Option<Duration>,
+    /// The pixels.
+    pub rgb: Vec<u8>,
+}
+
+/// Decodes a video file into RGB frames, in order, through `decodebin` (which picks hardware
+/// decoders where the machine has them). Iterate it; an error ends the iteration.
+#[derive(Debug)]
+pub struct FrameReader {
+    pipeline: gst::Pipeline,
+    sink: gst_app::AppSink,
+    path: String,
+    done: bool,
+}
+
+/// The first error message waiting on a pipeline's bus, formatted, if any.
+pub(crate) fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
+    let bus = pipeline.bus()?;
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(err) = msg.view() {
+            let src = err.src().map(|s| s.name().to_string()).unwrap_or_default();
+            return Some(format!("{} (from {src})", err.error()));
+        }
+    }
+    None
+}
+
+impl FrameReader {
+    /// Opens a file for decoding. Fails at once when the file is missing or unreadable.
+    pub fn open(path: &Path) -> Result<Self, VideoError> {
+        crate::init()?;
+        let shown = path.display().to_string();
+        let pipeline = gst::parse::launch(
+            "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+             appsink name=sink sync=false max-buffers=4",
+        )
+        .map_err(|e| VideoError::Build(e.to_string()))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| VideoError::Build("not a pipeline".into()))?;
+        let src = pipeline.by_name("src").expect("named in the description");
+        src.set_property("location", &shown);
+        let sink = pipeline
+            .by_name("sink")
+            .expect("named in the description")
+            .downcast::<gst_app::AppSink>()
+            .map_err(|_| VideoError::Build("sink is not an appsink".into()))?;
+        if pipeline.set_state(gst::State::Paused).is_err() {
+            let detail = bus_error(&pipeline).unwrap_or_else(|| "state change failed".into());
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(VideoError::Start {
+                path: shown,
+                detail,
+            });
+        }
+        let _ = pipeline.set_state(gst::State::Playing);
+        Ok(Self {
+            pipeline,
+            sink,
+            path: shown,
+            done: false,
+        })
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
+        let sample = match self.sink.pull_sample() {
+            Ok(s) => s,
+            Err(_) => {
+                // Either the end of the stream or an error: the bus tells which.
+                let bus = self.pipeline.bus().expect("a pipeline has a bus");
+                if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                    if let gst::MessageView::Error(err) = msg.view() {
+                        return Err(VideoError::Stream {
+                            path: self.path.clone(),
+                            src: err
+                                .src()
+                                .map(|s| s.path_string().to_string())
+                                .unwrap_or_default(),
+                            error: err.error().to_string(),
+                            debug: err.debug().map(|d| d.to_string()),
+                        });
+                    }
+                }
+                return Ok(None);
+            }
+        };
+        let caps = sample.caps().ok_or_else(|| VideoError::Build("sample without caps".into()))?;
+        let info = gst_video::VideoInfo::from_caps(caps)
+            .map_err(|e| VideoError::Build(format!("bad caps: {e}")))?;
+        let buffer = sample
+            .buffer()
+            .ok_or_else(|| VideoError::Build("sample without buffer".into()))?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+            .map_err(|_| VideoError::Build("unreadable frame".into()))?;
+        let (w, h) = (info.width(), info.height());
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame
+            .plane_data(0)
+            .map_err(|_| VideoError::Build("no plane data".into()))?;
+        let row = w as usize * 3;
+        let mut rgb = Vec::with_capacity(row * h as usize);
+        for y in 0..h as usize {
+            rgb.extend_from_slice(&data[y * stride..y * stride + row]);
+        }
+        Ok(Some(Frame {
+            width: w,
+            height: h,
+            pts: buffer.pts().map(|t| Duration::from_nanos(t.nseconds())),
+            rgb,
+        }))
+    }
+}
+
+impl Iterator for FrameReader {
+    type Item = Result<Frame, VideoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_frame() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{VideoWriter, WriterOptions};
+
+    #[test]
+    fn written_frames_decode_back_with_their_size_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.mp4");
+        let mut w = VideoWriter::create(&path, 160, 96, 10, &WriterOptions::default()).unwrap();
+        for i in 0..12u8 {
+            let frame: Vec<u8> = (0..160 * 96 * 3).map(|k| (k as u8).wrapping_add(i * 20)).collect();
+            w.push_rgb(&frame).unwrap();
+        }
+        assert!(matches!(w.push_rgb(&[0; 5]), Err(VideoError::FrameSize { .. })));
+        w.finish().unwrap();
+        let frames: Vec<Frame> = FrameReader::open(&path).unwrap().map(Result::unwrap).collect();
+        assert_eq!(frames.len(), 12);
+        assert!(frames.iter().all(|f| (f.width, f.height) == (160, 96)));
+        assert_eq!(frames[3].pts, Some(Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn missing_and_corrupt_files_give_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.mp4");
+        let err = FrameReader::open(&missing).unwrap_err().to_string();
+        assert!(err.contains("nope.mp4"), "{err}");
+        let corrupt = dir.path().join("corrupt.mp4");
+        std::fs::write(&corrupt, b"\x00\x00\x00\x18ftypmp42 this is not a video").unwrap();
+        let first = FrameReader::open(&corrupt).and_then(|mut r| r.next().transpose());
+        let err = first.expect_err("a corrupt file must not decode").to_string();
+        assert!(err.contains("corrupt.mp4"), "{err}");
+    }
+}
