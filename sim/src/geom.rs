@@ -1,0 +1,143 @@
+//! Planar geometry on local east/north metres: polygons as open rings of `[x, y]`.
+
+/// A point of the ground plane, local metres (east, north).
+pub type P2 = [f64; 2];
+
+/// An axis-aligned rectangle as a counter-clockwise ring.
+pub fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<P2> {
+    vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+}
+
+/// A rectangle of `length` × `width` centred on `c`, its length along `yaw` (radians, clockwise
+/// from north, as headings are), counter-clockwise.
+pub fn oriented_rect(c: P2, length: f64, width: f64, yaw: f64) -> Vec<P2> {
+    let (s, co) = yaw.sin_cos();
+    let along = [s, co]; // heading direction: east = sin, north = cos
+    let across = [co, -s];
+    let (hl, hw) = (length / 2.0, width / 2.0);
+    let corner = |a: f64, b: f64| [c[0] + along[0] * a + across[0] * b, c[1] + along[1] * a + across[1] * b];
+    let mut ring = vec![corner(-hl, -hw), corner(-hl, hw), corner(hl, hw), corner(hl, -hw)];
+    if signed_area(&ring) < 0.0 {
+        ring.reverse();
+    }
+    ring
+}
+
+/// A regular `n`-gon of radius `r` centred on `c`, counter-clockwise, rotated by `phase` radians.
+pub fn ngon(c: P2, r: f64, n: usize, phase: f64) -> Vec<P2> {
+    (0..n)
+        .map(|i| {
+            let a = phase + std::f64::consts::TAU * i as f64 / n as f64;
+            [c[0] + r * a.cos(), c[1] + r * a.sin()]
+        })
+        .collect()
+}
+
+/// Twice the signed area... halved: positive for counter-clockwise rings.
+pub fn signed_area(ring: &[P2]) -> f64 {
+    let n = ring.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (ring[i], ring[(i + 1) % n]);
+            a[0] * b[1] - b[0] * a[1]
+        })
+        .sum::<f64>()
+        / 2.0
+}
+
+/// The area centroid of a simple polygon.
+pub fn centroid(ring: &[P2]) -> P2 {
+    let a = signed_area(ring);
+    if a.abs() < 1e-12 {
+        let n = ring.len() as f64;
+        return [ring.iter().map(|p| p[0]).sum::<f64>() / n, ring.iter().map(|p| p[1]).sum::<f64>() / n];
+    }
+    let n = ring.len();
+    let (mut cx, mut cy) = (0.0, 0.0);
+    for i in 0..n {
+        let (p, q) = (ring[i], ring[(i + 1) % n]);
+        let cross = p[0] * q[1] - q[0] * p[1];
+        cx += (p[0] + q[0]) * cross;
+        cy += (p[1] + q[1]) * cross;
+    }
+    [cx / (6.0 * a), cy / (6.0 * a)]
+}
+
+/// Whether `p` lies inside the polygon (even-odd rule).
+pub fn contains(ring: &[P2], p: P2) -> bool {
+    let mut inside = false;
+    let n = ring.len();
+    let mut j = n - 1;
+    for i in 0..n {
+        let (a, b) = (ring[i], ring[j]);
+        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+/// Axis-aligned bounds `[min_x, min_y, max_x, max_y]`.
+pub fn bounds(ring: &[P2]) -> [f64; 4] {
+    ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, p| {
+        [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
+    })
+}
+
+/// The convex hull of a point set, counter-clockwise (Andrew's monotone chain).
+pub fn convex_hull(points: &[P2]) -> Vec<P2> {
+    let mut pts = points.to_vec();
+    pts.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    pts.dedup();
+    if pts.len() < 3 {
+        return pts;
+    }
+    let cross = |o: P2, a: P2, b: P2| (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+    let mut hull: Vec<P2> = Vec::with_capacity(pts.len() * 2);
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &P2>> = if pass == 0 { Box::new(pts.iter()) } else { Box::new(pts.iter().rev()) };
+        for &p in iter {
+            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// Rotates a point about the origin by `angle` radians counter-clockwise.
+pub fn rotate(p: P2, angle: f64) -> P2 {
+    let (s, c) = angle.sin_cos();
+    [c * p[0] - s * p[1], s * p[0] + c * p[1]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rectangles_are_counter_clockwise_with_their_area() {
+        let r = oriented_rect([10.0, 5.0], 4.0, 2.0, 0.7);
+        assert!((signed_area(&r) - 8.0).abs() < 1e-9);
+        let c = centroid(&r);
+        assert!((c[0] - 10.0).abs() < 1e-9 && (c[1] - 5.0).abs() < 1e-9);
+        assert!(contains(&r, [10.0, 5.0]) && !contains(&r, [13.0, 5.0]));
+    }
+
+    #[test]
+    fn yaw_zero_puts_length_along_north() {
+        let b = bounds(&oriented_rect([0.0, 0.0], 4.0, 2.0, 0.0));
+        assert!((b[3] - b[1] - 4.0).abs() < 1e-9 && (b[2] - b[0] - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn hull_drops_inner_points() {
+        let h = convex_hull(&[[0.0, 0.0], [2.0, 0.0], [1.0, 0.5], [2.0, 2.0], [0.0, 2.0], [1.0, 1.0]]);
+        assert_eq!(h.len(), 4);
+        assert!((signed_area(&h) - 4.0).abs() < 1e-9);
+    }
+}
