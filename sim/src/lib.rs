@@ -3,5 +3,10 @@
 //! export for training the detectors.
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod district;
+pub mod flight;
 pub mod geom;
+pub mod progress;
+pub mod render;
+pub mod truth;

@@ -1,1 +1,190 @@
-fn main() {}
+//! `sim`: the Argus simulator's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use argus_core::camera::{Camera, Intrinsics, Pose};
+use argus_sim::district::{self, generate::DistrictOptions};
+use argus_sim::flight::{FlightOptions, Route, TelemetryNoise, fly};
+use argus_sim::render::{self, GroundTexture, Lighting, Renderer, Scene};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "sim", version, about = "The Argus simulator: districts, drone flights, street cameras, datasets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a district and write DIR/district.geojson.
+    District {
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// WGS84 centre latitude.
+        #[arg(long, default_value_t = district::generate::DEFAULT_ORIGIN.lat)]
+        lat: f64,
+        /// WGS84 centre longitude.
+        #[arg(long, default_value_t = district::generate::DEFAULT_ORIGIN.lon)]
+        lon: f64,
+        /// Side of the square district, metres.
+        #[arg(long, default_value_t = district::generate::DEFAULT_SIZE_M)]
+        size: f64,
+        /// Local scene time HH:MM (decides which vending zones are open).
+        #[arg(long, default_value = "10:00", value_parser = argus_sim::cli::parse_hhmm)]
+        time: u32,
+    },
+    /// Render a drone flight: OUT/flight.mp4, OUT/flight.SRT and OUT/truth.jsonl.
+    Flight {
+        /// District folder or district.geojson.
+        #[arg(long)]
+        district: PathBuf,
+        /// Seed of the telemetry and sensor noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Route file (JSON); default: a serpentine over the whole district at 100 m.
+        #[arg(long)]
+        route: Option<PathBuf>,
+        /// Seconds to fly (default: the whole route).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Frame size WxH.
+        #[arg(long, default_value = "1920x1080", value_parser = argus_sim::cli::parse_size)]
+        size: (u32, u32),
+        /// Frames per second.
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+        /// Horizontal field of view, degrees.
+        #[arg(long, default_value_t = argus_sim::flight::DEFAULT_HFOV_DEG)]
+        hfov: f64,
+        /// Radial distortion coefficient k1 (0: none).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        k1: f64,
+        /// Radial distortion coefficient k2.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        k2: f64,
+        /// GPS error written into the SRT, metres (standard deviation per axis).
+        #[arg(long, default_value_t = 1.5)]
+        gps_sigma: f64,
+        /// Height error written into the SRT, metres.
+        #[arg(long, default_value_t = 0.5)]
+        alt_sigma: f64,
+        /// Gimbal angle error written into the SRT, degrees.
+        #[arg(long, default_value_t = 0.3)]
+        attitude_sigma: f64,
+        /// Local time HH:MM of the flight (default: the district's scene time).
+        #[arg(long, value_parser = argus_sim::cli::parse_hhmm)]
+        time: Option<u32>,
+        /// Skip the video (truth and SRT only).
+        #[arg(long)]
+        no_video: bool,
+    },
+    /// Render one still image of a district from a pose (PNG or JPEG by extension).
+    Still {
+        /// District folder or district.geojson.
+        #[arg(long)]
+        district: PathBuf,
+        /// Output image.
+        #[arg(long)]
+        out: PathBuf,
+        /// Camera position, local metres east of the district centre.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        east: f64,
+        /// Camera position, local metres north of the district centre.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        north: f64,
+        /// Height above ground, metres.
+        #[arg(long, default_value_t = 100.0)]
+        alt: f64,
+        /// Yaw, degrees clockwise from north.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        yaw: f64,
+        /// Pitch, degrees (−90 = nadir).
+        #[arg(long, default_value_t = -90.0, allow_negative_numbers = true)]
+        pitch: f64,
+        /// Image size WxH.
+        #[arg(long, default_value = "1920x1080", value_parser = argus_sim::cli::parse_size)]
+        size: (u32, u32),
+        /// Horizontal field of view, degrees.
+        #[arg(long, default_value_t = argus_sim::flight::DEFAULT_HFOV_DEG)]
+        hfov: f64,
+        /// Local time HH:MM for the sun (default: the district's scene time).
+        #[arg(long, value_parser = argus_sim::cli::parse_hhmm)]
+        time: Option<u32>,
+    },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::District { seed, out, lat, lon, size, time } => {
+            let opts = DistrictOptions { seed, origin: argus_core::geodesy::GeoPoint { lat, lon }, size_m: size, scene_minute: time };
+            let d = district::generate::generate(&opts)?;
+            let path = district::geojson::write(&d, &out).with_context(|| format!("writing {}", out.display()))?;
+            let violations = d.objects.iter().filter(|o| o.violation).count();
+            println!("district (seed {seed}): {} buildings, {} lanes, {violations} violations -> {}", d.buildings.len(), d.lanes.len(), path.display());
+        }
+        Command::Flight { district: dpath, seed, out, route, duration, size, fps, hfov, k1, k2, gps_sigma, alt_sigma, attitude_sigma, time, no_video } => {
+            let d = district::geojson::read(&dpath)?;
+            let mut opts = FlightOptions::new(&d);
+            if let Some(r) = route {
+                opts.route = Route::load(&r, &d)?;
+            }
+            for (name, v) in [("gps-sigma", gps_sigma), ("alt-sigma", alt_sigma), ("attitude-sigma", attitude_sigma)] {
+                anyhow::ensure!(v.is_finite() && v >= 0.0, "--{name}: {v} must be zero or positive");
+            }
+            opts.seed = seed;
+            (opts.width, opts.height, opts.fps, opts.hfov_deg) = (size.0, size.1, fps, hfov);
+            opts.duration_s = duration;
+            opts.distortion = (k1 != 0.0 || k2 != 0.0).then_some((k1, k2));
+            opts.noise = TelemetryNoise { gps_sigma_m: gps_sigma, alt_sigma_m: alt_sigma, attitude_sigma_deg: attitude_sigma };
+            opts.minute = time;
+            opts.video = !no_video;
+            opts.progress = true;
+            let started = std::time::Instant::now();
+            let o = fly(&d, &opts, &out)?;
+            let secs = started.elapsed().as_secs_f64();
+            println!("flight: {} frames in {secs:.1} s ({:.1} frames/s), {} violations in view", o.frames, o.frames as f64 / secs, o.violations_seen);
+            if let Some(v) = &o.video {
+                println!("  video  {}", v.display());
+            }
+            println!("  srt    {}\n  truth  {}", o.srt.display(), o.truth.display());
+        }
+        Command::Still { district: dpath, out, east, north, alt, yaw, pitch, size, hfov, time } => {
+            let d = district::geojson::read(&dpath)?;
+            let albedo = GroundTexture::build(&d, render::DEFAULT_TEXEL_M);
+            let scene = Scene::new(&d, &albedo, Lighting::at_minute(time.unwrap_or(d.scene_minute)));
+            let intr = Intrinsics::from_hfov(size.0, size.1, hfov);
+            let g = d.frame().ground_to_geo(east, north);
+            let pose = Pose { lat: g.lat, lon: g.lon, alt_m: alt, yaw_deg: yaw, pitch_deg: pitch, roll_deg: 0.0 };
+            let cam = Camera::new(intr, &d.frame(), &pose);
+            let mut r = Renderer::new(intr);
+            r.render(&scene, &cam, 0);
+            image::save_buffer(&out, r.rgb(), size.0, size.1, image::ExtendedColorType::Rgb8).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sim: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -390,7 +390,8 @@ impl Builder {
             if bx1 - bx0 < 8.0 || by1 - by0 < 8.0 || self.rng.random_bool(0.12) {
                 continue; // an open yard
             }
-            let floors = 1 + (self.rng.random::<f64>().powi(2) * 18.0) as u32;
+            // Mostly low-rise, with the odd tower.
+            let floors = if self.rng.random_bool(0.05) { self.rng.random_range(10..18) } else { 1 + (self.rng.random::<f64>().powi(2) * 8.0) as u32 };
             let roof = match self.rng.random_range(0..10) {
                 0..=3 => RoofType::Concrete,
                 4..=5 => RoofType::Gravel,
