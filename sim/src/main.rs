@@ -11,7 +11,11 @@ use argus_sim::render::{self, GroundTexture, Lighting, Renderer, Scene};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sim", version, about = "The Argus simulator: districts, drone flights, street cameras, datasets")]
+#[command(
+    name = "sim",
+    version,
+    about = "The Argus simulator: districts, drone flights, street cameras, datasets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,50 +129,133 @@ enum Command {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::District { seed, out, lat, lon, size, time } => {
-            let opts = DistrictOptions { seed, origin: argus_core::geodesy::GeoPoint { lat, lon }, size_m: size, scene_minute: time };
+        Command::District {
+            seed,
+            out,
+            lat,
+            lon,
+            size,
+            time,
+        } => {
+            let opts = DistrictOptions {
+                seed,
+                origin: argus_core::geodesy::GeoPoint { lat, lon },
+                size_m: size,
+                scene_minute: time,
+            };
             let d = district::generate::generate(&opts)?;
-            let path = district::geojson::write(&d, &out).with_context(|| format!("writing {}", out.display()))?;
+            let path = district::geojson::write(&d, &out)
+                .with_context(|| format!("writing {}", out.display()))?;
             let violations = d.objects.iter().filter(|o| o.violation).count();
-            println!("district (seed {seed}): {} buildings, {} lanes, {violations} violations -> {}", d.buildings.len(), d.lanes.len(), path.display());
+            println!(
+                "district (seed {seed}): {} buildings, {} lanes, {violations} violations -> {}",
+                d.buildings.len(),
+                d.lanes.len(),
+                path.display()
+            );
         }
-        Command::Flight { district: dpath, seed, out, route, duration, size, fps, hfov, k1, k2, gps_sigma, alt_sigma, attitude_sigma, time, no_video } => {
+        Command::Flight {
+            district: dpath,
+            seed,
+            out,
+            route,
+            duration,
+            size,
+            fps,
+            hfov,
+            k1,
+            k2,
+            gps_sigma,
+            alt_sigma,
+            attitude_sigma,
+            time,
+            no_video,
+        } => {
             let d = district::geojson::read(&dpath)?;
             let mut opts = FlightOptions::new(&d);
             if let Some(r) = route {
                 opts.route = Route::load(&r, &d)?;
             }
-            for (name, v) in [("gps-sigma", gps_sigma), ("alt-sigma", alt_sigma), ("attitude-sigma", attitude_sigma)] {
-                anyhow::ensure!(v.is_finite() && v >= 0.0, "--{name}: {v} must be zero or positive");
+            for (name, v) in [
+                ("gps-sigma", gps_sigma),
+                ("alt-sigma", alt_sigma),
+                ("attitude-sigma", attitude_sigma),
+            ] {
+                anyhow::ensure!(
+                    v.is_finite() && v >= 0.0,
+                    "--{name}: {v} must be zero or positive"
+                );
             }
             opts.seed = seed;
             (opts.width, opts.height, opts.fps, opts.hfov_deg) = (size.0, size.1, fps, hfov);
             opts.duration_s = duration;
             opts.distortion = (k1 != 0.0 || k2 != 0.0).then_some((k1, k2));
-            opts.noise = TelemetryNoise { gps_sigma_m: gps_sigma, alt_sigma_m: alt_sigma, attitude_sigma_deg: attitude_sigma };
+            opts.noise = TelemetryNoise {
+                gps_sigma_m: gps_sigma,
+                alt_sigma_m: alt_sigma,
+                attitude_sigma_deg: attitude_sigma,
+            };
             opts.minute = time;
             opts.video = !no_video;
             opts.progress = true;
             let started = std::time::Instant::now();
             let o = fly(&d, &opts, &out)?;
             let secs = started.elapsed().as_secs_f64();
-            println!("flight: {} frames in {secs:.1} s ({:.1} frames/s), {} violations in view", o.frames, o.frames as f64 / secs, o.violations_seen);
+            println!(
+                "flight: {} frames in {secs:.1} s ({:.1} frames/s), {} violations in view",
+                o.frames,
+                o.frames as f64 / secs,
+                o.violations_seen
+            );
             if let Some(v) = &o.video {
                 println!("  video  {}", v.display());
             }
-            println!("  srt    {}\n  truth  {}", o.srt.display(), o.truth.display());
+            println!(
+                "  srt    {}\n  truth  {}",
+                o.srt.display(),
+                o.truth.display()
+            );
         }
-        Command::Still { district: dpath, out, east, north, alt, yaw, pitch, size, hfov, time } => {
+        Command::Still {
+            district: dpath,
+            out,
+            east,
+            north,
+            alt,
+            yaw,
+            pitch,
+            size,
+            hfov,
+            time,
+        } => {
             let d = district::geojson::read(&dpath)?;
             let albedo = GroundTexture::build(&d, render::DEFAULT_TEXEL_M);
-            let scene = Scene::new(&d, &albedo, Lighting::at_minute(time.unwrap_or(d.scene_minute)));
+            let scene = Scene::new(
+                &d,
+                &albedo,
+                Lighting::at_minute(time.unwrap_or(d.scene_minute)),
+            );
             let intr = Intrinsics::from_hfov(size.0, size.1, hfov);
             let g = d.frame().ground_to_geo(east, north);
-            let pose = Pose { lat: g.lat, lon: g.lon, alt_m: alt, yaw_deg: yaw, pitch_deg: pitch, roll_deg: 0.0 };
+            let pose = Pose {
+                lat: g.lat,
+                lon: g.lon,
+                alt_m: alt,
+                yaw_deg: yaw,
+                pitch_deg: pitch,
+                roll_deg: 0.0,
+            };
             let cam = Camera::new(intr, &d.frame(), &pose);
             let mut r = Renderer::new(intr);
             r.render(&scene, &cam, 0);
-            image::save_buffer(&out, r.rgb(), size.0, size.1, image::ExtendedColorType::Rgb8).with_context(|| format!("writing {}", out.display()))?;
+            image::save_buffer(
+                &out,
+                r.rgb(),
+                size.0,
+                size.1,
+                image::ExtendedColorType::Rgb8,
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
             println!("{}", out.display());
         }
     }
@@ -177,7 +264,9 @@ fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {

@@ -84,7 +84,14 @@ pub fn label(district: &District, views: &[ObjectView]) -> Vec<TruthObject> {
 }
 
 /// A frame's truth record.
-pub fn frame_truth(district: &District, frame: u64, pts_s: f64, pose: Pose, camera: &Camera, views: &[ObjectView]) -> FrameTruth {
+pub fn frame_truth(
+    district: &District,
+    frame: u64,
+    pts_s: f64,
+    pose: Pose,
+    camera: &Camera,
+    views: &[ObjectView],
+) -> FrameTruth {
     let pose = Pose {
         lat: round(pose.lat, 1e9),
         lon: round(pose.lon, 1e9),
@@ -93,5 +100,11 @@ pub fn frame_truth(district: &District, frame: u64, pts_s: f64, pose: Pose, came
         pitch_deg: round(pose.pitch_deg, 1e4),
         roll_deg: round(pose.roll_deg, 1e4),
     };
-    FrameTruth { frame, pts_s: round(pts_s, 1e6), pose, camera: camera.intrinsics, objects: label(district, views) }
+    FrameTruth {
+        frame,
+        pts_s: round(pts_s, 1e6),
+        pose,
+        camera: camera.intrinsics,
+        objects: label(district, views),
+    }
 }

@@ -277,7 +277,10 @@ mod tests {
         for (u, v) in [(5.0, 7.0), (960.0, 540.0), (1900.0, 1000.0), (300.0, 900.0)] {
             let p = c.ground_point(u, v, 3.0).unwrap();
             let (pu, pv) = c.project(p).unwrap();
-            assert!((pu - u).abs() < 1e-6 && (pv - v).abs() < 1e-6, "{u},{v} -> {pu},{pv}");
+            assert!(
+                (pu - u).abs() < 1e-6 && (pv - v).abs() < 1e-6,
+                "{u},{v} -> {pu},{pv}"
+            );
         }
     }
 

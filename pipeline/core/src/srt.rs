@@ -185,7 +185,9 @@ fn key_values(body: &str, out: &mut Vec<(String, f64)>) {
             j += 1;
         }
         let num_start = j;
-        while j < bytes.len() && (bytes[j].is_ascii_digit() || matches!(bytes[j], b'-' | b'+' | b'.')) {
+        while j < bytes.len()
+            && (bytes[j].is_ascii_digit() || matches!(bytes[j], b'-' | b'+' | b'.'))
+        {
             j += 1;
         }
         if let Ok(v) = body[num_start..j].parse::<f64>() {
@@ -302,8 +304,22 @@ mod tests {
     #[test]
     fn written_record_parses_back() {
         let mut s = String::new();
-        write_record(&mut s, 1, 0.0, 1.0 / 30.0, "2026-05-27 10:00:00.000", &telemetry());
-        write_record(&mut s, 2, 1.0 / 30.0, 2.0 / 30.0, "2026-05-27 10:00:00.033", &telemetry());
+        write_record(
+            &mut s,
+            1,
+            0.0,
+            1.0 / 30.0,
+            "2026-05-27 10:00:00.000",
+            &telemetry(),
+        );
+        write_record(
+            &mut s,
+            2,
+            1.0 / 30.0,
+            2.0 / 30.0,
+            "2026-05-27 10:00:00.033",
+            &telemetry(),
+        );
         let recs = parse(&s).unwrap();
         assert_eq!(recs.len(), 2);
         let r = &recs[1];
@@ -348,6 +364,9 @@ mod tests {
             parse("1\n00:00:00,000 --> 00:00:01,000\nx: 1\n\n2\n"),
             Err(SrtError::Truncated { line: 5, index: 2 })
         );
-        assert!(matches!(parse("GPS here\n"), Err(SrtError::BadIndex { line: 1, .. })));
+        assert!(matches!(
+            parse("GPS here\n"),
+            Err(SrtError::BadIndex { line: 1, .. })
+        ));
     }
 }

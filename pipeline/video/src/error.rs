@@ -8,7 +8,9 @@ pub enum VideoError {
     #[error("could not initialise GStreamer: {0}")]
     Init(#[source] gst::glib::Error),
     /// A needed element is not installed (a missing plugin package).
-    #[error("GStreamer element `{0}` is not available (install the gstreamer1.0-plugins-* packages)")]
+    #[error(
+        "GStreamer element `{0}` is not available (install the gstreamer1.0-plugins-* packages)"
+    )]
     MissingElement(&'static str),
     /// The pipeline could not be built.
     #[error("could not build the pipeline: {0}")]

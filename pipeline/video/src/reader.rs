@@ -102,7 +102,9 @@ impl FrameReader {
                 return Ok(None);
             }
         };
-        let caps = sample.caps().ok_or_else(|| VideoError::Build("sample without caps".into()))?;
+        let caps = sample
+            .caps()
+            .ok_or_else(|| VideoError::Build("sample without caps".into()))?;
         let info = gst_video::VideoInfo::from_caps(caps)
             .map_err(|e| VideoError::Build(format!("bad caps: {e}")))?;
         let buffer = sample
@@ -167,12 +169,20 @@ mod tests {
         let path = dir.path().join("t.mp4");
         let mut w = VideoWriter::create(&path, 160, 96, 10, &WriterOptions::default()).unwrap();
         for i in 0..12u8 {
-            let frame: Vec<u8> = (0..160 * 96 * 3).map(|k| (k as u8).wrapping_add(i * 20)).collect();
+            let frame: Vec<u8> = (0..160 * 96 * 3)
+                .map(|k| (k as u8).wrapping_add(i * 20))
+                .collect();
             w.push_rgb(&frame).unwrap();
         }
-        assert!(matches!(w.push_rgb(&[0; 5]), Err(VideoError::FrameSize { .. })));
+        assert!(matches!(
+            w.push_rgb(&[0; 5]),
+            Err(VideoError::FrameSize { .. })
+        ));
         w.finish().unwrap();
-        let frames: Vec<Frame> = FrameReader::open(&path).unwrap().map(Result::unwrap).collect();
+        let frames: Vec<Frame> = FrameReader::open(&path)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(frames.len(), 12);
         assert!(frames.iter().all(|f| (f.width, f.height) == (160, 96)));
         assert_eq!(frames[3].pts, Some(Duration::from_millis(300)));
@@ -187,7 +197,9 @@ mod tests {
         let corrupt = dir.path().join("corrupt.mp4");
         std::fs::write(&corrupt, b"\x00\x00\x00\x18ftypmp42 this is not a video").unwrap();
         let first = FrameReader::open(&corrupt).and_then(|mut r| r.next().transpose());
-        let err = first.expect_err("a corrupt file must not decode").to_string();
+        let err = first
+            .expect_err("a corrupt file must not decode")
+            .to_string();
         assert!(err.contains("corrupt.mp4"), "{err}");
     }
 }

@@ -85,7 +85,10 @@ impl VideoWriter {
         });
         encoder.set_property("bitrate", bitrate.max(200));
         encoder.set_property_from_str("speed-preset", options.speed_preset);
-        encoder.set_property("key-int-max", options.keyframe_interval.unwrap_or(2 * fps).max(1));
+        encoder.set_property(
+            "key-int-max",
+            options.keyframe_interval.unwrap_or(2 * fps).max(1),
+        );
         let parse = make("h264parse")?;
         let mux = make(muxer)?;
         let sink = make("filesink")?;
@@ -136,8 +139,7 @@ impl VideoWriter {
         {
             let b = buffer.get_mut().expect("a new buffer is writable");
             let pts = gst::ClockTime::SECOND.mul_div_floor(self.frames, u64::from(self.fps));
-            let next =
-                gst::ClockTime::SECOND.mul_div_floor(self.frames + 1, u64::from(self.fps));
+            let next = gst::ClockTime::SECOND.mul_div_floor(self.frames + 1, u64::from(self.fps));
             b.set_pts(pts);
             b.set_duration(next.zip(pts).map(|(n, p)| n - p));
         }

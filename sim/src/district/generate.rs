@@ -12,7 +12,10 @@ use super::{Area, Building, District, Lane, Object, ObjectKind, Region, RoofType
 use crate::geom::{self, P2, rect};
 
 /// The default anchor: 30.70 N, 121.02 E.
-pub const DEFAULT_ORIGIN: GeoPoint = GeoPoint { lat: 30.70, lon: 121.02 };
+pub const DEFAULT_ORIGIN: GeoPoint = GeoPoint {
+    lat: 30.70,
+    lon: 121.02,
+};
 /// The default district side, metres.
 pub const DEFAULT_SIZE_M: f64 = 1000.0;
 /// The default scene time, 10:00.
@@ -33,7 +36,12 @@ pub struct DistrictOptions {
 
 impl Default for DistrictOptions {
     fn default() -> Self {
-        Self { seed: 1, origin: DEFAULT_ORIGIN, size_m: DEFAULT_SIZE_M, scene_minute: DEFAULT_SCENE_MINUTE }
+        Self {
+            seed: 1,
+            origin: DEFAULT_ORIGIN,
+            size_m: DEFAULT_SIZE_M,
+            scene_minute: DEFAULT_SCENE_MINUTE,
+        }
     }
 }
 
@@ -80,7 +88,13 @@ fn streets(rng: &mut ChaCha8Rng, half: f64) -> Vec<Street> {
     while pos < half - 55.0 {
         let main = rng.random_bool(0.35) || (out.is_empty() && pos > -half + 200.0);
         let (lanes_per_dir, lane_w, fw) = if main { (2, 3.5, 4.0) } else { (1, 3.25, 2.5) };
-        out.push(Street { pos, cw: lanes_per_dir as f64 * lane_w, fw, lanes_per_dir, lane_w });
+        out.push(Street {
+            pos,
+            cw: lanes_per_dir as f64 * lane_w,
+            fw,
+            lanes_per_dir,
+            lane_w,
+        });
         pos += rng.random_range(115.0..185.0);
     }
     out
@@ -123,7 +137,10 @@ struct Builder {
 /// Generates a district.
 pub fn generate(opts: &DistrictOptions) -> Result<District, OptionsError> {
     if !opts.origin.is_valid() {
-        return Err(OptionsError::Origin { lat: opts.origin.lat, lon: opts.origin.lon });
+        return Err(OptionsError::Origin {
+            lat: opts.origin.lat,
+            lon: opts.origin.lon,
+        });
     }
     if !(300.0..=3000.0).contains(&opts.size_m) {
         return Err(OptionsError::Size(opts.size_m));
@@ -153,7 +170,13 @@ pub fn generate(opts: &DistrictOptions) -> Result<District, OptionsError> {
         grid_cells: vec![],
         objects: vec![],
     };
-    let mut b = Builder { rng, d, occupied: vec![], next: [0; 3], kerb_lanes: vec![] };
+    let mut b = Builder {
+        rng,
+        d,
+        occupied: vec![],
+        next: [0; 3],
+        kerb_lanes: vec![],
+    };
     let vs = streets(&mut b.rng, half);
     let hs = streets(&mut b.rng, half);
     b.lay_streets(&vs, &hs, half);
@@ -179,8 +202,16 @@ impl Builder {
                 let road = format!("R{road_no:03}");
                 for (a, b) in segments(cross, half) {
                     let seg = self.d.roads.len();
-                    let r = if vertical { rect(s.pos - s.cw, a, s.pos + s.cw, b) } else { rect(a, s.pos - s.cw, b, s.pos + s.cw) };
-                    self.d.roads.push(Area { id: format!("{road}-{seg}"), kind: "carriageway".into(), ring: r });
+                    let r = if vertical {
+                        rect(s.pos - s.cw, a, s.pos + s.cw, b)
+                    } else {
+                        rect(a, s.pos - s.cw, b, s.pos + s.cw)
+                    };
+                    self.d.roads.push(Area {
+                        id: format!("{road}-{seg}"),
+                        kind: "carriageway".into(),
+                        ring: r,
+                    });
                     let n = s.lanes_per_dir;
                     for k in 0..2 * n {
                         let off = -s.cw + (k as f64 + 0.5) * s.lane_w;
@@ -213,19 +244,32 @@ impl Builder {
                     for side in [-1.0, 1.0] {
                         let (i0, i1) = (s.pos + side * s.cw, s.pos + side * s.outer());
                         let (lo, hi) = (i0.min(i1), i0.max(i1));
-                        let (a2, b2) = if vertical { (a, b) } else {
+                        let (a2, b2) = if vertical {
+                            (a, b)
+                        } else {
                             // East-west footways stop at the north-south footways.
                             let shrink = |v: f64, dir: f64| {
-                                cross.iter().find(|c| (c.pos + dir * c.cw - v).abs() < 1e-9).map_or(v, |c| v + dir * c.fw)
+                                cross
+                                    .iter()
+                                    .find(|c| (c.pos + dir * c.cw - v).abs() < 1e-9)
+                                    .map_or(v, |c| v + dir * c.fw)
                             };
                             (shrink(a, 1.0), shrink(b, -1.0))
                         };
                         if b2 - a2 < 1.0 {
                             continue;
                         }
-                        let r = if vertical { rect(lo, a2, hi, b2) } else { rect(a2, lo, b2, hi) };
+                        let r = if vertical {
+                            rect(lo, a2, hi, b2)
+                        } else {
+                            rect(a2, lo, b2, hi)
+                        };
                         let id = format!("F{:04}", self.d.footways.len() + 1);
-                        self.d.footways.push(Area { id, kind: "footway".into(), ring: r });
+                        self.d.footways.push(Area {
+                            id,
+                            kind: "footway".into(),
+                            ring: r,
+                        });
                     }
                 }
             }
@@ -233,7 +277,11 @@ impl Builder {
         for v in vs {
             for h in hs {
                 let id = format!("J{:03}", self.d.roads.len());
-                self.d.roads.push(Area { id, kind: "junction".into(), ring: rect(v.pos - v.cw, h.pos - h.cw, v.pos + v.cw, h.pos + h.cw) });
+                self.d.roads.push(Area {
+                    id,
+                    kind: "junction".into(),
+                    ring: rect(v.pos - v.cw, h.pos - h.cw, v.pos + v.cw, h.pos + h.cw),
+                });
             }
         }
     }
@@ -288,13 +336,21 @@ impl Builder {
         }
         // Every district shows both sides of the rule: zones open and closed at the scene time.
         let minute = self.d.scene_minute;
-        let open = self.d.vending_zones.iter().filter(|z| z.is_open(minute)).count();
+        let open = self
+            .d
+            .vending_zones
+            .iter()
+            .filter(|z| z.is_open(minute))
+            .count();
         let zones = self.d.vending_zones.len();
         for (k, z) in self.d.vending_zones.iter_mut().enumerate() {
             if open < 2 && k < 2 {
                 z.hours = vec![(0, 24 * 60)];
             } else if open == zones && k + 1 == zones {
-                z.hours = vec![((minute + 120) % (24 * 60), ((minute + 120) % (24 * 60) + 180).min(24 * 60))];
+                z.hours = vec![(
+                    (minute + 120) % (24 * 60),
+                    ((minute + 120) % (24 * 60) + 180).min(24 * 60),
+                )];
             }
         }
     }
@@ -314,7 +370,11 @@ impl Builder {
 
     fn ground(&mut self, kind: &str, ring: Vec<P2>) {
         let id = format!("G{:04}", self.d.grounds.len() + 1);
-        self.d.grounds.push(Area { id, kind: kind.into(), ring });
+        self.d.grounds.push(Area {
+            id,
+            kind: kind.into(),
+            ring,
+        });
     }
 
     fn plaza(&mut self, x0: f64, y0: f64, x1: f64, y1: f64) {
@@ -322,9 +382,19 @@ impl Builder {
         let (w, h) = (x1 - x0, y1 - y0);
         let (zw, zh) = ((w * 0.4).clamp(10.0, 35.0), (h * 0.3).clamp(8.0, 25.0));
         let (cx, cy) = (x0 + w * 0.5, y0 + h * 0.5);
-        self.vending_zone(rect(cx - zw / 2.0, cy - zh / 2.0, cx + zw / 2.0, cy + zh / 2.0));
+        self.vending_zone(rect(
+            cx - zw / 2.0,
+            cy - zh / 2.0,
+            cx + zw / 2.0,
+            cy + zh / 2.0,
+        ));
         if self.rng.random_bool(0.5) {
-            self.vending_zone(rect(x0 + 3.0, y0 + 3.0, x0 + 3.0 + zw * 0.6, y0 + 3.0 + zh * 0.6));
+            self.vending_zone(rect(
+                x0 + 3.0,
+                y0 + 3.0,
+                x0 + 3.0 + zw * 0.6,
+                y0 + 3.0 + zh * 0.6,
+            ));
         }
     }
 
@@ -332,7 +402,10 @@ impl Builder {
         self.ground("grass", rect(x0, y0, x1, y1));
         let n = ((x1 - x0) * (y1 - y0) / 250.0) as usize;
         for _ in 0..n.min(60) {
-            let c = [self.rng.random_range(x0 + 3.0..x1 - 3.0), self.rng.random_range(y0 + 3.0..y1 - 3.0)];
+            let c = [
+                self.rng.random_range(x0 + 3.0..x1 - 3.0),
+                self.rng.random_range(y0 + 3.0..y1 - 3.0),
+            ];
             self.try_place(ObjectKind::Tree, c, 0.0, 0.0, false, "distractor");
         }
     }
@@ -341,7 +414,11 @@ impl Builder {
         let r = rect(x0 + 1.0, y0 + 1.0, x1 - 1.0, y1 - 1.0);
         self.ground("dirt", r.clone());
         let id = format!("S{:03}", self.d.construction_sites.len() + 1);
-        self.d.construction_sites.push(Region { id, name: "registered construction site".into(), ring: r });
+        self.d.construction_sites.push(Region {
+            id,
+            name: "registered construction site".into(),
+            ring: r,
+        });
         // A half-finished building on site.
         let (w, h) = (x1 - x0, y1 - y0);
         if w > 40.0 && h > 40.0 {
@@ -354,15 +431,30 @@ impl Builder {
     fn building(&mut self, footprint: Vec<P2>, height: f64, roof: RoofType) {
         let id = format!("B{:04}", self.d.buildings.len() + 1);
         let variant = self.rng.random();
-        self.d.baseline.push(Region { id: format!("BL{}", &id[1..]), name: "building".into(), ring: footprint.clone() });
+        self.d.baseline.push(Region {
+            id: format!("BL{}", &id[1..]),
+            name: "building".into(),
+            ring: footprint.clone(),
+        });
         let c = geom::centroid(&footprint);
         let b = geom::bounds(&footprint);
-        self.occupied.push((c, ((b[2] - b[0]).hypot(b[3] - b[1])) / 2.0));
-        self.d.buildings.push(Building { id, footprint, height, roof, variant });
+        self.occupied
+            .push((c, ((b[2] - b[0]).hypot(b[3] - b[1])) / 2.0));
+        self.d.buildings.push(Building {
+            id,
+            footprint,
+            height,
+            roof,
+            variant,
+        });
     }
 
     fn built(&mut self, x0: f64, y0: f64, x1: f64, y1: f64) {
-        let yard = if self.rng.random_bool(0.5) { "grass" } else { "paving" };
+        let yard = if self.rng.random_bool(0.5) {
+            "grass"
+        } else {
+            "paving"
+        };
         self.ground(yard, rect(x0, y0, x1, y1));
         let mut lots = vec![[x0, y0, x1, y1]];
         let mut done = vec![];
@@ -391,7 +483,11 @@ impl Builder {
                 continue; // an open yard
             }
             // Mostly low-rise, with the odd tower.
-            let floors = if self.rng.random_bool(0.05) { self.rng.random_range(10..18) } else { 1 + (self.rng.random::<f64>().powi(2) * 8.0) as u32 };
+            let floors = if self.rng.random_bool(0.05) {
+                self.rng.random_range(10..18)
+            } else {
+                1 + (self.rng.random::<f64>().powi(2) * 8.0) as u32
+            };
             let roof = match self.rng.random_range(0..10) {
                 0..=3 => RoofType::Concrete,
                 4..=5 => RoofType::Gravel,
@@ -399,19 +495,38 @@ impl Builder {
                 7 => RoofType::Green,
                 _ => RoofType::Metal,
             };
-            self.building(rect(bx0, by0, bx1, by1), 3.2 * f64::from(floors) + 0.6, roof);
+            self.building(
+                rect(bx0, by0, bx1, by1),
+                3.2 * f64::from(floors) + 0.6,
+                roof,
+            );
         }
     }
 
     fn lay_regions(&mut self, vs: &[Street], hs: &[Street], half: f64) {
-        const NAMES: [&str; 8] = ["Xinhua", "Jiangnan", "Binhe", "Dongsheng", "Nanhu", "Qiaoxi", "Fengqiao", "Huating"];
+        const NAMES: [&str; 8] = [
+            "Xinhua",
+            "Jiangnan",
+            "Binhe",
+            "Dongsheng",
+            "Nanhu",
+            "Qiaoxi",
+            "Fengqiao",
+            "Huating",
+        ];
         let (cols, rows) = [(2, 2), (3, 2), (2, 3), (4, 2), (2, 4)][self.rng.random_range(0..5)];
         let cuts = |streets: &[Street], k: usize| -> Vec<f64> {
             let mut c = vec![-half];
             for i in 1..k {
                 let target = -half + i as f64 * 2.0 * half / k as f64;
-                let best = streets.iter().map(|s| s.pos).min_by(|a, b| (a - target).abs().total_cmp(&(b - target).abs()));
-                c.push(best.filter(|p| *p > *c.last().unwrap() + 50.0).unwrap_or(target));
+                let best = streets
+                    .iter()
+                    .map(|s| s.pos)
+                    .min_by(|a, b| (a - target).abs().total_cmp(&(b - target).abs()));
+                c.push(
+                    best.filter(|p| *p > *c.last().unwrap() + 50.0)
+                        .unwrap_or(target),
+                );
             }
             c.push(half);
             c
@@ -444,15 +559,51 @@ impl Builder {
     fn size_of(&mut self, kind: ObjectKind) -> (f64, f64, f64) {
         let r = &mut self.rng;
         match kind {
-            ObjectKind::Stall => (r.random_range(2.0..3.0), r.random_range(1.5..2.0), r.random_range(2.0..2.5)),
-            ObjectKind::Cart => (r.random_range(1.5..2.0), r.random_range(0.9..1.2), r.random_range(1.1..1.5)),
-            ObjectKind::Goods => (r.random_range(2.2..4.0), r.random_range(1.6..2.5), r.random_range(0.2..0.4)),
-            ObjectKind::Spoil => (r.random_range(3.5..7.0), r.random_range(3.0..6.0), r.random_range(1.0..2.5)),
-            ObjectKind::Rubble => (r.random_range(2.5..5.0), r.random_range(2.0..4.0), r.random_range(0.6..1.5)),
-            ObjectKind::Bags => (r.random_range(1.6..3.0), r.random_range(1.3..2.5), r.random_range(0.5..0.8)),
-            ObjectKind::Shed => (r.random_range(3.5..8.0), r.random_range(3.0..6.0), r.random_range(2.4..3.2)),
-            ObjectKind::Car => (r.random_range(4.2..4.9), r.random_range(1.75..1.9), r.random_range(1.4..1.6)),
-            ObjectKind::Truck => (r.random_range(7.0..10.0), r.random_range(2.4..2.6), r.random_range(3.0..3.6)),
+            ObjectKind::Stall => (
+                r.random_range(2.0..3.0),
+                r.random_range(1.5..2.0),
+                r.random_range(2.0..2.5),
+            ),
+            ObjectKind::Cart => (
+                r.random_range(1.5..2.0),
+                r.random_range(0.9..1.2),
+                r.random_range(1.1..1.5),
+            ),
+            ObjectKind::Goods => (
+                r.random_range(2.2..4.0),
+                r.random_range(1.6..2.5),
+                r.random_range(0.2..0.4),
+            ),
+            ObjectKind::Spoil => (
+                r.random_range(3.5..7.0),
+                r.random_range(3.0..6.0),
+                r.random_range(1.0..2.5),
+            ),
+            ObjectKind::Rubble => (
+                r.random_range(2.5..5.0),
+                r.random_range(2.0..4.0),
+                r.random_range(0.6..1.5),
+            ),
+            ObjectKind::Bags => (
+                r.random_range(1.6..3.0),
+                r.random_range(1.3..2.5),
+                r.random_range(0.5..0.8),
+            ),
+            ObjectKind::Shed => (
+                r.random_range(3.5..8.0),
+                r.random_range(3.0..6.0),
+                r.random_range(2.4..3.2),
+            ),
+            ObjectKind::Car => (
+                r.random_range(4.2..4.9),
+                r.random_range(1.75..1.9),
+                r.random_range(1.4..1.6),
+            ),
+            ObjectKind::Truck => (
+                r.random_range(7.0..10.0),
+                r.random_range(2.4..2.6),
+                r.random_range(3.0..3.6),
+            ),
             ObjectKind::Person => (0.5, 0.4, r.random_range(1.6..1.85)),
             ObjectKind::Umbrella => {
                 let d = r.random_range(2.4..3.2);
@@ -466,16 +617,31 @@ impl Builder {
     }
 
     /// Places an object if its footprint is free; returns whether it was placed.
-    fn try_place(&mut self, kind: ObjectKind, c: P2, yaw: f64, elev: f64, violation: bool, rule: &str) -> bool {
+    fn try_place(
+        &mut self,
+        kind: ObjectKind,
+        c: P2,
+        yaw: f64,
+        elev: f64,
+        violation: bool,
+        rule: &str,
+    ) -> bool {
         let (length, width, height) = self.size_of(kind);
         let radius = length.hypot(width) / 2.0;
         // Rooftop objects only collide with other rooftop objects.
-        let clear = self.occupied.iter().all(|&(o, r)| (o[0] - c[0]).hypot(o[1] - c[1]) > r + radius + 0.3);
+        let clear = self
+            .occupied
+            .iter()
+            .all(|&(o, r)| (o[0] - c[0]).hypot(o[1] - c[1]) > r + radius + 0.3);
         let rooftop = elev > 0.0;
         if !rooftop && !clear {
             return false;
         }
-        if rooftop && self.d.objects.iter().any(|o| o.elev > 0.0 && (o.center[0] - c[0]).hypot(o.center[1] - c[1]) < radius + 4.0) {
+        if rooftop
+            && self.d.objects.iter().any(|o| {
+                o.elev > 0.0 && (o.center[0] - c[0]).hypot(o.center[1] - c[1]) < radius + 4.0
+            })
+        {
             return false;
         }
         if !rooftop {
@@ -490,21 +656,44 @@ impl Builder {
             }
         };
         let variant = self.rng.random();
-        self.d.objects.push(Object { id, kind, violation, rule: rule.into(), center: c, yaw, length, width, height, elev, variant });
+        self.d.objects.push(Object {
+            id,
+            kind,
+            violation,
+            rule: rule.into(),
+            center: c,
+            yaw,
+            length,
+            width,
+            height,
+            elev,
+            variant,
+        });
         true
     }
 
     fn random_in(&mut self, ring: &[P2], margin: f64) -> P2 {
         let b = geom::bounds(ring);
-        [self.rng.random_range(b[0] + margin..(b[2] - margin).max(b[0] + margin + 1e-6)), self.rng.random_range(b[1] + margin..(b[3] - margin).max(b[1] + margin + 1e-6))]
+        [
+            self.rng
+                .random_range(b[0] + margin..(b[2] - margin).max(b[0] + margin + 1e-6)),
+            self.rng
+                .random_range(b[1] + margin..(b[3] - margin).max(b[1] + margin + 1e-6)),
+        ]
     }
 
     fn in_any_zone(&self, p: P2) -> bool {
-        self.d.vending_zones.iter().any(|z| geom::contains(&z.ring, p))
+        self.d
+            .vending_zones
+            .iter()
+            .any(|z| geom::contains(&z.ring, p))
     }
 
     fn in_site(&self, p: P2) -> bool {
-        self.d.construction_sites.iter().any(|s| geom::contains(&s.ring, p))
+        self.d
+            .construction_sites
+            .iter()
+            .any(|s| geom::contains(&s.ring, p))
     }
 
     /// A point in a kerb lane, with the lane's heading: `(point, yaw, lane id)`.
@@ -516,25 +705,44 @@ impl Builder {
         let (ux, uy) = (dx / len, dy / len);
         // Right of the direction of travel is (uy, −ux).
         let off = lateral * l.width;
-        let p = [l.start[0] + dx * t + uy * off, l.start[1] + dy * t - ux * off];
+        let p = [
+            l.start[0] + dx * t + uy * off,
+            l.start[1] + dy * t - ux * off,
+        ];
         (p, dx.atan2(dy), l.id.clone())
     }
 
     fn place_objects(&mut self) {
         let minute = self.d.scene_minute;
         let hm = format!("{:02}:{:02}", minute / 60, minute % 60);
-        let stall_kinds = [ObjectKind::Stall, ObjectKind::Stall, ObjectKind::Cart, ObjectKind::Goods];
+        let stall_kinds = [
+            ObjectKind::Stall,
+            ObjectKind::Stall,
+            ObjectKind::Cart,
+            ObjectKind::Goods,
+        ];
         let waste_kinds = [ObjectKind::Spoil, ObjectKind::Rubble, ObjectKind::Bags];
         let mut tries = 0;
         // Legal look-alikes first, so violations never crowd them out: stalls in open zones…
         let zones = self.d.vending_zones.clone();
         for z in &zones {
-            let n = if z.is_open(minute) { self.rng.random_range(2..4) } else { 0 };
+            let n = if z.is_open(minute) {
+                self.rng.random_range(2..4)
+            } else {
+                0
+            };
             for _ in 0..n {
                 let k = stall_kinds[self.rng.random_range(0..4)];
                 let c = self.random_in(&z.ring, 1.5);
                 let yaw = self.rng.random_range(0.0..std::f64::consts::PI);
-                self.try_place(k, c, yaw, 0.0, false, &format!("vending_zone {} open {} at {hm}", z.id, z.hours_text()));
+                self.try_place(
+                    k,
+                    c,
+                    yaw,
+                    0.0,
+                    false,
+                    &format!("vending_zone {} open {} at {hm}", z.id, z.hours_text()),
+                );
             }
         }
         // …material inside construction sites…
@@ -544,7 +752,14 @@ impl Builder {
                 let k = waste_kinds[self.rng.random_range(0..2)];
                 let c = self.random_in(&s.ring, 5.0);
                 let yaw = self.rng.random_range(0.0..std::f64::consts::PI);
-                self.try_place(k, c, yaw, 0.0, false, &format!("construction_site {}", s.id));
+                self.try_place(
+                    k,
+                    c,
+                    yaw,
+                    0.0,
+                    false,
+                    &format!("construction_site {}", s.id),
+                );
             }
             for _ in 0..2 {
                 let c = self.random_in(&s.ring, 6.0);
@@ -562,7 +777,11 @@ impl Builder {
                     let ring = geom::oriented_rect(o.center, o.length, o.width, o.yaw);
                     let id = format!("BS{:03}", legal_sheds + 1);
                     o.rule = format!("baseline_structure {id}");
-                    self.d.baseline.push(Region { id, name: "shed".into(), ring });
+                    self.d.baseline.push(Region {
+                        id,
+                        name: "shed".into(),
+                        ring,
+                    });
                     legal_sheds += 1;
                 }
             }
@@ -577,25 +796,40 @@ impl Builder {
                 0 => {
                     let lateral = self.rng.random_range(-0.15..0.15);
                     let (c, yaw, lane) = self.kerb_spot(lateral);
-                    !self.in_any_zone(c) && self.try_place(k, c, yaw, 0.0, true, &format!("lane {lane}"))
+                    !self.in_any_zone(c)
+                        && self.try_place(k, c, yaw, 0.0, true, &format!("lane {lane}"))
                 }
                 1 => {
                     let f = self.rng.random_range(0..self.d.footways.len());
                     let ring = self.d.footways[f].ring.clone();
                     let c = self.random_in(&ring, 1.2);
                     let id = self.d.footways[f].id.clone();
-                    geom::contains(&ring, c) && !self.in_any_zone(c)
-                        && { let yaw = self.rng.random_range(0.0..3.2); self.try_place(k, c, yaw, 0.0, true, &format!("footway {id}")) }
+                    geom::contains(&ring, c) && !self.in_any_zone(c) && {
+                        let yaw = self.rng.random_range(0.0..3.2);
+                        self.try_place(k, c, yaw, 0.0, true, &format!("footway {id}"))
+                    }
                 }
                 _ => {
-                    let closed: Vec<&VendingZone> = zones.iter().filter(|z| !z.is_open(minute)).collect();
+                    let closed: Vec<&VendingZone> =
+                        zones.iter().filter(|z| !z.is_open(minute)).collect();
                     if closed.is_empty() {
                         false
                     } else {
                         let z = closed[self.rng.random_range(0..closed.len())].clone();
                         let c = self.random_in(&z.ring, 1.5);
                         let yaw = self.rng.random_range(0.0..3.2);
-                        self.try_place(k, c, yaw, 0.0, true, &format!("vending_zone {} closed at {hm} (open {})", z.id, z.hours_text()))
+                        self.try_place(
+                            k,
+                            c,
+                            yaw,
+                            0.0,
+                            true,
+                            &format!(
+                                "vending_zone {} closed at {hm} (open {})",
+                                z.id,
+                                z.hours_text()
+                            ),
+                        )
                     }
                 }
             };
@@ -614,13 +848,27 @@ impl Builder {
                 1 => {
                     let f = self.rng.random_range(0..self.d.footways.len());
                     let ring = self.d.footways[f].ring.clone();
-                    (self.random_in(&ring, 1.0), format!("footway {}: outside any construction site", self.d.footways[f].id))
+                    (
+                        self.random_in(&ring, 1.0),
+                        format!(
+                            "footway {}: outside any construction site",
+                            self.d.footways[f].id
+                        ),
+                    )
                 }
                 _ => {
-                    let g: Vec<usize> = (0..self.d.grounds.len()).filter(|&i| self.d.grounds[i].kind != "dirt").collect();
+                    let g: Vec<usize> = (0..self.d.grounds.len())
+                        .filter(|&i| self.d.grounds[i].kind != "dirt")
+                        .collect();
                     let i = g[self.rng.random_range(0..g.len())];
                     let ring = self.d.grounds[i].ring.clone();
-                    (self.random_in(&ring, 4.0), format!("ground {}: outside any construction site", self.d.grounds[i].id))
+                    (
+                        self.random_in(&ring, 4.0),
+                        format!(
+                            "ground {}: outside any construction site",
+                            self.d.grounds[i].id
+                        ),
+                    )
                 }
             };
             if self.in_site(c) {
@@ -634,7 +882,14 @@ impl Builder {
         while sheds < 8 && tries < 2000 {
             tries += 1;
             if let Some((c, yaw, elev)) = self.shed_spot() {
-                sheds += usize::from(self.try_place(ObjectKind::Shed, c, yaw, elev, true, "absent from baseline_structure"));
+                sheds += usize::from(self.try_place(
+                    ObjectKind::Shed,
+                    c,
+                    yaw,
+                    elev,
+                    true,
+                    "absent from baseline_structure",
+                ));
             }
         }
         self.place_distractors();
@@ -651,13 +906,21 @@ impl Builder {
             }
             let (h, ring) = (b.height, b.footprint.clone());
             let c = self.random_in(&ring, 5.5);
-            Some((c, self.rng.random_range(0..2) as f64 * std::f64::consts::FRAC_PI_2, h))
+            Some((
+                c,
+                self.rng.random_range(0..2) as f64 * std::f64::consts::FRAC_PI_2,
+                h,
+            ))
         } else {
-            let g: Vec<usize> = (0..self.d.grounds.len()).filter(|&i| matches!(self.d.grounds[i].kind.as_str(), "grass" | "paving")).collect();
+            let g: Vec<usize> = (0..self.d.grounds.len())
+                .filter(|&i| matches!(self.d.grounds[i].kind.as_str(), "grass" | "paving"))
+                .collect();
             if g.is_empty() {
                 return None;
             }
-            let ring = self.d.grounds[g[self.rng.random_range(0..g.len())]].ring.clone();
+            let ring = self.d.grounds[g[self.rng.random_range(0..g.len())]]
+                .ring
+                .clone();
             let c = self.random_in(&ring, 5.0);
             let inside_building = self.d.buildings.iter().any(|b| {
                 let bb = geom::bounds(&b.footprint);
@@ -682,15 +945,32 @@ impl Builder {
         for _ in 0..60 {
             let l = self.d.lanes[self.rng.random_range(0..lanes)].clone();
             let t = self.rng.random_range(0.05..0.95);
-            let c = [l.start[0] + (l.end[0] - l.start[0]) * t, l.start[1] + (l.end[1] - l.start[1]) * t];
+            let c = [
+                l.start[0] + (l.end[0] - l.start[0]) * t,
+                l.start[1] + (l.end[1] - l.start[1]) * t,
+            ];
             let yaw = (l.end[0] - l.start[0]).atan2(l.end[1] - l.start[1]);
             self.try_place(ObjectKind::Car, c, yaw, 0.0, false, "distractor");
         }
         // People, café umbrellas and street trees on footways and plazas.
-        let walkable: Vec<Vec<P2>> = self.d.footways.iter().map(|f| f.ring.clone())
-            .chain(self.d.grounds.iter().filter(|g| g.kind == "plaza").map(|g| g.ring.clone()))
+        let walkable: Vec<Vec<P2>> = self
+            .d
+            .footways
+            .iter()
+            .map(|f| f.ring.clone())
+            .chain(
+                self.d
+                    .grounds
+                    .iter()
+                    .filter(|g| g.kind == "plaza")
+                    .map(|g| g.ring.clone()),
+            )
             .collect();
-        for (kind, n, margin) in [(ObjectKind::Person, 140, 0.4), (ObjectKind::Umbrella, 24, 1.6), (ObjectKind::Tree, 170, 1.0)] {
+        for (kind, n, margin) in [
+            (ObjectKind::Person, 140, 0.4),
+            (ObjectKind::Umbrella, 24, 1.6),
+            (ObjectKind::Tree, 170, 1.0),
+        ] {
             for _ in 0..n {
                 let ring = walkable[self.rng.random_range(0..walkable.len())].clone();
                 let c = self.random_in(&ring, margin);
@@ -706,7 +986,12 @@ impl Builder {
         let d = &mut self.d;
         let rot_ring = |r: &mut Vec<P2>| r.iter_mut().for_each(|p| *p = geom::rotate(*p, a));
         rot_ring(&mut d.boundary);
-        for area in d.roads.iter_mut().chain(d.footways.iter_mut()).chain(d.grounds.iter_mut()) {
+        for area in d
+            .roads
+            .iter_mut()
+            .chain(d.footways.iter_mut())
+            .chain(d.grounds.iter_mut())
+        {
             rot_ring(&mut area.ring);
         }
         for l in &mut d.lanes {
@@ -719,7 +1004,13 @@ impl Builder {
         for z in &mut d.vending_zones {
             rot_ring(&mut z.ring);
         }
-        for r in d.construction_sites.iter_mut().chain(d.baseline.iter_mut()).chain(d.jurisdictions.iter_mut()).chain(d.grid_cells.iter_mut()) {
+        for r in d
+            .construction_sites
+            .iter_mut()
+            .chain(d.baseline.iter_mut())
+            .chain(d.jurisdictions.iter_mut())
+            .chain(d.grid_cells.iter_mut())
+        {
             rot_ring(&mut r.ring);
         }
         for o in &mut d.objects {
@@ -743,34 +1034,76 @@ mod tests {
         assert!(!d.vending_zones.is_empty() && !d.construction_sites.is_empty());
         assert!((4..=8).contains(&d.jurisdictions.len()));
         for class in DetClass::ALL {
-            let violations = d.detectable().filter(|(_, o, c)| *c == class && o.violation).count();
-            let legal = d.detectable().filter(|(_, o, c)| *c == class && !o.violation).count();
+            let violations = d
+                .detectable()
+                .filter(|(_, o, c)| *c == class && o.violation)
+                .count();
+            let legal = d
+                .detectable()
+                .filter(|(_, o, c)| *c == class && !o.violation)
+                .count();
             assert!(violations >= 5, "{class:?}: {violations} violations");
             assert!(legal >= 2, "{class:?}: {legal} look-alikes");
         }
-        assert!(d.objects.iter().any(|o| o.kind == ObjectKind::Shed && o.elev > 0.0 && o.violation));
+        assert!(
+            d.objects
+                .iter()
+                .any(|o| o.kind == ObjectKind::Shed && o.elev > 0.0 && o.violation)
+        );
     }
 
     #[test]
     fn legal_stalls_stand_in_open_zones_and_legal_piles_on_sites() {
-        let d = generate(&DistrictOptions { seed: 7, ..Default::default() }).unwrap();
+        let d = generate(&DistrictOptions {
+            seed: 7,
+            ..Default::default()
+        })
+        .unwrap();
         for (_, o, c) in d.detectable().filter(|(_, o, _)| !o.violation) {
             match c {
-                DetClass::Stall => assert!(d.vending_zones.iter().any(|z| z.is_open(d.scene_minute) && geom::contains(&z.ring, o.center))),
-                DetClass::WastePile => assert!(d.construction_sites.iter().any(|s| geom::contains(&s.ring, o.center))),
+                DetClass::Stall => assert!(
+                    d.vending_zones
+                        .iter()
+                        .any(|z| z.is_open(d.scene_minute) && geom::contains(&z.ring, o.center))
+                ),
+                DetClass::WastePile => assert!(
+                    d.construction_sites
+                        .iter()
+                        .any(|s| geom::contains(&s.ring, o.center))
+                ),
                 DetClass::SteelShed => assert!(o.rule.starts_with("baseline_structure")),
             }
         }
-        for (_, o, _) in d.detectable().filter(|(_, o, c)| o.violation && *c == DetClass::WastePile) {
-            assert!(!d.construction_sites.iter().any(|s| geom::contains(&s.ring, o.center)), "{}", o.id);
+        for (_, o, _) in d
+            .detectable()
+            .filter(|(_, o, c)| o.violation && *c == DetClass::WastePile)
+        {
+            assert!(
+                !d.construction_sites
+                    .iter()
+                    .any(|s| geom::contains(&s.ring, o.center)),
+                "{}",
+                o.id
+            );
         }
     }
 
     #[test]
     fn bad_options_name_the_field() {
-        let e = generate(&DistrictOptions { size_m: 10.0, ..Default::default() }).unwrap_err();
+        let e = generate(&DistrictOptions {
+            size_m: 10.0,
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().starts_with("size_m"));
-        let e = generate(&DistrictOptions { origin: GeoPoint { lat: 95.0, lon: 0.0 }, ..Default::default() }).unwrap_err();
+        let e = generate(&DistrictOptions {
+            origin: GeoPoint {
+                lat: 95.0,
+                lon: 0.0,
+            },
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().starts_with("origin"));
     }
 }

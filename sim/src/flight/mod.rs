@@ -121,19 +121,34 @@ pub struct FlightOutputs {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FlightError + '_ {
-    move |source| FlightError::Io { path: path.to_path_buf(), source }
+    move |source| FlightError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Renders a flight into `out`.
-pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<FlightOutputs, FlightError> {
+pub fn fly(
+    district: &District,
+    opts: &FlightOptions,
+    out: &Path,
+) -> Result<FlightOutputs, FlightError> {
     opts.route.validate(district)?;
     if opts.fps == 0 || opts.fps > 120 {
-        return Err(FlightError::Options(format!("fps: {} is outside 1–120", opts.fps)));
+        return Err(FlightError::Options(format!(
+            "fps: {} is outside 1–120",
+            opts.fps
+        )));
     }
     let traj = Trajectory::new(&opts.route, district);
-    let duration = opts.duration_s.unwrap_or_else(|| traj.duration_s()).min(traj.duration_s());
+    let duration = opts
+        .duration_s
+        .unwrap_or_else(|| traj.duration_s())
+        .min(traj.duration_s());
     if !(duration > 0.0) {
-        return Err(FlightError::Options(format!("duration: {duration} s is not positive")));
+        return Err(FlightError::Options(format!(
+            "duration: {duration} s is not positive"
+        )));
     }
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let frames = (duration * f64::from(opts.fps)).floor() as u64;
@@ -147,13 +162,20 @@ pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<Flig
 
     let video_path = out.join("flight.mp4");
     let mut video = if opts.video {
-        Some(VideoWriter::create(&video_path, intr.width, intr.height, opts.fps, &WriterOptions::default())?)
+        Some(VideoWriter::create(
+            &video_path,
+            intr.width,
+            intr.height,
+            opts.fps,
+            &WriterOptions::default(),
+        )?)
     } else {
         None
     };
     let srt_path = out.join("flight.SRT");
     let truth_path = out.join("truth.jsonl");
-    let mut truth_out = std::io::BufWriter::new(std::fs::File::create(&truth_path).map_err(io_err(&truth_path))?);
+    let mut truth_out =
+        std::io::BufWriter::new(std::fs::File::create(&truth_path).map_err(io_err(&truth_path))?);
     let mut srt_text = String::new();
     let mut noise = telemetry::NoiseState::new(opts.seed, &opts.noise, opts.fps);
     let bar = crate::progress::bar(frames, "rendering flight", opts.progress);
@@ -162,12 +184,31 @@ pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<Flig
         let t = k as f64 / f64::from(opts.fps);
         let s = traj.at(t);
         let g = frame.ground_to_geo(s.ground[0], s.ground[1]);
-        let pose = Pose { lat: g.lat, lon: g.lon, alt_m: s.alt_m, yaw_deg: s.yaw_deg, pitch_deg: s.pitch_deg, roll_deg: 0.0 };
+        let pose = Pose {
+            lat: g.lat,
+            lon: g.lon,
+            alt_m: s.alt_m,
+            yaw_deg: s.yaw_deg,
+            pitch_deg: s.pitch_deg,
+            roll_deg: 0.0,
+        };
         let cam = Camera::new(intr, &frame, &pose);
-        let views = renderer.render(&scene, &cam, opts.seed.wrapping_mul(1_000_003).wrapping_add(k));
+        let views = renderer.render(
+            &scene,
+            &cam,
+            opts.seed.wrapping_mul(1_000_003).wrapping_add(k),
+        );
         let ft = truth::frame_truth(district, k, t, pose, &cam, &views);
-        seen.extend(ft.objects.iter().filter(|o| o.violation).map(|o| o.id.clone()));
-        serde_json::to_writer(&mut truth_out, &ft).map_err(|e| FlightError::Io { path: truth_path.clone(), source: e.into() })?;
+        seen.extend(
+            ft.objects
+                .iter()
+                .filter(|o| o.violation)
+                .map(|o| o.id.clone()),
+        );
+        serde_json::to_writer(&mut truth_out, &ft).map_err(|e| FlightError::Io {
+            path: truth_path.clone(),
+            source: e.into(),
+        })?;
         truth_out.write_all(b"\n").map_err(io_err(&truth_path))?;
         let noisy = noise.apply(&frame, s);
         let clock = minute as f64 * 60.0 + t;
@@ -178,10 +219,17 @@ pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<Flig
             clock as u32 % 60,
             ((clock.fract()) * 1000.0) as u32
         );
-        srt::write_record(&mut srt_text, k as u32 + 1, t, (k + 1) as f64 / f64::from(opts.fps), &datetime, &srt::Telemetry {
-            focal_len: intr.focal_35mm_equivalent(),
-            ..noisy
-        });
+        srt::write_record(
+            &mut srt_text,
+            k as u32 + 1,
+            t,
+            (k + 1) as f64 / f64::from(opts.fps),
+            &datetime,
+            &srt::Telemetry {
+                focal_len: intr.focal_35mm_equivalent(),
+                ..noisy
+            },
+        );
         if let Some(v) = video.as_mut() {
             v.push_rgb(renderer.rgb())?;
         }
@@ -193,5 +241,11 @@ pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<Flig
     if let Some(v) = video {
         v.finish()?;
     }
-    Ok(FlightOutputs { video: opts.video.then_some(video_path), srt: srt_path, truth: truth_path, frames, violations_seen: seen.len() })
+    Ok(FlightOutputs {
+        video: opts.video.then_some(video_path),
+        srt: srt_path,
+        truth: truth_path,
+        frames,
+        violations_seen: seen.len(),
+    })
 }

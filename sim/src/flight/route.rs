@@ -93,19 +93,28 @@ pub enum RouteError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> RouteError {
-    RouteError::Invalid { field: field.into(), message: message.into() }
+    RouteError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 fn check_altitude(field: String, v: f64) -> Result<(), RouteError> {
     if !(v.is_finite() && v > 2.0 && v <= 500.0) {
-        return Err(invalid(field, format!("{v} m is not a height above ground in (2, 500] m")));
+        return Err(invalid(
+            field,
+            format!("{v} m is not a height above ground in (2, 500] m"),
+        ));
     }
     Ok(())
 }
 
 fn check_pitch(field: String, v: f64) -> Result<(), RouteError> {
     if !(-90.0..=0.0).contains(&v) {
-        return Err(invalid(field, format!("{v}° is outside −90° (nadir) … 0° (horizon)")));
+        return Err(invalid(
+            field,
+            format!("{v}° is outside −90° (nadir) … 0° (horizon)"),
+        ));
     }
     Ok(())
 }
@@ -114,8 +123,14 @@ impl Route {
     /// Reads and validates a route file.
     pub fn load(path: &Path, district: &District) -> Result<Self, RouteError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RouteError::Io { path: shown.clone(), source })?;
-        let route: Route = serde_json::from_str(&text).map_err(|source| RouteError::Parse { path: shown, source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RouteError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let route: Route = serde_json::from_str(&text).map_err(|source| RouteError::Parse {
+            path: shown,
+            source,
+        })?;
         route.validate(district)?;
         Ok(route)
     }
@@ -125,20 +140,32 @@ impl Route {
         check_altitude("altitude_m".into(), self.altitude_m)?;
         check_pitch("gimbal_pitch_deg".into(), self.gimbal_pitch_deg)?;
         if !(self.speed_mps.is_finite() && self.speed_mps > 0.0 && self.speed_mps <= 30.0) {
-            return Err(invalid("speed_mps", format!("{} m/s is outside (0, 30]", self.speed_mps)));
+            return Err(invalid(
+                "speed_mps",
+                format!("{} m/s is outside (0, 30]", self.speed_mps),
+            ));
         }
         if self.waypoints.len() < 2 {
             return Err(invalid("waypoints", "a route needs at least two waypoints"));
         }
         let frame = district.frame();
         for (i, w) in self.waypoints.iter().enumerate() {
-            let g = GeoPoint { lat: w.lat, lon: w.lon };
+            let g = GeoPoint {
+                lat: w.lat,
+                lon: w.lon,
+            };
             if !g.is_valid() {
-                return Err(invalid(format!("waypoints[{i}]"), format!("{}, {} is not a valid latitude/longitude", w.lat, w.lon)));
+                return Err(invalid(
+                    format!("waypoints[{i}]"),
+                    format!("{}, {} is not a valid latitude/longitude", w.lat, w.lon),
+                ));
             }
             let (e, n) = frame.geo_to_ground(g);
             if !district.contains([e, n]) {
-                return Err(invalid(format!("waypoints[{i}]"), format!("{}, {} is outside the district", w.lat, w.lon)));
+                return Err(invalid(
+                    format!("waypoints[{i}]"),
+                    format!("{}, {} is outside the district", w.lat, w.lon),
+                ));
             }
             if let Some(a) = w.alt_m {
                 check_altitude(format!("waypoints[{i}].alt_m"), a)?;
@@ -161,11 +188,20 @@ impl Route {
         let mut waypoints = Vec::with_capacity(2 * n);
         for k in 0..n {
             let x = -half + k as f64 * step;
-            let (a, b) = if k % 2 == 0 { (-half, half) } else { (half, -half) };
+            let (a, b) = if k % 2 == 0 {
+                (-half, half)
+            } else {
+                (half, -half)
+            };
             for y in [a, b] {
                 let p = geom::rotate([x, y], rot);
                 let g = frame.ground_to_geo(p[0], p[1]);
-                waypoints.push(Waypoint { lat: g.lat, lon: g.lon, alt_m: None, gimbal_pitch_deg: None });
+                waypoints.push(Waypoint {
+                    lat: g.lat,
+                    lon: g.lon,
+                    alt_m: None,
+                    gimbal_pitch_deg: None,
+                });
             }
         }
         Self {
@@ -212,7 +248,10 @@ impl Trajectory {
             .map(|w| {
                 alt = w.alt_m.unwrap_or(alt);
                 pitch = w.gimbal_pitch_deg.unwrap_or(pitch);
-                let (e, n) = frame.geo_to_ground(GeoPoint { lat: w.lat, lon: w.lon });
+                let (e, n) = frame.geo_to_ground(GeoPoint {
+                    lat: w.lat,
+                    lon: w.lon,
+                });
                 ([e, n], alt, pitch)
             })
             .collect();
@@ -221,7 +260,12 @@ impl Trajectory {
             let d = (w[1].0[0] - w[0].0[0]).hypot(w[1].0[1] - w[0].0[1]);
             dist.push(dist.last().unwrap() + d);
         }
-        Self { points, dist, speed: route.speed_mps, yaw_offset: route.gimbal_yaw_offset_deg }
+        Self {
+            points,
+            dist,
+            speed: route.speed_mps,
+            yaw_offset: route.gimbal_yaw_offset_deg,
+        }
     }
 
     /// Seconds to fly the whole route.
@@ -232,11 +276,17 @@ impl Trajectory {
     /// The state at `t` seconds (clamped to the route).
     pub fn at(&self, t: f64) -> State {
         let s = (t * self.speed).clamp(0.0, *self.dist.last().unwrap());
-        let k = self.dist.partition_point(|&d| d <= s).clamp(1, self.points.len() - 1);
+        let k = self
+            .dist
+            .partition_point(|&d| d <= s)
+            .clamp(1, self.points.len() - 1);
         let (a, b) = (&self.points[k - 1], &self.points[k]);
         let seg = (self.dist[k] - self.dist[k - 1]).max(1e-9);
         let f = ((s - self.dist[k - 1]) / seg).clamp(0.0, 1.0);
-        let ground = [a.0[0] + (b.0[0] - a.0[0]) * f, a.0[1] + (b.0[1] - a.0[1]) * f];
+        let ground = [
+            a.0[0] + (b.0[0] - a.0[0]) * f,
+            a.0[1] + (b.0[1] - a.0[1]) * f,
+        ];
         let heading = (b.0[0] - a.0[0]).atan2(b.0[1] - a.0[1]).to_degrees();
         State {
             ground,
@@ -279,12 +329,26 @@ mod tests {
         let d = district();
         let mut r = Route::serpentine(&d, 120.0);
         r.waypoints[3].lat += 0.05;
-        assert!(r.validate(&d).unwrap_err().to_string().starts_with("waypoints[3]: "));
+        assert!(
+            r.validate(&d)
+                .unwrap_err()
+                .to_string()
+                .starts_with("waypoints[3]: ")
+        );
         let mut r = Route::serpentine(&d, 120.0);
         r.waypoints[1].alt_m = Some(-5.0);
-        assert!(r.validate(&d).unwrap_err().to_string().starts_with("waypoints[1].alt_m: "));
-        let err = serde_json::from_str::<Route>(r#"{"waypoints": [], "altitude": 50}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `altitude`"), "{err}");
+        assert!(
+            r.validate(&d)
+                .unwrap_err()
+                .to_string()
+                .starts_with("waypoints[1].alt_m: ")
+        );
+        let err =
+            serde_json::from_str::<Route>(r#"{"waypoints": [], "altitude": 50}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `altitude`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub struct TelemetryNoise {
 
 impl Default for TelemetryNoise {
     fn default() -> Self {
-        Self { gps_sigma_m: 1.5, alt_sigma_m: 0.5, attitude_sigma_deg: 0.3 }
+        Self {
+            gps_sigma_m: 1.5,
+            alt_sigma_m: 0.5,
+            attitude_sigma_deg: 0.3,
+        }
     }
 }
 
@@ -40,7 +44,11 @@ impl Markov {
     fn new(sigma: f64, tau: f64, dt: f64, rng: &mut ChaCha8Rng) -> Self {
         let a = (-dt / tau).exp();
         let n: f64 = StandardNormal.sample(rng);
-        Self { value: sigma * n, a, b: sigma * (1.0 - a * a).sqrt() }
+        Self {
+            value: sigma * n,
+            a,
+            b: sigma * (1.0 - a * a).sqrt(),
+        }
     }
 
     fn step(&mut self, rng: &mut ChaCha8Rng) -> f64 {
@@ -71,13 +79,24 @@ impl NoiseState {
         let yaw = Markov::new(n.attitude_sigma_deg, ATTITUDE_TAU_S, dt, &mut rng);
         let pitch = Markov::new(n.attitude_sigma_deg, ATTITUDE_TAU_S, dt, &mut rng);
         let roll = Markov::new(n.attitude_sigma_deg, ATTITUDE_TAU_S, dt, &mut rng);
-        Self { rng, east, north, alt, yaw, pitch, roll }
+        Self {
+            rng,
+            east,
+            north,
+            alt,
+            yaw,
+            pitch,
+            roll,
+        }
     }
 
     /// The telemetry a drone would log for the true state `s` (focal length left at 0).
     pub(super) fn apply(&mut self, frame: &LocalFrame, s: State) -> Telemetry {
         let r = &mut self.rng;
-        let g = frame.ground_to_geo(s.ground[0] + self.east.step(r), s.ground[1] + self.north.step(r));
+        let g = frame.ground_to_geo(
+            s.ground[0] + self.east.step(r),
+            s.ground[1] + self.north.step(r),
+        );
         let rel_alt = s.alt_m + self.alt.step(r);
         Telemetry {
             lat: g.lat,

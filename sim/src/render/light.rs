@@ -27,12 +27,21 @@ impl Lighting {
         let day = ((h - 6.0) / 12.0).clamp(0.0, 1.0);
         let elevation = (65.0 * (std::f64::consts::PI * day).sin()).max(8.0);
         let azimuth = 90.0 + 180.0 * day;
-        Self { minute, sun_azimuth_deg: azimuth, sun_elevation_deg: elevation, haze: 0.25, noise: 2.5 }
+        Self {
+            minute,
+            sun_azimuth_deg: azimuth,
+            sun_elevation_deg: elevation,
+            haze: 0.25,
+            noise: 2.5,
+        }
     }
 
     /// Unit vector towards the sun, local ENU.
     pub fn sun_dir(&self) -> Vec3 {
-        let (az, el) = (self.sun_azimuth_deg.to_radians(), self.sun_elevation_deg.to_radians());
+        let (az, el) = (
+            self.sun_azimuth_deg.to_radians(),
+            self.sun_elevation_deg.to_radians(),
+        );
         Vec3::new(az.sin() * el.cos(), az.cos() * el.cos(), el.sin())
     }
 
@@ -55,7 +64,11 @@ impl Lighting {
     fn lit(&self, cos: f64) -> Rgb {
         let (s, a, e) = (self.sun_colour(), self.ambient(), self.exposure());
         let d = 0.7 * cos.max(0.0) as f32;
-        [(a[0] + d * s[0]) * e, (a[1] + d * s[1]) * e, (a[2] + d * s[2]) * e]
+        [
+            (a[0] + d * s[0]) * e,
+            (a[1] + d * s[1]) * e,
+            (a[2] + d * s[2]) * e,
+        ]
     }
 
     /// Light multiplier of sunlit ground.
@@ -83,7 +96,11 @@ impl Lighting {
     pub fn sky(&self, up: f32) -> Rgb {
         let t = up.clamp(0.0, 1.0).sqrt();
         let (h, z) = ([206.0, 214.0, 222.0], [110.0, 150.0, 205.0]);
-        [h[0] + (z[0] - h[0]) * t, h[1] + (z[1] - h[1]) * t, h[2] + (z[2] - h[2]) * t]
+        [
+            h[0] + (z[0] - h[0]) * t,
+            h[1] + (z[1] - h[1]) * t,
+            h[2] + (z[2] - h[2]) * t,
+        ]
     }
 
     /// The colour haze fades distant things to.

@@ -6,7 +6,9 @@ pub type Rgb = [f32; 3];
 /// A well-mixed 32-bit hash of two integers and a seed.
 #[inline]
 pub fn hash(x: i32, y: i32, seed: u32) -> u32 {
-    let mut h = (x as u32).wrapping_mul(0x8da6_b343) ^ (y as u32).wrapping_mul(0xd816_3841) ^ seed.wrapping_mul(0xcb1a_b31f);
+    let mut h = (x as u32).wrapping_mul(0x8da6_b343)
+        ^ (y as u32).wrapping_mul(0xd816_3841)
+        ^ seed.wrapping_mul(0xcb1a_b31f);
     h ^= h >> 15;
     h = h.wrapping_mul(0x2c1b_3c6d);
     h ^= h >> 12;
@@ -22,7 +24,7 @@ pub fn unit(x: i32, y: i32, seed: u32) -> f32 {
 
 /// Smooth value noise in [0, 1) with unit lattice spacing.
 pub fn value_noise(x: f64, y: f64, seed: u32) -> f32 {
-    let (fx, fy) = (x.floor(), y.floor());
+    let (fx, fy) = (ffloor(x), ffloor(y));
     let (ix, iy) = (fx as i32, fy as i32);
     let (tx, ty) = ((x - fx) as f32, (y - fy) as f32);
     let (sx, sy) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
@@ -47,7 +49,25 @@ pub fn pack(c: Rgb, flag: u8) -> u32 {
 /// Unpacks a colour packed by [`pack`].
 #[inline]
 pub fn unpack(p: u32) -> Rgb {
-    [((p >> 16) & 0xff) as f32, ((p >> 8) & 0xff) as f32, (p & 0xff) as f32]
+    [
+        ((p >> 16) & 0xff) as f32,
+        ((p >> 8) & 0xff) as f32,
+        (p & 0xff) as f32,
+    ]
+}
+
+/// The fractional part, in [0, 1) for any sign (much cheaper than `rem_euclid(1.0)`).
+#[inline(always)]
+pub fn fract01(v: f64) -> f64 {
+    v - ffloor(v)
+}
+
+/// `floor` without a libm call (the baseline x86-64 target has no rounding instruction).
+/// Exact for |v| < 2^52.
+#[inline(always)]
+pub fn ffloor(v: f64) -> f64 {
+    let t = v as i64 as f64;
+    if t > v { t - 1.0 } else { t }
 }
 
 /// How a face is coloured at a world point `(x, y, z)`.
@@ -106,20 +126,36 @@ impl Paint {
             Paint::Texture => [128.0; 3],
             Paint::Stripes { a, b, period, yaw } => {
                 let s = x * f64::from(yaw.sin()) + y * f64::from(yaw.cos());
-                if (s / f64::from(period)).rem_euclid(1.0) < 0.5 { a } else { b }
+                if fract01(s / f64::from(period)) < 0.5 {
+                    a
+                } else {
+                    b
+                }
             }
             Paint::Speckle { base, amp, grain } => {
                 let g = f64::from(grain);
-                let n = unit((x / g).floor() as i32, (y / g).floor() as i32, (z * 4.0) as i32 as u32) - 0.5;
+                let n = unit(
+                    ffloor(x / g) as i32,
+                    ffloor(y / g) as i32,
+                    (z * 4.0) as i32 as u32,
+                ) - 0.5;
                 scale(base, 1.0 + amp * 2.0 * n)
             }
             Paint::Blobs { a, b, grain, seed } => {
                 let g = f64::from(grain);
-                if value_noise(x / g, y / g, seed) > 0.5 { a } else { b }
+                if value_noise(x / g, y / g, seed) > 0.5 {
+                    a
+                } else {
+                    b
+                }
             }
             Paint::Windows { wall, glass } => {
-                let (fz, fa) = ((z / 3.2).rem_euclid(1.0), (along / 2.6).rem_euclid(1.0));
-                if z > 1.0 && (0.3..0.75).contains(&fz) && (0.2..0.8).contains(&fa) { glass } else { wall }
+                let (fz, fa) = (fract01(z / 3.2), fract01(along / 2.6));
+                if z > 1.0 && (0.3..0.75).contains(&fz) && (0.2..0.8).contains(&fa) {
+                    glass
+                } else {
+                    wall
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ use argus_core::linalg::Vec3;
 use rayon::prelude::*;
 
 use super::Scene;
-use super::paint::{Paint, hash, unit, unpack, value_noise};
+use super::paint::{Paint, hash, unpack, value_noise};
 use super::solids::BUILDING;
 
 /// Rows per parallel band.
@@ -13,6 +13,8 @@ const BAND: usize = 16;
 const NONE: u32 = u32::MAX;
 /// Near clipping distance along the optical axis, metres.
 const NEAR: f64 = 0.05;
+/// Depth at which haze reaches its full strength, metres.
+const HAZE_FULL_M: f32 = 2500.0;
 
 /// What one rendered frame shows of one object.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,7 +32,11 @@ pub struct ObjectView {
 impl ObjectView {
     /// The share of the object that is not hidden behind something else.
     pub fn visible_fraction(&self) -> f64 {
-        if self.fragments == 0 { 0.0 } else { f64::from(self.visible) / f64::from(self.fragments) }
+        if self.fragments == 0 {
+            0.0
+        } else {
+            f64::from(self.visible) / f64::from(self.fragments)
+        }
     }
 }
 
@@ -49,7 +55,10 @@ struct Pinhole {
 impl Rays for Pinhole {
     #[inline(always)]
     fn xy(&self, i: usize, j: usize) -> (f32, f32) {
-        ((i as f32 + 0.5 - self.cx) * self.fx_inv, (j as f32 + 0.5 - self.cy) * self.fy_inv)
+        (
+            (i as f32 + 0.5 - self.cx) * self.fx_inv,
+            (j as f32 + 0.5 - self.cy) * self.fy_inv,
+        )
     }
 }
 
@@ -100,7 +109,14 @@ impl Renderer {
                 })
                 .collect()
         });
-        Self { intr, lut, depth: vec![0.0; n], face: vec![0; n], ids: vec![0; n], rgb: vec![0; n * 3] }
+        Self {
+            intr,
+            lut,
+            depth: vec![0.0; n],
+            face: vec![0; n],
+            ids: vec![0; n],
+            rgb: vec![0; n * 3],
+        }
     }
 
     /// The intrinsics this renderer draws.
@@ -165,7 +181,10 @@ impl Renderer {
             if clipped.len() < 3 {
                 continue;
             }
-            let pts: Vec<[f32; 2]> = clipped.iter().map(|p| self.to_pixel(p.x / p.z, p.y / p.z)).collect();
+            let pts: Vec<[f32; 2]> = clipped
+                .iter()
+                .map(|p| self.to_pixel(p.x / p.z, p.y / p.z))
+                .collect();
             let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
             for p in &pts {
                 (x0, x1, y0, y1) = (x0.min(p[0]), x1.max(p[0]), y0.min(p[1]), y1.max(p[1]));
@@ -189,14 +208,31 @@ impl Renderer {
 
     /// Renders one frame. `seed` varies the sensor noise between frames.
     pub fn render(&mut self, scene: &Scene, cam: &Camera, seed: u64) -> Vec<ObjectView> {
-        assert_eq!(cam.intrinsics, self.intr, "renderer built for other intrinsics");
+        assert_eq!(
+            cam.intrinsics, self.intr,
+            "renderer built for other intrinsics"
+        );
         let proj = self.project_faces(scene, cam);
         let lut = self.lut.take();
         let counts = match &lut {
-            Some(xy) => self.draw(scene, cam, &proj, seed, &Lut { xy, width: self.intr.width as usize }),
+            Some(xy) => self.draw(
+                scene,
+                cam,
+                &proj,
+                seed,
+                &Lut {
+                    xy,
+                    width: self.intr.width as usize,
+                },
+            ),
             None => {
                 let i = &self.intr;
-                let rays = Pinhole { fx_inv: (1.0 / i.fx) as f32, fy_inv: (1.0 / i.fy) as f32, cx: i.cx as f32, cy: i.cy as f32 };
+                let rays = Pinhole {
+                    fx_inv: (1.0 / i.fx) as f32,
+                    fy_inv: (1.0 / i.fy) as f32,
+                    cx: i.cx as f32,
+                    cy: i.cy as f32,
+                };
                 self.draw(scene, cam, &proj, seed, &rays)
             }
         };
@@ -213,13 +249,25 @@ impl Renderer {
                     b = [b[0].min(u), b[1].min(v), b[2].max(u), b[3].max(v)];
                 }
                 let bbox = [b[0].max(0.0), b[1].max(0.0), b[2].min(w), b[3].min(h)];
-                (bbox[2] > bbox[0] && bbox[3] > bbox[1]).then_some(ObjectView { object: o, bbox, fragments, visible })
+                (bbox[2] > bbox[0] && bbox[3] > bbox[1]).then_some(ObjectView {
+                    object: o,
+                    bbox,
+                    fragments,
+                    visible,
+                })
             })
             .collect()
     }
 
     /// Rasterises and shades; returns per-object (fragments, visible) counts.
-    fn draw<R: Rays>(&mut self, scene: &Scene, cam: &Camera, proj: &[ProjFace], seed: u64, rays: &R) -> Vec<(u32, u32)> {
+    fn draw<R: Rays>(
+        &mut self,
+        scene: &Scene,
+        cam: &Camera,
+        proj: &[ProjFace],
+        seed: u64,
+        rays: &R,
+    ) -> Vec<(u32, u32)> {
         let w = self.intr.width as usize;
         let n_obj = scene.object_count();
         // Pass 1: depth and face index per pixel, band by band in parallel.
@@ -275,7 +323,11 @@ impl Renderer {
             .collect();
         // Pass 2: shade every pixel once, add haze and noise, record ids.
         let r = cam.rotation.0.map(|row| row.map(|v| v as f32));
-        let c = [cam.position.x as f32, cam.position.y as f32, cam.position.z as f32];
+        let c = [
+            cam.position.x as f32,
+            cam.position.y as f32,
+            cam.position.z as f32,
+        ];
         let light = scene.lighting;
         let (haze, haze_c, noise) = (light.haze, light.haze_colour(), light.noise / 104.0);
         let tex = &scene.texture;
@@ -286,66 +338,91 @@ impl Renderer {
             .rgb
             .par_chunks_mut(BAND * w * 3)
             .zip(self.ids.par_chunks_mut(BAND * w))
-            .zip(self.depth.par_chunks(BAND * w).zip(self.face.par_chunks(BAND * w)))
+            .zip(
+                self.depth
+                    .par_chunks(BAND * w)
+                    .zip(self.face.par_chunks(BAND * w)),
+            )
             .enumerate()
             .map(|(b, ((rgb, ids), (depth, face)))| {
                 let mut vis = vec![0u32; n_obj];
                 let r0 = b * BAND;
-                for p in 0..ids.len() {
-                    let (i, j) = (p % w, r0 + p / w);
-                    let (x, y) = rays.xy(i, j);
-                    let d = [
-                        r[0][0] * x + r[0][1] * y + r[0][2],
-                        r[1][0] * x + r[1][1] * y + r[1][2],
-                        r[2][0] * x + r[2][1] * y + r[2][2],
-                    ];
-                    let len = (x * x + y * y + 1.0).sqrt();
-                    let (mut col, dist, id) = if face[p] != NONE {
-                        let t = depth[p];
-                        let f = &scene.faces[face[p] as usize];
-                        let wp = [c[0] + d[0] * t, c[1] + d[1] * t, c[2] + d[2] * t];
-                        let col = if let Paint::Texture = f.paint {
-                            tex.at(a[0] * wp[0] + a[1] * wp[1] + a[2], a[3] * wp[0] + a[4] * wp[1] + a[5]).map_or([128.0; 3], unpack)
+                for (jr, (rgb_row, id_row)) in rgb
+                    .chunks_exact_mut(w * 3)
+                    .zip(ids.chunks_exact_mut(w))
+                    .enumerate()
+                {
+                    let j = r0 + jr;
+                    let (depth_row, face_row) =
+                        (&depth[jr * w..(jr + 1) * w], &face[jr * w..(jr + 1) * w]);
+                    for i in 0..w {
+                        let (x, y) = rays.xy(i, j);
+                        let d = [
+                            r[0][0] * x + r[0][1] * y + r[0][2],
+                            r[1][0] * x + r[1][1] * y + r[1][2],
+                            r[2][0] * x + r[2][1] * y + r[2][2],
+                        ];
+                        // Haze grows with depth along the optical axis (close enough to distance
+                        // within a camera's field of view, and free of a square root).
+                        let (mut col, depth_m, id) = if face_row[i] != NONE {
+                            let t = depth_row[i];
+                            let f = &scene.faces[face_row[i] as usize];
+                            let wp = [c[0] + d[0] * t, c[1] + d[1] * t, c[2] + d[2] * t];
+                            let col = if let Paint::Texture = f.paint {
+                                tex.at(
+                                    a[0] * wp[0] + a[1] * wp[1] + a[2],
+                                    a[3] * wp[0] + a[4] * wp[1] + a[5],
+                                )
+                                .map_or([128.0; 3], unpack)
+                            } else {
+                                let along = (f64::from(wp[0]) - f.along.0[0]) * f.along.1[0]
+                                    + (f64::from(wp[1]) - f.along.0[1]) * f.along.1[1];
+                                let c = f.paint.at(
+                                    f64::from(wp[0]),
+                                    f64::from(wp[1]),
+                                    f64::from(wp[2]),
+                                    along,
+                                );
+                                [c[0] * f.light[0], c[1] * f.light[1], c[2] * f.light[2]]
+                            };
+                            let id = if f.owner & BUILDING == 0 {
+                                vis[f.owner as usize] += 1;
+                                f.owner + 1
+                            } else {
+                                f.owner
+                            };
+                            (col, t, id)
+                        } else if d[2] < -1e-6 {
+                            let t = -c[2] / d[2];
+                            let (wx, wy) = (c[0] + d[0] * t, c[1] + d[1] * t);
+                            let col = match tex
+                                .at(a[0] * wx + a[1] * wy + a[2], a[3] * wx + a[4] * wy + a[5])
+                            {
+                                Some(tx) => unpack(tx),
+                                None => background(wx, wy, bg_seed, &light),
+                            };
+                            (col, t, 0)
                         } else {
-                            let along = (f64::from(wp[0]) - f.along.0[0]) * f.along.1[0] + (f64::from(wp[1]) - f.along.0[1]) * f.along.1[1];
-                            let c = f.paint.at(f64::from(wp[0]), f64::from(wp[1]), f64::from(wp[2]), along);
-                            [c[0] * f.light[0], c[1] * f.light[1], c[2] * f.light[2]]
+                            (
+                                light.sky(d[2] / (x * x + y * y + 1.0).sqrt()),
+                                HAZE_FULL_M,
+                                0,
+                            )
                         };
-                        let id = if f.owner & BUILDING == 0 {
-                            vis[f.owner as usize] += 1;
-                            f.owner + 1
-                        } else {
-                            f.owner
-                        };
-                        (col, t * len, id)
-                    } else if d[2] < -1e-6 {
-                        let t = -c[2] / d[2];
-                        let (wx, wy) = (c[0] + d[0] * t, c[1] + d[1] * t);
-                        let col = match tex.at(a[0] * wx + a[1] * wy + a[2], a[3] * wx + a[4] * wy + a[5]) {
-                            Some(tx) => {
-                                let k = 0.96 + 0.08 * unit((wx * 24.0) as i32, (wy * 24.0) as i32, 5);
-                                let c = unpack(tx);
-                                [c[0] * k, c[1] * k, c[2] * k]
-                            }
-                            None => background(wx, wy, bg_seed, &light),
-                        };
-                        (col, t * len, 0)
-                    } else {
-                        (light.sky(d[2] / len), f32::INFINITY, 0)
-                    };
-                    if dist.is_finite() {
-                        let hz = haze * dist / (dist + 1200.0);
+                        let hz = haze * (depth_m * (1.0 / HAZE_FULL_M)).min(1.0);
                         for k in 0..3 {
                             col[k] += (haze_c[k] - col[k]) * hz;
                         }
+                        let hsh = hash(i as i32, j as i32, seed);
+                        let o = i * 3;
+                        for k in 0..3 {
+                            let tri = ((hsh >> (8 * k)) & 0xff) as f32
+                                + ((hsh >> (8 * k + 8)) & 0xff) as f32
+                                - 255.0;
+                            rgb_row[o + k] = (col[k] + tri * noise).clamp(0.0, 255.0) as u8;
+                        }
+                        id_row[i] = id;
                     }
-                    let hsh = hash(i as i32, j as i32, seed);
-                    let o = p * 3;
-                    for k in 0..3 {
-                        let tri = ((hsh >> (8 * k)) & 0xff) as f32 + ((hsh >> (8 * k + 8)) & 0xff) as f32 - 255.0;
-                        rgb[o + k] = (col[k] + tri * noise).clamp(0.0, 255.0) as u8;
-                    }
-                    ids[p] = id;
                 }
                 vis
             })
@@ -368,7 +445,13 @@ impl Renderer {
 /// Fields and scrub beyond the district's edge.
 fn background(x: f32, y: f32, seed: u32, light: &super::Lighting) -> [f32; 3] {
     let n = value_noise(f64::from(x) / 35.0, f64::from(y) / 35.0, seed);
-    let c = if n < 0.45 { [86.0, 116.0, 58.0] } else if n < 0.7 { [122.0, 132.0, 70.0] } else { [140.0, 118.0, 84.0] };
+    let c = if n < 0.45 {
+        [86.0, 116.0, 58.0]
+    } else if n < 0.7 {
+        [122.0, 132.0, 70.0]
+    } else {
+        [140.0, 118.0, 84.0]
+    };
     let l = light.sunlit();
     [c[0] * l[0], c[1] * l[1], c[2] * l[2]]
 }

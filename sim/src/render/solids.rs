@@ -35,13 +35,24 @@ pub struct Solid {
 impl Solid {
     fn top_ring(&self) -> Vec<P2> {
         let c = geom::centroid(&self.base);
-        self.base.iter().map(|p| [c[0] + (p[0] - c[0]) * self.top_scale, c[1] + (p[1] - c[1]) * self.top_scale]).collect()
+        self.base
+            .iter()
+            .map(|p| {
+                [
+                    c[0] + (p[0] - c[0]) * self.top_scale,
+                    c[1] + (p[1] - c[1]) * self.top_scale,
+                ]
+            })
+            .collect()
     }
 
     /// Every corner of the solid.
     pub fn corners(&self) -> impl Iterator<Item = Vec3> + '_ {
         let top = self.top_ring();
-        self.base.iter().map(|p| Vec3::new(p[0], p[1], self.z0)).chain(top.into_iter().map(|p| Vec3::new(p[0], p[1], self.z1)))
+        self.base
+            .iter()
+            .map(|p| Vec3::new(p[0], p[1], self.z0))
+            .chain(top.into_iter().map(|p| Vec3::new(p[0], p[1], self.z1)))
     }
 }
 
@@ -96,72 +107,279 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
     let z0 = o.elev;
     let v = o.variant;
     let mut push = |base: Vec<P2>, lo: f64, hi: f64, top_scale: f64, top: Paint, side: Paint| {
-        out.push(Solid { base, z0: z0 + lo, z1: z0 + hi, top_scale, top, side, owner, ground: z0 });
+        out.push(Solid {
+            base,
+            z0: z0 + lo,
+            z1: z0 + hi,
+            top_scale,
+            top,
+            side,
+            owner,
+            ground: z0,
+        });
     };
     match o.kind {
         ObjectKind::Stall => {
-            let palettes = [(rgb(206, 40, 36), rgb(240, 236, 230)), (rgb(36, 96, 190), rgb(240, 240, 236)), (rgb(40, 150, 70), rgb(236, 236, 228)), (rgb(238, 160, 30), rgb(200, 50, 40))];
+            let palettes = [
+                (rgb(206, 40, 36), rgb(240, 236, 230)),
+                (rgb(36, 96, 190), rgb(240, 240, 236)),
+                (rgb(40, 150, 70), rgb(236, 236, 228)),
+                (rgb(238, 160, 30), rgb(200, 50, 40)),
+            ];
             let (a, b) = palettes[v as usize % palettes.len()];
             let yaw = o.yaw as f32;
-            push(rect(o.length, o.width), 0.0, o.height, 0.92, Paint::Stripes { a, b, period: 0.6, yaw }, Paint::Flat(darker(a, 0.8)));
+            push(
+                rect(o.length, o.width),
+                0.0,
+                o.height,
+                0.92,
+                Paint::Stripes {
+                    a,
+                    b,
+                    period: 0.6,
+                    yaw,
+                },
+                Paint::Flat(darker(a, 0.8)),
+            );
         }
         ObjectKind::Cart => {
-            let c = pick(&[rgb(230, 230, 225), rgb(60, 120, 200), rgb(220, 90, 40), rgb(250, 200, 40)], v);
-            push(rect(o.length, o.width), 0.0, o.height, 1.0, Paint::Flat(c), Paint::Flat(darker(c, 0.7)));
+            let c = pick(
+                &[
+                    rgb(230, 230, 225),
+                    rgb(60, 120, 200),
+                    rgb(220, 90, 40),
+                    rgb(250, 200, 40),
+                ],
+                v,
+            );
+            push(
+                rect(o.length, o.width),
+                0.0,
+                o.height,
+                1.0,
+                Paint::Flat(c),
+                Paint::Flat(darker(c, 0.7)),
+            );
         }
         ObjectKind::Goods => {
             let seed = v;
-            let a = pick(&[rgb(220, 60, 60), rgb(60, 170, 220), rgb(240, 210, 60), rgb(160, 90, 200)], v);
-            let b = pick(&[rgb(250, 250, 240), rgb(40, 140, 60), rgb(230, 120, 40)], v / 7);
-            push(rect(o.length, o.width), 0.0, o.height, 1.0, Paint::Blobs { a, b, grain: 0.35, seed }, Paint::Flat(darker(a, 0.6)));
+            let a = pick(
+                &[
+                    rgb(220, 60, 60),
+                    rgb(60, 170, 220),
+                    rgb(240, 210, 60),
+                    rgb(160, 90, 200),
+                ],
+                v,
+            );
+            let b = pick(
+                &[rgb(250, 250, 240), rgb(40, 140, 60), rgb(230, 120, 40)],
+                v / 7,
+            );
+            push(
+                rect(o.length, o.width),
+                0.0,
+                o.height,
+                1.0,
+                Paint::Blobs {
+                    a,
+                    b,
+                    grain: 0.35,
+                    seed,
+                },
+                Paint::Flat(darker(a, 0.6)),
+            );
         }
         ObjectKind::Spoil | ObjectKind::Rubble => {
             let (base, amp, ts) = if o.kind == ObjectKind::Spoil {
-                (pick(&[rgb(150, 112, 70), rgb(170, 140, 90), rgb(120, 90, 60)], v), 0.25, 0.25)
+                (
+                    pick(&[rgb(150, 112, 70), rgb(170, 140, 90), rgb(120, 90, 60)], v),
+                    0.25,
+                    0.25,
+                )
             } else {
-                (pick(&[rgb(150, 146, 140), rgb(130, 120, 112), rgb(170, 160, 150)], v), 0.45, 0.35)
+                (
+                    pick(
+                        &[rgb(150, 146, 140), rgb(130, 120, 112), rgb(170, 160, 150)],
+                        v,
+                    ),
+                    0.45,
+                    0.35,
+                )
             };
-            let paint = Paint::Speckle { base, amp, grain: 0.12 };
+            let paint = Paint::Speckle {
+                base,
+                amp,
+                grain: 0.12,
+            };
             push(blob(o, 11), 0.0, o.height, ts, paint, paint);
         }
         ObjectKind::Bags => {
-            let (a, b) = (pick(&[rgb(30, 30, 34), rgb(40, 60, 130), rgb(30, 30, 34)], v), pick(&[rgb(225, 225, 220), rgb(60, 60, 64)], v / 3));
-            let paint = Paint::Blobs { a, b, grain: 0.3, seed: v };
-            push(blob(o, 10), 0.0, o.height, 0.55, paint, Paint::Flat(darker(a, 0.9)));
+            let (a, b) = (
+                pick(&[rgb(30, 30, 34), rgb(40, 60, 130), rgb(30, 30, 34)], v),
+                pick(&[rgb(225, 225, 220), rgb(60, 60, 64)], v / 3),
+            );
+            let paint = Paint::Blobs {
+                a,
+                b,
+                grain: 0.3,
+                seed: v,
+            };
+            push(
+                blob(o, 10),
+                0.0,
+                o.height,
+                0.55,
+                paint,
+                Paint::Flat(darker(a, 0.9)),
+            );
         }
         ObjectKind::Shed => {
-            let (a, b) = if v % 4 == 0 { (rgb(150, 172, 196), rgb(120, 140, 166)) } else { (rgb(46, 98, 190), rgb(34, 78, 160)) };
+            let (a, b) = if v % 4 == 0 {
+                (rgb(150, 172, 196), rgb(120, 140, 166))
+            } else {
+                (rgb(46, 98, 190), rgb(34, 78, 160))
+            };
             let yaw = (o.yaw + std::f64::consts::FRAC_PI_2) as f32;
-            push(rect(o.length, o.width), 0.0, o.height, 1.0, Paint::Stripes { a, b, period: 0.35, yaw }, Paint::Flat(darker(a, 0.85)));
+            push(
+                rect(o.length, o.width),
+                0.0,
+                o.height,
+                1.0,
+                Paint::Stripes {
+                    a,
+                    b,
+                    period: 0.35,
+                    yaw,
+                },
+                Paint::Flat(darker(a, 0.85)),
+            );
         }
         ObjectKind::Car | ObjectKind::Truck => {
-            let body = pick(&[rgb(235, 235, 232), rgb(30, 30, 34), rgb(160, 164, 170), rgb(170, 30, 30), rgb(40, 70, 140), rgb(200, 200, 196)], v);
+            let body = pick(
+                &[
+                    rgb(235, 235, 232),
+                    rgb(30, 30, 34),
+                    rgb(160, 164, 170),
+                    rgb(170, 30, 30),
+                    rgb(40, 70, 140),
+                    rgb(200, 200, 196),
+                ],
+                v,
+            );
             let glass = rgb(40, 48, 58);
             if o.kind == ObjectKind::Car {
-                push(rect(o.length, o.width), 0.0, o.height * 0.55, 1.0, Paint::Flat(body), Paint::Flat(darker(body, 0.75)));
-                push(rect(o.length * 0.5, o.width * 0.88), 0.0, o.height, 0.9, Paint::Flat(glass), Paint::Flat(glass));
+                push(
+                    rect(o.length, o.width),
+                    0.0,
+                    o.height * 0.55,
+                    1.0,
+                    Paint::Flat(body),
+                    Paint::Flat(darker(body, 0.75)),
+                );
+                push(
+                    rect(o.length * 0.5, o.width * 0.88),
+                    0.0,
+                    o.height,
+                    0.9,
+                    Paint::Flat(glass),
+                    Paint::Flat(glass),
+                );
             } else {
-                let cargo = pick(&[rgb(200, 200, 196), rgb(60, 110, 60), rgb(190, 150, 60)], v / 5);
+                let cargo = pick(
+                    &[rgb(200, 200, 196), rgb(60, 110, 60), rgb(190, 150, 60)],
+                    v / 5,
+                );
                 let (s, c) = o.yaw.sin_cos();
                 let shift = |d: f64| [o.center[0] + s * d, o.center[1] + c * d];
-                push(geom::oriented_rect(shift(o.length * 0.38), o.length * 0.22, o.width, o.yaw), 0.0, o.height * 0.8, 1.0, Paint::Flat(body), Paint::Flat(darker(body, 0.8)));
-                push(geom::oriented_rect(shift(-o.length * 0.12), o.length * 0.74, o.width, o.yaw), 0.0, o.height, 1.0, Paint::Flat(cargo), Paint::Flat(darker(cargo, 0.8)));
+                push(
+                    geom::oriented_rect(shift(o.length * 0.38), o.length * 0.22, o.width, o.yaw),
+                    0.0,
+                    o.height * 0.8,
+                    1.0,
+                    Paint::Flat(body),
+                    Paint::Flat(darker(body, 0.8)),
+                );
+                push(
+                    geom::oriented_rect(shift(-o.length * 0.12), o.length * 0.74, o.width, o.yaw),
+                    0.0,
+                    o.height,
+                    1.0,
+                    Paint::Flat(cargo),
+                    Paint::Flat(darker(cargo, 0.8)),
+                );
             }
         }
         ObjectKind::Person => {
-            let c = pick(&[rgb(40, 40, 50), rgb(200, 60, 60), rgb(60, 90, 160), rgb(230, 230, 220), rgb(90, 80, 60)], v);
-            push(rect(o.length, o.width), 0.0, o.height, 0.8, Paint::Flat(c), Paint::Flat(darker(c, 0.7)));
+            let c = pick(
+                &[
+                    rgb(40, 40, 50),
+                    rgb(200, 60, 60),
+                    rgb(60, 90, 160),
+                    rgb(230, 230, 220),
+                    rgb(90, 80, 60),
+                ],
+                v,
+            );
+            push(
+                rect(o.length, o.width),
+                0.0,
+                o.height,
+                0.8,
+                Paint::Flat(c),
+                Paint::Flat(darker(c, 0.7)),
+            );
         }
         ObjectKind::Umbrella => {
-            let c = pick(&[rgb(240, 240, 236), rgb(40, 120, 70), rgb(200, 40, 40), rgb(230, 200, 60)], v);
-            push(geom::ngon(o.center, 0.05, 4, 0.0), 0.0, 2.0, 1.0, Paint::Flat(rgb(80, 80, 80)), Paint::Flat(rgb(80, 80, 80)));
-            push(geom::ngon(o.center, o.length / 2.0, 8, o.yaw), 2.0, 2.35, 0.25, Paint::Flat(c), Paint::Flat(darker(c, 0.85)));
+            let c = pick(
+                &[
+                    rgb(240, 240, 236),
+                    rgb(40, 120, 70),
+                    rgb(200, 40, 40),
+                    rgb(230, 200, 60),
+                ],
+                v,
+            );
+            push(
+                geom::ngon(o.center, 0.05, 4, 0.0),
+                0.0,
+                2.0,
+                1.0,
+                Paint::Flat(rgb(80, 80, 80)),
+                Paint::Flat(rgb(80, 80, 80)),
+            );
+            push(
+                geom::ngon(o.center, o.length / 2.0, 8, o.yaw),
+                2.0,
+                2.35,
+                0.25,
+                Paint::Flat(c),
+                Paint::Flat(darker(c, 0.85)),
+            );
         }
         ObjectKind::Tree => {
             let green = pick(&[rgb(52, 96, 40), rgb(64, 110, 46), rgb(44, 84, 38)], v);
-            push(geom::ngon(o.center, 0.2, 5, 0.0), 0.0, 2.5, 1.0, Paint::Flat(rgb(90, 70, 50)), Paint::Flat(rgb(90, 70, 50)));
-            let paint = Paint::Speckle { base: green, amp: 0.35, grain: 0.4 };
-            push(geom::ngon(o.center, o.length / 2.0, 9, o.yaw), 2.5, o.height, 0.55, paint, paint);
+            push(
+                geom::ngon(o.center, 0.2, 5, 0.0),
+                0.0,
+                2.5,
+                1.0,
+                Paint::Flat(rgb(90, 70, 50)),
+                Paint::Flat(rgb(90, 70, 50)),
+            );
+            let paint = Paint::Speckle {
+                base: green,
+                amp: 0.35,
+                grain: 0.4,
+            };
+            push(
+                geom::ngon(o.center, o.length / 2.0, 9, o.yaw),
+                2.5,
+                o.height,
+                0.55,
+                paint,
+                paint,
+            );
         }
     }
 }
@@ -170,7 +388,16 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
 pub fn solids(d: &District) -> Vec<Solid> {
     let mut out = Vec::with_capacity(d.buildings.len() + d.objects.len() * 2);
     for (i, b) in d.buildings.iter().enumerate() {
-        let wall = pick(&[[196.0, 190.0, 180.0], [170.0, 160.0, 150.0], [210.0, 206.0, 196.0], [150.0, 140.0, 130.0], [186.0, 170.0, 150.0]], b.variant);
+        let wall = pick(
+            &[
+                [196.0, 190.0, 180.0],
+                [170.0, 160.0, 150.0],
+                [210.0, 206.0, 196.0],
+                [150.0, 140.0, 130.0],
+                [186.0, 170.0, 150.0],
+            ],
+            b.variant,
+        );
         let mut base = b.footprint.clone();
         if geom::signed_area(&base) < 0.0 {
             base.reverse();
@@ -181,7 +408,10 @@ pub fn solids(d: &District) -> Vec<Solid> {
             z1: b.height,
             top_scale: 1.0,
             top: Paint::Texture,
-            side: Paint::Windows { wall, glass: [70.0, 84.0, 100.0] },
+            side: Paint::Windows {
+                wall,
+                glass: [70.0, 84.0, 100.0],
+            },
             owner: BUILDING | i as u32,
             ground: 0.0,
         });
@@ -213,8 +443,15 @@ pub fn faces(solids: &[Solid], light: &Lighting) -> Vec<Face> {
             let j = (i + 1) % n;
             let (a, b) = (s.base[i], s.base[j]);
             let (ta, tb) = (top[i], top[j]);
-            let verts = vec![Vec3::new(a[0], a[1], s.z0), Vec3::new(b[0], b[1], s.z0), Vec3::new(tb[0], tb[1], s.z1), Vec3::new(ta[0], ta[1], s.z1)];
-            let normal = (verts[1] - verts[0]).cross(verts[3] - verts[0]).normalized();
+            let verts = vec![
+                Vec3::new(a[0], a[1], s.z0),
+                Vec3::new(b[0], b[1], s.z0),
+                Vec3::new(tb[0], tb[1], s.z1),
+                Vec3::new(ta[0], ta[1], s.z1),
+            ];
+            let normal = (verts[1] - verts[0])
+                .cross(verts[3] - verts[0])
+                .normalized();
             if !normal.x.is_finite() {
                 continue;
             }
@@ -241,8 +478,16 @@ pub fn shadows(solids: &[Solid], light: &Lighting) -> Vec<(Vec<P2>, bool)> {
         .iter()
         .map(|sol| {
             let (h0, h1) = (sol.z0 - sol.ground, sol.z1 - sol.ground);
-            let mut pts: Vec<P2> = sol.base.iter().map(|p| [p[0] - h0 * kx, p[1] - h0 * ky]).collect();
-            pts.extend(sol.top_ring().iter().map(|p| [p[0] - h1 * kx, p[1] - h1 * ky]));
+            let mut pts: Vec<P2> = sol
+                .base
+                .iter()
+                .map(|p| [p[0] - h0 * kx, p[1] - h0 * ky])
+                .collect();
+            pts.extend(
+                sol.top_ring()
+                    .iter()
+                    .map(|p| [p[0] - h1 * kx, p[1] - h1 * ky]),
+            );
             (geom::convex_hull(&pts), sol.ground > 0.01)
         })
         .collect()
