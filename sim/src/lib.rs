@@ -3,10 +3,13 @@
 //! export for training the detectors.
 #![deny(missing_docs)]
 
+pub mod camera;
 pub mod cli;
+pub mod dataset;
 pub mod district;
 pub mod flight;
 pub mod geom;
 pub mod progress;
 pub mod render;
+pub mod rtsp;
 pub mod truth;

@@ -5,10 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use argus_core::camera::{Camera, Intrinsics, Pose};
+use argus_sim::camera::{StreetCamera, run_frames};
+use argus_sim::dataset::DatasetOptions;
 use argus_sim::district::{self, generate::DistrictOptions};
 use argus_sim::flight::{FlightOptions, Route, TelemetryNoise, fly};
 use argus_sim::render::{self, GroundTexture, Lighting, Renderer, Scene};
+use argus_video::{VideoWriter, WriterOptions};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -91,6 +95,50 @@ enum Command {
         /// Skip the video (truth and SRT only).
         #[arg(long)]
         no_video: bool,
+    },
+    /// Render a fixed street camera watching violations arrive: OUT/camera.mp4, OUT/camera.json
+    /// (pose, intrinsics, ground control points) and OUT/truth.jsonl; or serve it live over RTSP.
+    Camera {
+        /// District folder or district.geojson.
+        #[arg(long)]
+        district: PathBuf,
+        /// Seed of the camera's placement and scenario.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Scenario length, seconds (live: how long to serve; default forever).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Frame size WxH.
+        #[arg(long, default_value = "1280x720", value_parser = argus_sim::cli::parse_size)]
+        size: (u32, u32),
+        /// Frames per second.
+        #[arg(long, default_value_t = argus_sim::camera::DEFAULT_FPS)]
+        fps: u32,
+        /// Serve live over RTSP at ADDRESS:PORT (e.g. 127.0.0.1:8554; port 0 picks a free one)
+        /// instead of writing a video file.
+        #[arg(long)]
+        rtsp: Option<String>,
+        /// RTSP mount path.
+        #[arg(long, default_value = "/camera")]
+        mount: String,
+    },
+    /// Render a detector dataset (YOLO and COCO labels), split by district.
+    Dataset {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of images over all splits (80 % train, 10 % val, 10 % test).
+        #[arg(long, default_value_t = 1000)]
+        images: usize,
+        /// Master seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Image size WxH.
+        #[arg(long, default_value = "640x640", value_parser = argus_sim::cli::parse_size)]
+        size: (u32, u32),
     },
     /// Render one still image of a district from a pose (PNG or JPEG by extension).
     Still {
@@ -215,6 +263,111 @@ fn run(cli: Cli) -> Result<()> {
                 o.srt.display(),
                 o.truth.display()
             );
+        }
+        Command::Camera {
+            district: dpath,
+            seed,
+            out,
+            duration,
+            size,
+            fps,
+            rtsp,
+            mount,
+        } => {
+            anyhow::ensure!((1..=60).contains(&fps), "--fps: {fps} is outside 1–60");
+            let d = district::geojson::read(&dpath)?;
+            let scenario_s = duration.unwrap_or(if rtsp.is_some() { 60.0 } else { 30.0 });
+            anyhow::ensure!(
+                scenario_s > 0.0,
+                "--duration: {scenario_s} s is not positive"
+            );
+            let mut cam = StreetCamera::new(&d, seed, size, scenario_s);
+            let setup = cam
+                .write_setup(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let truth_path = out.join("truth.jsonl");
+            let mut truth = std::io::BufWriter::new(
+                std::fs::File::create(&truth_path)
+                    .with_context(|| format!("creating {}", truth_path.display()))?,
+            );
+            let mut write_truth = move |t: &argus_sim::truth::FrameTruth| -> Result<()> {
+                serde_json::to_writer(&mut truth, t)?;
+                truth.write_all(b"\n")?;
+                Ok(())
+            };
+            match rtsp {
+                Some(addr) => {
+                    let (host, port) = addr
+                        .rsplit_once(':')
+                        .with_context(|| format!("--rtsp: {addr:?} is not ADDRESS:PORT"))?;
+                    let port: u16 = port
+                        .parse()
+                        .with_context(|| format!("--rtsp: {port:?} is not a port"))?;
+                    let server = argus_sim::rtsp::RtspCamera::start(
+                        host, port, &mount, size.0, size.1, fps,
+                    )?;
+                    println!("camera setup {}\nserving {}", setup.display(), server.url);
+                    let started = std::time::Instant::now();
+                    let frames = duration.map(|s| (s * f64::from(fps)) as u64);
+                    run_frames(&mut cam, fps, frames, |rgb, t| {
+                        // Real time: wait for this frame's moment, then send it.
+                        let due = std::time::Duration::from_secs_f64(t.pts_s);
+                        if let Some(wait) = due.checked_sub(started.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                        server.push(rgb);
+                        write_truth(t)?;
+                        Ok(true)
+                    })?;
+                }
+                None => {
+                    let video_path = out.join("camera.mp4");
+                    let mut video = VideoWriter::create(
+                        &video_path,
+                        size.0,
+                        size.1,
+                        fps,
+                        &WriterOptions::default(),
+                    )?;
+                    let frames = (scenario_s * f64::from(fps)) as u64;
+                    let bar = argus_sim::progress::bar(frames, "rendering camera", true);
+                    run_frames(&mut cam, fps, Some(frames), |rgb, t| {
+                        video.push_rgb(rgb)?;
+                        write_truth(t)?;
+                        bar.inc(1);
+                        Ok(true)
+                    })?;
+                    bar.finish_and_clear();
+                    video.finish()?;
+                    println!(
+                        "camera: {frames} frames\n  video  {}\n  setup  {}\n  truth  {}",
+                        video_path.display(),
+                        setup.display(),
+                        truth_path.display()
+                    );
+                }
+            }
+        }
+        Command::Dataset {
+            out,
+            images,
+            seed,
+            size,
+        } => {
+            let opts = DatasetOptions {
+                seed,
+                images,
+                width: size.0,
+                height: size.1,
+                quality: 92,
+                progress: true,
+            };
+            for (split, n, objects) in argus_sim::dataset::render(&opts, &out)? {
+                println!(
+                    "{split:5}: {n} images, {objects} labelled objects -> {}",
+                    out.join(&split).display()
+                );
+            }
         }
         Command::Still {
             district: dpath,

@@ -79,6 +79,16 @@ impl VideoWriter {
             .max_bytes(u64::from(width) * u64::from(height) * 3 * 4)
             .build();
         let convert = make("videoconvert")?;
+        // 4:2:0, which every player and hardware decoder takes (x264 would pick 4:4:4 for RGB).
+        let i420 = gst::ElementFactory::make("capsfilter")
+            .property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "I420")
+                    .build(),
+            )
+            .build()
+            .map_err(|_| VideoError::MissingElement("capsfilter"))?;
         let encoder = make("x264enc")?;
         let bitrate = options.bitrate_kbps.unwrap_or_else(|| {
             ((u64::from(width) * u64::from(height) * u64::from(fps)) as f64 * 0.13 / 1000.0) as u32
@@ -95,7 +105,15 @@ impl VideoWriter {
         sink.set_property("location", &shown);
 
         let pipeline = gst::Pipeline::new();
-        let elements = [src.upcast_ref(), &convert, &encoder, &parse, &mux, &sink];
+        let elements = [
+            src.upcast_ref(),
+            &convert,
+            &i420,
+            &encoder,
+            &parse,
+            &mux,
+            &sink,
+        ];
         pipeline
             .add_many(elements)
             .and_then(|_| gst::Element::link_many(elements))

@@ -33,23 +33,57 @@ pub struct Scene {
     object_corners: Vec<Vec<Vec3>>,
     lighting: Lighting,
     background_seed: u32,
+    /// Objects not drawn (not yet arrived, in a street camera's scenario).
+    hidden: Vec<bool>,
 }
 
 impl Scene {
     /// Builds the scene from a district's painted (unlit) texture, lit by `lighting`.
     pub fn new(district: &District, albedo: &GroundTexture, lighting: Lighting) -> Self {
+        Self::with_hidden(
+            district,
+            albedo,
+            lighting,
+            vec![false; district.objects.len()],
+        )
+    }
+
+    /// Like [`Scene::new`], with some objects hidden at first; they cast no baked shadow, so
+    /// they can appear later with [`Scene::set_hidden`].
+    pub fn with_hidden(
+        district: &District,
+        albedo: &GroundTexture,
+        lighting: Lighting,
+        hidden: Vec<bool>,
+    ) -> Self {
+        assert_eq!(hidden.len(), district.objects.len(), "one flag per object");
         let all = solids::solids(district);
+        let casting: Vec<solids::Solid> = all
+            .iter()
+            .filter(|s| s.owner & solids::BUILDING != 0 || !hidden[s.owner as usize])
+            .cloned()
+            .collect();
         let mut object_corners = vec![Vec::new(); district.objects.len()];
         for s in all.iter().filter(|s| s.owner & solids::BUILDING == 0) {
             object_corners[s.owner as usize].extend(s.corners());
         }
         Self {
-            texture: albedo.lit(&lighting, &solids::shadows(&all, &lighting)),
+            texture: albedo.lit(&lighting, &solids::shadows(&casting, &lighting)),
             faces: solids::faces(&all, &lighting),
             object_corners,
             lighting,
             background_seed: district.seed as u32,
+            hidden,
         }
+    }
+
+    /// Shows or hides an object.
+    pub fn set_hidden(&mut self, object: usize, hidden: bool) {
+        self.hidden[object] = hidden;
+    }
+
+    fn is_hidden(&self, owner: u32) -> bool {
+        owner & solids::BUILDING == 0 && self.hidden[owner as usize]
     }
 
     /// The lighting of this scene.

@@ -159,7 +159,7 @@ impl Renderer {
         let mut cv: Vec<Vec3> = Vec::with_capacity(8);
         let mut clipped: Vec<Vec3> = Vec::with_capacity(10);
         for (fi, f) in scene.faces.iter().enumerate() {
-            if f.normal.dot(c - f.verts[0]) <= 0.0 {
+            if f.normal.dot(c - f.verts[0]) <= 0.0 || scene.is_hidden(f.owner) {
                 continue;
             }
             cv.clear();

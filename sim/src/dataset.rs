@@ -1,0 +1,233 @@
+//! Detector datasets: rendered images from random drone poses with YOLO and COCO labels.
+//!
+//! Splits are made by district: every split renders its own districts (seeds never shared), so
+//! no scene leaks from training into validation or test. Layout:
+//!
+//! ```text
+//! DIR/dataset.json                       seeds, districts and counts per split
+//! DIR/data.yaml                          for YOLO trainers
+//! DIR/{train,val,test}/images/*.jpg
+//! DIR/{train,val,test}/labels/*.txt      YOLO: class cx cy w h (normalised)
+//! DIR/{train,val,test}/annotations.json  COCO
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use argus_core::camera::{Camera, Intrinsics};
+use argus_core::linalg::Vec3;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::district::{
+    DetClass,
+    generate::{DistrictOptions, generate},
+};
+use crate::render::{DEFAULT_TEXEL_M, GroundTexture, Lighting, Renderer, Scene};
+use crate::truth::{self, TruthObject};
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct DatasetOptions {
+    /// Master seed: decides the districts, poses and lighting.
+    pub seed: u64,
+    /// Total images over all splits.
+    pub images: usize,
+    /// Image size.
+    pub width: u32,
+    /// Image height.
+    pub height: u32,
+    /// JPEG quality.
+    pub quality: u8,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// The splits, with their share of images and of districts.
+const SPLITS: [(&str, f64, u64); 3] = [("train", 0.8, 6), ("val", 0.1, 1), ("test", 0.1, 1)];
+/// Images rendered under one lighting before the sun moves (relighting costs a texture pass).
+const IMAGES_PER_LIGHTING: usize = 40;
+
+/// The district seeds of a split: disjoint ranges per split.
+pub fn split_seeds(seed: u64, split: usize) -> Vec<u64> {
+    let (_, _, n) = SPLITS[split];
+    (0..n)
+        .map(|k| seed * 1000 + split as u64 * 100 + k)
+        .collect()
+}
+
+/// A random pose looking at `target` (local ground point): altitude 30–150 m, pitch −90…−30°.
+fn random_camera(rng: &mut ChaCha8Rng, intr: Intrinsics, target: [f64; 2]) -> Camera {
+    let alt = rng.random_range(30.0..150.0);
+    let pitch: f64 = rng.random_range(-90.0..-30.0);
+    let yaw: f64 = rng.random_range(-180.0..180.0);
+    // Step back so the optical axis meets the ground near the target.
+    let back = alt / (-pitch).to_radians().tan();
+    let (s, c) = yaw.to_radians().sin_cos();
+    let jitter = [rng.random_range(-15.0..15.0), rng.random_range(-15.0..15.0)];
+    let pos = Vec3::new(
+        target[0] - s * back + jitter[0],
+        target[1] - c * back + jitter[1],
+        alt,
+    );
+    Camera::from_local(intr, pos, yaw, pitch, rng.random_range(-2.0..2.0))
+}
+
+fn yolo_line(o: &TruthObject, w: f64, h: f64) -> Option<String> {
+    let class = DetClass::ALL
+        .iter()
+        .position(|c| c.as_str() == o.object_class)?;
+    let b = o.bbox;
+    Some(format!(
+        "{class} {:.6} {:.6} {:.6} {:.6}",
+        (b[0] + b[2]) / 2.0 / w,
+        (b[1] + b[3]) / 2.0 / h,
+        (b[2] - b[0]) / w,
+        (b[3] - b[1]) / h
+    ))
+}
+
+/// Renders a dataset into `dir`. Returns the number of labelled objects per split.
+pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, usize)>> {
+    anyhow::ensure!(
+        opts.images >= 3,
+        "images: {} is too few (one per split at least)",
+        opts.images
+    );
+    let mut summary = Vec::new();
+    let total: usize = opts.images;
+    let bar = crate::progress::bar(total as u64, "rendering dataset", opts.progress);
+    let mut done = 0;
+    let categories: Vec<_> = DetClass::ALL
+        .iter()
+        .map(|c| json!({"id": c.index() + 1, "name": c.as_str(), "supercategory": "violation"}))
+        .collect();
+    let mut manifest_splits = serde_json::Map::new();
+    for (si, &(split, share, _)) in SPLITS.iter().enumerate() {
+        let n = if si + 1 == SPLITS.len() {
+            total - done
+        } else {
+            ((total as f64 * share).round() as usize).max(1)
+        };
+        let (img_dir, lbl_dir) = (
+            dir.join(split).join("images"),
+            dir.join(split).join("labels"),
+        );
+        for d in [&img_dir, &lbl_dir] {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let seeds = split_seeds(opts.seed, si);
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (0xda7a_5e7 + si as u64));
+        let (mut images, mut annotations) = (Vec::new(), Vec::new());
+        let mut k = 0;
+        let per_district = n.div_ceil(seeds.len());
+        for (di, &dseed) in seeds.iter().enumerate() {
+            let count = per_district.min(n - k);
+            if count == 0 {
+                break;
+            }
+            let minute = rng.random_range(7 * 60..18 * 60);
+            let d = generate(&DistrictOptions {
+                seed: dseed,
+                scene_minute: minute,
+                ..Default::default()
+            })?;
+            let albedo = GroundTexture::build(&d, DEFAULT_TEXEL_M);
+            let targets: Vec<[f64; 2]> = d.detectable().map(|(_, o, _)| o.center).collect();
+            let mut rendered = 0;
+            while rendered < count {
+                let mut light = Lighting::at_minute(rng.random_range(7 * 60..18 * 60));
+                light.haze = rng.random_range(0.05..0.5);
+                light.noise = rng.random_range(1.0..5.0);
+                let scene = Scene::new(&d, &albedo, light);
+                for _ in 0..IMAGES_PER_LIGHTING.min(count - rendered) {
+                    let hfov = rng.random_range(60.0..85.0);
+                    let intr = Intrinsics::from_hfov(opts.width, opts.height, hfov);
+                    let mut renderer = Renderer::new(intr);
+                    let half = d.size_m / 2.0;
+                    // Mostly aimed near an object, sometimes anywhere (empty scenes teach too).
+                    let target = if rng.random_bool(0.8) {
+                        let t = targets[rng.random_range(0..targets.len())];
+                        [
+                            t[0] + rng.random_range(-20.0..20.0),
+                            t[1] + rng.random_range(-20.0..20.0),
+                        ]
+                    } else {
+                        [rng.random_range(-half..half), rng.random_range(-half..half)]
+                    };
+                    let cam = random_camera(&mut rng, intr, target);
+                    let views = renderer.render(&scene, &cam, rng.random());
+                    let objects = truth::label(&d, &views);
+                    let stem = format!("{split}_{di:02}_{k:06}");
+                    let file = format!("{stem}.jpg");
+                    let img =
+                        image::RgbImage::from_raw(opts.width, opts.height, renderer.rgb().to_vec())
+                            .context("frame buffer size")?;
+                    let mut out = std::io::BufWriter::new(
+                        std::fs::File::create(img_dir.join(&file))
+                            .with_context(|| format!("creating {file}"))?,
+                    );
+                    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, opts.quality)
+                        .encode_image(&img)?;
+                    let (w, h) = (f64::from(opts.width), f64::from(opts.height));
+                    let lines: Vec<String> =
+                        objects.iter().filter_map(|o| yolo_line(o, w, h)).collect();
+                    std::fs::write(
+                        lbl_dir.join(format!("{stem}.txt")),
+                        lines.join("\n") + if lines.is_empty() { "" } else { "\n" },
+                    )?;
+                    let image_id = k + 1;
+                    images.push(json!({"id": image_id, "file_name": file, "width": opts.width, "height": opts.height, "district_seed": dseed}));
+                    for o in &objects {
+                        let Some(c) = DetClass::ALL.iter().find(|c| c.as_str() == o.object_class)
+                        else {
+                            continue;
+                        };
+                        let b = o.bbox;
+                        let (bw, bh) = (b[2] - b[0], b[3] - b[1]);
+                        annotations.push(json!({
+                            "id": annotations.len() + 1, "image_id": image_id, "category_id": c.index() + 1,
+                            "bbox": [b[0], b[1], bw, bh], "area": bw * bh, "iscrowd": 0,
+                            "attributes": {"object_id": o.id, "violation": o.violation, "kind": o.kind},
+                        }));
+                    }
+                    k += 1;
+                    rendered += 1;
+                    bar.inc(1);
+                }
+            }
+        }
+        done += k;
+        let coco = json!({"info": {"description": format!("Argus simulated {split} split"), "version": "1"}, "images": images, "annotations": annotations, "categories": categories});
+        let ann_path = dir.join(split).join("annotations.json");
+        std::fs::write(&ann_path, serde_json::to_string(&coco)? + "\n")
+            .with_context(|| format!("writing {}", ann_path.display()))?;
+        manifest_splits.insert(
+            split.into(),
+            json!({"district_seeds": seeds, "images": k, "annotations": annotations.len()}),
+        );
+        summary.push((split.to_string(), k, annotations.len()));
+    }
+    bar.finish_and_clear();
+    let names: Vec<&str> = DetClass::ALL.iter().map(|c| c.as_str()).collect();
+    std::fs::write(
+        dir.join("dataset.json"),
+        serde_json::to_string_pretty(&json!({
+            "schema": "argus.dataset/1", "seed": opts.seed, "size": [opts.width, opts.height], "classes": names, "splits": manifest_splits,
+        }))? + "\n",
+    )?;
+    let yaml = format!(
+        "# YOLO dataset description written by `sim dataset`\npath: {}\ntrain: train/images\nval: val/images\ntest: test/images\nnames:\n{}",
+        dir.canonicalize()
+            .unwrap_or_else(|_| PathBuf::from(dir))
+            .display(),
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("  {i}: {n}\n"))
+            .collect::<String>()
+    );
+    std::fs::write(dir.join("data.yaml"), yaml)?;
+    Ok(summary)
+}

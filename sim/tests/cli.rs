@@ -1,0 +1,227 @@
+//! The `sim` command line, run as users run it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn sim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+}
+
+fn district(dir: &Path) {
+    let out = sim()
+        .args(["district", "--seed", "4", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("district.geojson"));
+}
+
+fn route(dir: &Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("route.json");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn flight_error(dir: &Path, route_text: &str) -> String {
+    let r = route(dir, route_text);
+    let out = sim()
+        .args(["flight", "--no-video", "--duration", "1", "--district"])
+        .arg(dir)
+        .arg("--out")
+        .arg(dir.join("f"))
+        .arg("--route")
+        .arg(r)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an invalid route must be refused");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn invalid_routes_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    district(dir.path());
+    let inside = r#"{"lat": 30.7, "lon": 121.02}"#;
+    let e = flight_error(
+        dir.path(),
+        &format!(r#"{{"waypoints": [{inside}, {inside}], "altitud_m": 50}}"#),
+    );
+    assert!(e.contains("unknown field `altitud_m`"), "{e}");
+    let e = flight_error(
+        dir.path(),
+        &format!(r#"{{"waypoints": [{inside}, {{"lat": 31.5, "lon": 121.02}}]}}"#),
+    );
+    assert!(
+        e.contains("waypoints[1]") && e.contains("outside the district"),
+        "{e}"
+    );
+    let e = flight_error(
+        dir.path(),
+        &format!(r#"{{"altitude_m": -20, "waypoints": [{inside}, {inside}]}}"#),
+    );
+    assert!(e.contains("altitude_m"), "{e}");
+}
+
+#[test]
+fn a_bad_district_file_names_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    district(dir.path());
+    let p = dir.path().join("district.geojson");
+    let text = std::fs::read_to_string(&p).unwrap().replacen(
+        "\"layer\": \"road\"",
+        "\"layer\": \"river\"",
+        1,
+    );
+    std::fs::write(&p, text).unwrap();
+    let out = sim()
+        .args(["still", "--size", "64x64", "--district"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("x.png"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("features[") && e.contains("river"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    district(dir.path());
+    let mut server = sim()
+        .args([
+            "camera",
+            "--duration",
+            "40",
+            "--size",
+            "320x180",
+            "--fps",
+            "10",
+            "--rtsp",
+            "127.0.0.1:0",
+            "--district",
+        ])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("cam"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = BufReader::new(server.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("serving ").map(str::to_string))
+        .expect("the camera prints its URL");
+    assert!(
+        url.starts_with("rtsp://127.0.0.1:") && !url.contains(":0/"),
+        "{url}"
+    );
+    let client = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "rtspsrc",
+            &format!("location={url}"),
+            "protocols=tcp",
+            "!",
+            "rtph264depay",
+            "!",
+            "h264parse",
+            "!",
+            "avdec_h264",
+            "!",
+            "fakesink",
+            "num-buffers=20",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut client = client;
+    let status = loop {
+        if let Some(s) = client.try_wait().unwrap() {
+            break Some(s);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = client.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let status = status.expect("the client got 20 frames within 60 s");
+    assert!(status.success(), "gst-launch failed: {status}");
+    let setup: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap())
+            .unwrap();
+    assert!(setup["gcps"].as_array().unwrap().len() >= 4);
+}
+
+#[test]
+fn the_camera_scenario_brings_violations_in_over_time() {
+    let dir = tempfile::tempdir().unwrap();
+    district(dir.path());
+    let out = sim()
+        .args([
+            "camera",
+            "--duration",
+            "6",
+            "--size",
+            "320x180",
+            "--fps",
+            "5",
+            "--district",
+        ])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("cam"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let setup: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap())
+            .unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("cam/truth.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 30);
+    for a in setup["arrivals"].as_array().unwrap() {
+        let (id, at) = (a["id"].as_str().unwrap(), a["at_s"].as_f64().unwrap());
+        for l in &lines {
+            let seen = l["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["id"] == id);
+            let t = l["pts_s"].as_f64().unwrap();
+            assert_eq!(
+                seen,
+                t >= at,
+                "{id} arrives at {at} s; frame at {t} s says seen={seen}"
+            );
+        }
+    }
+    assert!(
+        std::fs::metadata(dir.path().join("cam/camera.mp4"))
+            .unwrap()
+            .len()
+            > 1000
+    );
+}
