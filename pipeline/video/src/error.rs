@@ -8,9 +8,7 @@ pub enum VideoError {
     #[error("could not initialise GStreamer: {0}")]
     Init(#[source] gst::glib::Error),
     /// A needed element is not installed (a missing plugin package).
-    #[error(
-        "GStreamer element `{0}` is not available (install the gstreamer1.0-plugins-* packages)"
-    )]
+    #[error("GStreamer element `{0}` is not available (install the gstreamer1.0-plugins-* packages)")]
     MissingElement(&'static str),
     /// The pipeline could not be built.
     #[error("could not build the pipeline: {0}")]
@@ -53,4 +51,17 @@ pub enum VideoError {
     /// The file has an extension this writer does not know a muxer for.
     #[error("cannot tell the container from {0:?}: use .mp4, .mkv or .ts")]
     UnknownContainer(String),
+}
+
+impl VideoError {
+    /// The typed error for an error message posted on a pipeline's bus.
+    pub(crate) fn from_bus(path: &str, err: &gst::message::Error) -> Self {
+        use gstreamer::prelude::*;
+        VideoError::Stream {
+            path: path.to_string(),
+            src: err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+            error: err.error().to_string(),
+            debug: err.debug().map(|d| d.to_string()),
+        }
+    }
 }
