@@ -73,9 +73,17 @@ fn read_truth(path: &Path) -> Vec<FrameTruth> {
         .collect()
 }
 
-fn quick_flight(d: &District, route: Route, size: (u32, u32), fps: u32, secs: f64, video: bool) -> FlightOptions {
+fn quick_flight(
+    d: &District,
+    route: Route,
+    size: (u32, u32),
+    fps: u32,
+    secs: f64,
+    video: bool,
+) -> FlightOptions {
     let mut o = FlightOptions::new(d);
-    (o.width, o.height, o.fps, o.duration_s, o.video, o.route) = (size.0, size.1, fps, Some(secs), video, route);
+    (o.width, o.height, o.fps, o.duration_s, o.video, o.route) =
+        (size.0, size.1, fps, Some(secs), video, route);
     o
 }
 
@@ -93,7 +101,14 @@ fn same_seed_gives_byte_identical_district_and_truth() {
         "another seed must give another district"
     );
     for (d, dir) in [(&da, a.path()), (&db, b.path())] {
-        let opts = quick_flight(d, route_over_violations(d, 3, -90.0), (320, 180), 5, 6.0, false);
+        let opts = quick_flight(
+            d,
+            route_over_violations(d, 3, -90.0),
+            (320, 180),
+            5,
+            6.0,
+            false,
+        );
         fly(d, &opts, &dir.join("f")).unwrap();
     }
     for name in ["truth.jsonl", "flight.SRT"] {
@@ -108,7 +123,14 @@ fn same_seed_gives_byte_identical_district_and_truth() {
 fn check_truth_projects_into_boxes(pitch: f64) {
     let dir = tempfile::tempdir().unwrap();
     let d = district_in(dir.path(), 1);
-    let opts = quick_flight(&d, route_over_violations(&d, 5, pitch), (640, 360), 5, 40.0, false);
+    let opts = quick_flight(
+        &d,
+        route_over_violations(&d, 5, pitch),
+        (640, 360),
+        5,
+        40.0,
+        false,
+    );
     let out = fly(&d, &opts, &dir.path().join("f")).unwrap();
     let truth = read_truth(&out.truth);
     assert_eq!(truth.len() as u64, out.frames);
@@ -118,7 +140,10 @@ fn check_truth_projects_into_boxes(pitch: f64) {
     for ft in &truth {
         let cam = Camera::new(ft.camera, &frame, &ft.pose);
         for o in ft.objects.iter().filter(|o| o.violation) {
-            let (e, n) = frame.geo_to_ground(GeoPoint { lat: o.lat, lon: o.lon });
+            let (e, n) = frame.geo_to_ground(GeoPoint {
+                lat: o.lat,
+                lon: o.lon,
+            });
             let (u, v) = cam
                 .project(Vec3::new(e, n, o.elev_m))
                 .expect("a labelled object is in front of the camera");
@@ -173,7 +198,9 @@ fn each_violation_is_drawn_where_its_truth_says() {
             );
             let cam = Camera::from_local(intr, pos, yaw, pitch, 0.0);
             r.render(&scene, &cam, 0);
-            let (u, v) = cam.project(Vec3::new(o.center[0], o.center[1], o.elev + 0.05)).unwrap();
+            let (u, v) = cam
+                .project(Vec3::new(o.center[0], o.center[1], o.elev + 0.05))
+                .unwrap();
             total += 1;
             let id = r.ids()[v as usize * 640 + u as usize];
             hits += usize::from(id == i as u32 + 1);
@@ -219,7 +246,14 @@ fn srt_reads_back_to_the_poses_flown_within_the_noise_set() {
         ),
         (TelemetryNoise::default(), "noisy"),
     ] {
-        let mut opts = quick_flight(&d, route_over_violations(&d, 3, -60.0), (320, 180), 10, 8.0, false);
+        let mut opts = quick_flight(
+            &d,
+            route_over_violations(&d, 3, -60.0),
+            (320, 180),
+            10,
+            8.0,
+            false,
+        );
         opts.noise = noise;
         let out = fly(&d, &opts, &dir.path().join(tag)).unwrap();
         let truth = read_truth(&out.truth);

@@ -112,7 +112,15 @@ impl StreetCamera {
         let mut arrivals = Vec::new();
         for (k, (kind, along, right, len_m, wid_m, h_m, frac)) in [
             (ObjectKind::Stall, 38.0, 0.0, 2.6, 1.8, 2.3, 0.2),
-            (ObjectKind::Spoil, 55.0, lane.width / 2.0 + 1.2, 4.5, 3.5, 1.6, 0.5),
+            (
+                ObjectKind::Spoil,
+                55.0,
+                lane.width / 2.0 + 1.2,
+                4.5,
+                3.5,
+                1.6,
+                0.5,
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -149,7 +157,11 @@ impl StreetCamera {
                 .map(|&(i, at_s)| Arrival {
                     at_s,
                     id: d.objects[i].id.clone(),
-                    class: d.objects[i].kind.violation_class().map_or("", |c| c.as_str()).into(),
+                    class: d.objects[i]
+                        .kind
+                        .violation_class()
+                        .map_or("", |c| c.as_str())
+                        .into(),
                 })
                 .collect(),
         };
@@ -189,8 +201,14 @@ impl StreetCamera {
 }
 
 /// Eight ground points spread over the lower part of the image, where the ground is.
-fn ground_control_points(cam: &Camera, frame: &argus_core::geodesy::LocalFrame) -> Vec<GroundControlPoint> {
-    let (w, h) = (f64::from(cam.intrinsics.width), f64::from(cam.intrinsics.height));
+fn ground_control_points(
+    cam: &Camera,
+    frame: &argus_core::geodesy::LocalFrame,
+) -> Vec<GroundControlPoint> {
+    let (w, h) = (
+        f64::from(cam.intrinsics.width),
+        f64::from(cam.intrinsics.height),
+    );
     let mut out = Vec::new();
     for fy in [0.6, 0.9] {
         for fx in [0.15, 0.4, 0.65, 0.9] {

@@ -17,7 +17,9 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
     let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
     if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) || w % 2 == 1 || h % 2 == 1 {
-        return Err(format!("{s:?}: width and height must be even and within 16–8192"));
+        return Err(format!(
+            "{s:?}: width and height must be even and within 16–8192"
+        ));
     }
     Ok((w, h))
 }

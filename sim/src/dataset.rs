@@ -52,7 +52,9 @@ const IMAGES_PER_LIGHTING: usize = 40;
 /// The district seeds of a split: disjoint ranges per split.
 pub fn split_seeds(seed: u64, split: usize) -> Vec<u64> {
     let (_, _, n) = SPLITS[split];
-    (0..n).map(|k| seed * 1000 + split as u64 * 100 + k).collect()
+    (0..n)
+        .map(|k| seed * 1000 + split as u64 * 100 + k)
+        .collect()
 }
 
 /// A random pose looking at `target` (local ground point): altitude 30–150 m, pitch −90…−30°.
@@ -64,12 +66,18 @@ fn random_camera(rng: &mut ChaCha8Rng, intr: Intrinsics, target: [f64; 2]) -> Ca
     let back = alt / (-pitch).to_radians().tan();
     let (s, c) = yaw.to_radians().sin_cos();
     let jitter = [rng.random_range(-15.0..15.0), rng.random_range(-15.0..15.0)];
-    let pos = Vec3::new(target[0] - s * back + jitter[0], target[1] - c * back + jitter[1], alt);
+    let pos = Vec3::new(
+        target[0] - s * back + jitter[0],
+        target[1] - c * back + jitter[1],
+        alt,
+    );
     Camera::from_local(intr, pos, yaw, pitch, rng.random_range(-2.0..2.0))
 }
 
 fn yolo_line(o: &TruthObject, w: f64, h: f64) -> Option<String> {
-    let class = DetClass::ALL.iter().position(|c| c.as_str() == o.object_class)?;
+    let class = DetClass::ALL
+        .iter()
+        .position(|c| c.as_str() == o.object_class)?;
     let b = o.bbox;
     Some(format!(
         "{class} {:.6} {:.6} {:.6} {:.6}",
@@ -102,7 +110,10 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
         } else {
             ((total as f64 * share).round() as usize).max(1)
         };
-        let (img_dir, lbl_dir) = (dir.join(split).join("images"), dir.join(split).join("labels"));
+        let (img_dir, lbl_dir) = (
+            dir.join(split).join("images"),
+            dir.join(split).join("labels"),
+        );
         for d in [&img_dir, &lbl_dir] {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
@@ -150,14 +161,18 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                     let objects = truth::label(&d, &views);
                     let stem = format!("{split}_{di:02}_{k:06}");
                     let file = format!("{stem}.jpg");
-                    let img = image::RgbImage::from_raw(opts.width, opts.height, renderer.rgb().to_vec())
-                        .context("frame buffer size")?;
+                    let img =
+                        image::RgbImage::from_raw(opts.width, opts.height, renderer.rgb().to_vec())
+                            .context("frame buffer size")?;
                     let mut out = std::io::BufWriter::new(
-                        std::fs::File::create(img_dir.join(&file)).with_context(|| format!("creating {file}"))?,
+                        std::fs::File::create(img_dir.join(&file))
+                            .with_context(|| format!("creating {file}"))?,
                     );
-                    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, opts.quality).encode_image(&img)?;
+                    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, opts.quality)
+                        .encode_image(&img)?;
                     let (w, h) = (f64::from(opts.width), f64::from(opts.height));
-                    let lines: Vec<String> = objects.iter().filter_map(|o| yolo_line(o, w, h)).collect();
+                    let lines: Vec<String> =
+                        objects.iter().filter_map(|o| yolo_line(o, w, h)).collect();
                     std::fs::write(
                         lbl_dir.join(format!("{stem}.txt")),
                         lines.join("\n") + if lines.is_empty() { "" } else { "\n" },
@@ -165,7 +180,8 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                     let image_id = k + 1;
                     images.push(json!({"id": image_id, "file_name": file, "width": opts.width, "height": opts.height, "district_seed": dseed}));
                     for o in &objects {
-                        let Some(c) = DetClass::ALL.iter().find(|c| c.as_str() == o.object_class) else {
+                        let Some(c) = DetClass::ALL.iter().find(|c| c.as_str() == o.object_class)
+                        else {
                             continue;
                         };
                         let b = o.bbox;
@@ -203,7 +219,9 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
     )?;
     let yaml = format!(
         "# YOLO dataset description written by `sim dataset`\npath: {}\ntrain: train/images\nval: val/images\ntest: test/images\nnames:\n{}",
-        dir.canonicalize().unwrap_or_else(|_| PathBuf::from(dir)).display(),
+        dir.canonicalize()
+            .unwrap_or_else(|_| PathBuf::from(dir))
+            .display(),
         names
             .iter()
             .enumerate()

@@ -15,8 +15,18 @@ pub fn oriented_rect(c: P2, length: f64, width: f64, yaw: f64) -> Vec<P2> {
     let along = [s, co]; // heading direction: east = sin, north = cos
     let across = [co, -s];
     let (hl, hw) = (length / 2.0, width / 2.0);
-    let corner = |a: f64, b: f64| [c[0] + along[0] * a + across[0] * b, c[1] + along[1] * a + across[1] * b];
-    let mut ring = vec![corner(-hl, -hw), corner(-hl, hw), corner(hl, hw), corner(hl, -hw)];
+    let corner = |a: f64, b: f64| {
+        [
+            c[0] + along[0] * a + across[0] * b,
+            c[1] + along[1] * a + across[1] * b,
+        ]
+    };
+    let mut ring = vec![
+        corner(-hl, -hw),
+        corner(-hl, hw),
+        corner(hl, hw),
+        corner(hl, -hw),
+    ];
     if signed_area(&ring) < 0.0 {
         ring.reverse();
     }
@@ -73,7 +83,9 @@ pub fn contains(ring: &[P2], p: P2) -> bool {
     let mut j = n - 1;
     for i in 0..n {
         let (a, b) = (ring[i], ring[j]);
-        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
             inside = !inside;
         }
         j = i;
@@ -83,9 +95,15 @@ pub fn contains(ring: &[P2], p: P2) -> bool {
 
 /// Axis-aligned bounds `[min_x, min_y, max_x, max_y]`.
 pub fn bounds(ring: &[P2]) -> [f64; 4] {
-    ring.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, p| {
-        [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
-    })
+    ring.iter()
+        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, p| {
+            [
+                b[0].min(p[0]),
+                b[1].min(p[1]),
+                b[2].max(p[0]),
+                b[3].max(p[1]),
+            ]
+        })
 }
 
 /// The convex hull of a point set, counter-clockwise (Andrew's monotone chain).
@@ -106,7 +124,9 @@ pub fn convex_hull(points: &[P2]) -> Vec<P2> {
             Box::new(pts.iter().rev())
         };
         for &p in iter {
-            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
+            {
                 hull.pop();
             }
             hull.push(p);
@@ -143,7 +163,14 @@ mod tests {
 
     #[test]
     fn hull_drops_inner_points() {
-        let h = convex_hull(&[[0.0, 0.0], [2.0, 0.0], [1.0, 0.5], [2.0, 2.0], [0.0, 2.0], [1.0, 1.0]]);
+        let h = convex_hull(&[
+            [0.0, 0.0],
+            [2.0, 0.0],
+            [1.0, 0.5],
+            [2.0, 2.0],
+            [0.0, 2.0],
+            [1.0, 1.0],
+        ]);
         assert_eq!(h.len(), 4);
         assert!((signed_area(&h) - 4.0).abs() < 1e-9);
     }

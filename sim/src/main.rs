@@ -192,7 +192,8 @@ fn run(cli: Cli) -> Result<()> {
                 scene_minute: time,
             };
             let d = district::generate::generate(&opts)?;
-            let path = district::geojson::write(&d, &out).with_context(|| format!("writing {}", out.display()))?;
+            let path = district::geojson::write(&d, &out)
+                .with_context(|| format!("writing {}", out.display()))?;
             let violations = d.objects.iter().filter(|o| o.violation).count();
             println!(
                 "district (seed {seed}): {} buildings, {} lanes, {violations} violations -> {}",
@@ -228,7 +229,10 @@ fn run(cli: Cli) -> Result<()> {
                 ("alt-sigma", alt_sigma),
                 ("attitude-sigma", attitude_sigma),
             ] {
-                anyhow::ensure!(v.is_finite() && v >= 0.0, "--{name}: {v} must be zero or positive");
+                anyhow::ensure!(
+                    v.is_finite() && v >= 0.0,
+                    "--{name}: {v} must be zero or positive"
+                );
             }
             opts.seed = seed;
             (opts.width, opts.height, opts.fps, opts.hfov_deg) = (size.0, size.1, fps, hfov);
@@ -254,7 +258,11 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(v) = &o.video {
                 println!("  video  {}", v.display());
             }
-            println!("  srt    {}\n  truth  {}", o.srt.display(), o.truth.display());
+            println!(
+                "  srt    {}\n  truth  {}",
+                o.srt.display(),
+                o.truth.display()
+            );
         }
         Command::Camera {
             district: dpath,
@@ -269,14 +277,18 @@ fn run(cli: Cli) -> Result<()> {
             anyhow::ensure!((1..=60).contains(&fps), "--fps: {fps} is outside 1–60");
             let d = district::geojson::read(&dpath)?;
             let scenario_s = duration.unwrap_or(if rtsp.is_some() { 60.0 } else { 30.0 });
-            anyhow::ensure!(scenario_s > 0.0, "--duration: {scenario_s} s is not positive");
+            anyhow::ensure!(
+                scenario_s > 0.0,
+                "--duration: {scenario_s} s is not positive"
+            );
             let mut cam = StreetCamera::new(&d, seed, size, scenario_s);
             let setup = cam
                 .write_setup(&out)
                 .with_context(|| format!("writing {}", out.display()))?;
             let truth_path = out.join("truth.jsonl");
             let mut truth = std::io::BufWriter::new(
-                std::fs::File::create(&truth_path).with_context(|| format!("creating {}", truth_path.display()))?,
+                std::fs::File::create(&truth_path)
+                    .with_context(|| format!("creating {}", truth_path.display()))?,
             );
             let mut write_truth = move |t: &argus_sim::truth::FrameTruth| -> Result<()> {
                 serde_json::to_writer(&mut truth, t)?;
@@ -291,7 +303,9 @@ fn run(cli: Cli) -> Result<()> {
                     let port: u16 = port
                         .parse()
                         .with_context(|| format!("--rtsp: {port:?} is not a port"))?;
-                    let server = argus_sim::rtsp::RtspCamera::start(host, port, &mount, size.0, size.1, fps)?;
+                    let server = argus_sim::rtsp::RtspCamera::start(
+                        host, port, &mount, size.0, size.1, fps,
+                    )?;
                     println!("camera setup {}\nserving {}", setup.display(), server.url);
                     let started = std::time::Instant::now();
                     let frames = duration.map(|s| (s * f64::from(fps)) as u64);
@@ -308,7 +322,13 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => {
                     let video_path = out.join("camera.mp4");
-                    let mut video = VideoWriter::create(&video_path, size.0, size.1, fps, &WriterOptions::default())?;
+                    let mut video = VideoWriter::create(
+                        &video_path,
+                        size.0,
+                        size.1,
+                        fps,
+                        &WriterOptions::default(),
+                    )?;
                     let frames = (scenario_s * f64::from(fps)) as u64;
                     let bar = argus_sim::progress::bar(frames, "rendering camera", true);
                     run_frames(&mut cam, fps, Some(frames), |rgb, t| {
@@ -363,7 +383,11 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let d = district::geojson::read(&dpath)?;
             let albedo = GroundTexture::build(&d, render::DEFAULT_TEXEL_M);
-            let scene = Scene::new(&d, &albedo, Lighting::at_minute(time.unwrap_or(d.scene_minute)));
+            let scene = Scene::new(
+                &d,
+                &albedo,
+                Lighting::at_minute(time.unwrap_or(d.scene_minute)),
+            );
             let intr = Intrinsics::from_hfov(size.0, size.1, hfov);
             let g = d.frame().ground_to_geo(east, north);
             let pose = Pose {
@@ -377,8 +401,14 @@ fn run(cli: Cli) -> Result<()> {
             let cam = Camera::new(intr, &d.frame(), &pose);
             let mut r = Renderer::new(intr);
             r.render(&scene, &cam, 0);
-            image::save_buffer(&out, r.rgb(), size.0, size.1, image::ExtendedColorType::Rgb8)
-                .with_context(|| format!("writing {}", out.display()))?;
+            image::save_buffer(
+                &out,
+                r.rgb(),
+                size.0,
+                size.1,
+                image::ExtendedColorType::Rgb8,
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
             println!("{}", out.display());
         }
     }
@@ -387,7 +417,9 @@ fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {

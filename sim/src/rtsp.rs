@@ -27,7 +27,14 @@ pub struct RtspCamera {
 
 impl RtspCamera {
     /// Serves `mount` at `address:port` for RGB frames of the given size and rate.
-    pub fn start(address: &str, port: u16, mount: &str, width: u32, height: u32, fps: u32) -> anyhow::Result<Self> {
+    pub fn start(
+        address: &str,
+        port: u16,
+        mount: &str,
+        width: u32,
+        height: u32,
+        fps: u32,
+    ) -> anyhow::Result<Self> {
         argus_video::init()?;
         let server = rtsp::RTSPServer::new();
         server.set_address(address);
@@ -68,12 +75,14 @@ impl RtspCamera {
         let source = server.attach(Some(&context))?;
         let main_loop = glib::MainLoop::new(Some(&context), false);
         let ml = main_loop.clone();
-        std::thread::Builder::new().name("rtsp".into()).spawn(move || {
-            let ok = context.with_thread_default(|| ml.run());
-            if ok.is_err() {
-                tracing::error!("rtsp main loop could not take its context");
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("rtsp".into())
+            .spawn(move || {
+                let ok = context.with_thread_default(|| ml.run());
+                if ok.is_err() {
+                    tracing::error!("rtsp main loop could not take its context");
+                }
+            })?;
         let url = format!("rtsp://{address}:{}{mount}", server.bound_port());
         Ok(Self {
             url,

@@ -15,7 +15,11 @@ fn district(dir: &Path) {
         .arg(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("district.geojson"));
 }
 
@@ -54,7 +58,10 @@ fn invalid_routes_are_refused_naming_the_field() {
         dir.path(),
         &format!(r#"{{"waypoints": [{inside}, {{"lat": 31.5, "lon": 121.02}}]}}"#),
     );
-    assert!(e.contains("waypoints[1]") && e.contains("outside the district"), "{e}");
+    assert!(
+        e.contains("waypoints[1]") && e.contains("outside the district"),
+        "{e}"
+    );
     let e = flight_error(
         dir.path(),
         &format!(r#"{{"altitude_m": -20, "waypoints": [{inside}, {inside}]}}"#),
@@ -67,9 +74,11 @@ fn a_bad_district_file_names_the_feature() {
     let dir = tempfile::tempdir().unwrap();
     district(dir.path());
     let p = dir.path().join("district.geojson");
-    let text = std::fs::read_to_string(&p)
-        .unwrap()
-        .replacen("\"layer\": \"road\"", "\"layer\": \"river\"", 1);
+    let text = std::fs::read_to_string(&p).unwrap().replacen(
+        "\"layer\": \"road\"",
+        "\"layer\": \"river\"",
+        1,
+    );
     std::fs::write(&p, text).unwrap();
     let out = sim()
         .args(["still", "--size", "64x64", "--district"])
@@ -113,7 +122,10 @@ fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
         .map_while(Result::ok)
         .find_map(|l| l.strip_prefix("serving ").map(str::to_string))
         .expect("the camera prints its URL");
-    assert!(url.starts_with("rtsp://127.0.0.1:") && !url.contains(":0/"), "{url}");
+    assert!(
+        url.starts_with("rtsp://127.0.0.1:") && !url.contains(":0/"),
+        "{url}"
+    );
     let client = Command::new("gst-launch-1.0")
         .args([
             "-q",
@@ -151,7 +163,8 @@ fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
     let status = status.expect("the client got 20 frames within 60 s");
     assert!(status.success(), "gst-launch failed: {status}");
     let setup: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap())
+            .unwrap();
     assert!(setup["gcps"].as_array().unwrap().len() >= 4);
 }
 
@@ -175,9 +188,14 @@ fn the_camera_scenario_brings_violations_in_over_time() {
         .arg(dir.path().join("cam"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let setup: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap())
+            .unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("cam/truth.jsonl"))
         .unwrap()
         .lines()
@@ -187,37 +205,61 @@ fn the_camera_scenario_brings_violations_in_over_time() {
     for a in setup["arrivals"].as_array().unwrap() {
         let (id, at) = (a["id"].as_str().unwrap(), a["at_s"].as_f64().unwrap());
         for l in &lines {
-            let seen = l["objects"].as_array().unwrap().iter().any(|o| o["id"] == id);
+            let seen = l["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["id"] == id);
             let t = l["pts_s"].as_f64().unwrap();
-            assert_eq!(seen, t >= at, "{id} arrives at {at} s; frame at {t} s says seen={seen}");
+            assert_eq!(
+                seen,
+                t >= at,
+                "{id} arrives at {at} s; frame at {t} s says seen={seen}"
+            );
         }
     }
-    assert!(std::fs::metadata(dir.path().join("cam/camera.mp4")).unwrap().len() > 1000);
+    assert!(
+        std::fs::metadata(dir.path().join("cam/camera.mp4"))
+            .unwrap()
+            .len()
+            > 1000
+    );
 }
 
 #[test]
 fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
     let dir = tempfile::tempdir().unwrap();
     let out = sim()
-        .args(["dataset", "--images", "20", "--size", "320x320", "--seed", "3", "--out"])
+        .args([
+            "dataset", "--images", "20", "--size", "320x320", "--seed", "3", "--out",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dataset.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dataset.json")).unwrap())
+            .unwrap();
     let mut all_seeds = std::collections::BTreeSet::new();
     let mut images = 0;
     for split in ["train", "val", "test"] {
-        for s in manifest["splits"][split]["district_seeds"].as_array().unwrap() {
+        for s in manifest["splits"][split]["district_seeds"]
+            .as_array()
+            .unwrap()
+        {
             assert!(
                 all_seeds.insert(s.as_u64().unwrap()),
                 "district seed {s} is in two splits"
             );
         }
-        let coco: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join(split).join("annotations.json")).unwrap())
-                .unwrap();
+        let coco: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(split).join("annotations.json")).unwrap(),
+        )
+        .unwrap();
         let names: Vec<&str> = coco["categories"]
             .as_array()
             .unwrap()
@@ -228,17 +270,29 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
         for img in coco["images"].as_array().unwrap() {
             images += 1;
             let file = img["file_name"].as_str().unwrap();
-            assert!(dir.path().join(split).join("images").join(file).exists(), "{file}");
+            assert!(
+                dir.path().join(split).join("images").join(file).exists(),
+                "{file}"
+            );
             let stem = file.trim_end_matches(".jpg");
-            let yolo =
-                std::fs::read_to_string(dir.path().join(split).join("labels").join(format!("{stem}.txt"))).unwrap();
+            let yolo = std::fs::read_to_string(
+                dir.path()
+                    .join(split)
+                    .join("labels")
+                    .join(format!("{stem}.txt")),
+            )
+            .unwrap();
             let anns: Vec<&serde_json::Value> = coco["annotations"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .filter(|a| a["image_id"] == img["id"])
                 .collect();
-            assert_eq!(yolo.lines().count(), anns.len(), "{file}: YOLO and COCO disagree");
+            assert_eq!(
+                yolo.lines().count(),
+                anns.len(),
+                "{file}: YOLO and COCO disagree"
+            );
             for (line, a) in yolo.lines().zip(&anns) {
                 let v: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
                 let b: Vec<f64> = a["bbox"]
@@ -248,7 +302,10 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
                     .map(|x| x.as_f64().unwrap())
                     .collect();
                 assert_eq!(v[0] as u64 + 1, a["category_id"].as_u64().unwrap());
-                assert!((v[1] * 320.0 - (b[0] + b[2] / 2.0)).abs() < 0.01 && (v[3] * 320.0 - b[2]).abs() < 0.01);
+                assert!(
+                    (v[1] * 320.0 - (b[0] + b[2] / 2.0)).abs() < 0.01
+                        && (v[3] * 320.0 - b[2]).abs() < 0.01
+                );
             }
         }
     }
@@ -257,5 +314,8 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
         .iter()
         .map(|s| manifest["splits"][s]["annotations"].as_u64().unwrap() as usize)
         .sum();
-    assert!(labelled >= 20, "images aimed at objects must carry labels: {labelled}");
+    assert!(
+        labelled >= 20,
+        "images aimed at objects must carry labels: {labelled}"
+    );
 }

@@ -155,8 +155,9 @@ impl Pose {
 pub fn camera_to_enu(yaw_deg: f64, pitch_deg: f64, roll_deg: f64) -> Mat3 {
     // Camera → gimbal forward-right-down: forward = z, right = x, down = y.
     let cam_to_frd = Mat3([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
-    let frd_to_ned =
-        Mat3::rot_z(yaw_deg.to_radians()) * Mat3::rot_y(pitch_deg.to_radians()) * Mat3::rot_x(roll_deg.to_radians());
+    let frd_to_ned = Mat3::rot_z(yaw_deg.to_radians())
+        * Mat3::rot_y(pitch_deg.to_radians())
+        * Mat3::rot_x(roll_deg.to_radians());
     // NED → ENU: east = ned.y, north = ned.x, up = −ned.z.
     let ned_to_enu = Mat3([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]);
     ned_to_enu * frd_to_ned * cam_to_frd
@@ -187,7 +188,13 @@ impl Camera {
     }
 
     /// A camera at a local position with the given angles (degrees).
-    pub fn from_local(intrinsics: Intrinsics, position: Vec3, yaw_deg: f64, pitch_deg: f64, roll_deg: f64) -> Self {
+    pub fn from_local(
+        intrinsics: Intrinsics,
+        position: Vec3,
+        yaw_deg: f64,
+        pitch_deg: f64,
+        roll_deg: f64,
+    ) -> Self {
         Self {
             intrinsics,
             position,
@@ -270,7 +277,10 @@ mod tests {
         for (u, v) in [(5.0, 7.0), (960.0, 540.0), (1900.0, 1000.0), (300.0, 900.0)] {
             let p = c.ground_point(u, v, 3.0).unwrap();
             let (pu, pv) = c.project(p).unwrap();
-            assert!((pu - u).abs() < 1e-6 && (pv - v).abs() < 1e-6, "{u},{v} -> {pu},{pv}");
+            assert!(
+                (pu - u).abs() < 1e-6 && (pv - v).abs() < 1e-6,
+                "{u},{v} -> {pu},{pv}"
+            );
         }
     }
 

@@ -144,7 +144,11 @@ mod tests {
 
     #[test]
     fn ecef_round_trip_is_sub_millimetre() {
-        for (lat, lon, h) in [(30.7, 121.02, 0.0), (-33.9, 151.2, 120.0), (89.9, -10.0, 5.0)] {
+        for (lat, lon, h) in [
+            (30.7, 121.02, 0.0),
+            (-33.9, 151.2, 120.0),
+            (89.9, -10.0, 5.0),
+        ] {
             let p = GeoPoint { lat, lon };
             let (q, hq) = ecef_to_geodetic(geodetic_to_ecef(p, h));
             assert!((q.lat - lat).abs() < 1e-9 && (q.lon - lon).abs() < 1e-9);
@@ -179,7 +183,10 @@ mod tests {
         let f = LocalFrame::new(ORIGIN);
         for (e, n) in [(0.0, 0.0), (500.0, -500.0), (-650.0, 700.0)] {
             let (e2, n2) = f.geo_to_ground(f.ground_to_geo(e, n));
-            assert!((e2 - e).abs() < 1e-4 && (n2 - n).abs() < 1e-4, "{e},{n} -> {e2},{n2}");
+            assert!(
+                (e2 - e).abs() < 1e-4 && (n2 - n).abs() < 1e-4,
+                "{e},{n} -> {e2},{n2}"
+            );
         }
     }
 

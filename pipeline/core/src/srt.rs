@@ -130,7 +130,14 @@ fn parse_time(s: &str) -> Option<f64> {
 
 /// Appends one record in DJI's modern bracket dialect to `out`.
 /// `datetime` is the wall-clock line, e.g. `2026-05-27 10:00:00.000`.
-pub fn write_record(out: &mut String, index: u32, start_s: f64, end_s: f64, datetime: &str, t: &Telemetry) {
+pub fn write_record(
+    out: &mut String,
+    index: u32,
+    start_s: f64,
+    end_s: f64,
+    datetime: &str,
+    t: &Telemetry,
+) {
     let diff_ms = ((end_s - start_s) * 1000.0).round() as i64;
     // Writing to a String cannot fail.
     let _ = write!(
@@ -178,7 +185,9 @@ fn key_values(body: &str, out: &mut Vec<(String, f64)>) {
             j += 1;
         }
         let num_start = j;
-        while j < bytes.len() && (bytes[j].is_ascii_digit() || matches!(bytes[j], b'-' | b'+' | b'.')) {
+        while j < bytes.len()
+            && (bytes[j].is_ascii_digit() || matches!(bytes[j], b'-' | b'+' | b'.'))
+        {
             j += 1;
         }
         if let Ok(v) = body[num_start..j].parse::<f64>() {
@@ -228,14 +237,20 @@ pub fn parse(text: &str) -> Result<Vec<SrtRecord>, SrtError> {
             found: line.to_string(),
         })?;
         let Some(&(time_line, times)) = lines.get(i + 1) else {
-            return Err(SrtError::Truncated { line: line_no, index });
+            return Err(SrtError::Truncated {
+                line: line_no,
+                index,
+            });
         };
         let bad_time = || SrtError::BadTimeRange {
             line: time_line,
             found: times.to_string(),
         };
         let (a, b) = times.split_once("-->").ok_or_else(bad_time)?;
-        let (start_s, end_s) = (parse_time(a).ok_or_else(bad_time)?, parse_time(b).ok_or_else(bad_time)?);
+        let (start_s, end_s) = (
+            parse_time(a).ok_or_else(bad_time)?,
+            parse_time(b).ok_or_else(bad_time)?,
+        );
         let mut rec = SrtRecord {
             index,
             start_s,
@@ -255,7 +270,10 @@ pub fn parse(text: &str) -> Result<Vec<SrtRecord>, SrtError> {
             i += 1;
         }
         if i == body_start {
-            return Err(SrtError::Truncated { line: line_no, index });
+            return Err(SrtError::Truncated {
+                line: line_no,
+                index,
+            });
         }
         rec.frame_cnt = rec.get("framecnt").map(|v| v as u32);
         records.push(rec);
@@ -286,7 +304,14 @@ mod tests {
     #[test]
     fn written_record_parses_back() {
         let mut s = String::new();
-        write_record(&mut s, 1, 0.0, 1.0 / 30.0, "2026-05-27 10:00:00.000", &telemetry());
+        write_record(
+            &mut s,
+            1,
+            0.0,
+            1.0 / 30.0,
+            "2026-05-27 10:00:00.000",
+            &telemetry(),
+        );
         write_record(
             &mut s,
             2,
@@ -339,6 +364,9 @@ mod tests {
             parse("1\n00:00:00,000 --> 00:00:01,000\nx: 1\n\n2\n"),
             Err(SrtError::Truncated { line: 5, index: 2 })
         );
-        assert!(matches!(parse("GPS here\n"), Err(SrtError::BadIndex { line: 1, .. })));
+        assert!(matches!(
+            parse("GPS here\n"),
+            Err(SrtError::BadIndex { line: 1, .. })
+        ));
     }
 }

@@ -8,7 +8,9 @@ pub enum VideoError {
     #[error("could not initialise GStreamer: {0}")]
     Init(#[source] gst::glib::Error),
     /// A needed element is not installed (a missing plugin package).
-    #[error("GStreamer element `{0}` is not available (install the gstreamer1.0-plugins-* packages)")]
+    #[error(
+        "GStreamer element `{0}` is not available (install the gstreamer1.0-plugins-* packages)"
+    )]
     MissingElement(&'static str),
     /// The pipeline could not be built.
     #[error("could not build the pipeline: {0}")]
@@ -59,7 +61,10 @@ impl VideoError {
         use gstreamer::prelude::*;
         VideoError::Stream {
             path: path.to_string(),
-            src: err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+            src: err
+                .src()
+                .map(|s| s.path_string().to_string())
+                .unwrap_or_default(),
             error: err.error().to_string(),
             debug: err.debug().map(|d| d.to_string()),
         }

@@ -66,7 +66,10 @@ impl FrameReader {
         if pipeline.set_state(gst::State::Paused).is_err() {
             let detail = bus_error(&pipeline).unwrap_or_else(|| "state change failed".into());
             let _ = pipeline.set_state(gst::State::Null);
-            return Err(VideoError::Start { path: shown, detail });
+            return Err(VideoError::Start {
+                path: shown,
+                detail,
+            });
         }
         let _ = pipeline.set_state(gst::State::Playing);
         Ok(Self {
@@ -94,7 +97,8 @@ impl FrameReader {
         let caps = sample
             .caps()
             .ok_or_else(|| VideoError::Build("sample without caps".into()))?;
-        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| VideoError::Build(format!("bad caps: {e}")))?;
+        let info = gst_video::VideoInfo::from_caps(caps)
+            .map_err(|e| VideoError::Build(format!("bad caps: {e}")))?;
         let buffer = sample
             .buffer()
             .ok_or_else(|| VideoError::Build("sample without buffer".into()))?;
@@ -157,12 +161,20 @@ mod tests {
         let path = dir.path().join("t.mp4");
         let mut w = VideoWriter::create(&path, 160, 96, 10, &WriterOptions::default()).unwrap();
         for i in 0..12u8 {
-            let frame: Vec<u8> = (0..160 * 96 * 3).map(|k| (k as u8).wrapping_add(i * 20)).collect();
+            let frame: Vec<u8> = (0..160 * 96 * 3)
+                .map(|k| (k as u8).wrapping_add(i * 20))
+                .collect();
             w.push_rgb(&frame).unwrap();
         }
-        assert!(matches!(w.push_rgb(&[0; 5]), Err(VideoError::FrameSize { .. })));
+        assert!(matches!(
+            w.push_rgb(&[0; 5]),
+            Err(VideoError::FrameSize { .. })
+        ));
         w.finish().unwrap();
-        let frames: Vec<Frame> = FrameReader::open(&path).unwrap().map(Result::unwrap).collect();
+        let frames: Vec<Frame> = FrameReader::open(&path)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(frames.len(), 12);
         assert!(frames.iter().all(|f| (f.width, f.height) == (160, 96)));
         assert_eq!(frames[3].pts, Some(Duration::from_millis(300)));
@@ -177,7 +189,9 @@ mod tests {
         let corrupt = dir.path().join("corrupt.mp4");
         std::fs::write(&corrupt, b"\x00\x00\x00\x18ftypmp42 this is not a video").unwrap();
         let first = FrameReader::open(&corrupt).and_then(|mut r| r.next().transpose());
-        let err = first.expect_err("a corrupt file must not decode").to_string();
+        let err = first
+            .expect_err("a corrupt file must not decode")
+            .to_string();
         assert!(err.contains("corrupt.mp4"), "{err}");
     }
 }

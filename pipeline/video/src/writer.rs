@@ -51,7 +51,13 @@ fn make(name: &'static str) -> Result<gst::Element, VideoError> {
 
 impl VideoWriter {
     /// Opens `path` for writing `width`×`height` frames at `fps` frames per second.
-    pub fn create(path: &Path, width: u32, height: u32, fps: u32, options: &WriterOptions) -> Result<Self, VideoError> {
+    pub fn create(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: u32,
+        options: &WriterOptions,
+    ) -> Result<Self, VideoError> {
         crate::init()?;
         let shown = path.display().to_string();
         let muxer = match path.extension().and_then(|e| e.to_str()) {
@@ -77,24 +83,37 @@ impl VideoWriter {
         let i420 = gst::ElementFactory::make("capsfilter")
             .property(
                 "caps",
-                gst::Caps::builder("video/x-raw").field("format", "I420").build(),
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "I420")
+                    .build(),
             )
             .build()
             .map_err(|_| VideoError::MissingElement("capsfilter"))?;
         let encoder = make("x264enc")?;
-        let bitrate = options
-            .bitrate_kbps
-            .unwrap_or_else(|| ((u64::from(width) * u64::from(height) * u64::from(fps)) as f64 * 0.13 / 1000.0) as u32);
+        let bitrate = options.bitrate_kbps.unwrap_or_else(|| {
+            ((u64::from(width) * u64::from(height) * u64::from(fps)) as f64 * 0.13 / 1000.0) as u32
+        });
         encoder.set_property("bitrate", bitrate.max(200));
         encoder.set_property_from_str("speed-preset", options.speed_preset);
-        encoder.set_property("key-int-max", options.keyframe_interval.unwrap_or(2 * fps).max(1));
+        encoder.set_property(
+            "key-int-max",
+            options.keyframe_interval.unwrap_or(2 * fps).max(1),
+        );
         let parse = make("h264parse")?;
         let mux = make(muxer)?;
         let sink = make("filesink")?;
         sink.set_property("location", &shown);
 
         let pipeline = gst::Pipeline::new();
-        let elements = [src.upcast_ref(), &convert, &i420, &encoder, &parse, &mux, &sink];
+        let elements = [
+            src.upcast_ref(),
+            &convert,
+            &i420,
+            &encoder,
+            &parse,
+            &mux,
+            &sink,
+        ];
         pipeline
             .add_many(elements)
             .and_then(|_| gst::Element::link_many(elements))
@@ -102,7 +121,10 @@ impl VideoWriter {
         if pipeline.set_state(gst::State::Playing).is_err() {
             let detail = bus_error(&pipeline).unwrap_or_else(|| "state change failed".into());
             let _ = pipeline.set_state(gst::State::Null);
-            return Err(VideoError::Start { path: shown, detail });
+            return Err(VideoError::Start {
+                path: shown,
+                detail,
+            });
         }
         Ok(Self {
             pipeline,

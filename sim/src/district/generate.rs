@@ -336,7 +336,12 @@ impl Builder {
         }
         // Every district shows both sides of the rule: zones open and closed at the scene time.
         let minute = self.d.scene_minute;
-        let open = self.d.vending_zones.iter().filter(|z| z.is_open(minute)).count();
+        let open = self
+            .d
+            .vending_zones
+            .iter()
+            .filter(|z| z.is_open(minute))
+            .count();
         let zones = self.d.vending_zones.len();
         for (k, z) in self.d.vending_zones.iter_mut().enumerate() {
             if open < 2 && k < 2 {
@@ -377,9 +382,19 @@ impl Builder {
         let (w, h) = (x1 - x0, y1 - y0);
         let (zw, zh) = ((w * 0.4).clamp(10.0, 35.0), (h * 0.3).clamp(8.0, 25.0));
         let (cx, cy) = (x0 + w * 0.5, y0 + h * 0.5);
-        self.vending_zone(rect(cx - zw / 2.0, cy - zh / 2.0, cx + zw / 2.0, cy + zh / 2.0));
+        self.vending_zone(rect(
+            cx - zw / 2.0,
+            cy - zh / 2.0,
+            cx + zw / 2.0,
+            cy + zh / 2.0,
+        ));
         if self.rng.random_bool(0.5) {
-            self.vending_zone(rect(x0 + 3.0, y0 + 3.0, x0 + 3.0 + zw * 0.6, y0 + 3.0 + zh * 0.6));
+            self.vending_zone(rect(
+                x0 + 3.0,
+                y0 + 3.0,
+                x0 + 3.0 + zw * 0.6,
+                y0 + 3.0 + zh * 0.6,
+            ));
         }
     }
 
@@ -423,7 +438,8 @@ impl Builder {
         });
         let c = geom::centroid(&footprint);
         let b = geom::bounds(&footprint);
-        self.occupied.push((c, ((b[2] - b[0]).hypot(b[3] - b[1])) / 2.0));
+        self.occupied
+            .push((c, ((b[2] - b[0]).hypot(b[3] - b[1])) / 2.0));
         self.d.buildings.push(Building {
             id,
             footprint,
@@ -434,7 +450,11 @@ impl Builder {
     }
 
     fn built(&mut self, x0: f64, y0: f64, x1: f64, y1: f64) {
-        let yard = if self.rng.random_bool(0.5) { "grass" } else { "paving" };
+        let yard = if self.rng.random_bool(0.5) {
+            "grass"
+        } else {
+            "paving"
+        };
         self.ground(yard, rect(x0, y0, x1, y1));
         let mut lots = vec![[x0, y0, x1, y1]];
         let mut done = vec![];
@@ -475,7 +495,11 @@ impl Builder {
                 7 => RoofType::Green,
                 _ => RoofType::Metal,
             };
-            self.building(rect(bx0, by0, bx1, by1), 3.2 * f64::from(floors) + 0.6, roof);
+            self.building(
+                rect(bx0, by0, bx1, by1),
+                3.2 * f64::from(floors) + 0.6,
+                roof,
+            );
         }
     }
 
@@ -499,7 +523,10 @@ impl Builder {
                     .iter()
                     .map(|s| s.pos)
                     .min_by(|a, b| (a - target).abs().total_cmp(&(b - target).abs()));
-                c.push(best.filter(|p| *p > *c.last().unwrap() + 50.0).unwrap_or(target));
+                c.push(
+                    best.filter(|p| *p > *c.last().unwrap() + 50.0)
+                        .unwrap_or(target),
+                );
             }
             c.push(half);
             c
@@ -590,7 +617,15 @@ impl Builder {
     }
 
     /// Places an object if its footprint is free; returns whether it was placed.
-    fn try_place(&mut self, kind: ObjectKind, c: P2, yaw: f64, elev: f64, violation: bool, rule: &str) -> bool {
+    fn try_place(
+        &mut self,
+        kind: ObjectKind,
+        c: P2,
+        yaw: f64,
+        elev: f64,
+        violation: bool,
+        rule: &str,
+    ) -> bool {
         let (length, width, height) = self.size_of(kind);
         let radius = length.hypot(width) / 2.0;
         // Rooftop objects only collide with other rooftop objects.
@@ -603,11 +638,9 @@ impl Builder {
             return false;
         }
         if rooftop
-            && self
-                .d
-                .objects
-                .iter()
-                .any(|o| o.elev > 0.0 && (o.center[0] - c[0]).hypot(o.center[1] - c[1]) < radius + 4.0)
+            && self.d.objects.iter().any(|o| {
+                o.elev > 0.0 && (o.center[0] - c[0]).hypot(o.center[1] - c[1]) < radius + 4.0
+            })
         {
             return false;
         }
@@ -650,11 +683,17 @@ impl Builder {
     }
 
     fn in_any_zone(&self, p: P2) -> bool {
-        self.d.vending_zones.iter().any(|z| geom::contains(&z.ring, p))
+        self.d
+            .vending_zones
+            .iter()
+            .any(|z| geom::contains(&z.ring, p))
     }
 
     fn in_site(&self, p: P2) -> bool {
-        self.d.construction_sites.iter().any(|s| geom::contains(&s.ring, p))
+        self.d
+            .construction_sites
+            .iter()
+            .any(|s| geom::contains(&s.ring, p))
     }
 
     /// A point in a kerb lane, with the lane's heading: `(point, yaw, lane id)`.
@@ -666,7 +705,10 @@ impl Builder {
         let (ux, uy) = (dx / len, dy / len);
         // Right of the direction of travel is (uy, −ux).
         let off = lateral * l.width;
-        let p = [l.start[0] + dx * t + uy * off, l.start[1] + dy * t - ux * off];
+        let p = [
+            l.start[0] + dx * t + uy * off,
+            l.start[1] + dy * t - ux * off,
+        ];
         (p, dx.atan2(dy), l.id.clone())
     }
 
@@ -710,7 +752,14 @@ impl Builder {
                 let k = waste_kinds[self.rng.random_range(0..2)];
                 let c = self.random_in(&s.ring, 5.0);
                 let yaw = self.rng.random_range(0.0..std::f64::consts::PI);
-                self.try_place(k, c, yaw, 0.0, false, &format!("construction_site {}", s.id));
+                self.try_place(
+                    k,
+                    c,
+                    yaw,
+                    0.0,
+                    false,
+                    &format!("construction_site {}", s.id),
+                );
             }
             for _ in 0..2 {
                 let c = self.random_in(&s.ring, 6.0);
@@ -747,7 +796,8 @@ impl Builder {
                 0 => {
                     let lateral = self.rng.random_range(-0.15..0.15);
                     let (c, yaw, lane) = self.kerb_spot(lateral);
-                    !self.in_any_zone(c) && self.try_place(k, c, yaw, 0.0, true, &format!("lane {lane}"))
+                    !self.in_any_zone(c)
+                        && self.try_place(k, c, yaw, 0.0, true, &format!("lane {lane}"))
                 }
                 1 => {
                     let f = self.rng.random_range(0..self.d.footways.len());
@@ -760,7 +810,8 @@ impl Builder {
                     }
                 }
                 _ => {
-                    let closed: Vec<&VendingZone> = zones.iter().filter(|z| !z.is_open(minute)).collect();
+                    let closed: Vec<&VendingZone> =
+                        zones.iter().filter(|z| !z.is_open(minute)).collect();
                     if closed.is_empty() {
                         false
                     } else {
@@ -773,7 +824,11 @@ impl Builder {
                             yaw,
                             0.0,
                             true,
-                            &format!("vending_zone {} closed at {hm} (open {})", z.id, z.hours_text()),
+                            &format!(
+                                "vending_zone {} closed at {hm} (open {})",
+                                z.id,
+                                z.hours_text()
+                            ),
                         )
                     }
                 }
@@ -795,7 +850,10 @@ impl Builder {
                     let ring = self.d.footways[f].ring.clone();
                     (
                         self.random_in(&ring, 1.0),
-                        format!("footway {}: outside any construction site", self.d.footways[f].id),
+                        format!(
+                            "footway {}: outside any construction site",
+                            self.d.footways[f].id
+                        ),
                     )
                 }
                 _ => {
@@ -806,7 +864,10 @@ impl Builder {
                     let ring = self.d.grounds[i].ring.clone();
                     (
                         self.random_in(&ring, 4.0),
-                        format!("ground {}: outside any construction site", self.d.grounds[i].id),
+                        format!(
+                            "ground {}: outside any construction site",
+                            self.d.grounds[i].id
+                        ),
                     )
                 }
             };
@@ -821,8 +882,14 @@ impl Builder {
         while sheds < 8 && tries < 2000 {
             tries += 1;
             if let Some((c, yaw, elev)) = self.shed_spot() {
-                sheds +=
-                    usize::from(self.try_place(ObjectKind::Shed, c, yaw, elev, true, "absent from baseline_structure"));
+                sheds += usize::from(self.try_place(
+                    ObjectKind::Shed,
+                    c,
+                    yaw,
+                    elev,
+                    true,
+                    "absent from baseline_structure",
+                ));
             }
         }
         self.place_distractors();
@@ -839,7 +906,11 @@ impl Builder {
             }
             let (h, ring) = (b.height, b.footprint.clone());
             let c = self.random_in(&ring, 5.5);
-            Some((c, self.rng.random_range(0..2) as f64 * std::f64::consts::FRAC_PI_2, h))
+            Some((
+                c,
+                self.rng.random_range(0..2) as f64 * std::f64::consts::FRAC_PI_2,
+                h,
+            ))
         } else {
             let g: Vec<usize> = (0..self.d.grounds.len())
                 .filter(|&i| matches!(self.d.grounds[i].kind.as_str(), "grass" | "paving"))
@@ -847,7 +918,9 @@ impl Builder {
             if g.is_empty() {
                 return None;
             }
-            let ring = self.d.grounds[g[self.rng.random_range(0..g.len())]].ring.clone();
+            let ring = self.d.grounds[g[self.rng.random_range(0..g.len())]]
+                .ring
+                .clone();
             let c = self.random_in(&ring, 5.0);
             let inside_building = self.d.buildings.iter().any(|b| {
                 let bb = geom::bounds(&b.footprint);
@@ -961,8 +1034,14 @@ mod tests {
         assert!(!d.vending_zones.is_empty() && !d.construction_sites.is_empty());
         assert!((4..=8).contains(&d.jurisdictions.len()));
         for class in DetClass::ALL {
-            let violations = d.detectable().filter(|(_, o, c)| *c == class && o.violation).count();
-            let legal = d.detectable().filter(|(_, o, c)| *c == class && !o.violation).count();
+            let violations = d
+                .detectable()
+                .filter(|(_, o, c)| *c == class && o.violation)
+                .count();
+            let legal = d
+                .detectable()
+                .filter(|(_, o, c)| *c == class && !o.violation)
+                .count();
             assert!(violations >= 5, "{class:?}: {violations} violations");
             assert!(legal >= 2, "{class:?}: {legal} look-alikes");
         }
@@ -987,7 +1066,11 @@ mod tests {
                         .iter()
                         .any(|z| z.is_open(d.scene_minute) && geom::contains(&z.ring, o.center))
                 ),
-                DetClass::WastePile => assert!(d.construction_sites.iter().any(|s| geom::contains(&s.ring, o.center))),
+                DetClass::WastePile => assert!(
+                    d.construction_sites
+                        .iter()
+                        .any(|s| geom::contains(&s.ring, o.center))
+                ),
                 DetClass::SteelShed => assert!(o.rule.starts_with("baseline_structure")),
             }
         }
@@ -996,7 +1079,9 @@ mod tests {
             .filter(|(_, o, c)| o.violation && *c == DetClass::WastePile)
         {
             assert!(
-                !d.construction_sites.iter().any(|s| geom::contains(&s.ring, o.center)),
+                !d.construction_sites
+                    .iter()
+                    .any(|s| geom::contains(&s.ring, o.center)),
                 "{}",
                 o.id
             );
@@ -1012,7 +1097,10 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("size_m"));
         let e = generate(&DistrictOptions {
-            origin: GeoPoint { lat: 95.0, lon: 0.0 },
+            origin: GeoPoint {
+                lat: 95.0,
+                lon: 0.0,
+            },
             ..Default::default()
         })
         .unwrap_err();

@@ -92,7 +92,11 @@ pub fn to_geojson(d: &District) -> Value {
         ));
     }
     for a in &d.footways {
-        feats.push(feature(&f, &a.ring, json!({"layer": "footway", "id": a.id})));
+        feats.push(feature(
+            &f,
+            &a.ring,
+            json!({"layer": "footway", "id": a.id}),
+        ));
     }
     for a in &d.grounds {
         feats.push(feature(
@@ -140,7 +144,11 @@ pub fn to_geojson(d: &District) -> Value {
             p["class"] = json!(v.as_str());
             p["object_class"] = json!(c.as_str());
         }
-        feats.push(feature(&f, &geom::oriented_rect(o.center, o.length, o.width, o.yaw), p));
+        feats.push(feature(
+            &f,
+            &geom::oriented_rect(o.center, o.length, o.width, o.yaw),
+            p,
+        ));
     }
     json!({
         "type": "FeatureCollection",
@@ -188,7 +196,8 @@ pub fn read(path: &Path) -> Result<District, DistrictFileError> {
 type Bad = (String, String);
 
 fn get<'a>(m: &'a Map<String, Value>, at: &str, key: &str) -> Result<&'a Value, Bad> {
-    m.get(key).ok_or_else(|| (at.to_string(), format!("missing `{key}`")))
+    m.get(key)
+        .ok_or_else(|| (at.to_string(), format!("missing `{key}`")))
 }
 
 fn num(m: &Map<String, Value>, at: &str, key: &str) -> Result<f64, Bad> {
@@ -258,8 +267,13 @@ fn parse_hours(s: &str) -> Option<Vec<(u32, u32)>> {
         .collect()
 }
 
-fn enum_value<T: serde::de::DeserializeOwned>(m: &Map<String, Value>, at: &str, key: &str) -> Result<T, Bad> {
-    serde_json::from_value(get(m, at, key)?.clone()).map_err(|e| (at.to_string(), format!("`{key}`: {e}")))
+fn enum_value<T: serde::de::DeserializeOwned>(
+    m: &Map<String, Value>,
+    at: &str,
+    key: &str,
+) -> Result<T, Bad> {
+    serde_json::from_value(get(m, at, key)?.clone())
+        .map_err(|e| (at.to_string(), format!("`{key}`: {e}")))
 }
 
 /// Builds a district from its GeoJSON value. Errors say which part is wrong.
@@ -285,12 +299,20 @@ pub fn from_geojson(v: &Value) -> Result<District, Bad> {
         lon: num(origin_v, "argus.origin", "lon")?,
     };
     if !origin.is_valid() {
-        return Err(("argus.origin".into(), "not a valid latitude/longitude".into()));
+        return Err((
+            "argus.origin".into(),
+            "not a valid latitude/longitude".into(),
+        ));
     }
     let scene = text(meta, "argus", "scene_time")?;
     let scene_minute = parse_minutes(&scene)
         .filter(|m| *m < 24 * 60)
-        .ok_or_else(|| ("argus.scene_time".to_string(), format!("{scene:?} is not HH:MM")))?;
+        .ok_or_else(|| {
+            (
+                "argus.scene_time".to_string(),
+                format!("{scene:?} is not HH:MM"),
+            )
+        })?;
     let frame = LocalFrame::new(origin);
     let size_m = num(meta, "argus", "size_m")?;
     let rotation_deg = num(meta, "argus", "rotation_deg")?;
@@ -300,9 +322,12 @@ pub fn from_geojson(v: &Value) -> Result<District, Bad> {
         .map(|p| geom::rotate(p, rotation_deg.to_radians()))
         .collect();
     let mut d = District {
-        seed: get(meta, "argus", "seed")?
-            .as_u64()
-            .ok_or_else(|| ("argus.seed".to_string(), "must be a non-negative integer".to_string()))?,
+        seed: get(meta, "argus", "seed")?.as_u64().ok_or_else(|| {
+            (
+                "argus.seed".to_string(),
+                "must be a non-negative integer".to_string(),
+            )
+        })?,
         origin,
         size_m,
         rotation_deg,
@@ -320,9 +345,12 @@ pub fn from_geojson(v: &Value) -> Result<District, Bad> {
         grid_cells: vec![],
         objects: vec![],
     };
-    let feats = v["features"]
-        .as_array()
-        .ok_or_else(|| ("features".to_string(), "missing or not an array".to_string()))?;
+    let feats = v["features"].as_array().ok_or_else(|| {
+        (
+            "features".to_string(),
+            "missing or not an array".to_string(),
+        )
+    })?;
     for (i, feat) in feats.iter().enumerate() {
         let at = format!("features[{i}]");
         let props = feat["properties"]
@@ -411,7 +439,10 @@ pub fn from_geojson(v: &Value) -> Result<District, Bad> {
                 if (layer == "violation") != o.violation {
                     return Err((
                         at,
-                        format!("layer {layer:?} disagrees with `violation: {}`", o.violation),
+                        format!(
+                            "layer {layer:?} disagrees with `violation: {}`",
+                            o.violation
+                        ),
                     ));
                 }
                 d.objects.push(o);
@@ -442,7 +473,10 @@ mod tests {
                 (a.id.as_str(), a.kind, a.violation),
                 (b.id.as_str(), b.kind, b.violation)
             );
-            assert!((a.center[0] - b.center[0]).abs() < 1e-3 && (a.center[1] - b.center[1]).abs() < 1e-3);
+            assert!(
+                (a.center[0] - b.center[0]).abs() < 1e-3
+                    && (a.center[1] - b.center[1]).abs() < 1e-3
+            );
         }
         for (a, b) in d.lanes.iter().zip(&back.lanes) {
             assert!((a.start[0] - b.start[0]).abs() < 0.01 && (a.end[1] - b.end[1]).abs() < 0.01);

@@ -196,7 +196,10 @@ impl Lane {
     pub fn ring(&self) -> Vec<P2> {
         let (dx, dy) = (self.end[0] - self.start[0], self.end[1] - self.start[1]);
         let len = (dx * dx + dy * dy).sqrt();
-        let c = [(self.start[0] + self.end[0]) / 2.0, (self.start[1] + self.end[1]) / 2.0];
+        let c = [
+            (self.start[0] + self.end[0]) / 2.0,
+            (self.start[1] + self.end[1]) / 2.0,
+        ];
         crate::geom::oriented_rect(c, len, self.width, dx.atan2(dy))
     }
 }

@@ -128,10 +128,17 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FlightError + '_ {
 }
 
 /// Renders a flight into `out`.
-pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<FlightOutputs, FlightError> {
+pub fn fly(
+    district: &District,
+    opts: &FlightOptions,
+    out: &Path,
+) -> Result<FlightOutputs, FlightError> {
     opts.route.validate(district)?;
     if opts.fps == 0 || opts.fps > 120 {
-        return Err(FlightError::Options(format!("fps: {} is outside 1–120", opts.fps)));
+        return Err(FlightError::Options(format!(
+            "fps: {} is outside 1–120",
+            opts.fps
+        )));
     }
     let traj = Trajectory::new(&opts.route, district);
     let duration = opts
@@ -139,7 +146,9 @@ pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<Flig
         .unwrap_or_else(|| traj.duration_s())
         .min(traj.duration_s());
     if duration.is_nan() || duration <= 0.0 {
-        return Err(FlightError::Options(format!("duration: {duration} s is not positive")));
+        return Err(FlightError::Options(format!(
+            "duration: {duration} s is not positive"
+        )));
     }
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let frames = (duration * f64::from(opts.fps)).floor() as u64;
@@ -165,7 +174,8 @@ pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<Flig
     };
     let srt_path = out.join("flight.SRT");
     let truth_path = out.join("truth.jsonl");
-    let mut truth_out = std::io::BufWriter::new(std::fs::File::create(&truth_path).map_err(io_err(&truth_path))?);
+    let mut truth_out =
+        std::io::BufWriter::new(std::fs::File::create(&truth_path).map_err(io_err(&truth_path))?);
     let mut srt_text = String::new();
     let mut noise = telemetry::NoiseState::new(opts.seed, &opts.noise, opts.fps);
     let bar = crate::progress::bar(frames, "rendering flight", opts.progress);
@@ -183,9 +193,18 @@ pub fn fly(district: &District, opts: &FlightOptions, out: &Path) -> Result<Flig
             roll_deg: 0.0,
         };
         let cam = Camera::new(intr, &frame, &pose);
-        let views = renderer.render(&scene, &cam, opts.seed.wrapping_mul(1_000_003).wrapping_add(k));
+        let views = renderer.render(
+            &scene,
+            &cam,
+            opts.seed.wrapping_mul(1_000_003).wrapping_add(k),
+        );
         let ft = truth::frame_truth(district, k, t, pose, &cam, &views);
-        seen.extend(ft.objects.iter().filter(|o| o.violation).map(|o| o.id.clone()));
+        seen.extend(
+            ft.objects
+                .iter()
+                .filter(|o| o.violation)
+                .map(|o| o.id.clone()),
+        );
         serde_json::to_writer(&mut truth_out, &ft).map_err(|e| FlightError::Io {
             path: truth_path.clone(),
             source: e.into(),

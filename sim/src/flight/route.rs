@@ -111,7 +111,10 @@ fn check_altitude(field: String, v: f64) -> Result<(), RouteError> {
 
 fn check_pitch(field: String, v: f64) -> Result<(), RouteError> {
     if !(-90.0..=0.0).contains(&v) {
-        return Err(invalid(field, format!("{v}° is outside −90° (nadir) … 0° (horizon)")));
+        return Err(invalid(
+            field,
+            format!("{v}° is outside −90° (nadir) … 0° (horizon)"),
+        ));
     }
     Ok(())
 }
@@ -124,7 +127,10 @@ impl Route {
             path: shown.clone(),
             source,
         })?;
-        let route: Route = serde_json::from_str(&text).map_err(|source| RouteError::Parse { path: shown, source })?;
+        let route: Route = serde_json::from_str(&text).map_err(|source| RouteError::Parse {
+            path: shown,
+            source,
+        })?;
         route.validate(district)?;
         Ok(route)
     }
@@ -144,7 +150,10 @@ impl Route {
         }
         let frame = district.frame();
         for (i, w) in self.waypoints.iter().enumerate() {
-            let g = GeoPoint { lat: w.lat, lon: w.lon };
+            let g = GeoPoint {
+                lat: w.lat,
+                lon: w.lon,
+            };
             if !g.is_valid() {
                 return Err(invalid(
                     format!("waypoints[{i}]"),
@@ -179,7 +188,11 @@ impl Route {
         let mut waypoints = Vec::with_capacity(2 * n);
         for k in 0..n {
             let x = -half + k as f64 * step;
-            let (a, b) = if k % 2 == 0 { (-half, half) } else { (half, -half) };
+            let (a, b) = if k % 2 == 0 {
+                (-half, half)
+            } else {
+                (half, -half)
+            };
             for y in [a, b] {
                 let p = geom::rotate([x, y], rot);
                 let g = frame.ground_to_geo(p[0], p[1]);
@@ -235,7 +248,10 @@ impl Trajectory {
             .map(|w| {
                 alt = w.alt_m.unwrap_or(alt);
                 pitch = w.gimbal_pitch_deg.unwrap_or(pitch);
-                let (e, n) = frame.geo_to_ground(GeoPoint { lat: w.lat, lon: w.lon });
+                let (e, n) = frame.geo_to_ground(GeoPoint {
+                    lat: w.lat,
+                    lon: w.lon,
+                });
                 ([e, n], alt, pitch)
             })
             .collect();
@@ -260,11 +276,17 @@ impl Trajectory {
     /// The state at `t` seconds (clamped to the route).
     pub fn at(&self, t: f64) -> State {
         let s = (t * self.speed).clamp(0.0, *self.dist.last().unwrap());
-        let k = self.dist.partition_point(|&d| d <= s).clamp(1, self.points.len() - 1);
+        let k = self
+            .dist
+            .partition_point(|&d| d <= s)
+            .clamp(1, self.points.len() - 1);
         let (a, b) = (&self.points[k - 1], &self.points[k]);
         let seg = (self.dist[k] - self.dist[k - 1]).max(1e-9);
         let f = ((s - self.dist[k - 1]) / seg).clamp(0.0, 1.0);
-        let ground = [a.0[0] + (b.0[0] - a.0[0]) * f, a.0[1] + (b.0[1] - a.0[1]) * f];
+        let ground = [
+            a.0[0] + (b.0[0] - a.0[0]) * f,
+            a.0[1] + (b.0[1] - a.0[1]) * f,
+        ];
         let heading = (b.0[0] - a.0[0]).atan2(b.0[1] - a.0[1]).to_degrees();
         State {
             ground,
@@ -307,7 +329,12 @@ mod tests {
         let d = district();
         let mut r = Route::serpentine(&d, 120.0);
         r.waypoints[3].lat += 0.05;
-        assert!(r.validate(&d).unwrap_err().to_string().starts_with("waypoints[3]: "));
+        assert!(
+            r.validate(&d)
+                .unwrap_err()
+                .to_string()
+                .starts_with("waypoints[3]: ")
+        );
         let mut r = Route::serpentine(&d, 120.0);
         r.waypoints[1].alt_m = Some(-5.0);
         assert!(
@@ -316,8 +343,12 @@ mod tests {
                 .to_string()
                 .starts_with("waypoints[1].alt_m: ")
         );
-        let err = serde_json::from_str::<Route>(r#"{"waypoints": [], "altitude": 50}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `altitude`"), "{err}");
+        let err =
+            serde_json::from_str::<Route>(r#"{"waypoints": [], "altitude": 50}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `altitude`"),
+            "{err}"
+        );
     }
 
     #[test]

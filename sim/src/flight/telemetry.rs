@@ -93,7 +93,10 @@ impl NoiseState {
     /// The telemetry a drone would log for the true state `s` (focal length left at 0).
     pub(super) fn apply(&mut self, frame: &LocalFrame, s: State) -> Telemetry {
         let r = &mut self.rng;
-        let g = frame.ground_to_geo(s.ground[0] + self.east.step(r), s.ground[1] + self.north.step(r));
+        let g = frame.ground_to_geo(
+            s.ground[0] + self.east.step(r),
+            s.ground[1] + self.north.step(r),
+        );
         let rel_alt = s.alt_m + self.alt.step(r);
         Telemetry {
             lat: g.lat,

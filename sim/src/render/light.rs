@@ -38,7 +38,10 @@ impl Lighting {
 
     /// Unit vector towards the sun, local ENU.
     pub fn sun_dir(&self) -> Vec3 {
-        let (az, el) = (self.sun_azimuth_deg.to_radians(), self.sun_elevation_deg.to_radians());
+        let (az, el) = (
+            self.sun_azimuth_deg.to_radians(),
+            self.sun_elevation_deg.to_radians(),
+        );
         Vec3::new(az.sin() * el.cos(), az.cos() * el.cos(), el.sin())
     }
 
@@ -61,7 +64,11 @@ impl Lighting {
     fn lit(&self, cos: f64) -> Rgb {
         let (s, a, e) = (self.sun_colour(), self.ambient(), self.exposure());
         let d = 0.7 * cos.max(0.0) as f32;
-        [(a[0] + d * s[0]) * e, (a[1] + d * s[1]) * e, (a[2] + d * s[2]) * e]
+        [
+            (a[0] + d * s[0]) * e,
+            (a[1] + d * s[1]) * e,
+            (a[2] + d * s[2]) * e,
+        ]
     }
 
     /// Light multiplier of sunlit ground.

@@ -40,12 +40,22 @@ pub struct Scene {
 impl Scene {
     /// Builds the scene from a district's painted (unlit) texture, lit by `lighting`.
     pub fn new(district: &District, albedo: &GroundTexture, lighting: Lighting) -> Self {
-        Self::with_hidden(district, albedo, lighting, vec![false; district.objects.len()])
+        Self::with_hidden(
+            district,
+            albedo,
+            lighting,
+            vec![false; district.objects.len()],
+        )
     }
 
     /// Like [`Scene::new`], with some objects hidden at first; they cast no baked shadow, so
     /// they can appear later with [`Scene::set_hidden`].
-    pub fn with_hidden(district: &District, albedo: &GroundTexture, lighting: Lighting, hidden: Vec<bool>) -> Self {
+    pub fn with_hidden(
+        district: &District,
+        albedo: &GroundTexture,
+        lighting: Lighting,
+        hidden: Vec<bool>,
+    ) -> Self {
         assert_eq!(hidden.len(), district.objects.len(), "one flag per object");
         let all = solids::solids(district);
         let casting: Vec<solids::Solid> = all

@@ -6,8 +6,9 @@ pub type Rgb = [f32; 3];
 /// A well-mixed 32-bit hash of two integers and a seed.
 #[inline]
 pub fn hash(x: i32, y: i32, seed: u32) -> u32 {
-    let mut h =
-        (x as u32).wrapping_mul(0x8da6_b343) ^ (y as u32).wrapping_mul(0xd816_3841) ^ seed.wrapping_mul(0xcb1a_b31f);
+    let mut h = (x as u32).wrapping_mul(0x8da6_b343)
+        ^ (y as u32).wrapping_mul(0xd816_3841)
+        ^ seed.wrapping_mul(0xcb1a_b31f);
     h ^= h >> 15;
     h = h.wrapping_mul(0x2c1b_3c6d);
     h ^= h >> 12;
@@ -48,7 +49,11 @@ pub fn pack(c: Rgb, flag: u8) -> u32 {
 /// Unpacks a colour packed by [`pack`].
 #[inline]
 pub fn unpack(p: u32) -> Rgb {
-    [((p >> 16) & 0xff) as f32, ((p >> 8) & 0xff) as f32, (p & 0xff) as f32]
+    [
+        ((p >> 16) & 0xff) as f32,
+        ((p >> 8) & 0xff) as f32,
+        (p & 0xff) as f32,
+    ]
 }
 
 /// The fractional part, in [0, 1) for any sign (much cheaper than `rem_euclid(1.0)`).
@@ -121,16 +126,28 @@ impl Paint {
             Paint::Texture => [128.0; 3],
             Paint::Stripes { a, b, period, yaw } => {
                 let s = x * f64::from(yaw.sin()) + y * f64::from(yaw.cos());
-                if fract01(s / f64::from(period)) < 0.5 { a } else { b }
+                if fract01(s / f64::from(period)) < 0.5 {
+                    a
+                } else {
+                    b
+                }
             }
             Paint::Speckle { base, amp, grain } => {
                 let g = f64::from(grain);
-                let n = unit(ffloor(x / g) as i32, ffloor(y / g) as i32, (z * 4.0) as i32 as u32) - 0.5;
+                let n = unit(
+                    ffloor(x / g) as i32,
+                    ffloor(y / g) as i32,
+                    (z * 4.0) as i32 as u32,
+                ) - 0.5;
                 scale(base, 1.0 + amp * 2.0 * n)
             }
             Paint::Blobs { a, b, grain, seed } => {
                 let g = f64::from(grain);
-                if value_noise(x / g, y / g, seed) > 0.5 { a } else { b }
+                if value_noise(x / g, y / g, seed) > 0.5 {
+                    a
+                } else {
+                    b
+                }
             }
             Paint::Windows { wall, glass } => {
                 let (fz, fa) = (fract01(z / 3.2), fract01(along / 2.6));

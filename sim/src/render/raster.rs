@@ -181,7 +181,10 @@ impl Renderer {
             if clipped.len() < 3 {
                 continue;
             }
-            let pts: Vec<[f32; 2]> = clipped.iter().map(|p| self.to_pixel(p.x / p.z, p.y / p.z)).collect();
+            let pts: Vec<[f32; 2]> = clipped
+                .iter()
+                .map(|p| self.to_pixel(p.x / p.z, p.y / p.z))
+                .collect();
             let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
             for p in &pts {
                 (x0, x1, y0, y1) = (x0.min(p[0]), x1.max(p[0]), y0.min(p[1]), y1.max(p[1]));
@@ -205,7 +208,10 @@ impl Renderer {
 
     /// Renders one frame. `seed` varies the sensor noise between frames.
     pub fn render(&mut self, scene: &Scene, cam: &Camera, seed: u64) -> Vec<ObjectView> {
-        assert_eq!(cam.intrinsics, self.intr, "renderer built for other intrinsics");
+        assert_eq!(
+            cam.intrinsics, self.intr,
+            "renderer built for other intrinsics"
+        );
         let proj = self.project_faces(scene, cam);
         let lut = self.lut.take();
         let counts = match &lut {
@@ -317,7 +323,11 @@ impl Renderer {
             .collect();
         // Pass 2: shade every pixel once, add haze and noise, record ids.
         let r = cam.rotation.0.map(|row| row.map(|v| v as f32));
-        let c = [cam.position.x as f32, cam.position.y as f32, cam.position.z as f32];
+        let c = [
+            cam.position.x as f32,
+            cam.position.y as f32,
+            cam.position.z as f32,
+        ];
         let light = scene.lighting;
         let (haze, haze_c, noise) = (light.haze, light.haze_colour(), light.noise / 104.0);
         let tex = &scene.texture;
@@ -328,14 +338,23 @@ impl Renderer {
             .rgb
             .par_chunks_mut(BAND * w * 3)
             .zip(self.ids.par_chunks_mut(BAND * w))
-            .zip(self.depth.par_chunks(BAND * w).zip(self.face.par_chunks(BAND * w)))
+            .zip(
+                self.depth
+                    .par_chunks(BAND * w)
+                    .zip(self.face.par_chunks(BAND * w)),
+            )
             .enumerate()
             .map(|(b, ((rgb, ids), (depth, face)))| {
                 let mut vis = vec![0u32; n_obj];
                 let r0 = b * BAND;
-                for (jr, (rgb_row, id_row)) in rgb.chunks_exact_mut(w * 3).zip(ids.chunks_exact_mut(w)).enumerate() {
+                for (jr, (rgb_row, id_row)) in rgb
+                    .chunks_exact_mut(w * 3)
+                    .zip(ids.chunks_exact_mut(w))
+                    .enumerate()
+                {
                     let j = r0 + jr;
-                    let (depth_row, face_row) = (&depth[jr * w..(jr + 1) * w], &face[jr * w..(jr + 1) * w]);
+                    let (depth_row, face_row) =
+                        (&depth[jr * w..(jr + 1) * w], &face[jr * w..(jr + 1) * w]);
                     for i in 0..w {
                         let (x, y) = rays.xy(i, j);
                         let d = [
@@ -350,12 +369,20 @@ impl Renderer {
                             let f = &scene.faces[face_row[i] as usize];
                             let wp = [c[0] + d[0] * t, c[1] + d[1] * t, c[2] + d[2] * t];
                             let col = if let Paint::Texture = f.paint {
-                                tex.at(a[0] * wp[0] + a[1] * wp[1] + a[2], a[3] * wp[0] + a[4] * wp[1] + a[5])
-                                    .map_or([128.0; 3], unpack)
+                                tex.at(
+                                    a[0] * wp[0] + a[1] * wp[1] + a[2],
+                                    a[3] * wp[0] + a[4] * wp[1] + a[5],
+                                )
+                                .map_or([128.0; 3], unpack)
                             } else {
                                 let along = (f64::from(wp[0]) - f.along.0[0]) * f.along.1[0]
                                     + (f64::from(wp[1]) - f.along.0[1]) * f.along.1[1];
-                                let c = f.paint.at(f64::from(wp[0]), f64::from(wp[1]), f64::from(wp[2]), along);
+                                let c = f.paint.at(
+                                    f64::from(wp[0]),
+                                    f64::from(wp[1]),
+                                    f64::from(wp[2]),
+                                    along,
+                                );
                                 [c[0] * f.light[0], c[1] * f.light[1], c[2] * f.light[2]]
                             };
                             let id = if f.owner & BUILDING == 0 {
@@ -368,13 +395,19 @@ impl Renderer {
                         } else if d[2] < -1e-6 {
                             let t = -c[2] / d[2];
                             let (wx, wy) = (c[0] + d[0] * t, c[1] + d[1] * t);
-                            let col = match tex.at(a[0] * wx + a[1] * wy + a[2], a[3] * wx + a[4] * wy + a[5]) {
+                            let col = match tex
+                                .at(a[0] * wx + a[1] * wy + a[2], a[3] * wx + a[4] * wy + a[5])
+                            {
                                 Some(tx) => unpack(tx),
                                 None => background(wx, wy, bg_seed, &light),
                             };
                             (col, t, 0)
                         } else {
-                            (light.sky(d[2] / (x * x + y * y + 1.0).sqrt()), HAZE_FULL_M, 0)
+                            (
+                                light.sky(d[2] / (x * x + y * y + 1.0).sqrt()),
+                                HAZE_FULL_M,
+                                0,
+                            )
                         };
                         let hz = haze * (depth_m * (1.0 / HAZE_FULL_M)).min(1.0);
                         for k in 0..3 {
@@ -383,7 +416,9 @@ impl Renderer {
                         let hsh = hash(i as i32, j as i32, seed);
                         let o = i * 3;
                         for k in 0..3 {
-                            let tri = ((hsh >> (8 * k)) & 0xff) as f32 + ((hsh >> (8 * k + 8)) & 0xff) as f32 - 255.0;
+                            let tri = ((hsh >> (8 * k)) & 0xff) as f32
+                                + ((hsh >> (8 * k + 8)) & 0xff) as f32
+                                - 255.0;
                             rgb_row[o + k] = (col[k] + tri * noise).clamp(0.0, 255.0) as u8;
                         }
                         id_row[i] = id;

@@ -133,7 +133,12 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
                 0.0,
                 o.height,
                 0.92,
-                Paint::Stripes { a, b, period: 0.6, yaw },
+                Paint::Stripes {
+                    a,
+                    b,
+                    period: 0.6,
+                    yaw,
+                },
                 Paint::Flat(darker(a, 0.8)),
             );
         }
@@ -167,7 +172,10 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
                 ],
                 v,
             );
-            let b = pick(&[rgb(250, 250, 240), rgb(40, 140, 60), rgb(230, 120, 40)], v / 7);
+            let b = pick(
+                &[rgb(250, 250, 240), rgb(40, 140, 60), rgb(230, 120, 40)],
+                v / 7,
+            );
             push(
                 rect(o.length, o.width),
                 0.0,
@@ -191,12 +199,19 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
                 )
             } else {
                 (
-                    pick(&[rgb(150, 146, 140), rgb(130, 120, 112), rgb(170, 160, 150)], v),
+                    pick(
+                        &[rgb(150, 146, 140), rgb(130, 120, 112), rgb(170, 160, 150)],
+                        v,
+                    ),
                     0.45,
                     0.35,
                 )
             };
-            let paint = Paint::Speckle { base, amp, grain: 0.12 };
+            let paint = Paint::Speckle {
+                base,
+                amp,
+                grain: 0.12,
+            };
             push(blob(o, 11), 0.0, o.height, ts, paint, paint);
         }
         ObjectKind::Bags => {
@@ -210,7 +225,14 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
                 grain: 0.3,
                 seed: v,
             };
-            push(blob(o, 10), 0.0, o.height, 0.55, paint, Paint::Flat(darker(a, 0.9)));
+            push(
+                blob(o, 10),
+                0.0,
+                o.height,
+                0.55,
+                paint,
+                Paint::Flat(darker(a, 0.9)),
+            );
         }
         ObjectKind::Shed => {
             let (a, b) = if v.is_multiple_of(4) {
@@ -264,7 +286,10 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
                     Paint::Flat(glass),
                 );
             } else {
-                let cargo = pick(&[rgb(200, 200, 196), rgb(60, 110, 60), rgb(190, 150, 60)], v / 5);
+                let cargo = pick(
+                    &[rgb(200, 200, 196), rgb(60, 110, 60), rgb(190, 150, 60)],
+                    v / 5,
+                );
                 let (s, c) = o.yaw.sin_cos();
                 let shift = |d: f64| [o.center[0] + s * d, o.center[1] + c * d];
                 push(
@@ -424,7 +449,9 @@ pub fn faces(solids: &[Solid], light: &Lighting) -> Vec<Face> {
                 Vec3::new(tb[0], tb[1], s.z1),
                 Vec3::new(ta[0], ta[1], s.z1),
             ];
-            let normal = (verts[1] - verts[0]).cross(verts[3] - verts[0]).normalized();
+            let normal = (verts[1] - verts[0])
+                .cross(verts[3] - verts[0])
+                .normalized();
             if !normal.x.is_finite() {
                 continue;
             }
@@ -451,8 +478,16 @@ pub fn shadows(solids: &[Solid], light: &Lighting) -> Vec<(Vec<P2>, bool)> {
         .iter()
         .map(|sol| {
             let (h0, h1) = (sol.z0 - sol.ground, sol.z1 - sol.ground);
-            let mut pts: Vec<P2> = sol.base.iter().map(|p| [p[0] - h0 * kx, p[1] - h0 * ky]).collect();
-            pts.extend(sol.top_ring().iter().map(|p| [p[0] - h1 * kx, p[1] - h1 * ky]));
+            let mut pts: Vec<P2> = sol
+                .base
+                .iter()
+                .map(|p| [p[0] - h0 * kx, p[1] - h0 * ky])
+                .collect();
+            pts.extend(
+                sol.top_ring()
+                    .iter()
+                    .map(|p| [p[0] - h1 * kx, p[1] - h1 * ky]),
+            );
             (geom::convex_hull(&pts), sol.ground > 0.01)
         })
         .collect()

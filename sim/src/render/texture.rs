@@ -144,7 +144,9 @@ impl GroundTexture {
             sin: a.sin(),
             texels: vec![0; size * size],
         };
-        let to_grid = |ring: &[P2]| -> Vec<P2> { ring.iter().map(|p| tex.world_to_grid(p[0], p[1])).collect() };
+        let to_grid = |ring: &[P2]| -> Vec<P2> {
+            ring.iter().map(|p| tex.world_to_grid(p[0], p[1])).collect()
+        };
         let to_tex = |ring: &[P2]| -> Vec<P2> {
             ring.iter()
                 .map(|p| [(p[0] + half) / res, (p[1] + half) / res])
@@ -154,7 +156,11 @@ impl GroundTexture {
         type Painter<'a> = Box<dyn Fn(f64, f64) -> Option<Rgb> + Sync + 'a>;
         let mut layers: Vec<(Vec<P2>, Painter, u8)> = Vec::new();
         let whole = geom::rect(-half, -half, half, half);
-        layers.push((to_tex(&whole), Box::new(|gx, gy| Some(surface("grass", gx, gy))), 0));
+        layers.push((
+            to_tex(&whole),
+            Box::new(|gx, gy| Some(surface("grass", gx, gy))),
+            0,
+        ));
         for a in d.grounds.iter().chain(&d.roads).chain(&d.footways) {
             let kind = a.kind.clone();
             layers.push((
@@ -171,7 +177,8 @@ impl GroundTexture {
                 Box::new(move |gx, gy| {
                     let (dx, dy) = ((gx - b[0]).min(b[2] - gx), (gy - b[1]).min(b[3] - gy));
                     let (band, along) = if dx < dy { (dx, gy) } else { (dy, gx) };
-                    (band > 0.5 && band < 3.5 && fract01(along / 0.6) < 0.5).then_some([226.0, 226.0, 220.0])
+                    (band > 0.5 && band < 3.5 && fract01(along / 0.6) < 0.5)
+                        .then_some([226.0, 226.0, 220.0])
                 }),
                 0,
             ));
@@ -221,7 +228,9 @@ impl GroundTexture {
             let b = geom::bounds(&g);
             layers.push((
                 to_tex(&g),
-                Box::new(move |gx, gy| (edge_distance(&b, gx, gy) < 0.3).then_some([44.0, 96.0, 168.0])),
+                Box::new(move |gx, gy| {
+                    (edge_distance(&b, gx, gy) < 0.3).then_some([44.0, 96.0, 168.0])
+                }),
                 0,
             ));
         }
@@ -231,24 +240,29 @@ impl GroundTexture {
             let (kind, variant) = (bld.roof, bld.variant);
             layers.push((
                 to_tex(&g),
-                Box::new(move |gx, gy| Some(roof(kind, variant, gx, gy, edge_distance(&b, gx, gy)))),
+                Box::new(move |gx, gy| {
+                    Some(roof(kind, variant, gx, gy, edge_distance(&b, gx, gy)))
+                }),
                 ROOF,
             ));
         }
         let layer_bounds: Vec<[f64; 4]> = layers.iter().map(|l| geom::bounds(&l.0)).collect();
         let block_row = tex.size * 8;
         let mut texels = std::mem::take(&mut tex.texels);
-        texels.par_chunks_mut(block_row).enumerate().for_each(|(br, block)| {
-            let row0 = br * 8;
-            for ((ring, painter, flag), b) in layers.iter().zip(&layer_bounds) {
-                if b[3] < row0 as f64 || b[1] > (row0 + 8) as f64 {
-                    continue;
+        texels
+            .par_chunks_mut(block_row)
+            .enumerate()
+            .for_each(|(br, block)| {
+                let row0 = br * 8;
+                for ((ring, painter, flag), b) in layers.iter().zip(&layer_bounds) {
+                    if b[3] < row0 as f64 || b[1] > (row0 + 8) as f64 {
+                        continue;
+                    }
+                    fill_rows(&tex, block, row0, ring, |gx, gy, _| {
+                        painter(gx, gy).map(|c| pack(c, *flag))
+                    });
                 }
-                fill_rows(&tex, block, row0, ring, |gx, gy, _| {
-                    painter(gx, gy).map(|c| pack(c, *flag))
-                });
-            }
-        });
+            });
         tex.texels = texels;
         tex
     }
@@ -302,7 +316,10 @@ impl GroundTexture {
     /// The texel under a world point, or `None` outside the district.
     pub fn sample(&self, x: f64, y: f64) -> Option<u32> {
         let a = self.affine();
-        self.at((a[0] * x + a[1] * y + a[2]) as f32, (a[3] * x + a[4] * y + a[5]) as f32)
+        self.at(
+            (a[0] * x + a[1] * y + a[2]) as f32,
+            (a[3] * x + a[4] * y + a[5]) as f32,
+        )
     }
 
     /// A copy lit by `light` (direct where `shadows` do not fall, ambient where they do).
