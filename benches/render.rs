@@ -32,6 +32,10 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     // Same-run summary: median of a fixed number of frames per pose, against the 30 fps goal.
+    // Only under `cargo bench` (which passes `--bench`), not when test runners list or smoke-run it.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     for (name, pitch) in poses {
         let cam = Camera::from_local(intr, Vec3::new(35.0, -60.0, 100.0), 20.0, pitch, 0.0);
         let mut times: Vec<f64> = (0..15)

@@ -81,16 +81,19 @@ impl FrameReader {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
-        let sample = match self.sink.pull_sample() {
-            Ok(s) => s,
-            Err(_) => {
-                // Either the end of the stream or an error: the bus tells which.
-                let bus = self.pipeline.bus().expect("a pipeline has a bus");
-                if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
-                    && let gst::MessageView::Error(err) = msg.view()
-                {
-                    return Err(VideoError::from_bus(&self.path, err));
-                }
+        // Poll rather than block: an element that fails before the end of the stream posts an
+        // error on the bus, and the appsink would otherwise wait for a sample forever.
+        let sample = loop {
+            if let Some(s) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
+                break s;
+            }
+            let bus = self.pipeline.bus().expect("a pipeline has a bus");
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
+                && let gst::MessageView::Error(err) = msg.view()
+            {
+                return Err(VideoError::from_bus(&self.path, err));
+            }
+            if self.sink.is_eos() {
                 return Ok(None);
             }
         };

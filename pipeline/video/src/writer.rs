@@ -99,6 +99,9 @@ impl VideoWriter {
             "key-int-max",
             options.keyframe_interval.unwrap_or(2 * fps).max(1),
         );
+        // No B-frames: timestamps then come back from MP4 exactly as written (qtdemux shifts
+        // them by the reorder delay otherwise), and decoders emit each frame at once.
+        encoder.set_property("bframes", 0u32);
         let parse = make("h264parse")?;
         let mux = make(muxer)?;
         let sink = make("filesink")?;

