@@ -5,9 +5,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 ./scripts/bootstrap.sh
+cargo test --workspace --doc --locked
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --locked --profile "${NEXTEST_PROFILE:-default}"
 else
   cargo test --workspace --all-targets --locked
 fi
-cargo test --workspace --doc --locked

@@ -25,6 +25,17 @@ struct Cli {
     command: Command,
 }
 
+/// The district a command reads and the folder it writes.
+#[derive(clap::Args, Debug)]
+struct DistrictIo {
+    /// District folder or district.geojson.
+    #[arg(long)]
+    district: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Generate a district and write DIR/district.geojson.
@@ -50,15 +61,11 @@ enum Command {
     },
     /// Render a drone flight: OUT/flight.mp4, OUT/flight.SRT and OUT/truth.jsonl.
     Flight {
-        /// District folder or district.geojson.
-        #[arg(long)]
-        district: PathBuf,
+        #[command(flatten)]
+        io: DistrictIo,
         /// Seed of the telemetry and sensor noise.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
         /// Route file (JSON); default: a serpentine over the whole district at 100 m.
         #[arg(long)]
         route: Option<PathBuf>,
@@ -99,15 +106,11 @@ enum Command {
     /// Render a fixed street camera watching violations arrive: OUT/camera.mp4, OUT/camera.json
     /// (pose, intrinsics, ground control points) and OUT/truth.jsonl; or serve it live over RTSP.
     Camera {
-        /// District folder or district.geojson.
-        #[arg(long)]
-        district: PathBuf,
+        #[command(flatten)]
+        io: DistrictIo,
         /// Seed of the camera's placement and scenario.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
         /// Scenario length, seconds (live: how long to serve; default forever).
         #[arg(long)]
         duration: Option<f64>,
@@ -203,9 +206,11 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Flight {
-            district: dpath,
+            io: DistrictIo {
+                district: dpath,
+                out,
+            },
             seed,
-            out,
             route,
             duration,
             size,
@@ -265,9 +270,11 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Camera {
-            district: dpath,
+            io: DistrictIo {
+                district: dpath,
+                out,
+            },
             seed,
-            out,
             duration,
             size,
             fps,

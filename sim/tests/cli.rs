@@ -9,18 +9,24 @@ fn sim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sim"))
 }
 
-fn district(dir: &Path) {
-    let out = sim()
-        .args(["district", "--seed", "4", "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
+/// Runs a command that must succeed; returns its standard output.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("district.geojson"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn district(dir: &Path) {
+    let stdout = run_ok(sim().args(["district", "--seed", "4", "--out"]).arg(dir));
+    assert!(stdout.contains("district.geojson"));
 }
 
 fn route(dir: &Path, text: &str) -> std::path::PathBuf {
@@ -162,9 +168,7 @@ fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
     let _ = server.wait();
     let status = status.expect("the client got 20 frames within 60 s");
     assert!(status.success(), "gst-launch failed: {status}");
-    let setup: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap())
-            .unwrap();
+    let setup: serde_json::Value = read_json(&dir.path().join("cam/camera.json"));
     assert!(setup["gcps"].as_array().unwrap().len() >= 4);
 }
 
@@ -172,30 +176,23 @@ fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
 fn the_camera_scenario_brings_violations_in_over_time() {
     let dir = tempfile::tempdir().unwrap();
     district(dir.path());
-    let out = sim()
-        .args([
-            "camera",
-            "--duration",
-            "6",
-            "--size",
-            "320x180",
-            "--fps",
-            "5",
-            "--district",
-        ])
-        .arg(dir.path())
-        .arg("--out")
-        .arg(dir.path().join("cam"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        sim()
+            .args([
+                "camera",
+                "--duration",
+                "6",
+                "--size",
+                "320x180",
+                "--fps",
+                "5",
+                "--district",
+            ])
+            .arg(dir.path())
+            .arg("--out")
+            .arg(dir.path().join("cam")),
     );
-    let setup: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cam/camera.json")).unwrap())
-            .unwrap();
+    let setup: serde_json::Value = read_json(&dir.path().join("cam/camera.json"));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("cam/truth.jsonl"))
         .unwrap()
         .lines()
@@ -229,21 +226,14 @@ fn the_camera_scenario_brings_violations_in_over_time() {
 #[test]
 fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
     let dir = tempfile::tempdir().unwrap();
-    let out = sim()
-        .args([
-            "dataset", "--images", "20", "--size", "320x320", "--seed", "3", "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        sim()
+            .args([
+                "dataset", "--images", "20", "--size", "320x320", "--seed", "3", "--out",
+            ])
+            .arg(dir.path()),
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dataset.json")).unwrap())
-            .unwrap();
+    let manifest: serde_json::Value = read_json(&dir.path().join("dataset.json"));
     let mut all_seeds = std::collections::BTreeSet::new();
     let mut images = 0;
     for split in ["train", "val", "test"] {
@@ -256,10 +246,7 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
                 "district seed {s} is in two splits"
             );
         }
-        let coco: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join(split).join("annotations.json")).unwrap(),
-        )
-        .unwrap();
+        let coco: serde_json::Value = read_json(&dir.path().join(split).join("annotations.json"));
         let names: Vec<&str> = coco["categories"]
             .as_array()
             .unwrap()

@@ -32,6 +32,23 @@ pub struct FrameReader {
     done: bool,
 }
 
+/// Sets a pipeline to `state`; on failure, stops it and returns the error its bus holds.
+pub(crate) fn start(
+    pipeline: &gst::Pipeline,
+    state: gst::State,
+    path: &str,
+) -> Result<(), VideoError> {
+    if pipeline.set_state(state).is_ok() {
+        return Ok(());
+    }
+    let detail = bus_error(pipeline).unwrap_or_else(|| "state change failed".into());
+    let _ = pipeline.set_state(gst::State::Null);
+    Err(VideoError::Start {
+        path: path.to_string(),
+        detail,
+    })
+}
+
 /// The first error message waiting on a pipeline's bus, formatted, if any.
 pub(crate) fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
     let bus = pipeline.bus()?;
@@ -63,14 +80,7 @@ impl FrameReader {
             .expect("named in the description")
             .downcast::<gst_app::AppSink>()
             .map_err(|_| VideoError::Build("sink is not an appsink".into()))?;
-        if pipeline.set_state(gst::State::Paused).is_err() {
-            let detail = bus_error(&pipeline).unwrap_or_else(|| "state change failed".into());
-            let _ = pipeline.set_state(gst::State::Null);
-            return Err(VideoError::Start {
-                path: shown,
-                detail,
-            });
-        }
+        start(&pipeline, gst::State::Paused, &shown)?;
         let _ = pipeline.set_state(gst::State::Playing);
         Ok(Self {
             pipeline,

@@ -5,7 +5,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use crate::error::VideoError;
-use crate::reader::bus_error;
+use crate::reader::{bus_error, start};
 
 /// Encoder settings for [`VideoWriter`].
 #[derive(Debug, Clone)]
@@ -121,14 +121,7 @@ impl VideoWriter {
             .add_many(elements)
             .and_then(|_| gst::Element::link_many(elements))
             .map_err(|e| VideoError::Build(e.to_string()))?;
-        if pipeline.set_state(gst::State::Playing).is_err() {
-            let detail = bus_error(&pipeline).unwrap_or_else(|| "state change failed".into());
-            let _ = pipeline.set_state(gst::State::Null);
-            return Err(VideoError::Start {
-                path: shown,
-                detail,
-            });
-        }
+        start(&pipeline, gst::State::Playing, &shown)?;
         Ok(Self {
             pipeline,
             src,

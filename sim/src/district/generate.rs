@@ -151,25 +151,15 @@ pub fn generate(opts: &DistrictOptions) -> Result<District, OptionsError> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let rotation_deg = rng.random_range(-25.0..25.0);
     let half = opts.size_m / 2.0;
-    let d = District {
-        seed: opts.seed,
-        origin: opts.origin,
-        size_m: opts.size_m,
+    // Laid out axis-aligned, rotated at the end (outline included).
+    let d = District::empty(
+        opts.seed,
+        opts.origin,
+        opts.size_m,
         rotation_deg,
-        scene_minute: opts.scene_minute,
-        boundary: rect(-half, -half, half, half),
-        roads: vec![],
-        lanes: vec![],
-        footways: vec![],
-        grounds: vec![],
-        buildings: vec![],
-        vending_zones: vec![],
-        construction_sites: vec![],
-        baseline: vec![],
-        jurisdictions: vec![],
-        grid_cells: vec![],
-        objects: vec![],
-    };
+        opts.scene_minute,
+        rect(-half, -half, half, half),
+    );
     let mut b = Builder {
         rng,
         d,

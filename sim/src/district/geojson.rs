@@ -321,30 +321,13 @@ pub fn from_geojson(v: &Value) -> Result<District, Bad> {
         .into_iter()
         .map(|p| geom::rotate(p, rotation_deg.to_radians()))
         .collect();
-    let mut d = District {
-        seed: get(meta, "argus", "seed")?.as_u64().ok_or_else(|| {
-            (
-                "argus.seed".to_string(),
-                "must be a non-negative integer".to_string(),
-            )
-        })?,
-        origin,
-        size_m,
-        rotation_deg,
-        scene_minute,
-        boundary,
-        roads: vec![],
-        lanes: vec![],
-        footways: vec![],
-        grounds: vec![],
-        buildings: vec![],
-        vending_zones: vec![],
-        construction_sites: vec![],
-        baseline: vec![],
-        jurisdictions: vec![],
-        grid_cells: vec![],
-        objects: vec![],
-    };
+    let seed = get(meta, "argus", "seed")?.as_u64().ok_or_else(|| {
+        (
+            "argus.seed".to_string(),
+            "must be a non-negative integer".to_string(),
+        )
+    })?;
+    let mut d = District::empty(seed, origin, size_m, rotation_deg, scene_minute, boundary);
     let feats = v["features"].as_array().ok_or_else(|| {
         (
             "features".to_string(),

@@ -283,6 +283,36 @@ pub struct District {
 }
 
 impl District {
+    /// A district with its frame and outline but no features yet.
+    pub fn empty(
+        seed: u64,
+        origin: GeoPoint,
+        size_m: f64,
+        rotation_deg: f64,
+        scene_minute: u32,
+        boundary: Vec<P2>,
+    ) -> Self {
+        Self {
+            seed,
+            origin,
+            size_m,
+            rotation_deg,
+            scene_minute,
+            boundary,
+            roads: vec![],
+            lanes: vec![],
+            footways: vec![],
+            grounds: vec![],
+            buildings: vec![],
+            vending_zones: vec![],
+            construction_sites: vec![],
+            baseline: vec![],
+            jurisdictions: vec![],
+            grid_cells: vec![],
+            objects: vec![],
+        }
+    }
+
     /// The local frame of this district.
     pub fn frame(&self) -> LocalFrame {
         LocalFrame::new(self.origin)

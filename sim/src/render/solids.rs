@@ -142,21 +142,36 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
                 Paint::Flat(darker(a, 0.8)),
             );
         }
-        ObjectKind::Cart => {
-            let c = pick(
-                &[
-                    rgb(230, 230, 225),
-                    rgb(60, 120, 200),
-                    rgb(220, 90, 40),
-                    rgb(250, 200, 40),
-                ],
-                v,
-            );
+        ObjectKind::Cart | ObjectKind::Person => {
+            // One-colour boxes: carts in painted sheet metal, people in their clothes.
+            let (palette, top_scale): (&[Rgb], f64) = if o.kind == ObjectKind::Cart {
+                (
+                    &[
+                        rgb(230, 230, 225),
+                        rgb(60, 120, 200),
+                        rgb(220, 90, 40),
+                        rgb(250, 200, 40),
+                    ],
+                    1.0,
+                )
+            } else {
+                (
+                    &[
+                        rgb(40, 40, 50),
+                        rgb(200, 60, 60),
+                        rgb(60, 90, 160),
+                        rgb(230, 230, 220),
+                        rgb(90, 80, 60),
+                    ],
+                    0.8,
+                )
+            };
+            let c = pick(palette, v);
             push(
                 rect(o.length, o.width),
                 0.0,
                 o.height,
-                1.0,
+                top_scale,
                 Paint::Flat(c),
                 Paint::Flat(darker(c, 0.7)),
             );
@@ -309,26 +324,6 @@ fn object_solids(i: usize, o: &Object, out: &mut Vec<Solid>) {
                     Paint::Flat(darker(cargo, 0.8)),
                 );
             }
-        }
-        ObjectKind::Person => {
-            let c = pick(
-                &[
-                    rgb(40, 40, 50),
-                    rgb(200, 60, 60),
-                    rgb(60, 90, 160),
-                    rgb(230, 230, 220),
-                    rgb(90, 80, 60),
-                ],
-                v,
-            );
-            push(
-                rect(o.length, o.width),
-                0.0,
-                o.height,
-                0.8,
-                Paint::Flat(c),
-                Paint::Flat(darker(c, 0.7)),
-            );
         }
         ObjectKind::Umbrella => {
             let c = pick(
