@@ -1,0 +1,89 @@
+"""Decoding and COCO evaluation (pycocotools) of the detector, shared by training and the card."""
+
+import contextlib
+import io
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data import CLASSES, STRIDE
+
+
+def decode(heat, size, offset, k=100, threshold=0.05):
+    """Peaks of the (sigmoid) heatmap -> per image arrays [N, 6]: x0, y0, x1, y1, score, class."""
+    b, c, h, w = heat.shape
+    peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
+    scores, idx = peaks.reshape(b, -1).topk(min(k, c * h * w))
+    out = []
+    for i in range(b):
+        s, ind = scores[i], idx[i]
+        keep = s > threshold
+        s, ind = s[keep], ind[keep]
+        cls = ind // (h * w)
+        cell = ind % (h * w)
+        cy, cx = (cell // w).float(), (cell % w).float()
+        ox, oy = offset[i, 0].reshape(-1)[cell], offset[i, 1].reshape(-1)[cell]
+        bw, bh = size[i, 0].reshape(-1)[cell], size[i, 1].reshape(-1)[cell]
+        x, y = (cx + ox) * STRIDE, (cy + oy) * STRIDE
+        bw, bh = bw.clamp(min=0) * STRIDE, bh.clamp(min=0) * STRIDE
+        out.append(torch.stack([x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2, s, cls.float()], 1).cpu().numpy())
+    return out
+
+
+def coco_ground_truth(samples, size):
+    """A COCO dict from [(path, boxes)] (boxes in pixels of `size` x `size` inputs)."""
+    images, anns = [], []
+    for i, (path, boxes) in enumerate(samples):
+        images.append({"id": i + 1, "file_name": str(path), "width": size, "height": size})
+        for c, x0, y0, x1, y1 in boxes:
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,
+                         "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                         "area": float((x1 - x0) * (y1 - y0)), "iscrowd": 0})
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(CLASSES)]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def coco_eval(gt, detections):
+    """AP50 and AP50-95 per class present in `gt`, with pycocotools. detections: list per image."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    results = []
+    for i, det in enumerate(detections):
+        for x0, y0, x1, y1, s, c in det:
+            results.append({"image_id": i + 1, "category_id": int(c) + 1,
+                            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)], "score": float(s)})
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        if not results:
+            return {}
+        dt = coco.loadRes(results)
+        ev = COCOeval(coco, dt, "bbox")
+        # Small aerial objects: area ranges stay COCO's, but allow up to 100 detections an image.
+        ev.evaluate()
+        ev.accumulate()
+    p = ev.eval["precision"]  # [T, R, K, A, M]
+    out = {}
+    for k, cat in enumerate(ev.params.catIds):
+        name = CLASSES[cat - 1]
+        if not any(a["category_id"] == cat for a in gt["annotations"]):
+            continue
+        ap50 = p[0, :, k, 0, -1]
+        ap = p[:, :, k, 0, -1]
+        out[name] = {"AP50": float(ap50[ap50 > -1].mean()) if (ap50 > -1).any() else 0.0,
+                     "AP50_95": float(ap[ap > -1].mean()) if (ap > -1).any() else 0.0}
+    return out
+
+
+@torch.no_grad()
+def predict(model, images, batch=8):
+    """Runs the exported-graph model (sigmoid heatmap) over uint8 HWC images."""
+    model.eval()
+    dets = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(np.stack(images[i:i + batch])).permute(0, 3, 1, 2).float() / 255.0
+        dets.extend(decode(*model(x)))
+    return dets

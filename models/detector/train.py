@@ -1,0 +1,129 @@
+"""Trains the violation-object detector from scratch on `sim dataset` output plus the real
+rubbish-bag photos, reproducibly (fixed seeds; the training data's SHA-256 is recorded).
+
+    python models/detector/train.py --data DATASET --out models/argus-det [--epochs N]
+
+Writes OUT/checkpoint.pt (best validation AP50), OUT/train_log.jsonl (loss and metrics per
+epoch) and OUT/train_info.json (data hash, settings). Export with export.py.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from data import CLASSES, Augmenter, data_hash, env_threads, load_rgb, sim_split, targets, trashbags  # noqa: E402
+from evaluate import coco_eval, coco_ground_truth, predict  # noqa: E402
+from model import Detector, Exported  # noqa: E402
+
+
+def focal_loss(logits, gt):
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = gt.eq(1).float()
+    neg = 1 - pos
+    pos_loss = torch.log(p) * (1 - p) ** 2 * pos
+    neg_loss = torch.log(1 - p) * p ** 2 * (1 - gt) ** 4 * neg
+    return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1)
+
+
+def gather(feat, ind):
+    b, c = feat.shape[:2]
+    return feat.reshape(b, c, -1).gather(2, ind.unsqueeze(1).expand(b, c, ind.shape[1])).permute(0, 2, 1)
+
+
+def progress(done, total, started, extra):
+    rate = done / max(time.time() - started, 1e-9)
+    eta = (total - done) / max(rate, 1e-9)
+    bar = "#" * int(30 * done / total)
+    sys.stderr.write(f"\r[{bar:<30}] {done}/{total} {rate:.1f} img/s eta {eta / 60:.1f} min {extra}   ")
+    sys.stderr.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="a `sim dataset` folder")
+    ap.add_argument("--trashbags", default=str(Path(__file__).resolve().parents[3] / "shared/data/trashbags"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=384, help="training crop size (pixels)")
+    ap.add_argument("--size", type=int, default=640, help="model input size")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=0, help="use only this many training images (smoke tests)")
+    args = ap.parse_args()
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(env_threads())
+    rng = np.random.default_rng(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train = sim_split(args.data, "train") + trashbags(args.trashbags, holdout=False)
+    val = sim_split(args.data, "val")
+    if args.limit:
+        train, val = train[:args.limit], val[:max(8, args.limit // 8)]
+    print(f"training on {len(train)} images, validating on {len(val)}", file=sys.stderr)
+    digest = data_hash(train)
+    train_imgs = [load_rgb(p, args.size) for p, _ in train]
+    val_imgs = [load_rgb(p, args.size) for p, _ in val]
+    val_gt = coco_ground_truth(val, args.size)
+    info = {"classes": CLASSES, "training_data_sha256": digest, "train_images": len(train), "val_images": len(val),
+            "settings": vars(args), "torch": torch.__version__}
+    (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    model = Detector(len(CLASSES))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = args.epochs * math.ceil(len(train) / args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
+    aug = Augmenter(args.crop, rng)
+    best = -1.0
+    log = open(out / "train_log.jsonl", "a")
+    for epoch in range(args.epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        started, seen, losses = time.time(), 0, []
+        for i in range(0, len(order), args.batch):
+            batch = [aug(train_imgs[j], train[j][1]) for j in order[i:i + args.batch]]
+            x = torch.from_numpy(np.stack([b[0] for b in batch])).permute(0, 3, 1, 2).float() / 255.0
+            t = [targets(b[1], args.crop) for b in batch]
+            heat, wh, off, ind, mask = (torch.from_numpy(np.stack([tt[k] for tt in t])) for k in range(5))
+            p_heat, p_size, p_off = model(x)
+            m = mask.unsqueeze(2)
+            n = m.sum().clamp(min=1)
+            l_heat = focal_loss(p_heat, heat)
+            l_size = (F.l1_loss(gather(p_size, ind) * m, wh * m, reduction="sum")) / n
+            l_off = (F.l1_loss(gather(p_off, ind) * m, off * m, reduction="sum")) / n
+            loss = l_heat + 0.1 * l_size + l_off
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            sched.step()
+            losses.append([loss.item(), l_heat.item(), l_size.item(), l_off.item()])
+            seen += len(batch)
+            progress(seen, len(order), started, f"epoch {epoch + 1}/{args.epochs} loss {np.mean([l[0] for l in losses[-20:]]):.3f}")
+        sys.stderr.write("\n")
+        metrics = coco_eval(val_gt, predict(Exported(model), val_imgs))
+        mean50 = float(np.mean([m["AP50"] for m in metrics.values()])) if metrics else 0.0
+        rec = {"epoch": epoch + 1, "loss": float(np.mean([l[0] for l in losses])), "heat": float(np.mean([l[1] for l in losses])),
+               "size": float(np.mean([l[2] for l in losses])), "offset": float(np.mean([l[3] for l in losses])),
+               "val": metrics, "val_mean_AP50": mean50, "seconds": time.time() - started}
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        print(json.dumps({k: rec[k] for k in ("epoch", "loss", "val_mean_AP50")} | {"val": {k: round(v["AP50"], 3) for k, v in metrics.items()}}), file=sys.stderr)
+        if mean50 > best:
+            best = mean50
+            torch.save({"model": model.state_dict(), "epoch": epoch + 1, "val": metrics, "info": info}, out / "checkpoint.pt")
+    print(f"best validation mean AP50 {best:.3f}; checkpoint {out / 'checkpoint.pt'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Retrains the violation-object detector from scratch, reproducibly, in one command:
+#   1. a training virtualenv (.venv-train) from models/requirements-train.txt (PyTorch, ONNX);
+#   2. the simulated dataset (`sim dataset`, fixed seed) unless it is already rendered;
+#   3. training (fixed seeds; the data's SHA-256 goes into the manifest);
+#   4. ONNX export + manifest into models/argus-det, checked against PyTorch;
+#   5. evaluation through ONNX Runtime and the model card.
+# Environment: ARGUS_DATA (default ./data), IMAGES (4000), EPOCHS (10), VERSION (0.1.0).
+# Not part of the run or test path: CI never trains.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+./scripts/bootstrap.sh
+venv="$root/.venv-train"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum models/requirements-train.txt | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setting up $venv (PyTorch is large: several GB)…" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r models/requirements-train.txt
+  echo "$want" >"$stamp"
+fi
+data="${ARGUS_DATA:-$root/data}"
+images="${IMAGES:-4000}"
+ds="$data/datasets/sim-seed1-$images"
+if [ ! -f "$ds/dataset.json" ]; then
+  cargo build --release --locked -p argus-sim --bin sim
+  "$root/target/release/sim" dataset --out "$ds" --images "$images" --seed 1 --size 640x640
+fi
+run="$data/runs/argus-det-$(date +%Y%m%d-%H%M%S)"
+"$venv/bin/python" models/detector/train.py --data "$ds" --out "$run" --epochs "${EPOCHS:-10}"
+"$venv/bin/python" models/detector/export.py --checkpoint "$run/checkpoint.pt" --out models/argus-det --version "${VERSION:-0.1.0}"
+cp "$run/train_log.jsonl" models/argus-det/train_log.jsonl
+"$venv/bin/python" models/detector/card.py --model models/argus-det --data "$ds"
