@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod camera;
+pub mod detect;
 pub mod geodesy;
 pub mod linalg;
 pub mod srt;
