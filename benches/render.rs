@@ -47,7 +47,6 @@ fn bench(c: &mut Criterion) {
         &Default::default(),
     )
     .expect("encoder");
-    let cam = Camera::from_local(intr, Vec3::new(35.0, -60.0, 100.0), 20.0, -90.0, 0.0);
     // Frames along a flight line at 12 m/s (0.4 m a frame), as `sim flight` encodes them.
     let frames: Vec<Vec<u8>> = (0..24)
         .map(|k| {

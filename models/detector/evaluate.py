@@ -10,8 +10,26 @@ import torch.nn.functional as F
 from data import CLASSES, STRIDE
 
 
-def decode(heat, size, offset, k=100, threshold=0.05):
-    """Peaks of the (sigmoid) heatmap -> per image arrays [N, 6]: x0, y0, x1, y1, score, class."""
+def iou(a, b):
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]) + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(dets, threshold=0.5):
+    """Class-aware NMS over rows x0, y0, x1, y1, score, class (the Rust pipeline does the same)."""
+    kept = []
+    for d in sorted(dets, key=lambda r: -r[4]):
+        if all(k[5] != d[5] or iou(k, d) <= threshold for k in kept):
+            kept.append(d)
+    return np.array(kept, dtype=np.float32).reshape(-1, 6)
+
+
+def decode(heat, size, offset, k=100, threshold=0.05, nms_iou=0.5):
+    """Peaks of the (sigmoid) heatmap -> per image arrays [N, 6]: x0, y0, x1, y1, score, class,
+    after class-aware NMS."""
     b, c, h, w = heat.shape
     peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)
     scores, idx = peaks.reshape(b, -1).topk(min(k, c * h * w))
@@ -27,7 +45,8 @@ def decode(heat, size, offset, k=100, threshold=0.05):
         bw, bh = size[i, 0].reshape(-1)[cell], size[i, 1].reshape(-1)[cell]
         x, y = (cx + ox) * STRIDE, (cy + oy) * STRIDE
         bw, bh = bw.clamp(min=0) * STRIDE, bh.clamp(min=0) * STRIDE
-        out.append(torch.stack([x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2, s, cls.float()], 1).cpu().numpy())
+        rows = torch.stack([x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2, s, cls.float()], 1).cpu().numpy()
+        out.append(nms(rows, nms_iou))
     return out
 
 

@@ -20,7 +20,12 @@ impl Letterbox {
     /// The letterbox of an image into a square input.
     pub fn new(width: u32, height: u32, size: u32) -> Self {
         let scale = f64::from(size) / f64::from(width.max(height));
-        Self { width, height, size, scale }
+        Self {
+            width,
+            height,
+            size,
+            scale,
+        }
     }
 
     /// Width and height of the scaled image inside the input (the rest is padding).
@@ -34,7 +39,12 @@ impl Letterbox {
     pub fn to_image(&self, b: [f32; 4]) -> [f32; 4] {
         let s = self.scale as f32;
         let (w, h) = (self.width as f32, self.height as f32);
-        [(b[0] / s).clamp(0.0, w), (b[1] / s).clamp(0.0, h), (b[2] / s).clamp(0.0, w), (b[3] / s).clamp(0.0, h)]
+        [
+            (b[0] / s).clamp(0.0, w),
+            (b[1] / s).clamp(0.0, h),
+            (b[2] / s).clamp(0.0, w),
+            (b[3] / s).clamp(0.0, h),
+        ]
     }
 
     /// A box in source pixels to model pixels.
@@ -47,7 +57,11 @@ impl Letterbox {
     /// resized bilinearly with pixel centres aligned, padded with `pad` (0–255) × `norm`.
     pub fn fill_nchw(&self, src: &[u8], norm: f32, pad: u8, out: &mut [f32]) {
         let n = self.size as usize;
-        assert_eq!(src.len(), self.width as usize * self.height as usize * 3, "source is not width×height RGB");
+        assert_eq!(
+            src.len(),
+            self.width as usize * self.height as usize * 3,
+            "source is not width×height RGB"
+        );
         assert_eq!(out.len(), 3 * n * n, "output is not 3×size×size");
         out.fill(f32::from(pad) * norm);
         let (cw, ch) = self.content();
@@ -66,11 +80,16 @@ impl Letterbox {
             let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (sh - 1) as f32);
             let y0 = fy as usize;
             let (y1, wy) = ((y0 + 1).min(sh - 1), fy - y0 as f32);
-            let (r0, r1) = (&src[y0 * sw * 3..(y0 + 1) * sw * 3], &src[y1 * sw * 3..(y1 + 1) * sw * 3]);
+            let (r0, r1) = (
+                &src[y0 * sw * 3..(y0 + 1) * sw * 3],
+                &src[y1 * sw * 3..(y1 + 1) * sw * 3],
+            );
             for (x, &(x0, x1, wx)) in cols.iter().enumerate() {
                 for c in 0..3 {
-                    let top = f32::from(r0[x0 * 3 + c]) * (1.0 - wx) + f32::from(r0[x1 * 3 + c]) * wx;
-                    let bottom = f32::from(r1[x0 * 3 + c]) * (1.0 - wx) + f32::from(r1[x1 * 3 + c]) * wx;
+                    let top =
+                        f32::from(r0[x0 * 3 + c]) * (1.0 - wx) + f32::from(r0[x1 * 3 + c]) * wx;
+                    let bottom =
+                        f32::from(r1[x0 * 3 + c]) * (1.0 - wx) + f32::from(r1[x1 * 3 + c]) * wx;
                     out[c * plane + y * n + x] = (top * (1.0 - wy) + bottom * wy) * norm;
                 }
             }
@@ -105,7 +124,10 @@ pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
     for d in dets {
-        if kept.iter().all(|k| k.class != d.class || iou(k.bbox, d.bbox) <= iou_threshold) {
+        if kept
+            .iter()
+            .all(|k| k.class != d.class || iou(k.bbox, d.bbox) <= iou_threshold)
+        {
             kept.push(d);
         }
     }
@@ -147,8 +169,9 @@ impl CenterNetOutput<'_> {
                     if v < t {
                         continue;
                     }
-                    let is_peak = (y.saturating_sub(1)..(y + 2).min(h))
-                        .all(|yy| (x.saturating_sub(1)..(x + 2).min(w)).all(|xx| heat[yy * w + xx] <= v));
+                    let is_peak = (y.saturating_sub(1)..(y + 2).min(h)).all(|yy| {
+                        (x.saturating_sub(1)..(x + 2).min(w)).all(|xx| heat[yy * w + xx] <= v)
+                    });
                     if !is_peak {
                         continue;
                     }
@@ -157,7 +180,11 @@ impl CenterNetOutput<'_> {
                     let cy = (y as f32 + self.offset[plane + i]) * self.stride;
                     let bw = self.size[i].max(0.0) * self.stride;
                     let bh = self.size[plane + i].max(0.0) * self.stride;
-                    out.push(Detection { class: c, score: v, bbox: [cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0] });
+                    out.push(Detection {
+                        class: c,
+                        score: v,
+                        bbox: [cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0],
+                    });
                 }
             }
         }
@@ -199,13 +226,28 @@ mod tests {
         assert_eq!(out[0], 0.0);
         assert_eq!(out[3], 1.0);
         assert!((out[2 * 4] - 114.0 / 255.0).abs() < 1e-6, "padding");
-        assert!((out[32 + 15] - 114.0 / 255.0).abs() < 1e-6, "padding in the last plane");
+        assert!(
+            (out[32 + 15] - 114.0 / 255.0).abs() < 1e-6,
+            "padding in the last plane"
+        );
     }
 
     #[test]
     fn nms_keeps_the_best_of_each_class_group() {
-        let d = |class, score, x| Detection { class, score, bbox: [x, 0.0, x + 10.0, 10.0] };
-        let kept = nms(vec![d(0, 0.5, 0.0), d(0, 0.9, 1.0), d(1, 0.8, 1.0), d(0, 0.7, 30.0)], 0.5);
+        let d = |class, score, x| Detection {
+            class,
+            score,
+            bbox: [x, 0.0, x + 10.0, 10.0],
+        };
+        let kept = nms(
+            vec![
+                d(0, 0.5, 0.0),
+                d(0, 0.9, 1.0),
+                d(1, 0.8, 1.0),
+                d(0, 0.7, 30.0),
+            ],
+            0.5,
+        );
         assert_eq!(kept, vec![d(0, 0.9, 1.0), d(1, 0.8, 1.0), d(0, 0.7, 30.0)]);
         assert!((iou([0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 15.0, 10.0]) - 1.0 / 3.0).abs() < 1e-6);
     }
@@ -223,11 +265,29 @@ mod tests {
         size[h * w + w + 2] = 1.0;
         offset[w + 2] = 0.5;
         offset[h * w + w + 2] = 0.25;
-        let out = CenterNetOutput { heatmap: &heat, size: &size, offset: &offset, classes: 2, h, w, stride: 4.0 };
+        let out = CenterNetOutput {
+            heatmap: &heat,
+            size: &size,
+            offset: &offset,
+            classes: 2,
+            h,
+            w,
+            stride: 4.0,
+        };
         let dets = out.decode(&[0.3, 0.3], 10);
         assert_eq!(dets.len(), 2);
-        assert_eq!(dets[0], Detection { class: 0, score: 0.9, bbox: [6.0, 3.0, 14.0, 7.0] });
+        assert_eq!(
+            dets[0],
+            Detection {
+                class: 0,
+                score: 0.9,
+                bbox: [6.0, 3.0, 14.0, 7.0]
+            }
+        );
         assert_eq!(dets[1].class, 1);
-        assert!(out.decode(&[0.3, 0.5], 10).iter().all(|d| d.class == 0), "per-class thresholds apply");
+        assert!(
+            out.decode(&[0.3, 0.5], 10).iter().all(|d| d.class == 0),
+            "per-class thresholds apply"
+        );
     }
 }
