@@ -12,11 +12,11 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 
-def main():
-    ann, dets = sys.argv[1], sys.argv[2]
+def per_category(gt, results):
+    """AP50 and AP50-95 (area all, 100 detections an image) of each category with ground truth.
+    `gt` is a COCO object, `results` a list of COCO result dicts or a results file path."""
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(ann)
-        dt = gt.loadRes(dets)
+        dt = gt.loadRes(results)
         ev = COCOeval(gt, dt, "bbox")
         ev.evaluate()
         ev.accumulate()
@@ -26,7 +26,13 @@ def main():
         ap50, ap = p[0, :, k, 0, -1], p[:, :, k, 0, -1]
         if (ap50 > -1).any():
             out[gt.cats[cat]["name"]] = {"AP50": float(ap50[ap50 > -1].mean()), "AP50_95": float(ap[ap > -1].mean())}
-    print(json.dumps(out))
+    return out
+
+
+def main():
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(sys.argv[1])
+    print(json.dumps(per_category(gt, sys.argv[2])))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import contextlib
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -66,35 +68,22 @@ def coco_ground_truth(samples, size):
 def coco_eval(gt, detections):
     """AP50 and AP50-95 per class present in `gt`, with pycocotools. detections: list per image."""
     from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    from coco_eval import per_category
 
     results = []
     for i, det in enumerate(detections):
         for x0, y0, x1, y1, s, c in det:
             results.append({"image_id": i + 1, "category_id": int(c) + 1,
                             "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)], "score": float(s)})
+    if not results:
+        return {}
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = gt
         coco.createIndex()
-        if not results:
-            return {}
-        dt = coco.loadRes(results)
-        ev = COCOeval(coco, dt, "bbox")
-        # Small aerial objects: area ranges stay COCO's, but allow up to 100 detections an image.
-        ev.evaluate()
-        ev.accumulate()
-    p = ev.eval["precision"]  # [T, R, K, A, M]
-    out = {}
-    for k, cat in enumerate(ev.params.catIds):
-        name = CLASSES[cat - 1]
-        if not any(a["category_id"] == cat for a in gt["annotations"]):
-            continue
-        ap50 = p[0, :, k, 0, -1]
-        ap = p[:, :, k, 0, -1]
-        out[name] = {"AP50": float(ap50[ap50 > -1].mean()) if (ap50 > -1).any() else 0.0,
-                     "AP50_95": float(ap[ap > -1].mean()) if (ap > -1).any() else 0.0}
-    return out
+    return per_category(coco, results)
 
 
 @torch.no_grad()
