@@ -43,7 +43,7 @@ pub fn ngon(c: P2, r: f64, n: usize, phase: f64) -> Vec<P2> {
         .collect()
 }
 
-/// Twice the signed area... halved: positive for counter-clockwise rings.
+/// The signed area (shoelace formula): positive for counter-clockwise rings.
 pub fn signed_area(ring: &[P2]) -> f64 {
     let n = ring.len();
     (0..n)

@@ -112,9 +112,8 @@ fn blocks_along(streets: &[Street], half: f64) -> Vec<(f64, f64)> {
     edges.chunks(2).map(|c| (c[0], c[1])).collect()
 }
 
-/// Segments of a street between its cross streets: `(from, to)` along the street, for the
-/// carriageway (`carriage = true`: up to the cross carriageway) or the footway (up to the cross
-/// carriageway too, so corner squares belong to the footway running along this axis).
+/// Segments of a street between its cross streets' carriageways: `(from, to)` along the street.
+/// Footways use the same spans, so the corner squares belong to the footway along this axis.
 fn segments(cross: &[Street], half: f64) -> Vec<(f64, f64)> {
     let mut edges = vec![-half];
     for s in cross {
