@@ -292,25 +292,3 @@ fn srt_reads_back_to_the_poses_flown_within_the_noise_set() {
         }
     }
 }
-
-#[test]
-fn real_dji_bracket_srt_files_parse() {
-    let Some(dir) = argus::shared_data("telemetry/dji_srt") else {
-        return;
-    };
-    for name in ["MAVIC3.srt", "mavic_mini.SRT", "air2s.srt"] {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap();
-        let recs = srt::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(recs.len() > 10, "{name}");
-        assert!(
-            recs.windows(2).all(|w| w[1].start_s >= w[0].start_s),
-            "{name}: times go backwards"
-        );
-    }
-    let recs = srt::parse(&std::fs::read_to_string(dir.join("MAVIC3.srt")).unwrap()).unwrap();
-    assert_eq!(recs[0].get("latitude"), Some(3.41531));
-    assert!(matches!(
-        srt::parse(&std::fs::read_to_string(dir.join("broken_empty.SRT")).unwrap()),
-        Err(srt::SrtError::Empty)
-    ));
-}

@@ -1,10 +1,13 @@
 """Training data: `sim dataset` splits (YOLO labels) and the real rubbish-bag photos.
 
 Targets are CenterNet's: a Gaussian peak per object centre on a stride-4 class heatmap, and the
-box size and sub-cell offset at the peak cell.
+box size and sub-cell offset at the peak cell. Boxes are rows of class, x0, y0, x1, y1, ignore:
+ignore regions (COCO `iscrowd`, objects too small or hidden to label) make no peak, and the
+heatmap loss does not punish a response inside them.
 """
 
 import hashlib
+import json
 import math
 import os
 from pathlib import Path
@@ -17,28 +20,24 @@ STRIDE = 4
 MAX_OBJECTS = 128
 
 
-def read_yolo(path, width, height):
-    """YOLO boxes (class cx cy w h, normalised) -> array [N, 5] of class, x0, y0, x1, y1 pixels."""
-    rows = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            v = line.split()
-            if len(v) != 5:
-                continue
-            c, cx, cy, w, h = int(v[0]), *map(float, v[1:])
-            rows.append([c, (cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height])
-    return np.array(rows, dtype=np.float32).reshape(-1, 5)
+COLUMNS = 6
+
+
+def as_boxes(rows):
+    return np.array(rows, dtype=np.float32).reshape(-1, COLUMNS)
 
 
 def sim_split(root, split):
-    """[(image path, boxes)] of one split of a `sim dataset` folder."""
+    """[(image path, boxes)] of one split of a `sim dataset` folder, from its COCO file (which
+    also carries the ignore regions the YOLO labels leave out)."""
     d = Path(root) / split
-    out = []
-    for img in sorted((d / "images").glob("*.jpg")):
-        with Image.open(img) as im:
-            w, h = im.size
-        out.append((img, read_yolo(d / "labels" / (img.stem + ".txt"), w, h)))
-    return out
+    coco = json.loads((d / "annotations.json").read_text())
+    rows = {im["id"]: [] for im in coco["images"]}
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        rows[a["image_id"]].append([a["category_id"] - 1, x, y, x + w, y + h, float(a.get("iscrowd", 0))])
+    return [(d / "images" / im["file_name"], as_boxes(rows[im["id"]]))
+            for im in sorted(coco["images"], key=lambda im: im["file_name"])]
 
 
 def trashbag_is_holdout(name):
@@ -64,8 +63,8 @@ def trashbags(root, holdout):
             if len(v) < 7:
                 continue
             xs, ys = np.array(v[1::2]) * w, np.array(v[2::2]) * h
-            rows.append([CLASSES.index("waste_pile"), xs.min(), ys.min(), xs.max(), ys.max()])
-        out.append((img, np.array(rows, dtype=np.float32).reshape(-1, 5)))
+            rows.append([CLASSES.index("waste_pile"), xs.min(), ys.min(), xs.max(), ys.max(), 0.0])
+        out.append((img, as_boxes(rows)))
     return out
 
 
@@ -105,14 +104,19 @@ def draw_gaussian(heat, cx, cy, radius):
 
 
 def targets(boxes, size, num_classes=len(CLASSES)):
-    """CenterNet targets for boxes [N, 5] on a size x size image."""
+    """CenterNet targets for boxes [N, 6] on a size x size image, and the ignore map."""
     fs = size // STRIDE
     heat = np.zeros((num_classes, fs, fs), np.float32)
+    ignore = np.zeros((num_classes, fs, fs), np.float32)
     wh = np.zeros((MAX_OBJECTS, 2), np.float32)
     off = np.zeros((MAX_OBJECTS, 2), np.float32)
     ind = np.zeros(MAX_OBJECTS, np.int64)
     mask = np.zeros(MAX_OBJECTS, np.float32)
-    for k, (c, x0, y0, x1, y1) in enumerate(boxes[:MAX_OBJECTS]):
+    for c, x0, y0, x1, y1, _ in boxes[boxes[:, 5] > 0]:
+        ix0, iy0 = int(max(0, x0 // STRIDE)), int(max(0, y0 // STRIDE))
+        ix1, iy1 = int(min(fs, math.ceil(x1 / STRIDE))), int(min(fs, math.ceil(y1 / STRIDE)))
+        ignore[int(c), iy0:iy1, ix0:ix1] = 1
+    for k, (c, x0, y0, x1, y1, _) in enumerate(boxes[boxes[:, 5] == 0][:MAX_OBJECTS]):
         w, h = (x1 - x0) / STRIDE, (y1 - y0) / STRIDE
         if w <= 0 or h <= 0:
             continue
@@ -123,12 +127,13 @@ def targets(boxes, size, num_classes=len(CLASSES)):
         off[k] = (cx - ix, cy - iy)
         ind[k] = iy * fs + ix
         mask[k] = 1
-    return heat, wh, off, ind, mask
+    return heat, wh, off, ind, mask, ignore
 
 
 class Augmenter:
     """Aerial views have no up: random flips and quarter turns; light colour jitter; a random
-    square crop of `crop` pixels (training at a smaller size is faster on CPU)."""
+    square crop of `crop` pixels (training at a smaller size is faster on CPU), usually around a
+    labelled object."""
 
     def __init__(self, crop, rng):
         self.crop, self.rng = crop, rng
@@ -139,13 +144,21 @@ class Augmenter:
         c = self.crop
         if c < min(h, w):
             x, y = rng.integers(0, w - c + 1), rng.integers(0, h - c + 1)
+            labelled = boxes[boxes[:, 5] == 0]
+            if len(labelled) and rng.random() < 0.7:
+                # Most crops keep an object whole: objects are sparse in wide views.
+                _, x0, y0, x1, y1, _ = labelled[rng.integers(len(labelled))]
+                x = rng.integers(int(max(0, x1 - c)), int(min(x0, w - c)) + 1) if x1 - x0 < c else x
+                y = rng.integers(int(max(0, y1 - c)), int(min(y0, h - c)) + 1) if y1 - y0 < c else y
             img = img[y:y + c, x:x + c]
             b = boxes.copy()
             b[:, [1, 3]] = np.clip(b[:, [1, 3]] - x, 0, c)
             b[:, [2, 4]] = np.clip(b[:, [2, 4]] - y, 0, c)
             area = (boxes[:, 3] - boxes[:, 1]) * (boxes[:, 4] - boxes[:, 2])
             kept = (b[:, 3] - b[:, 1]) * (b[:, 4] - b[:, 2])
-            boxes = b[kept > 0.4 * np.maximum(area, 1e-6)]
+            # Mostly cut away: neither a positive nor a negative any more.
+            b[(kept <= 0.4 * np.maximum(area, 1e-6)), 5] = 1
+            boxes = b[kept > 0]
         s = img.shape[0]
         if rng.random() < 0.5:
             img = img[:, ::-1]
@@ -178,13 +191,6 @@ def letterbox_pil(im, size):
     out = Image.new("RGB", (size, size), (114, 114, 114))
     out.paste(im, (0, 0))
     return out
-
-
-def letterbox_boxes(boxes, w, h, size):
-    r = size / max(w, h)
-    b = boxes.copy()
-    b[:, 1:] *= r
-    return b
 
 
 def env_threads():

@@ -57,10 +57,10 @@ def coco_ground_truth(samples, size):
     images, anns = [], []
     for i, (path, boxes) in enumerate(samples):
         images.append({"id": i + 1, "file_name": str(path), "width": size, "height": size})
-        for c, x0, y0, x1, y1 in boxes:
+        for c, x0, y0, x1, y1, crowd in boxes:
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,
                          "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                         "area": float((x1 - x0) * (y1 - y0)), "iscrowd": 0})
+                         "area": float((x1 - x0) * (y1 - y0)), "iscrowd": int(crowd)})
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(CLASSES)]
     return {"images": images, "annotations": anns, "categories": cats}
 

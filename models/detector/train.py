@@ -24,10 +24,10 @@ from evaluate import coco_eval, coco_ground_truth, predict  # noqa: E402
 from model import Detector, Exported  # noqa: E402
 
 
-def focal_loss(logits, gt):
+def focal_loss(logits, gt, ignore):
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     pos = gt.eq(1).float()
-    neg = 1 - pos
+    neg = (1 - pos) * (1 - ignore)
     pos_loss = torch.log(p) * (1 - p) ** 2 * pos
     neg_loss = torch.log(1 - p) * p ** 2 * (1 - gt) ** 4 * neg
     return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1)
@@ -94,11 +94,11 @@ def main():
             batch = [aug(train_imgs[j], train[j][1]) for j in order[i:i + args.batch]]
             x = torch.from_numpy(np.stack([b[0] for b in batch])).permute(0, 3, 1, 2).float() / 255.0
             t = [targets(b[1], args.crop) for b in batch]
-            heat, wh, off, ind, mask = (torch.from_numpy(np.stack([tt[k] for tt in t])) for k in range(5))
+            heat, wh, off, ind, mask, ignore = (torch.from_numpy(np.stack([tt[k] for tt in t])) for k in range(6))
             p_heat, p_size, p_off = model(x)
             m = mask.unsqueeze(2)
             n = m.sum().clamp(min=1)
-            l_heat = focal_loss(p_heat, heat)
+            l_heat = focal_loss(p_heat, heat, ignore)
             l_size = (F.l1_loss(gather(p_size, ind) * m, wh * m, reduction="sum")) / n
             l_off = (F.l1_loss(gather(p_off, ind) * m, off * m, reduction="sum")) / n
             loss = l_heat + 0.1 * l_size + l_off

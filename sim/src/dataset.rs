@@ -8,7 +8,8 @@
 //! DIR/data.yaml                          for YOLO trainers
 //! DIR/{train,val,test}/images/*.jpg
 //! DIR/{train,val,test}/labels/*.txt      YOLO: class cx cy w h (normalised)
-//! DIR/{train,val,test}/annotations.json  COCO
+//! DIR/{train,val,test}/annotations.json  COCO, with ignore regions (`iscrowd`: 1) for objects
+//!                                        too small or too hidden to label
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -57,10 +58,34 @@ pub fn split_seeds(seed: u64, split: usize) -> Vec<u64> {
         .collect()
 }
 
-/// A random pose looking at `target` (local ground point): altitude 30–150 m, pitch −90…−30°.
-fn random_camera(rng: &mut ChaCha8Rng, intr: Intrinsics, target: [f64; 2]) -> Camera {
-    let alt = rng.random_range(30.0..150.0);
-    let pitch: f64 = rng.random_range(-90.0..-30.0);
+/// Share of images taken from a street camera's height rather than a drone's.
+const STREET_SHARE: f64 = 0.15;
+/// Objects smaller than this (longer box side, pixels) are marked "ignore" (`iscrowd`): neither
+/// a miss when not found nor a false positive when found.
+pub const MIN_LABEL_SIDE_PX: f64 = 10.0;
+
+/// A random viewpoint: its intrinsics and pose looking at `target` (local ground point).
+///
+/// Drone views fly 30–150 m up at pitch −90…−30° with a 30–65° field across the 640-pixel
+/// image: the scale the edge agent's detector sees when it tiles a 1080p frame at 1–2.2× down
+/// (a DJI wide camera is ~82° across 1920 pixels). Street views stand 4–10 m up at −12…−45°
+/// with a 50–90° field (the whole camera frame, letterboxed).
+fn random_view(rng: &mut ChaCha8Rng, size: (u32, u32), target: [f64; 2]) -> Camera {
+    let street = rng.random_bool(STREET_SHARE);
+    let (alt, pitch, hfov): (f64, f64, f64) = if street {
+        (
+            rng.random_range(4.0..10.0),
+            rng.random_range(-45.0..-12.0),
+            rng.random_range(50.0..90.0),
+        )
+    } else {
+        (
+            rng.random_range(30.0..150.0),
+            rng.random_range(-90.0..-30.0),
+            rng.random_range(30.0..65.0),
+        )
+    };
+    let intr = Intrinsics::from_hfov(size.0, size.1, hfov);
     let yaw: f64 = rng.random_range(-180.0..180.0);
     // Step back so the optical axis meets the ground near the target.
     let back = alt / (-pitch).to_radians().tan();
@@ -74,10 +99,34 @@ fn random_camera(rng: &mut ChaCha8Rng, intr: Intrinsics, target: [f64; 2]) -> Ca
     Camera::from_local(intr, pos, yaw, pitch, rng.random_range(-2.0..2.0))
 }
 
-fn yolo_line(o: &TruthObject, w: f64, h: f64) -> Option<String> {
-    let class = DetClass::ALL
+fn longer_side(b: [f64; 4]) -> f64 {
+    (b[2] - b[0]).max(b[3] - b[1])
+}
+
+fn det_class(o: &TruthObject) -> Option<DetClass> {
+    DetClass::ALL
         .iter()
-        .position(|c| c.as_str() == o.object_class)?;
+        .copied()
+        .find(|c| c.as_str() == o.object_class)
+}
+
+/// A COCO annotation; `crowd` marks an ignore region.
+fn coco_box(
+    id: usize,
+    image_id: usize,
+    c: DetClass,
+    b: [f64; 4],
+    crowd: bool,
+) -> serde_json::Value {
+    let (bw, bh) = (b[2] - b[0], b[3] - b[1]);
+    json!({
+        "id": id, "image_id": image_id, "category_id": c.index() + 1,
+        "bbox": [b[0], b[1], bw, bh], "area": bw * bh, "iscrowd": u8::from(crowd),
+    })
+}
+
+fn yolo_line(o: &TruthObject, w: f64, h: f64) -> Option<String> {
+    let class = det_class(o)?.index();
     let b = o.bbox;
     Some(format!(
         "{class} {:.6} {:.6} {:.6} {:.6}",
@@ -120,6 +169,7 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
         let seeds = split_seeds(opts.seed, si);
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (0x0da7_a5e7 + si as u64));
         let (mut images, mut annotations) = (Vec::new(), Vec::new());
+        let mut labelled = 0;
         let mut k = 0;
         let per_district = n.div_ceil(seeds.len());
         for (di, &dseed) in seeds.iter().enumerate() {
@@ -142,9 +192,6 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                 light.noise = rng.random_range(1.0..5.0);
                 let scene = Scene::new(&d, &albedo, light);
                 for _ in 0..IMAGES_PER_LIGHTING.min(count - rendered) {
-                    let hfov = rng.random_range(60.0..85.0);
-                    let intr = Intrinsics::from_hfov(opts.width, opts.height, hfov);
-                    let mut renderer = Renderer::new(intr);
                     let half = d.size_m / 2.0;
                     // Mostly aimed near an object, sometimes anywhere (empty scenes teach too).
                     let target = if rng.random_bool(0.8) {
@@ -156,9 +203,16 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                     } else {
                         [rng.random_range(-half..half), rng.random_range(-half..half)]
                     };
-                    let cam = random_camera(&mut rng, intr, target);
+                    let cam = random_view(&mut rng, (opts.width, opts.height), target);
+                    let mut renderer = Renderer::new(cam.intrinsics);
                     let views = renderer.render(&scene, &cam, rng.random());
-                    let objects = truth::label(&d, &views);
+                    let (objects, small): (Vec<_>, Vec<_>) = truth::label(&d, &views)
+                        .into_iter()
+                        .partition(|o| longer_side(o.bbox) >= MIN_LABEL_SIDE_PX);
+                    let ignored = small
+                        .iter()
+                        .filter_map(|o| Some((det_class(o)?, o.bbox)))
+                        .chain(truth::unlabelled(&d, &views));
                     let stem = format!("{split}_{di:02}_{k:06}");
                     let file = format!("{stem}.jpg");
                     let img =
@@ -180,17 +234,15 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                     let image_id = k + 1;
                     images.push(json!({"id": image_id, "file_name": file, "width": opts.width, "height": opts.height, "district_seed": dseed}));
                     for o in &objects {
-                        let Some(c) = DetClass::ALL.iter().find(|c| c.as_str() == o.object_class)
-                        else {
-                            continue;
-                        };
-                        let b = o.bbox;
-                        let (bw, bh) = (b[2] - b[0], b[3] - b[1]);
-                        annotations.push(json!({
-                            "id": annotations.len() + 1, "image_id": image_id, "category_id": c.index() + 1,
-                            "bbox": [b[0], b[1], bw, bh], "area": bw * bh, "iscrowd": 0,
-                            "attributes": {"object_id": o.id, "violation": o.violation, "kind": o.kind},
-                        }));
+                        let Some(c) = det_class(o) else { continue };
+                        let mut a = coco_box(annotations.len() + 1, image_id, c, o.bbox, false);
+                        a["attributes"] =
+                            json!({"object_id": o.id, "violation": o.violation, "kind": o.kind});
+                        annotations.push(a);
+                        labelled += 1;
+                    }
+                    for (c, b) in ignored {
+                        annotations.push(coco_box(annotations.len() + 1, image_id, c, b, true));
                     }
                     k += 1;
                     rendered += 1;
@@ -205,9 +257,9 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
             .with_context(|| format!("writing {}", ann_path.display()))?;
         manifest_splits.insert(
             split.into(),
-            json!({"district_seeds": seeds, "images": k, "annotations": annotations.len()}),
+            json!({"district_seeds": seeds, "images": k, "annotations": labelled, "ignore_regions": annotations.len() - labelled}),
         );
-        summary.push((split.to_string(), k, annotations.len()));
+        summary.push((split.to_string(), k, labelled));
     }
     bar.finish_and_clear();
     let names: Vec<&str> = DetClass::ALL.iter().map(|c| c.as_str()).collect();

@@ -3,7 +3,7 @@
 use argus_core::camera::{Camera, Intrinsics, Pose};
 use serde::{Deserialize, Serialize};
 
-use crate::district::District;
+use crate::district::{DetClass, District};
 use crate::render::ObjectView;
 
 /// An object is labelled in a frame when at least this share of it is unoccluded…
@@ -55,12 +55,27 @@ fn round(v: f64, k: f64) -> f64 {
     (v * k).round() / k
 }
 
+/// Whether a view passes the labelling rule.
+fn labelled(v: &ObjectView) -> bool {
+    v.visible >= MIN_VISIBLE_PIXELS && v.visible_fraction() >= MIN_VISIBLE_FRACTION
+}
+
+/// Detector objects the frame shows a little of but that fail the labelling rule: their class
+/// and pixel box. Datasets mark them "ignore".
+pub fn unlabelled(district: &District, views: &[ObjectView]) -> Vec<(DetClass, [f64; 4])> {
+    views
+        .iter()
+        .filter(|v| v.visible > 0 && !labelled(v))
+        .filter_map(|v| Some((district.objects[v.object].kind.det_class()?, v.bbox)))
+        .collect()
+}
+
 /// The labelled objects of a frame, from what the renderer reports.
 pub fn label(district: &District, views: &[ObjectView]) -> Vec<TruthObject> {
     let frame = district.frame();
     let mut out: Vec<TruthObject> = views
         .iter()
-        .filter(|v| v.visible >= MIN_VISIBLE_PIXELS && v.visible_fraction() >= MIN_VISIBLE_FRACTION)
+        .filter(|v| labelled(v))
         .filter_map(|v| {
             let o = &district.objects[v.object];
             let (class, det) = (o.kind.violation_class()?, o.kind.det_class()?);

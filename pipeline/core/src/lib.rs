@@ -26,3 +26,4 @@ pub mod detect;
 pub mod geodesy;
 pub mod linalg;
 pub mod srt;
+pub mod telemetry;

@@ -33,6 +33,10 @@ pub struct SrtRecord {
     pub datetime: Option<String>,
     /// Every `key: number` pair of the body, lower-cased keys, in order.
     pub fields: Vec<(String, f64)>,
+    /// The body's lines without their markup, joined by newlines (for dialect readers).
+    pub body: String,
+    /// The 1-based line of the record's index.
+    pub line: usize,
 }
 
 impl SrtRecord {
@@ -95,7 +99,7 @@ pub enum SrtError {
         found: String,
     },
     /// The file ends in the middle of a record.
-    #[error("line {line}: record {index} is cut off (no time range or body)")]
+    #[error("line {line}: record {index} is cut off (the file ends in the middle of it)")]
     Truncated {
         /// Where the record starts.
         line: usize,
@@ -211,9 +215,17 @@ fn strip_tags(line: &str) -> String {
     out
 }
 
+/// A wall-clock line: `2026-05-27 10:00:00.000`, `2017.08.05 14:11:51,393` or `2017.8.5 14:11:51`.
 fn is_datetime(line: &str) -> bool {
-    let b = line.as_bytes();
-    b.len() >= 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && b[13] == b':'
+    let Some((date, time)) = line.split_once(' ') else {
+        return false;
+    };
+    let date_ok = date.split(['-', '.']).count() == 3
+        && date
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'.');
+    let time = time.as_bytes();
+    date_ok && time.len() >= 8 && time[2] == b':' && time[5] == b':'
 }
 
 /// Parses a whole SRT file.
@@ -246,18 +258,26 @@ pub fn parse(text: &str) -> Result<Vec<SrtRecord>, SrtError> {
             line: time_line,
             found: times.to_string(),
         };
-        let (a, b) = times.split_once("-->").ok_or_else(bad_time)?;
-        let (start_s, end_s) = (
-            parse_time(a).ok_or_else(bad_time)?,
-            parse_time(b).ok_or_else(bad_time)?,
-        );
+        // Some legacy files (Mavic 2 era) carry no time range: the body follows the index and
+        // the record's time comes from its wall-clock line.
+        let untimed = !times.contains("-->") && is_datetime(strip_tags(times).trim());
+        let (start_s, end_s) = if untimed {
+            (f64::NAN, f64::NAN)
+        } else {
+            let (a, b) = times.split_once("-->").ok_or_else(bad_time)?;
+            (
+                parse_time(a).ok_or_else(bad_time)?,
+                parse_time(b).ok_or_else(bad_time)?,
+            )
+        };
         let mut rec = SrtRecord {
             index,
             start_s,
             end_s,
+            line: line_no,
             ..Default::default()
         };
-        i += 2;
+        i += if untimed { 1 } else { 2 };
         let body_start = i;
         while i < lines.len() && !lines[i].1.trim().is_empty() {
             let body = strip_tags(lines[i].1);
@@ -267,6 +287,10 @@ pub fn parse(text: &str) -> Result<Vec<SrtRecord>, SrtError> {
             } else {
                 key_values(body, &mut rec.fields);
             }
+            if !rec.body.is_empty() {
+                rec.body.push('\n');
+            }
+            rec.body.push_str(body);
             i += 1;
         }
         if i == body_start {
@@ -281,7 +305,56 @@ pub fn parse(text: &str) -> Result<Vec<SrtRecord>, SrtError> {
     if records.is_empty() {
         return Err(SrtError::Empty);
     }
+    // A last record shorter than the one before was cut off while being written (a crash or a
+    // full card): say so rather than read half a record.
+    if let [.., prev, last] = records.as_slice()
+        && last.body.lines().count() < prev.body.lines().count()
+    {
+        return Err(SrtError::Truncated {
+            line: last.line,
+            index: last.index,
+        });
+    }
+    time_from_clock(&mut records)?;
     Ok(records)
+}
+
+/// Seconds of the day of a wall-clock line: `HH:MM:SS` then an optional `,mmm` or `.mmm`.
+fn clock_s(datetime: &str) -> Option<f64> {
+    let (_, time) = datetime.trim().split_once(' ')?;
+    let mut parts = time.splitn(2, [',', '.']);
+    let hms = parts.next()?;
+    let ms: f64 = match parts.next() {
+        Some(rest) => {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            format!("0.{digits}").parse().unwrap_or(0.0)
+        }
+        None => 0.0,
+    };
+    let v: Vec<f64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    (v.len() == 3).then(|| v[0] * 3600.0 + v[1] * 60.0 + v[2] + ms)
+}
+
+/// Gives untimed records (no `-->` line) their time from the wall clock, relative to the first.
+fn time_from_clock(records: &mut [SrtRecord]) -> Result<(), SrtError> {
+    let mut t0 = None;
+    for r in records.iter_mut() {
+        if !r.start_s.is_nan() {
+            continue;
+        }
+        let bad = || SrtError::BadTimeRange {
+            line: r.line + 1,
+            found: r.datetime.clone().unwrap_or_default(),
+        };
+        let t = r.datetime.as_deref().and_then(clock_s).ok_or_else(bad)?;
+        let t0 = *t0.get_or_insert(t);
+        r.start_s = (t - t0).max(0.0);
+        r.end_s = r.start_s;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
