@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 
+pub mod scoring;
+pub mod services;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,8 +1,17 @@
 //! `edge-agent`: the Argus site daemon (video sources, detection, geotagging, publishing — to
 //! come) and the analysts' tools that run the same detector on labelled images.
 
+mod agent;
+mod analyze;
+mod clock;
 mod coco;
+mod config;
+mod evidence;
+mod health;
+mod outbox;
 mod plot;
+mod publish;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +73,39 @@ enum Command {
         #[arg(long, default_value_t = 0.3)]
         report_threshold: f64,
     },
+    /// Run the agent's pipeline over a recording as fast as the machine allows and write one
+    /// hit per line (JSON Lines, the `argus.hit/1` schema).
+    Replay {
+        /// The video file (MP4, MKV, MPEG-TS; H.264, H.265, …).
+        video: PathBuf,
+        /// DJI SRT telemetry of a drone recording.
+        #[arg(long, conflicts_with = "camera")]
+        telemetry: Option<PathBuf>,
+        /// A fixed camera's calibration (`camera.json`).
+        #[arg(long)]
+        camera: Option<PathBuf>,
+        /// The map (GeoJSON layers); overrides the config's `agent.map`.
+        #[arg(long)]
+        map: Option<PathBuf>,
+        /// Agent config (TOML); its `[agent]` and `[analysis]` apply.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Model folder; overrides the config's `agent.model`.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Output: hits, one JSON object per line.
+        #[arg(long)]
+        out: PathBuf,
+        /// Source id written into the hits.
+        #[arg(long, default_value = "replay")]
+        source_id: String,
+    },
+    /// Run the agent: analyse every configured source and publish hits over MQTT.
+    Run {
+        /// Agent config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 fn detect(
@@ -96,7 +138,7 @@ fn detect(
             coco_path.display()
         );
     }
-    let bar = indicatif::ProgressBar::new(data.images.len() as u64);
+    let bar = progress_bar(data.images.len() as u64, "detecting", true);
     let mut results = Vec::new();
     for chunk in data.images.chunks(batch.max(1)) {
         let decoded: Vec<image::RgbImage> = chunk
@@ -189,6 +231,78 @@ fn eval(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // one per command-line flag
+fn replay_cmd(
+    video: PathBuf,
+    telemetry: Option<PathBuf>,
+    camera: Option<PathBuf>,
+    map: Option<PathBuf>,
+    config: Option<PathBuf>,
+    model: Option<PathBuf>,
+    out: PathBuf,
+    source_id: String,
+) -> Result<()> {
+    let mut cfg = match &config {
+        Some(p) => config::Config::load(p)?,
+        None => config::Config::default(),
+    };
+    if let Some(m) = map {
+        cfg.agent.map = Some(m);
+    }
+    if let Some(m) = model {
+        cfg.agent.model = m;
+    }
+    let kind = if camera.is_some() {
+        argus_core::hit::SourceKind::Camera
+    } else {
+        argus_core::hit::SourceKind::Drone
+    };
+    let args = replay::ReplayArgs {
+        source: config::SourceConfig {
+            id: source_id,
+            kind,
+            uri: video.display().to_string(),
+            telemetry,
+            camera,
+            flight_id: None,
+            detect_fps: None,
+            rtsp_udp: false,
+        },
+        video,
+        out: out.clone(),
+        progress: true,
+    };
+    let s = replay::replay(&cfg.agent, &cfg.analysis, &args)?;
+    println!(
+        "{} frames in {:.1} s ({:.1} frames/s): {} hits -> {}",
+        s.frames,
+        s.seconds,
+        s.frames as f64 / s.seconds.max(1e-9),
+        s.hits,
+        out.display()
+    );
+    Ok(())
+}
+
+/// A bar of `len` steps labelled `what`; drawn only when `show` and stderr is a terminal.
+pub(crate) fn progress_bar(len: u64, what: &str, show: bool) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let target = if show {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} {bar:40.cyan/blue} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -197,6 +311,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // TLS to the broker uses rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let r = match Cli::parse().command {
         Command::Detect {
             model,
@@ -213,6 +329,19 @@ fn main() -> ExitCode {
             out,
             report_threshold,
         } => eval(coco, detections, out, report_threshold),
+        Command::Replay {
+            video,
+            telemetry,
+            camera,
+            map,
+            config,
+            model,
+            out,
+            source_id,
+        } => replay_cmd(video, telemetry, camera, map, config, model, out, source_id),
+        Command::Run { config } => config::Config::load(&config)
+            .map_err(anyhow::Error::from)
+            .and_then(agent::run),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,11 +87,12 @@ enum Command {
         /// Radial distortion coefficient k2.
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         k2: f64,
-        /// GPS error written into the SRT, metres (standard deviation per axis).
-        #[arg(long, default_value_t = 1.5)]
+        /// GPS error written into the SRT, metres (standard deviation per axis); the default is
+        /// a dock drone's RTK fix, 1.5 is a consumer drone's plain GNSS.
+        #[arg(long, default_value_t = 0.1)]
         gps_sigma: f64,
-        /// Height error written into the SRT, metres.
-        #[arg(long, default_value_t = 0.5)]
+        /// Height error written into the SRT, metres (0.5 for a consumer barometer).
+        #[arg(long, default_value_t = 0.2)]
         alt_sigma: f64,
         /// Gimbal angle error written into the SRT, degrees.
         #[arg(long, default_value_t = 0.3)]

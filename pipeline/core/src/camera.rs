@@ -72,6 +72,15 @@ impl Intrinsics {
         w35 / 2.0 / (w / 2.0 / self.fx)
     }
 
+    /// An ideal camera from DJI's 35 mm-equivalent `focal_len` (the inverse of
+    /// [`Intrinsics::focal_35mm_equivalent`]).
+    pub fn from_focal_35mm(width: u32, height: u32, focal_35mm: f64) -> Self {
+        let (w, h) = (f64::from(width), f64::from(height));
+        let w35 = 43.27 * w / (w * w + h * h).sqrt();
+        let hfov = 2.0 * (w35 / 2.0 / focal_35mm).atan();
+        Self::from_hfov(width, height, hfov.to_degrees())
+    }
+
     /// Horizontal field of view, degrees (ignoring distortion).
     pub fn hfov_deg(&self) -> f64 {
         2.0 * (f64::from(self.width) / 2.0 / self.fx).atan().to_degrees()
@@ -244,6 +253,13 @@ mod tests {
             pitch,
             0.0,
         )
+    }
+
+    #[test]
+    fn focal_35mm_round_trips() {
+        let a = Intrinsics::from_hfov(1920, 1080, 76.3);
+        let b = Intrinsics::from_focal_35mm(1920, 1080, a.focal_35mm_equivalent());
+        assert!((a.fx - b.fx).abs() < 1e-9, "{a:?} {b:?}");
     }
 
     #[test]

@@ -24,6 +24,11 @@
 pub mod camera;
 pub mod detect;
 pub mod geodesy;
+pub mod geotag;
+pub mod hit;
 pub mod linalg;
+pub mod map;
+pub mod rules;
 pub mod srt;
 pub mod telemetry;
+pub mod track;

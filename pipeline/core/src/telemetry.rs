@@ -368,7 +368,7 @@ mod tests {
             Some((vec![149.0251, -20.2533, 16.0], false))
         );
         let m300 = "GPS(36.6146,-6.1120,0.0M) BAROMETER:0.3M";
-        assert_eq!(tuple(m300, "GPS").unwrap().1, true);
+        assert!(tuple(m300, "GPS").unwrap().1);
         let p4 = "F.PRY (-8.9°, 2.9°, -75.0°), G.PRY (-27.3°, 0.0°, -76.0°)";
         assert_eq!(tuple(p4, "G.PRY").unwrap().0, vec![-27.3, 0.0, -76.0]);
         assert_eq!(tuple(p4, "PRY"), None);

@@ -22,7 +22,70 @@ pub struct Frame {
     pub rgb: Vec<u8>,
 }
 
-/// Decodes a video file into RGB frames, in order, through `decodebin` (which picks hardware
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoSource {
+    /// A file GStreamer can play (MP4, MKV, MPEG-TS; H.264, H.265, …).
+    File(std::path::PathBuf),
+    /// An RTSP camera.
+    Rtsp {
+        /// `rtsp://…`.
+        url: String,
+        /// Interleaved over TCP (true) or RTP over UDP.
+        tcp: bool,
+    },
+    /// An RTP stream sent to a local UDP port (a dock's video).
+    RtpUdp {
+        /// The port.
+        port: u16,
+        /// `H264` or `H265`.
+        encoding: String,
+    },
+}
+
+impl VideoSource {
+    /// A source from a config string: `rtsp://…`, `udp://@:PORT[?encoding=H265]`, or a path.
+    pub fn parse(uri: &str, rtsp_tcp: bool) -> Result<Self, VideoError> {
+        if uri.starts_with("rtsp://") || uri.starts_with("rtsps://") {
+            return Ok(Self::Rtsp {
+                url: uri.into(),
+                tcp: rtsp_tcp,
+            });
+        }
+        if let Some(rest) = uri.strip_prefix("udp://") {
+            let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let port = addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse().ok())
+                .ok_or_else(|| VideoError::Build(format!("{uri}: expected udp://@:PORT")))?;
+            let encoding = query
+                .strip_prefix("encoding=")
+                .unwrap_or("H264")
+                .to_ascii_uppercase();
+            return Ok(Self::RtpUdp { port, encoding });
+        }
+        Ok(Self::File(
+            uri.strip_prefix("file://").unwrap_or(uri).into(),
+        ))
+    }
+
+    /// Whether frames arrive in real time (and may be dropped when the reader falls behind).
+    pub fn is_live(&self) -> bool {
+        !matches!(self, Self::File(_))
+    }
+}
+
+impl std::fmt::Display for VideoSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "{}", p.display()),
+            Self::Rtsp { url, .. } => f.write_str(url),
+            Self::RtpUdp { port, encoding } => write!(f, "udp://@:{port} ({encoding})"),
+        }
+    }
+}
+
+/// Decodes a video source into RGB frames, in order, through `decodebin` (which picks hardware
 /// decoders where the machine has them). Iterate it; an error ends the iteration.
 #[derive(Debug)]
 pub struct FrameReader {
@@ -62,19 +125,49 @@ pub(crate) fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
 }
 
 impl FrameReader {
-    /// Opens a file for decoding. Fails at once when the file is missing or unreadable.
+    /// Opens a video file.
     pub fn open(path: &Path) -> Result<Self, VideoError> {
+        Self::open_source(&VideoSource::File(path.to_path_buf()))
+    }
+
+    /// Opens any source: a file, an RTSP camera or an RTP/UDP stream. Live sources keep only
+    /// the newest frames when the reader falls behind; files never drop one.
+    pub fn open_source(source: &VideoSource) -> Result<Self, VideoError> {
         crate::init()?;
-        let shown = path.display().to_string();
-        let pipeline = gst::parse::launch(
-            "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
-             appsink name=sink sync=false max-buffers=4",
-        )
-        .map_err(|e| VideoError::Build(e.to_string()))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| VideoError::Build("not a pipeline".into()))?;
-        let src = pipeline.by_name("src").expect("named in the description");
-        src.set_property("location", &shown);
+        let shown = source.to_string();
+        let tail =
+            "decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false";
+        let description = match source {
+            VideoSource::File(_) => format!("filesrc name=src ! {tail} max-buffers=4"),
+            VideoSource::Rtsp { tcp, .. } => format!(
+                "rtspsrc name=src latency=200 protocols={} ! {tail} max-buffers=2 drop=true",
+                if *tcp { "tcp" } else { "udp" }
+            ),
+            VideoSource::RtpUdp { port, encoding } => format!(
+                "udpsrc port={port} caps=\"application/x-rtp,media=video,clock-rate=90000,encoding-name={encoding}\" ! \
+                 rtpjitterbuffer latency=200 ! {} ! {tail} max-buffers=2 drop=true",
+                if encoding == "H265" {
+                    "rtph265depay"
+                } else {
+                    "rtph264depay"
+                }
+            ),
+        };
+        let pipeline = gst::parse::launch(&description)
+            .map_err(|e| VideoError::Build(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| VideoError::Build("not a pipeline".into()))?;
+        match source {
+            VideoSource::File(p) => pipeline
+                .by_name("src")
+                .expect("named in the description")
+                .set_property("location", p.display().to_string()),
+            VideoSource::Rtsp { url, .. } => pipeline
+                .by_name("src")
+                .expect("named in the description")
+                .set_property("location", url),
+            VideoSource::RtpUdp { .. } => {}
+        }
         let sink = pipeline
             .by_name("sink")
             .expect("named in the description")
@@ -88,6 +181,13 @@ impl FrameReader {
             path: shown,
             done: false,
         })
+    }
+
+    /// The file's duration, when the container states it.
+    pub fn duration(&self) -> Option<Duration> {
+        self.pipeline
+            .query_duration::<gst::ClockTime>()
+            .map(|d| Duration::from_nanos(d.nseconds()))
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {

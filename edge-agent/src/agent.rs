@@ -1,0 +1,346 @@
+//! `edge-agent run`: the site daemon. One decoding thread per source feeds a bounded frame
+//! queue; one inference worker (one ONNX session) serves every source in turn; hits go to the
+//! durable outbox, which the MQTT publisher drains.
+//!
+//! Live sources (RTSP, RTP/UDP) keep only their newest frames when the worker falls behind and
+//! reconnect with backoff when they drop; files never lose a frame and end at their end. A
+//! source that fails is logged with its id and the reason, and the others keep running.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use argus_core::hit::Hit;
+use argus_video::{Frame, FrameReader, VideoSource};
+
+use crate::analyze::{Analyzer, FrameIn};
+use crate::config::Config;
+use crate::health;
+use crate::outbox::{Entry, Outbox};
+use crate::publish::{Publisher, PublisherOptions, hits_topic};
+use crate::replay::{load_detector, load_map, setup};
+
+/// A bounded frame queue: live sources drop the oldest frame when full, files wait.
+pub struct FrameQueue {
+    frames: Mutex<VecDeque<(u64, Frame)>>,
+    cond: Condvar,
+    capacity: usize,
+    /// Frames dropped because the worker fell behind.
+    pub dropped: AtomicU64,
+    /// The source has ended (no frame will come any more).
+    pub ended: AtomicBool,
+}
+
+impl FrameQueue {
+    /// A queue of `capacity` frames.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            frames: Mutex::new(VecDeque::with_capacity(capacity)),
+            cond: Condvar::new(),
+            capacity: capacity.max(1),
+            dropped: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// Adds a frame: waits for room (`live` = false) or drops the oldest (`live` = true).
+    pub fn push(&self, index: u64, f: Frame, live: bool) {
+        let mut q = self.frames.lock().expect("queue lock");
+        if live {
+            while q.len() >= self.capacity {
+                q.pop_front();
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        } else {
+            while q.len() >= self.capacity {
+                q = self.cond.wait(q).expect("queue lock");
+            }
+        }
+        q.push_back((index, f));
+        self.cond.notify_all();
+    }
+
+    /// Takes the oldest frame, if any.
+    pub fn pop(&self) -> Option<(u64, Frame)> {
+        let mut q = self.frames.lock().expect("queue lock");
+        let f = q.pop_front();
+        if f.is_some() {
+            self.cond.notify_all();
+        }
+        f
+    }
+
+    /// Frames waiting.
+    pub fn depth(&self) -> usize {
+        self.frames.lock().expect("queue lock").len()
+    }
+}
+
+/// Live numbers of one source, for `/health` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// Frames decoded.
+    pub decoded: AtomicU64,
+    /// Frames analysed.
+    pub analysed: AtomicU64,
+    /// Hits made.
+    pub hits: AtomicU64,
+    /// Total inference time, microseconds.
+    pub infer_us: AtomicU64,
+    /// Reconnections or failures.
+    pub errors: AtomicU64,
+    /// Whether frames are flowing now.
+    pub up: AtomicBool,
+    /// The last error, for `/health`.
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// Everything `/health` and `/metrics` show.
+pub struct AgentState {
+    /// Agent id.
+    pub agent_id: String,
+    /// Per source: id, queue, stats.
+    pub sources: Vec<(String, Arc<FrameQueue>, Arc<SourceStats>)>,
+    /// The outbox.
+    pub outbox: Arc<Outbox>,
+    /// The publisher's counters.
+    pub publish: Option<Arc<crate::publish::PublishStats>>,
+    /// When the agent started.
+    pub started: Instant,
+}
+
+/// Decodes one source into its queue until it ends (files) or forever (live, reconnecting).
+fn source_loop(
+    src: VideoSource,
+    fps: f64,
+    queue: Arc<FrameQueue>,
+    stats: Arc<SourceStats>,
+    id: String,
+) {
+    let mut backoff = Duration::from_millis(500);
+    let mut index = 0u64;
+    // Live streams restart their timestamps on every reconnect: they are timed by the wall
+    // clock since the source started instead.
+    let epoch = Instant::now();
+    loop {
+        let mut last_t: Option<f64> = None;
+        let result = FrameReader::open_source(&src).and_then(|reader| {
+            for frame in reader {
+                let mut frame = frame?;
+                if src.is_live() {
+                    frame.pts = Some(epoch.elapsed());
+                }
+                stats.up.store(true, Ordering::Relaxed);
+                stats.decoded.fetch_add(1, Ordering::Relaxed);
+                let t = frame.pts.map_or(0.0, |p| p.as_secs_f64());
+                index += 1;
+                // The detect_fps limit, applied before queueing: skipped frames cost nothing.
+                if fps > 0.0 && last_t.is_some_and(|l| t - l < 0.999 / fps) {
+                    continue;
+                }
+                last_t = Some(t);
+                queue.push(index - 1, frame, src.is_live());
+                backoff = Duration::from_millis(500);
+            }
+            Ok(())
+        });
+        stats.up.store(false, Ordering::Relaxed);
+        match result {
+            Ok(()) if !src.is_live() => {
+                tracing::info!(source = %id, frames = index, "source ended");
+                break;
+            }
+            Ok(()) => tracing::warn!(source = %id, "stream ended; reconnecting"),
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                *stats.last_error.lock().expect("stats lock") = Some(e.to_string());
+                if !src.is_live() {
+                    tracing::error!(source = %id, error = %e, "source failed; the other sources keep running");
+                    break;
+                }
+                tracing::warn!(source = %id, error = %e, retry_in_s = backoff.as_secs_f64(), "camera unreachable; retrying");
+            }
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+    queue.ended.store(true, Ordering::SeqCst);
+}
+
+/// Runs the agent until every source has ended (live sources never do).
+pub fn run(cfg: Config) -> Result<()> {
+    if cfg.sources.is_empty() {
+        bail!("the config has no [[source]]");
+    }
+    let Some(mqtt) = cfg.mqtt.clone() else {
+        bail!("`run` publishes hits: the config needs an [mqtt] table (or use `replay --out`)");
+    };
+    let map = cfg.agent.map.as_deref().map(load_map).transpose()?;
+    let (mut det, model) = load_detector(&cfg.agent)?;
+    let outbox = Arc::new(Outbox::open(&mqtt.outbox, mqtt.outbox_max)?);
+    if outbox.len() > 0 {
+        tracing::info!(
+            waiting = outbox.len(),
+            "outbox holds hits from a previous run; publishing them first"
+        );
+    }
+    let password = match (&mqtt.password, &mqtt.password_file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("mqtt.password_file {}", f.display()))?
+                .trim_end()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let ca_pem = mqtt
+        .ca_file
+        .as_ref()
+        .map(|f| std::fs::read(f).with_context(|| format!("mqtt.ca_file {}", f.display())))
+        .transpose()?;
+    let publisher = Publisher::spawn(
+        PublisherOptions {
+            url: mqtt.url.clone(),
+            agent_id: cfg.agent.id.clone(),
+            credentials: mqtt
+                .username
+                .clone()
+                .map(|u| (u, password.clone().unwrap_or_default())),
+            ca_pem,
+            keep_alive: Duration::from_secs(mqtt.keep_alive_s),
+        },
+        outbox.clone(),
+    )?;
+
+    // Sources whose set-up fails are reported and skipped; the rest run.
+    let mut analyzers = Vec::new();
+    let mut sources = Vec::new();
+    for s in &cfg.sources {
+        let prepared = setup(&cfg.agent, s, map.clone())
+            .and_then(|st| Ok((st, VideoSource::parse(&s.uri, !s.rtsp_udp)?)));
+        let (st, video) = match prepared {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(source = %s.id, error = format!("{e:#}"), "source not started");
+                continue;
+            }
+        };
+        let mut opts = cfg.analysis.clone();
+        let fps = s.detect_fps.unwrap_or(opts.detect_fps);
+        // The source thread already paces frames; the analyzer takes every frame it is given.
+        opts.detect_fps = 0.0;
+        if st.source.kind == argus_core::hit::SourceKind::Camera {
+            opts.tracker.association = argus_core::track::Association::Image { min_iou: 0.3 };
+        }
+        let queue = Arc::new(FrameQueue::new(4));
+        let stats = Arc::new(SourceStats::default());
+        {
+            let (queue, stats, id) = (queue.clone(), stats.clone(), s.id.clone());
+            std::thread::Builder::new()
+                .name(format!("src-{}", s.id))
+                .spawn(move || source_loop(video, fps, queue, stats, id))
+                .context("spawning a source thread")?;
+        }
+        analyzers.push(Analyzer::new(st, opts, model.clone()));
+        sources.push((s.id.clone(), queue, stats));
+    }
+    if sources.is_empty() {
+        bail!("no source could be started (see the errors above)");
+    }
+    let state = Arc::new(AgentState {
+        agent_id: cfg.agent.id.clone(),
+        sources: sources.clone(),
+        outbox: outbox.clone(),
+        publish: Some(publisher.stats.clone()),
+        started: Instant::now(),
+    });
+    if let Some(h) = &cfg.health {
+        health::serve(&h.listen, state.clone())?;
+    }
+    let topic = hits_topic(&cfg.agent.id);
+    let accept = |hits: Vec<Hit>, stats: &SourceStats| -> Result<()> {
+        for h in hits {
+            let payload = serde_json::to_vec(&h)?;
+            // Never drop an accepted hit: when the outbox is full, wait for the broker.
+            loop {
+                match outbox.put_waiting(
+                    &Entry {
+                        id: h.hit_id.clone(),
+                        topic: topic.clone(),
+                        payload: payload.clone(),
+                    },
+                    Duration::from_secs(10),
+                ) {
+                    Ok(()) => break,
+                    Err(crate::outbox::OutboxError::Full { max }) => {
+                        tracing::warn!(
+                            max,
+                            "outbox full; waiting for the broker (live sources drop frames meanwhile)"
+                        )
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            stats.hits.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(hit = %h.hit_id, class = %h.class, source = %h.source.id, lat = h.position.lat, lon = h.position.lon, "hit");
+        }
+        Ok(())
+    };
+    let mut finished = vec![false; sources.len()];
+    while finished.iter().any(|f| !f) {
+        let mut worked = false;
+        for (k, (_, queue, stats)) in sources.iter().enumerate() {
+            if finished[k] {
+                continue;
+            }
+            match queue.pop() {
+                Some((index, frame)) => {
+                    worked = true;
+                    let t = frame.pts.map_or(0.0, |p| p.as_secs_f64());
+                    let f = FrameIn {
+                        index,
+                        t_s: t,
+                        rgb: &frame.rgb,
+                        width: frame.width,
+                        height: frame.height,
+                    };
+                    let started = Instant::now();
+                    let hits = analyzers[k].frame(&mut det, &f);
+                    stats
+                        .infer_us
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    stats.analysed.fetch_add(1, Ordering::Relaxed);
+                    match hits {
+                        Ok(h) => accept(h, stats)?,
+                        Err(e) => {
+                            tracing::error!(source = %sources[k].0, error = %e, "frame not analysed")
+                        }
+                    }
+                }
+                None if queue.ended.load(Ordering::SeqCst) => {
+                    accept(analyzers[k].finish()?, stats)?;
+                    finished[k] = true;
+                }
+                None => {}
+            }
+        }
+        if !worked {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    tracing::info!(
+        waiting = outbox.len(),
+        "all sources ended; publishing what is left"
+    );
+    publisher.shutdown(&outbox, Duration::from_secs(30));
+    if outbox.len() > 0 {
+        tracing::warn!(
+            waiting = outbox.len(),
+            "the broker did not take every hit; they stay in the outbox for the next run"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,492 @@
+//! The per-source analysis: frames → detections (tiled) → geotags → tracks → map rules → hits.
+//!
+//! The same code runs live (`edge-agent run`) and on recordings (`edge-agent replay`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use argus_core::camera::{Intrinsics, Pose};
+use argus_core::detect::{Detection, nms};
+use argus_core::geotag::{Ground, PoseSigma, geotag};
+use argus_core::hit::{FrameRef as HitFrame, HIT_SCHEMA, Hit, ModelRef, Position, Source};
+use argus_core::map::Map;
+use argus_core::rules::{Rule, RuleOptions, Verdict, judge};
+use argus_core::telemetry::PoseTimeline;
+use argus_core::track::{Observation, Track, TrackEvent, Tracker, TrackerOptions};
+use argus_infer::{Detector, FrameRef, InferError};
+use serde::Deserialize;
+
+use crate::clock;
+use crate::evidence::{self, Crop, EvidenceOptions};
+
+/// Analysis settings (the `[analysis]` table of the config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisOptions {
+    /// Frames analysed per second of video (0 = every frame).
+    pub detect_fps: f64,
+    /// Scale at which frames are tiled into the model's input: 0.5 means tiles of twice the
+    /// model's size, each shrunk to fit (the scale the detector was trained at).
+    pub tile_scale: f64,
+    /// Pose errors for the geotag's uncertainty.
+    pub sigma: PoseSigma,
+    /// Rule tolerances.
+    pub rules: RuleOptions,
+    /// Tracking.
+    pub tracker: TrackerOptions,
+    /// Poses are held this long past either end of the telemetry, seconds.
+    pub pose_hold_s: f64,
+    /// Height of the ground plane in the map's frame, metres.
+    pub ground_z: f64,
+    /// A track's final estimate is published as an update when it moved at least this far
+    /// from the first hit's position, metres.
+    pub update_min_move_m: f64,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        Self {
+            detect_fps: 5.0,
+            tile_scale: 0.5,
+            sigma: PoseSigma::default(),
+            rules: RuleOptions::default(),
+            tracker: TrackerOptions::default(),
+            pose_hold_s: 1.0,
+            ground_z: 0.0,
+            update_min_move_m: 1.0,
+        }
+    }
+}
+
+/// Where a source's poses come from.
+#[derive(Debug, Clone)]
+pub enum Geometry {
+    /// A moving camera with telemetry (DJI SRT or OSD): poses over time.
+    Telemetry(PoseTimeline),
+    /// A fixed, surveyed camera.
+    Fixed(Pose),
+}
+
+/// Everything about one source that is not a frame.
+#[derive(Debug, Clone)]
+pub struct SourceSetup {
+    /// The agent's id.
+    pub agent_id: String,
+    /// The source.
+    pub source: Source,
+    /// Camera intrinsics; `None` = from the telemetry's focal length at the frame's size.
+    pub intrinsics: Option<Intrinsics>,
+    /// Poses.
+    pub geometry: Geometry,
+    /// The map (rules, building roofs); without one, no sighting is a violation.
+    pub map: Option<Arc<Map>>,
+    /// UTC time of the video's start, Unix seconds.
+    pub start_unix_s: f64,
+    /// Local time minus UTC, seconds (vending-zone hours are local).
+    pub utc_offset_s: f64,
+}
+
+/// One analysed frame's worth of input.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameIn<'a> {
+    /// Frame index from the start.
+    pub index: u64,
+    /// Presentation time, seconds.
+    pub t_s: f64,
+    /// RGB bytes.
+    pub rgb: &'a [u8],
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// Why a frame produced no geotags (counted, and logged once per kind).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames given.
+    pub frames: u64,
+    /// Frames run through the detector.
+    pub analysed: u64,
+    /// Detections.
+    pub detections: u64,
+    /// Detections without a pose (outside the telemetry's time span).
+    pub no_pose: u64,
+    /// Confirmed tracks judged legal.
+    pub legal: u64,
+    /// Hits made.
+    pub hits: u64,
+}
+
+struct Published {
+    hit_id: String,
+    local: [f64; 2],
+}
+
+/// The analysis state of one source.
+pub struct Analyzer {
+    setup: SourceSetup,
+    opts: AnalysisOptions,
+    tracker: Tracker,
+    crops: HashMap<u64, Crop>,
+    frames: HashMap<u64, (Pose, HitFrame)>,
+    published: HashMap<u64, Published>,
+    last_detect_s: Option<f64>,
+    evidence: EvidenceOptions,
+    model: ModelRef,
+    /// What happened so far.
+    pub counters: Counters,
+}
+
+/// Errors of one frame's analysis.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// Inference failed.
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    /// Evidence could not be encoded.
+    #[error("encoding evidence: {0}")]
+    Evidence(#[from] image::ImageError),
+}
+
+/// Tiles `[x, y, w, h]` of side `tile` covering a `width` × `height` frame with even overlap.
+pub fn tiles(width: u32, height: u32, tile: u32) -> Vec<[u32; 4]> {
+    let axis = |len: u32| -> Vec<(u32, u32)> {
+        if len <= tile {
+            return vec![(0, len)];
+        }
+        let n = len.div_ceil(tile) as u64;
+        let step = (len - tile) as u64 / (n - 1).max(1);
+        (0..n)
+            .map(|k| ((k * step).min((len - tile) as u64) as u32, tile))
+            .collect()
+    };
+    let (xs, ys) = (axis(width), axis(height));
+    ys.iter()
+        .flat_map(|&(y, h)| xs.iter().map(move |&(x, w)| [x, y, w, h]))
+        .collect()
+}
+
+fn crop_rgb(rgb: &[u8], width: u32, t: [u32; 4]) -> Vec<u8> {
+    let [x, y, w, h] = t;
+    let mut out = Vec::with_capacity((w * h * 3) as usize);
+    for row in y..y + h {
+        let a = ((row * width + x) * 3) as usize;
+        out.extend_from_slice(&rgb[a..a + (w * 3) as usize]);
+    }
+    out
+}
+
+impl Analyzer {
+    /// A fresh analyzer for one source.
+    pub fn new(setup: SourceSetup, opts: AnalysisOptions, model: ModelRef) -> Self {
+        Self {
+            tracker: Tracker::new(opts.tracker),
+            setup,
+            opts,
+            crops: HashMap::new(),
+            frames: HashMap::new(),
+            published: HashMap::new(),
+            last_detect_s: None,
+            evidence: EvidenceOptions::default(),
+            model,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Whether the frame at `t_s` is due for detection under `detect_fps`.
+    pub fn due(&self, t_s: f64) -> bool {
+        match self.last_detect_s {
+            Some(last) if self.opts.detect_fps > 0.0 => t_s - last >= 0.999 / self.opts.detect_fps,
+            _ => true,
+        }
+    }
+
+    /// Runs the detector over a frame's tiles; boxes in frame pixels, merged across tiles.
+    pub fn detect(
+        &self,
+        det: &mut Detector,
+        f: &FrameIn<'_>,
+    ) -> Result<Vec<Detection>, InferError> {
+        let tile = (f64::from(det.input_size()) / self.opts.tile_scale).round() as u32;
+        let tl = tiles(f.width, f.height, tile.max(1));
+        let bufs: Vec<Vec<u8>> = tl.iter().map(|&t| crop_rgb(f.rgb, f.width, t)).collect();
+        let refs: Vec<FrameRef<'_>> = tl
+            .iter()
+            .zip(&bufs)
+            .map(|(t, b)| FrameRef {
+                rgb: b,
+                width: t[2],
+                height: t[3],
+            })
+            .collect();
+        let per_tile = det.detect(&refs)?;
+        let mut all = Vec::new();
+        for (t, dets) in tl.iter().zip(per_tile) {
+            let (ox, oy) = (t[0] as f32, t[1] as f32);
+            for mut d in dets {
+                // A box cut by a tile edge that another tile holds whole is that tile's.
+                let cut = |lo: f32, hi: f32, start: u32, len: u32, full: u32| {
+                    (start > 0 && lo <= 1.0) || (start + len < full && hi >= len as f32 - 1.0)
+                };
+                if tl.len() > 1
+                    && (cut(d.bbox[0], d.bbox[2], t[0], t[2], f.width)
+                        || cut(d.bbox[1], d.bbox[3], t[1], t[3], f.height))
+                {
+                    d.score *= 0.9;
+                }
+                d.bbox = [
+                    d.bbox[0] + ox,
+                    d.bbox[1] + oy,
+                    d.bbox[2] + ox,
+                    d.bbox[3] + oy,
+                ];
+                all.push(d);
+            }
+        }
+        Ok(nms(all, 0.5))
+    }
+
+    fn intrinsics(&self, t_s: f64, width: u32, height: u32) -> Intrinsics {
+        if let Some(i) = self.setup.intrinsics {
+            return i;
+        }
+        let focal = match &self.setup.geometry {
+            Geometry::Telemetry(tl) => tl.focal_35mm_at(t_s),
+            Geometry::Fixed(_) => None,
+        };
+        // DJI wide cameras: 24 mm equivalent when the telemetry does not say.
+        Intrinsics::from_focal_35mm(width, height, focal.unwrap_or(24.0))
+    }
+
+    fn pose(&self, t_s: f64) -> Option<Pose> {
+        match &self.setup.geometry {
+            Geometry::Telemetry(tl) => tl.at(t_s, self.opts.pose_hold_s),
+            Geometry::Fixed(p) => Some(*p),
+        }
+    }
+
+    /// Analyses one frame: returns the hits it completes.
+    pub fn frame(&mut self, det: &mut Detector, f: &FrameIn<'_>) -> Result<Vec<Hit>, AnalyzeError> {
+        self.counters.frames += 1;
+        if !self.due(f.t_s) {
+            return Ok(Vec::new());
+        }
+        self.last_detect_s = Some(f.t_s);
+        self.counters.analysed += 1;
+        let dets = self.detect(det, f)?;
+        self.counters.detections += dets.len() as u64;
+        let pose = self.pose(f.t_s);
+        let intr = self.intrinsics(f.t_s, f.width, f.height);
+        let classes = det.manifest().classes.clone();
+        let mut obs = Vec::with_capacity(dets.len());
+        if let Some(pose) = pose {
+            let map = self.setup.map.as_deref();
+            let frame = match map {
+                Some(m) => *m.frame(),
+                None => argus_core::geodesy::LocalFrame::new(pose.position()),
+            };
+            let ground = Ground {
+                plane_z: self.opts.ground_z,
+                map,
+            };
+            for d in &dets {
+                let bbox = d.bbox.map(f64::from);
+                let class = &classes[d.class];
+                let Some(g) = geotag(intr, &frame, &pose, bbox, class, &ground, &self.opts.sigma)
+                else {
+                    continue;
+                };
+                obs.push(Observation {
+                    t_s: f.t_s,
+                    frame: f.index,
+                    object_class: class.clone(),
+                    score: d.score,
+                    bbox,
+                    local: Some(g.local),
+                    elevation_m: g.elevation_m,
+                    uncertainty_m: g.uncertainty_m,
+                });
+            }
+            self.frames.insert(
+                f.index,
+                (
+                    pose,
+                    HitFrame {
+                        index: f.index,
+                        pts_s: f.t_s,
+                        width: f.width,
+                        height: f.height,
+                    },
+                ),
+            );
+        } else {
+            self.counters.no_pose += dets.len() as u64;
+        }
+        let events = self.tracker.update(f.t_s, obs);
+        // Keep the evidence of every track whose best view is this frame.
+        for t in self.tracker.tracks() {
+            if t.best.frame == f.index && t.last.frame == f.index {
+                self.crops.insert(
+                    t.id,
+                    evidence::cut(f.rgb, f.width, f.height, t.best.bbox, &self.evidence),
+                );
+            }
+        }
+        self.handle(events)
+    }
+
+    /// Ends every track (end of the recording or of the source) and returns the last hits.
+    pub fn finish(&mut self) -> Result<Vec<Hit>, AnalyzeError> {
+        let events = self.tracker.finish();
+        self.handle(events)
+    }
+
+    fn handle(&mut self, events: Vec<TrackEvent>) -> Result<Vec<Hit>, AnalyzeError> {
+        let mut hits = Vec::new();
+        for e in events {
+            match e {
+                TrackEvent::Confirmed(t) => {
+                    if let Some(h) = self.judge_and_make(&t, None)? {
+                        hits.push(h);
+                    }
+                }
+                TrackEvent::Ended(t) => {
+                    match self.published.get(&t.id) {
+                        Some(p) => {
+                            let moved = t
+                                .local
+                                .map(|l| {
+                                    ((l[0] - p.local[0]).powi(2) + (l[1] - p.local[1]).powi(2))
+                                        .sqrt()
+                                })
+                                .unwrap_or(0.0);
+                            if moved >= self.opts.update_min_move_m {
+                                let first = p.hit_id.clone();
+                                if let Some(h) = self.judge_and_make(&t, Some(first))? {
+                                    hits.push(h);
+                                }
+                            }
+                        }
+                        // Judged legal when confirmed: its final place may say otherwise.
+                        None => {
+                            if let Some(h) = self.judge_and_make(&t, None)? {
+                                hits.push(h);
+                            }
+                        }
+                    }
+                    self.crops.remove(&t.id);
+                    self.published.remove(&t.id);
+                }
+            }
+        }
+        // Frames no live track refers to are no longer needed.
+        let live: std::collections::HashSet<u64> = self
+            .tracker
+            .tracks()
+            .iter()
+            .flat_map(|t| [t.best.frame, t.last.frame])
+            .collect();
+        self.frames.retain(|k, _| live.contains(k));
+        self.counters.hits += hits.len() as u64;
+        Ok(hits)
+    }
+
+    fn minute_of_day(&self, t_s: f64) -> u32 {
+        let local = self.setup.start_unix_s + t_s + self.setup.utc_offset_s;
+        (local.rem_euclid(86_400.0) / 60.0) as u32
+    }
+
+    fn judge_and_make(
+        &mut self,
+        t: &Track,
+        update_of: Option<String>,
+    ) -> Result<Option<Hit>, AnalyzeError> {
+        let Some(local) = t.local else {
+            return Ok(None);
+        };
+        let verdict = match self.setup.map.as_deref() {
+            Some(map) => judge(
+                map,
+                &t.object_class,
+                local,
+                self.minute_of_day(t.best.t_s),
+                &self.opts.rules,
+            ),
+            None => Verdict::Legal("no map".into()),
+        };
+        let (class, rule): (&str, Rule) = match verdict {
+            Verdict::Violation { class, rule } => (class, rule),
+            Verdict::Legal(why) => {
+                self.counters.legal += 1;
+                tracing::debug!(track = t.id, class = %t.object_class, why, "legal");
+                return Ok(None);
+            }
+        };
+        let Some(crop) = self.crops.get(&t.id) else {
+            return Ok(None);
+        };
+        let Some(&(pose, frame)) = self.frames.get(&t.best.frame) else {
+            return Ok(None);
+        };
+        let (evidence, _) = evidence::encode(crop, &self.evidence)?;
+        let geo_frame = match self.setup.map.as_deref() {
+            Some(m) => *m.frame(),
+            None => argus_core::geodesy::LocalFrame::new(pose.position()),
+        };
+        let g = geo_frame.ground_to_geo(local[0], local[1]);
+        let hit_id = uuid::Uuid::now_v7().to_string();
+        if update_of.is_none() {
+            self.published.insert(
+                t.id,
+                Published {
+                    hit_id: hit_id.clone(),
+                    local,
+                },
+            );
+        }
+        Ok(Some(Hit {
+            schema: HIT_SCHEMA.into(),
+            hit_id,
+            agent_id: self.setup.agent_id.clone(),
+            source: self.setup.source.clone(),
+            class: class.into(),
+            object_class: t.object_class.clone(),
+            score: t.best.score,
+            model: self.model.clone(),
+            observed_at: clock::rfc3339(self.setup.start_unix_s + t.best.t_s),
+            frame,
+            bbox: t.best.bbox,
+            track_id: t.id,
+            sightings: t.hits,
+            position: Position {
+                lat: g.lat,
+                lon: g.lon,
+                elevation_m: t.elevation_m,
+                uncertainty_m: t.uncertainty_m,
+            },
+            pose,
+            rule,
+            evidence,
+            update_of,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_cover_the_frame_with_overlap() {
+        assert_eq!(
+            tiles(1920, 1080, 1280),
+            vec![[0, 0, 1280, 1080], [640, 0, 1280, 1080]]
+        );
+        assert_eq!(tiles(640, 480, 640), vec![[0, 0, 640, 480]]);
+        let t = tiles(1920, 1080, 640);
+        assert_eq!(t.len(), 6);
+        assert!(t.iter().all(|r| r[0] + r[2] <= 1920 && r[1] + r[3] <= 1080));
+        assert_eq!(t.last().unwrap(), &[1280, 440, 640, 640]);
+    }
+}

@@ -1,0 +1,107 @@
+//! Wall-clock helpers: RFC 3339 timestamps and the SRT's local date-time lines.
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `2026-05-27T10:00:00.000Z` for Unix seconds.
+pub fn rfc3339(unix_s: f64) -> String {
+    let ms = (unix_s * 1000.0).round() as i64;
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// Seconds since the Unix epoch of a date-time line as DJI writes it (`2026-05-27 10:00:00.000`,
+/// `2017.08.05 14:11:51,393,525`), read as if it were UTC.
+pub fn parse_datetime(s: &str) -> Option<f64> {
+    let (date, time) = s.trim().split_once(' ')?;
+    let mut dp = date.split(['-', '.']);
+    let (y, m, d): (i64, u32, u32) = (
+        dp.next()?.parse().ok()?,
+        dp.next()?.parse().ok()?,
+        dp.next()?.parse().ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut tp = time.splitn(2, [',', '.']);
+    let hms: Vec<f64> = tp
+        .next()?
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if hms.len() != 3 {
+        return None;
+    }
+    let frac = tp
+        .next()
+        .map(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|digits| format!("0.{digits}").parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Some(
+        days_from_civil(y, m, d) as f64 * 86_400.0
+            + hms[0] * 3600.0
+            + hms[1] * 60.0
+            + hms[2]
+            + frac,
+    )
+}
+
+/// Now, Unix seconds.
+pub fn now_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        let t = parse_datetime("2026-05-27 10:00:00.250").unwrap();
+        assert_eq!(t, 1_779_876_000.25);
+        assert_eq!(rfc3339(t), "2026-05-27T10:00:00.250Z");
+        assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400.0), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            parse_datetime("2017.08.05 14:11:51,393,525")
+                .map(rfc3339)
+                .unwrap(),
+            "2017-08-05T14:11:51.393Z"
+        );
+        assert_eq!(parse_datetime("2017-13-01 00:00:00"), None);
+    }
+}

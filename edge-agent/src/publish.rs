@@ -1,0 +1,317 @@
+//! Publishing the outbox over MQTT (QoS 1) with rumqttc.
+//!
+//! A hit leaves the outbox only on the broker's PUBACK for the packet that carried it:
+//! `publish()` returning `Ok` means only "queued". Packet ids are matched to hits through the
+//! order in which the event loop reports sending them; that order is exact because each
+//! connection gets a fresh client, so nothing queued on a dead connection is replayed behind
+//! our back. After any disconnection the remaining hits are sent again on the next connection
+//! (at least once; triage drops repeats by `hit_id`).
+//!
+//! The agent's status is a retained message on `argus/v1/agents/{id}/status`: `online` once
+//! connected, `offline` on a clean stop, and the same `offline` as the last will when the agent
+//! vanishes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::{
+    Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, RecvTimeoutError, Transport,
+};
+
+use crate::outbox::Outbox;
+
+/// Hits in flight (sent, not yet acknowledged) at most.
+const WINDOW: usize = 64;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct PublisherOptions {
+    /// `mqtt://host:port` or `mqtts://host:port`.
+    pub url: String,
+    /// The agent id (client id and topic segment).
+    pub agent_id: String,
+    /// Username and password.
+    pub credentials: Option<(String, String)>,
+    /// CA certificate (PEM) for `mqtts://`.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Keep-alive.
+    pub keep_alive: Duration,
+}
+
+/// Publisher errors at start.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The URL is not `mqtt[s]://host[:port]`.
+    #[error("mqtt url {0:?}: expected mqtt://host:port or mqtts://host:port")]
+    Url(String),
+    /// `mqtts://` without a CA file.
+    #[error("mqtt url {0:?}: mqtts needs `ca_file`")]
+    NoCa(String),
+}
+
+/// Counters the metrics endpoint shows.
+#[derive(Debug, Default)]
+pub struct PublishStats {
+    /// Hits acknowledged by the broker.
+    pub acked: AtomicU64,
+    /// Publishes sent (including repeats after reconnects).
+    pub sent: AtomicU64,
+    /// Connections made.
+    pub connects: AtomicU64,
+    /// Whether connected now.
+    pub connected: AtomicBool,
+}
+
+/// The topic hits go to.
+pub fn hits_topic(agent_id: &str) -> String {
+    format!("argus/v1/agents/{agent_id}/hits")
+}
+
+/// The retained status topic.
+pub fn status_topic(agent_id: &str) -> String {
+    format!("argus/v1/agents/{agent_id}/status")
+}
+
+fn status_payload(state: &str) -> Vec<u8> {
+    format!("{{\"state\":\"{state}\"}}").into_bytes()
+}
+
+/// Parses `mqtt[s]://host[:port]`.
+pub fn parse_url(url: &str) -> Result<(bool, String, u16), PublishError> {
+    let bad = || PublishError::Url(url.into());
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else {
+        return Err(bad());
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
+        None => (rest, if tls { 8883 } else { 1883 }),
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((tls, host.to_string(), port))
+}
+
+/// The running publisher.
+pub struct Publisher {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+    /// Its counters.
+    pub stats: Arc<PublishStats>,
+}
+
+impl Publisher {
+    /// Starts publishing the outbox in a thread.
+    pub fn spawn(opts: PublisherOptions, outbox: Arc<Outbox>) -> Result<Self, PublishError> {
+        let (tls, host, port) = parse_url(&opts.url)?;
+        if tls && opts.ca_pem.is_none() {
+            return Err(PublishError::NoCa(opts.url.clone()));
+        }
+        let mut mo = MqttOptions::new(opts.agent_id.clone(), host, port);
+        mo.set_keep_alive(opts.keep_alive)
+            .set_clean_session(true)
+            .set_inflight(WINDOW as u16 + 8)
+            .set_max_packet_size(4 << 20, 4 << 20)
+            .set_last_will(LastWill::new(
+                status_topic(&opts.agent_id),
+                status_payload("offline"),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        if let Some((u, p)) = &opts.credentials {
+            mo.set_credentials(u.clone(), p.clone());
+        }
+        if let Some(ca) = &opts.ca_pem {
+            mo.set_transport(Transport::tls(ca.clone(), None, None));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(PublishStats::default());
+        let handle = {
+            let (stop, stats, agent) = (stop.clone(), stats.clone(), opts.agent_id.clone());
+            std::thread::Builder::new()
+                .name("mqtt-publisher".into())
+                .spawn(move || run(mo, &agent, &outbox, &stop, &stats))
+                .expect("spawning the publisher thread")
+        };
+        Ok(Self {
+            stop,
+            handle: Some(handle),
+            stats,
+        })
+    }
+
+    /// Stops: waits up to `drain` for the outbox to empty, says `offline`, disconnects.
+    pub fn shutdown(mut self, outbox: &Outbox, drain: Duration) {
+        let deadline = Instant::now() + drain;
+        while outbox.len() > 0 && Instant::now() < deadline {
+            outbox.wait_change(Duration::from_millis(100));
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What the FIFO of sent publishes carries: a hit, or our own status message.
+enum Sent {
+    Hit(String),
+    Status,
+}
+
+fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: &PublishStats) {
+    let mut backoff = Duration::from_millis(250);
+    let topic = hits_topic(agent);
+    while !stop.load(Ordering::SeqCst) {
+        let (client, mut conn) = Client::new(mo.clone(), WINDOW * 2);
+        let mut connected = false;
+        let mut order: VecDeque<Sent> = VecDeque::new();
+        let mut pkids: HashMap<u16, String> = HashMap::new();
+        let mut inflight: HashSet<String> = HashSet::new();
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                if connected {
+                    let _ = client.try_publish(
+                        status_topic(agent),
+                        QoS::AtLeastOnce,
+                        true,
+                        status_payload("offline"),
+                    );
+                    // Let the event loop send it before disconnecting.
+                    let until = Instant::now() + Duration::from_millis(500);
+                    while Instant::now() < until {
+                        if let Ok(Ok(Event::Incoming(Packet::PubAck(_)))) =
+                            conn.recv_timeout(Duration::from_millis(50))
+                        {
+                            break;
+                        }
+                    }
+                    let _ = client.disconnect();
+                }
+                stats.connected.store(false, Ordering::SeqCst);
+                return;
+            }
+            if connected && inflight.len() < WINDOW {
+                for id in outbox.ids() {
+                    if inflight.len() >= WINDOW {
+                        break;
+                    }
+                    if inflight.contains(&id) {
+                        continue;
+                    }
+                    let entry = match outbox.get(&id) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            tracing::error!(error = %e, "reading the outbox");
+                            continue;
+                        }
+                    };
+                    let t = if entry.topic.is_empty() {
+                        topic.clone()
+                    } else {
+                        entry.topic
+                    };
+                    if client
+                        .try_publish(t, QoS::AtLeastOnce, false, entry.payload)
+                        .is_err()
+                    {
+                        break; // the request queue is full: the rest go next round
+                    }
+                    order.push_back(Sent::Hit(id.clone()));
+                    inflight.insert(id);
+                }
+            }
+            match conn.recv_timeout(Duration::from_millis(100)) {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+                    if ack.code == rumqttc::ConnectReturnCode::Success {
+                        connected = true;
+                        backoff = Duration::from_millis(250);
+                        stats.connects.fetch_add(1, Ordering::Relaxed);
+                        stats.connected.store(true, Ordering::SeqCst);
+                        tracing::info!(waiting = outbox.len(), "connected to the broker");
+                        if client
+                            .try_publish(
+                                status_topic(agent),
+                                QoS::AtLeastOnce,
+                                true,
+                                status_payload("online"),
+                            )
+                            .is_ok()
+                        {
+                            order.push_back(Sent::Status);
+                        }
+                    }
+                }
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                    if let Some(Sent::Hit(id)) = order.pop_front() {
+                        pkids.insert(pkid, id);
+                    }
+                }
+                Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                    if let Some(id) = pkids.remove(&ack.pkid) {
+                        if let Err(e) = outbox.remove(&id) {
+                            tracing::error!(error = %e, "clearing an acknowledged hit");
+                        }
+                        inflight.remove(&id);
+                        stats.acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(Ok(_)) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Err(e)) => {
+                    stats.connected.store(false, Ordering::SeqCst);
+                    if connected {
+                        tracing::warn!(error = %e, waiting = outbox.len(), "lost the broker; hits stay in the outbox");
+                    } else {
+                        tracing::debug!(error = %e, "broker unreachable");
+                    }
+                    break;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        drop(client);
+        let until = Instant::now() + backoff;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_default_ports() {
+        assert_eq!(
+            parse_url("mqtt://broker").unwrap(),
+            (false, "broker".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("mqtts://broker:9000/").unwrap(),
+            (true, "broker".into(), 9000)
+        );
+        assert!(parse_url("tcp://x:1").is_err());
+        assert!(parse_url("mqtt://:1").is_err());
+        assert!(parse_url("mqtt://x:port").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Sources set up from files: a recording, its telemetry sidecar or camera calibration, the map;
+//! and `edge-agent replay`, which runs them through the analysis as fast as the machine allows.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use argus_core::camera::{Intrinsics, Pose};
+use argus_core::hit::{Hit, ModelRef, Source, SourceKind};
+use argus_core::map::Map;
+use argus_core::srt;
+use argus_core::telemetry::{self, PoseDefaults, PoseTimeline};
+use argus_infer::{Detector, DetectorOptions};
+use argus_video::FrameReader;
+use serde::Deserialize;
+
+use crate::analyze::{AnalysisOptions, Analyzer, FrameIn, Geometry, SourceSetup};
+use crate::clock;
+use crate::config::{AgentConfig, SourceConfig};
+
+/// A fixed camera's calibration file (`sim camera` writes one).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CameraFile {
+    /// The surveyed pose.
+    pub pose: Pose,
+    /// Intrinsics.
+    pub camera: Intrinsics,
+}
+
+/// Reads a map file.
+pub fn load_map(path: &Path) -> Result<Arc<Map>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading map {}", path.display()))?;
+    let map = Map::from_geojson(&text).with_context(|| format!("map {}", path.display()))?;
+    tracing::info!(areas = map.len(), path = %path.display(), "map loaded");
+    Ok(Arc::new(map))
+}
+
+/// Builds a source's setup from its files. The SRT's first wall-clock line dates the video
+/// (read as local time); otherwise the video starts now.
+pub fn setup(agent: &AgentConfig, s: &SourceConfig, map: Option<Arc<Map>>) -> Result<SourceSetup> {
+    let offset_s = f64::from(agent.utc_offset_min) * 60.0;
+    let mut start_unix_s = clock::now_unix_s();
+    let (geometry, intrinsics) = match (&s.telemetry, &s.camera) {
+        (Some(srt_path), _) => {
+            let text = std::fs::read_to_string(srt_path)
+                .with_context(|| format!("reading telemetry {}", srt_path.display()))?;
+            let records =
+                srt::parse(&text).with_context(|| format!("telemetry {}", srt_path.display()))?;
+            let samples = telemetry::samples(&records)
+                .with_context(|| format!("telemetry {}", srt_path.display()))?;
+            if let Some(t) = records
+                .iter()
+                .find_map(|r| r.datetime.as_deref().and_then(clock::parse_datetime))
+            {
+                start_unix_s = t - offset_s - records[0].start_s;
+            }
+            let tl = PoseTimeline::new(&samples, &PoseDefaults::default())
+                .with_context(|| format!("telemetry {}", srt_path.display()))?;
+            (Geometry::Telemetry(tl), None)
+        }
+        (None, Some(cam_path)) => {
+            let text = std::fs::read_to_string(cam_path)
+                .with_context(|| format!("reading camera calibration {}", cam_path.display()))?;
+            let cam: CameraFile = serde_json::from_str(&text)
+                .with_context(|| format!("camera calibration {}", cam_path.display()))?;
+            (Geometry::Fixed(cam.pose), Some(cam.camera))
+        }
+        (None, None) => bail!(
+            "source {}: needs `telemetry` (a drone's SRT) or `camera` (a fixed camera's calibration) to place what it sees",
+            s.id
+        ),
+    };
+    Ok(SourceSetup {
+        agent_id: agent.id.clone(),
+        source: Source {
+            kind: s.kind,
+            id: s.id.clone(),
+            flight_id: s.flight_id.clone(),
+        },
+        intrinsics,
+        geometry,
+        map,
+        start_unix_s,
+        utc_offset_s: offset_s,
+    })
+}
+
+/// Loads the detector named by the agent config.
+pub fn load_detector(agent: &AgentConfig) -> Result<(Detector, ModelRef)> {
+    let det = Detector::load(
+        &agent.model,
+        &DetectorOptions {
+            threads: agent.threads,
+            runtime: agent.onnxruntime.clone(),
+            ..Default::default()
+        },
+    )?;
+    let m = det.manifest();
+    let model = ModelRef {
+        name: m.name.clone(),
+        version: m.version.clone(),
+    };
+    Ok((det, model))
+}
+
+/// What `replay` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ReplayArgs {
+    /// The recording.
+    pub video: PathBuf,
+    /// Its source description (id, kind, telemetry or camera file).
+    pub source: SourceConfig,
+    /// Output JSON Lines file.
+    pub out: PathBuf,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// Summary of a replay.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaySummary {
+    /// Frames decoded.
+    pub frames: u64,
+    /// Hits written.
+    pub hits: u64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// Runs a recording through the pipeline and writes one hit per line.
+pub fn replay(
+    agent: &AgentConfig,
+    analysis: &AnalysisOptions,
+    args: &ReplayArgs,
+) -> Result<ReplaySummary> {
+    let started = std::time::Instant::now();
+    let map = agent.map.as_deref().map(load_map).transpose()?;
+    let mut source = args.source.clone();
+    source.uri = args.video.display().to_string();
+    let setup = setup(agent, &source, map)?;
+    let mut opts = analysis.clone();
+    if let Some(fps) = source.detect_fps {
+        opts.detect_fps = fps;
+    }
+    if setup.source.kind == SourceKind::Camera
+        && matches!(
+            opts.tracker.association,
+            argus_core::track::Association::Ground { .. }
+        )
+    {
+        tracing::debug!("fixed camera: tracking in image space");
+        opts.tracker.association = argus_core::track::Association::Image { min_iou: 0.3 };
+    }
+    let (mut det, model) = load_detector(agent)?;
+    let reader = FrameReader::open(&args.video)
+        .with_context(|| format!("opening {}", args.video.display()))?;
+    // The bar counts video milliseconds: a file's length is known before its frame count.
+    let total_ms = reader.duration().map_or(0, |d| d.as_millis() as u64);
+    let bar = crate::progress_bar(total_ms, "replaying (video ms)", args.progress);
+    let mut analyzer = Analyzer::new(setup, opts, model);
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?,
+    );
+    let mut write = |hits: Vec<Hit>| -> Result<u64> {
+        for h in &hits {
+            serde_json::to_writer(&mut out, h)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(hits.len() as u64)
+    };
+    let (mut frames, mut hits) = (0u64, 0u64);
+    let mut fps_guess = 30.0;
+    for frame in reader {
+        let frame = frame.with_context(|| format!("decoding {}", args.video.display()))?;
+        let t_s = match frame.pts {
+            Some(p) => p.as_secs_f64(),
+            None => frames as f64 / fps_guess,
+        };
+        if frames == 1 && t_s > 0.0 {
+            fps_guess = 1.0 / t_s;
+        }
+        let f = FrameIn {
+            index: frames,
+            t_s,
+            rgb: &frame.rgb,
+            width: frame.width,
+            height: frame.height,
+        };
+        hits += write(analyzer.frame(&mut det, &f)?)?;
+        frames += 1;
+        bar.set_position((t_s * 1000.0) as u64);
+    }
+    hits += write(analyzer.finish()?)?;
+    out.flush()?;
+    bar.finish_and_clear();
+    let c = analyzer.counters;
+    if c.no_pose > 0 {
+        tracing::warn!(
+            detections = c.no_pose,
+            "detections outside the telemetry's time span were not placed"
+        );
+    }
+    tracing::info!(
+        frames,
+        analysed = c.analysed,
+        detections = c.detections,
+        legal = c.legal,
+        hits,
+        "replay done"
+    );
+    Ok(ReplaySummary {
+        frames,
+        hits,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
