@@ -1,0 +1,450 @@
+//! The edge agent against a real Mosquitto, on a simulated patrol flight over a busy corner of
+//! the default district: it reports each violation it passes over once and no legal look-alike;
+//! it loses nothing when the broker goes away for a minute or when it is killed; and a bad
+//! source fails alone.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argus::scoring::{self, SeenObject};
+use argus::services::Mosquitto;
+use argus_sim::district::generate::{DistrictOptions, generate};
+use argus_sim::flight::route::Waypoint;
+use argus_sim::flight::{FlightOptions, Route, fly};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_edge-agent");
+
+/// The flight every test here uses, rendered once into the target folder (a file lock keeps
+/// parallel test processes from rendering it twice).
+struct Flight {
+    dir: PathBuf,
+}
+
+impl Flight {
+    fn video(&self) -> PathBuf {
+        self.dir.join("flight/flight.mp4")
+    }
+    fn srt(&self) -> PathBuf {
+        self.dir.join("flight/flight.SRT")
+    }
+    fn map(&self) -> PathBuf {
+        self.dir.join("district/district.geojson")
+    }
+    fn seen(&self) -> Vec<SeenObject> {
+        scoring::seen_objects(&self.dir.join("flight/truth.jsonl")).unwrap()
+    }
+}
+
+fn flight() -> Flight {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-flight-v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    if !dir.join("flight/done").exists() {
+        let d = generate(&DistrictOptions::default()).unwrap();
+        argus_sim::district::geojson::write(&d, &dir.join("district")).unwrap();
+        // The 350 m square around a violation holding the most violations and look-alikes.
+        let half = 175.0;
+        let objects: Vec<[f64; 2]> = d.detectable().map(|(_, o, _)| o.center).collect();
+        let limit = d.size_m / 2.0 - half - 20.0;
+        let best = objects
+            .iter()
+            .map(|c| [c[0].clamp(-limit, limit), c[1].clamp(-limit, limit)])
+            .max_by_key(|c| {
+                objects
+                    .iter()
+                    .filter(|o| (o[0] - c[0]).abs() < half && (o[1] - c[1]).abs() < half)
+                    .count()
+            })
+            .unwrap();
+        // A three-line serpentine at 100 m, nadir: the 157 m wide footprint covers the square.
+        let frame = d.frame();
+        let mut waypoints = Vec::new();
+        for (k, dx) in [-110.0, 0.0, 110.0].into_iter().enumerate() {
+            let (y0, y1) = if k % 2 == 0 {
+                (-half, half)
+            } else {
+                (half, -half)
+            };
+            for y in [y0, y1] {
+                let g = frame.ground_to_geo(best[0] + dx, best[1] + y);
+                waypoints.push(Waypoint {
+                    lat: g.lat,
+                    lon: g.lon,
+                    alt_m: None,
+                    gimbal_pitch_deg: None,
+                });
+            }
+        }
+        let mut opts = FlightOptions::new(&d);
+        opts.fps = 10;
+        opts.route = Route {
+            altitude_m: 100.0,
+            speed_mps: 12.0,
+            gimbal_pitch_deg: -90.0,
+            gimbal_yaw_offset_deg: 0.0,
+            waypoints,
+        };
+        fly(&d, &opts, &dir.join("flight")).unwrap();
+        std::fs::write(dir.join("flight/done"), b"").unwrap();
+    }
+    Flight { dir }
+}
+
+/// A subscriber that keeps every hit, across broker restarts (persistent session, QoS 1).
+struct Collector {
+    hits: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Collector {
+    fn start(port: u16, agent: &str) -> Self {
+        let mut mo = MqttOptions::new(format!("test-collector-{agent}"), "127.0.0.1", port);
+        mo.set_clean_session(false)
+            .set_keep_alive(Duration::from_secs(5))
+            .set_max_packet_size(8 << 20, 8 << 20);
+        let (client, mut conn) = Client::new(mo, 100);
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let topic = format!("argus/v1/agents/{agent}/hits");
+        let sink = hits.clone();
+        let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = subscribed.clone();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = client.try_subscribe(topic.clone(), QoS::AtLeastOnce);
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst)
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Ok(v) = serde_json::from_slice::<Value>(&p.payload) {
+                            sink.lock().unwrap().push(v);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        });
+        // The broker keeps this persistent session's subscription from now on, even across its
+        // restarts: wait for it before anything is published.
+        wait_for(
+            "the collector's subscription",
+            Duration::from_secs(20),
+            || subscribed.load(std::sync::atomic::Ordering::SeqCst),
+        );
+        Self { hits }
+    }
+
+    fn hits(&self) -> Vec<Value> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    fn ids(&self) -> std::collections::BTreeSet<String> {
+        self.hits()
+            .iter()
+            .filter_map(|h| h["hit_id"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+fn write_config(dir: &Path, agent: &str, url: &str, sources: &str) -> PathBuf {
+    let path = dir.join(format!("{agent}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[agent]\nid = \"{agent}\"\nmodel = \"{}\"\nmap = \"{}\"\n\n[mqtt]\nurl = \"{url}\"\noutbox = \"{}\"\n\n{sources}",
+            argus::repo_root().join("models/argus-det").display(),
+            flight().map().display(),
+            dir.join(format!("{agent}-outbox")).display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn drone_source(f: &Flight) -> String {
+    format!(
+        "[[source]]\nid = \"patrol\"\nkind = \"drone\"\nuri = \"{}\"\ntelemetry = \"{}\"\n",
+        f.video().display(),
+        f.srt().display()
+    )
+}
+
+fn spawn_agent(config: &Path, log: &Path) -> Child {
+    Command::new(AGENT)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info,ort=warn")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .current_dir(argus::repo_root())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < until,
+            "the agent did not finish in {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn outbox_ids(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".json")
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_patrol_reports_each_violation_it_passes_once_and_no_look_alike() {
+    let f = flight();
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let collector = Collector::start(broker.port, "dock-a");
+    let cfg = write_config(tmp.path(), "dock-a", &broker.url(), &drone_source(&f));
+    let log = tmp.path().join("agent.log");
+    let status = wait_exit(&mut spawn_agent(&cfg, &log), Duration::from_secs(900));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "agent failed:\n{text}");
+    std::thread::sleep(Duration::from_secs(1));
+    let hits = collector.hits();
+    // Every hit is a valid argus.hit/1 from this agent.
+    for h in &hits {
+        assert_eq!(h["schema"], "argus.hit/1");
+        assert_eq!(h["agent_id"], "dock-a");
+        assert_eq!(h["evidence"]["sha256"].as_str().unwrap().len(), 64);
+    }
+    let seen = f.seen();
+    let s = scoring::score(&hits, &seen, 10, 16.0, 8.0);
+    eprintln!(
+        "{} hits; violations passed {:?}, found {:?}; on look-alikes {:?}; false {}",
+        hits.len(),
+        s.violations,
+        s.found,
+        s.on_legal,
+        s.false_hits
+    );
+    assert!(!s.violations.is_empty(), "the flight passes no violation");
+    assert_eq!(
+        s.found.len(),
+        s.violations.len(),
+        "missed: {:?}",
+        s.violations
+            .iter()
+            .filter(|v| !s.found.contains(v))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        s.on_legal.is_empty(),
+        "hits on legal look-alikes: {:?}",
+        s.on_legal
+    );
+    // One hit per violation per pass: updates refer to their first hit instead of repeating it.
+    let mut per_object = std::collections::BTreeMap::<String, usize>::new();
+    for h in s.hits.iter().filter(|h| h.on_violation) {
+        *per_object.entry(h.object.clone().unwrap()).or_default() += 1;
+    }
+    let repeated: Vec<_> = per_object.iter().filter(|(_, n)| **n > 2).collect();
+    assert!(
+        repeated.is_empty(),
+        "violations reported repeatedly: {repeated:?}"
+    );
+}
+
+#[test]
+fn a_broker_outage_of_a_minute_loses_no_hit_and_doubles_none() {
+    let f = flight();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start(&tmp.path().join("broker"));
+    let collector = Collector::start(broker.port, "dock-b");
+    let cfg = write_config(tmp.path(), "dock-b", &broker.url(), &drone_source(&f));
+    let outbox = tmp.path().join("dock-b-outbox");
+    let log = tmp.path().join("agent.log");
+    let mut agent = spawn_agent(&cfg, &log);
+    // Mid-flight: once the first hit has arrived, the broker goes away for 60 s.
+    wait_for("the first hit", Duration::from_secs(600), || {
+        !collector.hits().is_empty()
+    });
+    broker.stop();
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let waiting = outbox_ids(&outbox);
+    broker.restart();
+    let status = wait_exit(&mut agent, Duration::from_secs(900));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "agent failed:\n{text}");
+    assert!(
+        text.contains("lost the broker"),
+        "the outage was noticed:\n{text}"
+    );
+    assert!(
+        outbox_ids(&outbox).is_empty(),
+        "hits left behind in the outbox"
+    );
+    wait_for(
+        "the hits held during the outage",
+        Duration::from_secs(30),
+        || {
+            let got = collector.ids();
+            waiting.iter().all(|w| got.contains(w))
+        },
+    );
+    let hits = collector.hits();
+    let made = text.matches(" hit ").count();
+    assert!(made > 0);
+    assert_eq!(
+        collector.ids().len(),
+        made,
+        "every hit the agent made arrived (by hit_id)"
+    );
+    let per_id = hits.len() - collector.ids().len();
+    eprintln!(
+        "{made} hits made; {} delivered; {per_id} redelivered copies (dropped by triage by hit_id)",
+        hits.len()
+    );
+}
+
+#[test]
+fn a_killed_agent_replays_its_outbox_on_restart() {
+    let f = flight();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start(&tmp.path().join("broker"));
+    let collector = Collector::start(broker.port, "dock-c");
+    // First run: the broker is down, so hits pile up in the outbox; then kill -9.
+    broker.stop();
+    let cfg = write_config(tmp.path(), "dock-c", &broker.url(), &drone_source(&f));
+    let outbox = tmp.path().join("dock-c-outbox");
+    let log1 = tmp.path().join("agent1.log");
+    let mut agent = spawn_agent(&cfg, &log1);
+    wait_for("hits in the outbox", Duration::from_secs(600), || {
+        outbox_ids(&outbox).len() >= 2
+    });
+    Command::new("kill")
+        .arg("-9")
+        .arg(agent.id().to_string())
+        .status()
+        .unwrap();
+    let _ = agent.wait();
+    let accepted = outbox_ids(&outbox);
+    // Second run with the broker back: the outbox goes out first.
+    broker.restart();
+    let log2 = tmp.path().join("agent2.log");
+    let mut agent = spawn_agent(&cfg, &log2);
+    wait_for("the first run's hits", Duration::from_secs(120), || {
+        let got = collector.ids();
+        accepted.iter().all(|a| got.contains(a))
+    });
+    let text = std::fs::read_to_string(&log2).unwrap();
+    assert!(
+        text.contains("outbox holds hits from a previous run"),
+        "{text}"
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+}
+
+#[test]
+fn a_corrupt_file_a_dead_camera_and_broken_telemetry_fail_alone() {
+    let f = flight();
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let collector = Collector::start(broker.port, "dock-d");
+    let corrupt = tmp.path().join("corrupt.mp4");
+    std::fs::write(
+        &corrupt,
+        (0..200_000u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let bad_srt = tmp.path().join("bad.SRT");
+    std::fs::write(&bad_srt, "1\n00:00:00,000 --> banana\n[latitude: 1]\n").unwrap();
+    let camera = tmp.path().join("cam.json");
+    std::fs::write(
+        &camera,
+        r#"{"pose":{"lat":30.7,"lon":121.02,"alt_m":8,"yaw_deg":0,"pitch_deg":-24,"roll_deg":0},"camera":{"width":1280,"height":720,"fx":900,"fy":900,"cx":640,"cy":360}}"#,
+    )
+    .unwrap();
+    let dead_port = argus::services::free_port();
+    let sources = format!(
+        "{}\n[[source]]\nid = \"broken-file\"\nkind = \"drone\"\nuri = \"{}\"\ntelemetry = \"{}\"\n\n\
+         [[source]]\nid = \"dead-camera\"\nkind = \"camera\"\nuri = \"rtsp://127.0.0.1:{dead_port}/cam\"\ncamera = \"{}\"\n\n\
+         [[source]]\nid = \"bad-telemetry\"\nkind = \"drone\"\nuri = \"{}\"\ntelemetry = \"{}\"\n\n[health]\nlisten = \"127.0.0.1:0\"\n",
+        drone_source(&f),
+        corrupt.display(),
+        f.srt().display(),
+        camera.display(),
+        f.video().display(),
+        bad_srt.display(),
+    );
+    let cfg = write_config(tmp.path(), "dock-d", &broker.url(), &sources);
+    let log = tmp.path().join("agent.log");
+    let mut agent = spawn_agent(&cfg, &log);
+    // The dead camera keeps retrying, so the agent never ends by itself: wait for the good
+    // source to finish and its hits to arrive.
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the patrol source to end", Duration::from_secs(900), || {
+        read().contains("source=patrol") && read().contains("source ended")
+    });
+    wait_for("hits", Duration::from_secs(30), || {
+        !collector.hits().is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let text = read();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string)
+    };
+    let broken = line("source=broken-file")
+        .unwrap_or_else(|| panic!("no word about the corrupt file:\n{text}"));
+    assert!(broken.contains("corrupt.mp4"), "{broken}");
+    let dead = line("source=dead-camera")
+        .unwrap_or_else(|| panic!("no word about the dead camera:\n{text}"));
+    assert!(dead.contains("retry"), "{dead}");
+    let bad = line("source=bad-telemetry")
+        .unwrap_or_else(|| panic!("no word about the bad SRT:\n{text}"));
+    assert!(bad.contains("bad.SRT") && bad.contains("line 2"), "{bad}");
+    assert!(
+        collector
+            .hits()
+            .iter()
+            .all(|h| h["source"]["id"] == "patrol")
+    );
+}
