@@ -23,6 +23,7 @@ use crate::publish::{Publisher, PublisherOptions, hits_topic};
 use crate::replay::{load_detector, load_map, setup};
 
 /// A bounded frame queue: live sources drop the oldest frame when full, files wait.
+#[derive(Debug)]
 pub struct FrameQueue {
     frames: Mutex<VecDeque<(u64, Frame)>>,
     cond: Condvar,
@@ -98,6 +99,7 @@ pub struct SourceStats {
 }
 
 /// Everything `/health` and `/metrics` show.
+#[derive(Debug)]
 pub struct AgentState {
     /// Agent id.
     pub agent_id: String,

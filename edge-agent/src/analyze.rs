@@ -118,12 +118,14 @@ pub struct Counters {
     pub hits: u64,
 }
 
+#[derive(Debug)]
 struct Published {
     hit_id: String,
     local: [f64; 2],
 }
 
 /// The analysis state of one source.
+#[derive(Debug)]
 pub struct Analyzer {
     setup: SourceSetup,
     opts: AnalysisOptions,

@@ -1,17 +1,7 @@
-//! `edge-agent`: the Argus site daemon (video sources, detection, geotagging, publishing — to
-//! come) and the analysts' tools that run the same detector on labelled images.
+//! `edge-agent`: the Argus site daemon (`run`), the recording replay for analysts (`replay`),
+//! and the tools that run the same detector on labelled images (`detect`, `eval`).
 
-mod agent;
-mod analyze;
-mod clock;
-mod coco;
-mod config;
-mod evidence;
-mod health;
-mod outbox;
-mod plot;
-mod publish;
-mod replay;
+use argus_edge_agent::{agent, coco, config, plot, replay};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,7 +128,7 @@ fn detect(
             coco_path.display()
         );
     }
-    let bar = progress_bar(data.images.len() as u64, "detecting", true);
+    let bar = argus_edge_agent::progress_bar(data.images.len() as u64, "detecting", true);
     let mut results = Vec::new();
     for chunk in data.images.chunks(batch.max(1)) {
         let decoded: Vec<image::RgbImage> = chunk
@@ -282,25 +272,6 @@ fn replay_cmd(
         out.display()
     );
     Ok(())
-}
-
-/// A bar of `len` steps labelled `what`; drawn only when `show` and stderr is a terminal.
-pub(crate) fn progress_bar(len: u64, what: &str, show: bool) -> indicatif::ProgressBar {
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    let target = if show {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(len), target);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} {bar:40.cyan/blue} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
-        )
-        .expect("a valid template"),
-    );
-    bar.set_message(what.to_string());
-    bar
 }
 
 fn main() -> ExitCode {

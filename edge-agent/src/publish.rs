@@ -101,6 +101,7 @@ pub fn parse_url(url: &str) -> Result<(bool, String, u16), PublishError> {
 }
 
 /// The running publisher.
+#[derive(Debug)]
 pub struct Publisher {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,

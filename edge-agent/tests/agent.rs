@@ -246,6 +246,21 @@ fn a_patrol_reports_each_violation_it_passes_once_and_no_look_alike() {
         assert_eq!(h["agent_id"], "dock-a");
         assert_eq!(h["evidence"]["sha256"].as_str().unwrap().len(), 64);
     }
+    // …and valid against the published JSON Schema (checked by the reference validator).
+    let file = tmp.path().join("hits.json");
+    std::fs::write(&file, serde_json::to_string(&hits).unwrap()).unwrap();
+    let check = Command::new(argus::repo_root().join(".venv/bin/python"))
+        .arg("-c")
+        .arg("import json,sys,jsonschema; s=json.load(open(sys.argv[1])); [jsonschema.validate(h, s) for h in json.load(open(sys.argv[2]))]")
+        .arg(argus::repo_root().join("schemas/hit.v1.schema.json"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "hits break the schema: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let seen = f.seen();
     let s = scoring::score(&hits, &seen, 10, 16.0, 8.0);
     eprintln!(

@@ -1,0 +1,250 @@
+//! End-to-end speed of the agent's pipeline on a 30 s, 1080p, 30 frames/s simulated patrol, with
+//! its default settings (detection at 5 frames/s on two tiles per frame), measured side by side:
+//!
+//! - decode only: GStreamer decoding every frame to RGB, nothing else;
+//! - inference only: tiling, ONNX Runtime and decoding on the analysed frames, already in memory,
+//!   expressed per video frame (the time the detector needs per second of video);
+//! - end to end: `replay` (decode, detect, geotag, track, rules, evidence, hits);
+//! - the plain Python loop (`benches/agent_loop.py`: OpenCV + onnxruntime, same tiling and rate).
+//!
+//! Goals: end to end ≥ 0.8 × the slower of decode and inference (the stages overlap), and faster
+//! than the Python loop. Then the agent's peak RSS running four camera sources at once.
+//! Medians of `ARGUS_BENCH_REPS` runs (default 3).
+//!
+//! Run: `cargo bench -p argus-edge-agent --bench pipeline`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use argus_core::hit::SourceKind;
+use argus_edge_agent::analyze::{AnalysisOptions, Analyzer, FrameIn};
+use argus_edge_agent::config::{AgentConfig, SourceConfig};
+use argus_edge_agent::replay::{self, ReplayArgs};
+use argus_sim::district::generate::{DistrictOptions, generate};
+use argus_sim::flight::{FlightOptions, fly};
+use argus_video::FrameReader;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Fixture {
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn video(&self) -> PathBuf {
+        self.dir.join("flight/flight.mp4")
+    }
+    fn srt(&self) -> PathBuf {
+        self.dir.join("flight/flight.SRT")
+    }
+    fn map(&self) -> PathBuf {
+        self.dir.join("district/district.geojson")
+    }
+}
+
+fn fixture() -> Fixture {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-flight-v1");
+    if !dir.join("flight/done").exists() {
+        eprintln!("rendering the 30 s benchmark flight once…");
+        let d = generate(&DistrictOptions::default()).unwrap();
+        argus_sim::district::geojson::write(&d, &dir.join("district")).unwrap();
+        let mut opts = FlightOptions::new(&d);
+        opts.duration_s = Some(30.0);
+        fly(&d, &opts, &dir.join("flight")).unwrap();
+        std::fs::write(dir.join("flight/done"), b"").unwrap();
+    }
+    Fixture { dir }
+}
+
+fn agent_config(f: &Fixture) -> AgentConfig {
+    AgentConfig {
+        model: argus::repo_root().join("models/argus-det"),
+        map: Some(f.map()),
+        ..AgentConfig::default()
+    }
+}
+
+fn source(f: &Fixture) -> SourceConfig {
+    SourceConfig {
+        id: "patrol".into(),
+        kind: SourceKind::Drone,
+        uri: f.video().display().to_string(),
+        telemetry: Some(f.srt()),
+        camera: None,
+        flight_id: None,
+        detect_fps: None,
+        rtsp_udp: false,
+    }
+}
+
+fn decode_fps(video: &Path) -> (f64, u64) {
+    let started = Instant::now();
+    let n = FrameReader::open(video)
+        .unwrap()
+        .map(|f| f.unwrap())
+        .count() as u64;
+    (n as f64 / started.elapsed().as_secs_f64(), n)
+}
+
+/// Seconds of detector work per analysed frame, on frames already decoded.
+fn inference_s_per_frame(f: &Fixture, opts: &AnalysisOptions) -> f64 {
+    let agent = agent_config(f);
+    let (mut det, model) = replay::load_detector(&agent).unwrap();
+    let setup = replay::setup(&agent, &source(f), None).unwrap();
+    let analyzer = Analyzer::new(setup, opts.clone(), model);
+    let step = (30.0 / opts.detect_fps).round() as usize;
+    let frames: Vec<_> = FrameReader::open(&f.video())
+        .unwrap()
+        .map(|f| f.unwrap())
+        .step_by(step)
+        .take(40)
+        .collect();
+    let _ = analyzer.detect(&mut det, &frame_in(&frames[0], 0)); // warm-up
+    let started = Instant::now();
+    for (k, fr) in frames.iter().enumerate() {
+        let _ = analyzer.detect(&mut det, &frame_in(fr, k as u64)).unwrap();
+    }
+    started.elapsed().as_secs_f64() / frames.len() as f64
+}
+
+fn frame_in(f: &argus_video::Frame, index: u64) -> FrameIn<'_> {
+    FrameIn {
+        index,
+        t_s: f.pts.map_or(0.0, |p| p.as_secs_f64()),
+        rgb: &f.rgb,
+        width: f.width,
+        height: f.height,
+    }
+}
+
+fn python_fps(f: &Fixture, opts: &AnalysisOptions) -> Option<f64> {
+    let python = argus::repo_root().join(".venv/bin/python");
+    let out = Command::new(python)
+        .arg(argus::repo_root().join("benches/agent_loop.py"))
+        .arg(f.video())
+        .arg(argus::repo_root().join("models/argus-det"))
+        .arg(opts.detect_fps.to_string())
+        .arg(opts.tile_scale.to_string())
+        .arg("2")
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "python baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(v["frames"].as_f64()? / v["seconds"].as_f64()?)
+}
+
+/// Peak RSS (MiB) of `edge-agent run` with four camera sources on the same recording.
+fn peak_rss_4_cameras(f: &Fixture) -> Option<f64> {
+    let tmp = tempfile::tempdir().ok()?;
+    let broker = argus::services::Mosquitto::start(&tmp.path().join("broker"));
+    let cam = tmp.path().join("camera.json");
+    std::fs::write(
+        &cam,
+        r#"{"pose":{"lat":30.7,"lon":121.02,"alt_m":8,"yaw_deg":0,"pitch_deg":-24,"roll_deg":0},"camera":{"width":1920,"height":1080,"fx":1222,"fy":1222,"cx":960,"cy":540}}"#,
+    )
+    .ok()?;
+    let mut cfg = format!(
+        "[agent]\nid = \"rss\"\nmodel = \"{}\"\nmap = \"{}\"\n[mqtt]\nurl = \"{}\"\noutbox = \"{}\"\n",
+        argus::repo_root().join("models/argus-det").display(),
+        f.map().display(),
+        broker.url(),
+        tmp.path().join("outbox").display()
+    );
+    for k in 0..4 {
+        cfg += &format!(
+            "[[source]]\nid = \"cam{k}\"\nkind = \"camera\"\nuri = \"{}\"\ncamera = \"{}\"\n",
+            f.video().display(),
+            cam.display()
+        );
+    }
+    let path = tmp.path().join("agent.toml");
+    std::fs::write(&path, cfg).ok()?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut peak_kb = 0.0_f64;
+    while child.try_wait().ok()?.is_none() {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            for l in s.lines().filter(|l| l.starts_with("VmHWM:")) {
+                peak_kb = peak_kb.max(
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0.0),
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(peak_kb / 1024.0)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // `cargo test --benches` smoke run
+    }
+    let reps: usize = std::env::var("ARGUS_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let f = fixture();
+    let opts = AnalysisOptions::default();
+    let agent = agent_config(&f);
+    let (mut dec, mut inf, mut e2e, mut py) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut frames = 0;
+    for _ in 0..reps {
+        let (fps, n) = decode_fps(&f.video());
+        frames = n;
+        dec.push(fps);
+        let s = inference_s_per_frame(&f, &opts);
+        // Per second of 30 frames/s video, the detector runs detect_fps times.
+        inf.push(30.0 / (s * opts.detect_fps));
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let args = ReplayArgs {
+            video: f.video(),
+            source: source(&f),
+            out: out.path().into(),
+            progress: false,
+        };
+        let r = replay::replay(&agent, &opts, &args).unwrap();
+        e2e.push(r.frames as f64 / r.seconds);
+        if let Some(p) = python_fps(&f, &opts) {
+            py.push(p);
+        }
+    }
+    let (dec, inf, e2e) = (median(dec), median(inf), median(e2e));
+    let slower = dec.min(inf);
+    println!(
+        "edge-agent pipeline, {frames} frames of 1080p30 patrol, detect_fps {}, tile scale {}, median of {reps}",
+        opts.detect_fps, opts.tile_scale
+    );
+    println!("  decode only (GStreamer → RGB)      {dec:7.1} frames/s");
+    println!("  inference only (per video frame)   {inf:7.1} frames/s");
+    println!(
+        "  end to end (replay)                {e2e:7.1} frames/s = {:.2} × the slower stage (goal ≥ 0.80)",
+        e2e / slower
+    );
+    if !py.is_empty() {
+        let py = median(py);
+        println!(
+            "  Python OpenCV + onnxruntime loop   {py:7.1} frames/s → Rust end to end {:.2}× faster (goal > 1)",
+            e2e / py
+        );
+    }
+    if let Some(mb) = peak_rss_4_cameras(&f) {
+        println!("  peak RSS, `run` with 4 camera sources: {mb:.0} MiB");
+    }
+}

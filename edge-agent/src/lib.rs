@@ -1,0 +1,34 @@
+//! The Argus edge agent as a library: the per-source analysis (detection, geotagging, tracking,
+//! map rules, hits), the durable outbox and MQTT publisher, sources and health, and the
+//! analysts' evaluation tools. The `edge-agent` binary is a thin command line over it.
+
+pub mod agent;
+pub mod analyze;
+pub mod clock;
+pub mod coco;
+pub mod config;
+pub mod evidence;
+pub mod health;
+pub mod outbox;
+pub mod plot;
+pub mod publish;
+pub mod replay;
+
+/// A bar of `len` steps labelled `what`; drawn only when `show` and stderr is a terminal.
+pub fn progress_bar(len: u64, what: &str, show: bool) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let target = if show {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} {bar:40.cyan/blue} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
