@@ -3,7 +3,13 @@
 //! - [`geodesy`]: WGS84 ⇄ a local east-north-up tangent plane anchored at an origin.
 //! - [`camera`]: pinhole intrinsics with optional radial distortion, and camera poses in DJI's
 //!   angle convention (yaw clockwise from true north, pitch 0 = horizon, −90 = nadir).
-//! - [`srt`]: DJI `.SRT` telemetry sidecars, written in the modern bracket dialect and read back.
+//! - [`srt`]: DJI `.SRT` telemetry sidecars, written in the modern bracket dialect and read back;
+//!   [`telemetry`] reads every real dialect into samples and interpolates poses; [`osd`] reads
+//!   DJI Cloud API aircraft OSD messages into the same samples.
+//! - [`detect`]: letterboxing, CenterNet decoding and class-aware NMS.
+//! - [`map`] and [`rules`]: GeoJSON layers and the rules that make a sighting a violation.
+//! - [`geotag`]: pixel → ground or roof, with a 90 % uncertainty; [`track`]: one track per
+//!   object per pass; [`hit`]: the `argus.hit/1` wire type.
 //!
 //! Both the simulator and the edge agent use these types, so a pose written by one is read by the
 //! other through exactly the same maths.
@@ -28,6 +34,7 @@ pub mod geotag;
 pub mod hit;
 pub mod linalg;
 pub mod map;
+pub mod osd;
 pub mod rules;
 pub mod srt;
 pub mod telemetry;
