@@ -83,10 +83,11 @@ fn source(f: &Fixture) -> SourceConfig {
 
 fn decode_fps(video: &Path) -> (f64, u64) {
     let started = Instant::now();
-    let n = FrameReader::open(video)
-        .unwrap()
-        .map(|f| f.unwrap())
-        .count() as u64;
+    let mut n = 0u64;
+    for f in FrameReader::open(video).unwrap() {
+        f.unwrap();
+        n += 1;
+    }
     (n as f64 / started.elapsed().as_secs_f64(), n)
 }
 

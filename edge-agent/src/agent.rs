@@ -182,7 +182,7 @@ pub fn run(cfg: Config) -> Result<()> {
     let map = cfg.agent.map.as_deref().map(load_map).transpose()?;
     let (mut det, model) = load_detector(&cfg.agent)?;
     let outbox = Arc::new(Outbox::open(&mqtt.outbox, mqtt.outbox_max)?);
-    if outbox.len() > 0 {
+    if !outbox.is_empty() {
         tracing::info!(
             waiting = outbox.len(),
             "outbox holds hits from a previous run; publishing them first"
@@ -338,7 +338,7 @@ pub fn run(cfg: Config) -> Result<()> {
         "all sources ended; publishing what is left"
     );
     publisher.shutdown(&outbox, Duration::from_secs(30));
-    if outbox.len() > 0 {
+    if !outbox.is_empty() {
         tracing::warn!(
             waiting = outbox.len(),
             "the broker did not take every hit; they stay in the outbox for the next run"

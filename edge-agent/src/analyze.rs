@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use argus_core::camera::{Intrinsics, Pose};
 use argus_core::detect::{Detection, nms};
-use argus_core::geotag::{Ground, PoseSigma, geotag};
+use argus_core::geodesy::{GeoPoint, LocalFrame};
+use argus_core::geotag::{Geotag, Ground, PoseSigma, geotag};
 use argus_core::hit::{FrameRef as HitFrame, HIT_SCHEMA, Hit, ModelRef, Position, Source};
 use argus_core::map::Map;
 use argus_core::rules::{Rule, RuleOptions, Verdict, judge};
@@ -65,6 +66,49 @@ pub enum Geometry {
     Telemetry(PoseTimeline),
     /// A fixed, surveyed camera.
     Fixed(Pose),
+    /// A fixed camera calibrated from ground control points: the image → ground homography in
+    /// `frame` (the map's, when there is a map), and its surveyed pose for the record.
+    Homography {
+        /// Pixel → local ground metres.
+        h: argus_calib::GroundHomography,
+        /// The frame it maps into.
+        frame: LocalFrame,
+        /// The camera's pose, reported in hits.
+        pose: Pose,
+    },
+}
+
+/// 90 % radius of a circular Gaussian in units of σ: √(−2 ln 0.1).
+const R90: f64 = 2.146;
+
+/// Geotags a fixed camera's box through its ground homography: the foot of the box (its bottom
+/// centre, where the object meets the ground) moved half the object's width away from the
+/// camera, to its footprint's centre.
+pub fn geotag_homography(h: &argus_calib::GroundHomography, bbox: [f64; 4]) -> Option<Geotag> {
+    let u = (bbox[0] + bbox[2]) / 2.0;
+    let foot = h.to_ground(u, bbox[3])?;
+    let beyond = h.to_ground(u, bbox[3] - 1.0)?;
+    let (l, r) = (
+        h.to_ground(bbox[0], bbox[3])?,
+        h.to_ground(bbox[2], bbox[3])?,
+    );
+    let width_m = ((r[0] - l[0]).powi(2) + (r[1] - l[1]).powi(2)).sqrt();
+    let (dx, dy) = (beyond[0] - foot[0], beyond[1] - foot[1]);
+    let norm = (dx * dx + dy * dy).sqrt().max(1e-9);
+    let centre = [
+        foot[0] + dx / norm * width_m / 2.0,
+        foot[1] + dy / norm * width_m / 2.0,
+    ];
+    let mpp = h.metres_per_pixel(u, bbox[3])?;
+    let side = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]);
+    let sigma =
+        (h.rms_m.powi(2) + (0.1 * side * mpp).powi(2) + (0.3 * width_m / 2.0).powi(2)).sqrt();
+    Some(Geotag {
+        local: centre,
+        elevation_m: 0.0,
+        uncertainty_m: R90 * sigma,
+        building: None,
+    })
 }
 
 /// Everything about one source that is not a frame.
@@ -128,6 +172,7 @@ struct Published {
 #[derive(Debug)]
 pub struct Analyzer {
     setup: SourceSetup,
+    frame: LocalFrame,
     opts: AnalysisOptions,
     tracker: Tracker,
     crops: HashMap<u64, Crop>,
@@ -184,6 +229,7 @@ impl Analyzer {
     pub fn new(setup: SourceSetup, opts: AnalysisOptions, model: ModelRef) -> Self {
         Self {
             tracker: Tracker::new(opts.tracker),
+            frame: Self::local_frame(&setup),
             setup,
             opts,
             crops: HashMap::new(),
@@ -255,7 +301,7 @@ impl Analyzer {
         }
         let focal = match &self.setup.geometry {
             Geometry::Telemetry(tl) => tl.focal_35mm_at(t_s),
-            Geometry::Fixed(_) => None,
+            Geometry::Fixed(_) | Geometry::Homography { .. } => None,
         };
         // DJI wide cameras: 24 mm equivalent when the telemetry does not say.
         Intrinsics::from_focal_35mm(width, height, focal.unwrap_or(24.0))
@@ -264,8 +310,23 @@ impl Analyzer {
     fn pose(&self, t_s: f64) -> Option<Pose> {
         match &self.setup.geometry {
             Geometry::Telemetry(tl) => tl.at(t_s, self.opts.pose_hold_s),
-            Geometry::Fixed(p) => Some(*p),
+            Geometry::Fixed(p) | Geometry::Homography { pose: p, .. } => Some(*p),
         }
+    }
+
+    /// The local frame positions live in: the homography's, else the map's, else one at the
+    /// source's first pose (fixed for the whole run, so tracks stay comparable).
+    fn local_frame(setup: &SourceSetup) -> LocalFrame {
+        let origin = match (&setup.geometry, setup.map.as_deref()) {
+            (Geometry::Homography { frame, .. }, _) => return *frame,
+            (_, Some(m)) => return *m.frame(),
+            (Geometry::Telemetry(tl), None) => tl
+                .span()
+                .and_then(|(t0, _)| tl.at(t0, 0.0))
+                .map(|p| p.position()),
+            (Geometry::Fixed(p), None) => Some(p.position()),
+        };
+        LocalFrame::new(origin.unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 }))
     }
 
     /// Analyses one frame: returns the hits it completes.
@@ -284,10 +345,7 @@ impl Analyzer {
         let mut obs = Vec::with_capacity(dets.len());
         if let Some(pose) = pose {
             let map = self.setup.map.as_deref();
-            let frame = match map {
-                Some(m) => *m.frame(),
-                None => argus_core::geodesy::LocalFrame::new(pose.position()),
-            };
+            let frame = self.frame;
             let ground = Ground {
                 plane_z: self.opts.ground_z,
                 map,
@@ -295,10 +353,11 @@ impl Analyzer {
             for d in &dets {
                 let bbox = d.bbox.map(f64::from);
                 let class = &classes[d.class];
-                let Some(g) = geotag(intr, &frame, &pose, bbox, class, &ground, &self.opts.sigma)
-                else {
-                    continue;
+                let g = match &self.setup.geometry {
+                    Geometry::Homography { h, .. } => geotag_homography(h, bbox),
+                    _ => geotag(intr, &frame, &pose, bbox, class, &ground, &self.opts.sigma),
                 };
+                let Some(g) = g else { continue };
                 obs.push(Observation {
                     t_s: f.t_s,
                     frame: f.index,
@@ -432,11 +491,7 @@ impl Analyzer {
             return Ok(None);
         };
         let (evidence, _) = evidence::encode(crop, &self.evidence)?;
-        let geo_frame = match self.setup.map.as_deref() {
-            Some(m) => *m.frame(),
-            None => argus_core::geodesy::LocalFrame::new(pose.position()),
-        };
-        let g = geo_frame.ground_to_geo(local[0], local[1]);
+        let g = self.frame.ground_to_geo(local[0], local[1]);
         let hit_id = uuid::Uuid::now_v7().to_string();
         if update_of.is_none() {
             self.published.insert(
@@ -478,6 +533,67 @@ impl Analyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_core::camera::Camera;
+    use argus_core::linalg::Vec3;
+
+    #[test]
+    fn a_street_cameras_box_lands_on_the_objects_footprint() {
+        let frame = LocalFrame::new(GeoPoint {
+            lat: 30.7,
+            lon: 121.02,
+        });
+        let pose = Pose {
+            lat: 30.7,
+            lon: 121.02,
+            alt_m: 8.0,
+            yaw_deg: 10.0,
+            pitch_deg: -24.0,
+            roll_deg: 0.0,
+        };
+        let cam = Camera::new(Intrinsics::from_hfov(1280, 720, 70.0), &frame, &pose);
+        let gcps: Vec<argus_calib::Gcp> = [
+            (-5.0, 12.0),
+            (6.0, 13.0),
+            (-8.0, 35.0),
+            (9.0, 38.0),
+            (0.0, 22.0),
+        ]
+        .iter()
+        .map(|&(e, n)| {
+            let (u, v) = cam.project(Vec3::new(e, n, 0.0)).unwrap();
+            let g = frame.ground_to_geo(e, n);
+            argus_calib::Gcp {
+                pixel: [u, v],
+                lat: g.lat,
+                lon: g.lon,
+            }
+        })
+        .collect();
+        let h = argus_calib::GroundHomography::fit(&gcps, &frame).unwrap();
+        // A 2 m cube standing at (3, 20): its box is the hull of its corners.
+        let mut b = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for (dx, dy, z) in [
+            (-1.0, -1.0, 0.0),
+            (1.0, -1.0, 0.0),
+            (-1.0, 1.0, 0.0),
+            (1.0, 1.0, 0.0),
+        ]
+        .into_iter()
+        .flat_map(|(x, y, _)| [(x, y, 0.0), (x, y, 2.0)])
+        {
+            let (u, v) = cam.project(Vec3::new(3.0 + dx, 20.0 + dy, z)).unwrap();
+            b = [b[0].min(u), b[1].min(v), b[2].max(u), b[3].max(v)];
+        }
+        let g = geotag_homography(&h, b).unwrap();
+        let err = ((g.local[0] - 3.0).powi(2) + (g.local[1] - 20.0).powi(2)).sqrt();
+        assert!(err < 0.6, "{g:?}");
+        assert!(g.uncertainty_m > err, "{g:?}");
+    }
 
     #[test]
     fn tiles_cover_the_frame_with_overlap() {

@@ -181,6 +181,11 @@ impl Outbox {
         self.ids.lock().expect("outbox lock").len()
     }
 
+    /// Whether no hit is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Waits up to `timeout` for the outbox to change (a put or a remove).
     pub fn wait_change(&self, timeout: Duration) {
         let ids = self.ids.lock().expect("outbox lock");

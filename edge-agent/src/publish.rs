@@ -152,7 +152,7 @@ impl Publisher {
     /// Stops: waits up to `drain` for the outbox to empty, says `offline`, disconnects.
     pub fn shutdown(mut self, outbox: &Outbox, drain: Duration) {
         let deadline = Instant::now() + drain;
-        while outbox.len() > 0 && Instant::now() < deadline {
+        while !outbox.is_empty() && Instant::now() < deadline {
             outbox.wait_change(Duration::from_millis(100));
         }
         self.stop.store(true, Ordering::SeqCst);

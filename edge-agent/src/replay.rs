@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use argus_core::camera::{Intrinsics, Pose};
+use argus_core::geodesy::LocalFrame;
 use argus_core::hit::{Hit, ModelRef, Source, SourceKind};
 use argus_core::map::Map;
 use argus_core::srt;
@@ -26,6 +27,10 @@ pub struct CameraFile {
     pub pose: Pose,
     /// Intrinsics.
     pub camera: Intrinsics,
+    /// Ground control points; four or more (not on one line) calibrate the camera's ground
+    /// homography, which then places what it sees.
+    #[serde(default)]
+    pub gcps: Vec<argus_calib::Gcp>,
 }
 
 /// Reads a map file.
@@ -65,7 +70,24 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, map: Option<Arc<Map>>) -> Re
                 .with_context(|| format!("reading camera calibration {}", cam_path.display()))?;
             let cam: CameraFile = serde_json::from_str(&text)
                 .with_context(|| format!("camera calibration {}", cam_path.display()))?;
-            (Geometry::Fixed(cam.pose), Some(cam.camera))
+            if cam.gcps.is_empty() {
+                (Geometry::Fixed(cam.pose), Some(cam.camera))
+            } else {
+                let frame = map
+                    .as_deref()
+                    .map_or_else(|| LocalFrame::new(cam.pose.position()), |m| *m.frame());
+                let h = argus_calib::GroundHomography::fit(&cam.gcps, &frame)
+                    .with_context(|| format!("camera calibration {}: gcps", cam_path.display()))?;
+                tracing::info!(source = %s.id, points = h.points, rms_m = h.rms_m, "ground homography from control points");
+                (
+                    Geometry::Homography {
+                        h,
+                        frame,
+                        pose: cam.pose,
+                    },
+                    Some(cam.camera),
+                )
+            }
         }
         (None, None) => bail!(
             "source {}: needs `telemetry` (a drone's SRT) or `camera` (a fixed camera's calibration) to place what it sees",
