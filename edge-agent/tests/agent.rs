@@ -463,3 +463,112 @@ fn a_corrupt_file_a_dead_camera_and_broken_telemetry_fail_alone() {
             .all(|h| h["source"]["id"] == "patrol")
     );
 }
+
+/// Not a test on its own: when `ARGUS_RTSP_CHILD_PORT` is set, this process serves a live RTSP
+/// camera on that port until killed (the reconnect test runs it as a separate process, so that
+/// killing it drops the camera the way a power cut does).
+#[test]
+fn helper_rtsp_camera_process() {
+    let Ok(port) = std::env::var("ARGUS_RTSP_CHILD_PORT") else {
+        return;
+    };
+    let cam = argus_sim::rtsp::RtspCamera::start(
+        "127.0.0.1",
+        port.parse().unwrap(),
+        "/cam",
+        640,
+        360,
+        10,
+    )
+    .unwrap();
+    let frame = vec![90u8; 640 * 360 * 3];
+    loop {
+        cam.push(&frame);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn spawn_camera(port: u16) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_rtsp_camera_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ARGUS_RTSP_CHILD_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn get_health(port: u16) -> Option<Value> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    serde_json::from_str(body.split("\r\n\r\n").nth(1)?).ok()
+}
+
+#[test]
+fn a_camera_that_drops_is_reconnected_when_it_comes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let cam_port = argus::services::free_port();
+    let mut camera = spawn_camera(cam_port);
+    assert!(
+        argus::services::wait_port(cam_port, Duration::from_secs(20)),
+        "the test camera did not start"
+    );
+    let calib = tmp.path().join("cam.json");
+    std::fs::write(
+        &calib,
+        r#"{"pose":{"lat":30.7,"lon":121.02,"alt_m":8,"yaw_deg":0,"pitch_deg":-24,"roll_deg":0},"camera":{"width":640,"height":360,"fx":450,"fy":450,"cx":320,"cy":180}}"#,
+    )
+    .unwrap();
+    let health_port = argus::services::free_port();
+    let sources = format!(
+        "[[source]]\nid = \"cam\"\nkind = \"camera\"\nuri = \"rtsp://127.0.0.1:{cam_port}/cam\"\ncamera = \"{}\"\n\n[health]\nlisten = \"127.0.0.1:{health_port}\"\n",
+        calib.display()
+    );
+    let cfg = write_config(tmp.path(), "dock-e", &broker.url(), &sources);
+    let log = tmp.path().join("agent.log");
+    let mut agent = spawn_agent(&cfg, &log);
+    let frames = || {
+        get_health(health_port)
+            .and_then(|h| h["sources"][0]["frames"].as_u64())
+            .unwrap_or(0)
+    };
+    wait_for("frames from the camera", Duration::from_secs(60), || {
+        frames() > 10
+    });
+    // The camera loses power…
+    Command::new("kill")
+        .arg("-9")
+        .arg(camera.id().to_string())
+        .status()
+        .unwrap();
+    let _ = camera.wait();
+    wait_for("the agent to notice", Duration::from_secs(60), || {
+        get_health(health_port).is_some_and(|h| h["sources"][0]["up"] == false)
+    });
+    let before = frames();
+    // …and comes back on the same address.
+    let mut camera = spawn_camera(cam_port);
+    wait_for(
+        "frames after the camera's return",
+        Duration::from_secs(90),
+        || frames() > before + 10,
+    );
+    let h = get_health(health_port).unwrap();
+    assert_eq!(h["sources"][0]["up"], true, "{h}");
+    let _ = camera.kill();
+    let _ = camera.wait();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("source=cam"), "{text}");
+}
