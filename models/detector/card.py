@@ -89,7 +89,11 @@ classes. It finds what the camera sees; the map rules decide what is a violation
 ## Data
 - Trained from scratch (no downloaded weights) on `sim dataset` output: seed
   {t['settings'].get('seed')}, {t['settings'].get('data')}, district seeds per split in its
-  `dataset.json` (splits never share a district), plus the real rubbish-bag photos of
+  `dataset.json` (splits never share a district). Drone views 30–150 m up at −90…−30° with a
+  30–65° field across 640 px — the scale the edge agent sees when it tiles a 1080p frame at half
+  resolution (`tile_scale` 0.5) — and 15 % street-camera views 4–10 m up. Objects under 10 px or
+  under 30 % visible are ignore regions (COCO `iscrowd`): neither a miss nor a false positive, in
+  training and in every metric below. Plus the real rubbish-bag photos of
   `shared/data/trashbags` (CC BY 4.0, woosongvision / Roboflow Universe) outside the fixed holdout
   (one in five by name hash), boxes from the polygons' extent, as `waste_pile`.
 - Training data SHA-256: `{t['data_sha256']}`; best epoch {t['epoch']} of
@@ -108,7 +112,9 @@ batch 1, {speed['batch4_ms_per_image']:.1f} ms per image at batch 4.
 ## Known limits
 - Trained on rendered imagery: flat-shaded objects, a planar city, no motion blur. Expect a drop
   on real footage; real waste photos are the only real data seen.
-- Objects under ~8 px (a stall from 150 m at a wide field of view) are often missed.
+- Objects under 10 px are not scored (ignore regions) and often missed: at the agent's default
+  tiling a 2 m stall is about 11 px from 100 m and 7 px from 150 m, so patrols fly at 100 m or
+  lower, or tile at full resolution (`tile_scale` 1.0, four times the inference per frame).
 - Café umbrellas, cars and baseline sheds are the hard negatives: a legal shed looks exactly like
   an illegal one, by design: the building baseline decides.
 
