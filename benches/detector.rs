@@ -59,7 +59,7 @@ fn bench(c: &mut Criterion) {
             .collect();
         times.sort_by(f64::total_cmp);
         let rust = times[times.len() / 2];
-        let python = python_ms(&root, &model, batch);
+        let python = python_ms(&model, batch);
         match python {
             Some(py) => println!(
                 "summary detector_1080p batch {batch}: rust {rust:.1} ms/frame ({:.1} frames/s), python onnxruntime {py:.1} ms/frame; rust/python speed {:.2}x",
@@ -74,21 +74,17 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-fn python_ms(root: &Path, model: &Path, batch: usize) -> Option<f64> {
-    let out = std::process::Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("benches/detector.py"))
-        .arg(model)
-        .args([batch.to_string(), THREADS.to_string(), "20".into()])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "python baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+fn python_ms(model: &Path, batch: usize) -> Option<f64> {
+    let args = [
+        model.display().to_string(),
+        batch.to_string(),
+        THREADS.to_string(),
+        "20".into(),
+    ];
+    argus::python_baseline("benches/detector.py", &args)?
+        .trim()
+        .parse()
+        .ok()
 }
 
 criterion::criterion_group!(benches, bench);

@@ -28,3 +28,63 @@ pub fn shared_data(sub: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// A folder built once and reused: `build` fills `dir` unless a previous run finished it. A file
+/// lock keeps parallel test processes from building it twice.
+pub fn cached(dir: &std::path::Path, build: impl FnOnce(&std::path::Path)) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("creating a fixture folder");
+    let lock = std::fs::File::create(dir.join(".lock")).expect("fixture lock file");
+    lock.lock().expect("locking the fixture");
+    if !dir.join(".done").exists() {
+        build(dir);
+        std::fs::write(dir.join(".done"), b"").expect("marking the fixture done");
+    }
+    dir.to_path_buf()
+}
+
+/// A simulated recording laid out as the tests and benchmarks write it:
+/// `district/district.geojson` and `flight/{flight.mp4, flight.SRT, truth.jsonl}`.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    /// Its folder.
+    pub dir: PathBuf,
+}
+
+impl Recording {
+    /// The video.
+    pub fn video(&self) -> PathBuf {
+        self.dir.join("flight/flight.mp4")
+    }
+    /// The DJI SRT telemetry.
+    pub fn srt(&self) -> PathBuf {
+        self.dir.join("flight/flight.SRT")
+    }
+    /// The per-frame truth.
+    pub fn truth(&self) -> PathBuf {
+        self.dir.join("flight/truth.jsonl")
+    }
+    /// The district map.
+    pub fn map(&self) -> PathBuf {
+        self.dir.join("district/district.geojson")
+    }
+}
+
+/// Runs a Python baseline script (path relative to the repository) with the project's `.venv`
+/// and returns its standard output; `None`, saying why, when it cannot run.
+pub fn python_baseline<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Option<String> {
+    let root = repo_root();
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join(script))
+        .args(args)
+        .output()
+        .map_err(|e| eprintln!("python baseline {script} could not start: {e}"))
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "python baseline {script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}

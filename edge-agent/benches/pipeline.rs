@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use argus::Recording;
 use argus_core::hit::SourceKind;
 use argus_edge_agent::analyze::{AnalysisOptions, Analyzer, FrameIn};
 use argus_edge_agent::config::{AgentConfig, SourceConfig};
@@ -30,37 +31,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-struct Fixture {
-    dir: PathBuf,
-}
-
-impl Fixture {
-    fn video(&self) -> PathBuf {
-        self.dir.join("flight/flight.mp4")
-    }
-    fn srt(&self) -> PathBuf {
-        self.dir.join("flight/flight.SRT")
-    }
-    fn map(&self) -> PathBuf {
-        self.dir.join("district/district.geojson")
-    }
-}
-
-fn fixture() -> Fixture {
+fn fixture() -> Recording {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-flight-v1");
-    if !dir.join("flight/done").exists() {
+    let dir = argus::cached(&dir, |dir| {
         eprintln!("rendering the 30 s benchmark flight once…");
         let d = generate(&DistrictOptions::default()).unwrap();
         argus_sim::district::geojson::write(&d, &dir.join("district")).unwrap();
         let mut opts = FlightOptions::new(&d);
         opts.duration_s = Some(30.0);
         fly(&d, &opts, &dir.join("flight")).unwrap();
-        std::fs::write(dir.join("flight/done"), b"").unwrap();
-    }
-    Fixture { dir }
+    });
+    Recording { dir }
 }
 
-fn agent_config(f: &Fixture) -> AgentConfig {
+fn agent_config(f: &Recording) -> AgentConfig {
     AgentConfig {
         model: argus::repo_root().join("models/argus-det"),
         map: Some(f.map()),
@@ -68,7 +52,7 @@ fn agent_config(f: &Fixture) -> AgentConfig {
     }
 }
 
-fn source(f: &Fixture) -> SourceConfig {
+fn source(f: &Recording) -> SourceConfig {
     SourceConfig {
         id: "patrol".into(),
         kind: SourceKind::Drone,
@@ -92,7 +76,7 @@ fn decode_fps(video: &Path) -> (f64, u64) {
 }
 
 /// Seconds of detector work per analysed frame, on frames already decoded.
-fn inference_s_per_frame(f: &Fixture, opts: &AnalysisOptions) -> f64 {
+fn inference_s_per_frame(f: &Recording, opts: &AnalysisOptions) -> f64 {
     let agent = agent_config(f);
     let (mut det, model) = replay::load_detector(&agent).unwrap();
     let setup = replay::setup(&agent, &source(f), None).unwrap();
@@ -122,30 +106,24 @@ fn frame_in(f: &argus_video::Frame, index: u64) -> FrameIn<'_> {
     }
 }
 
-fn python_fps(f: &Fixture, opts: &AnalysisOptions) -> Option<f64> {
-    let python = argus::repo_root().join(".venv/bin/python");
-    let out = Command::new(python)
-        .arg(argus::repo_root().join("benches/agent_loop.py"))
-        .arg(f.video())
-        .arg(argus::repo_root().join("models/argus-det"))
-        .arg(opts.detect_fps.to_string())
-        .arg(opts.tile_scale.to_string())
-        .arg("2")
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "python baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+fn python_fps(f: &Recording, opts: &AnalysisOptions) -> Option<f64> {
+    let args = [
+        f.video().display().to_string(),
+        argus::repo_root()
+            .join("models/argus-det")
+            .display()
+            .to_string(),
+        opts.detect_fps.to_string(),
+        opts.tile_scale.to_string(),
+        "2".into(),
+    ];
+    let v: serde_json::Value =
+        serde_json::from_str(&argus::python_baseline("benches/agent_loop.py", &args)?).ok()?;
     Some(v["frames"].as_f64()? / v["seconds"].as_f64()?)
 }
 
 /// Peak RSS (MiB) of `edge-agent run` with four camera sources on the same recording.
-fn peak_rss_4_cameras(f: &Fixture) -> Option<f64> {
+fn peak_rss_4_cameras(f: &Recording) -> Option<f64> {
     let tmp = tempfile::tempdir().ok()?;
     let broker = argus::services::Mosquitto::start(&tmp.path().join("broker"));
     let cam = tmp.path().join("camera.json");

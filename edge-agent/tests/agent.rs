@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use argus::Recording;
 use argus::scoring::{self, SeenObject};
 use argus::services::Mosquitto;
 use argus_sim::district::generate::{DistrictOptions, generate};
@@ -18,33 +19,10 @@ use serde_json::Value;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_edge-agent");
 
-/// The flight every test here uses, rendered once into the target folder (a file lock keeps
-/// parallel test processes from rendering it twice).
-struct Flight {
-    dir: PathBuf,
-}
-
-impl Flight {
-    fn video(&self) -> PathBuf {
-        self.dir.join("flight/flight.mp4")
-    }
-    fn srt(&self) -> PathBuf {
-        self.dir.join("flight/flight.SRT")
-    }
-    fn map(&self) -> PathBuf {
-        self.dir.join("district/district.geojson")
-    }
-    fn seen(&self) -> Vec<SeenObject> {
-        scoring::seen_objects(&self.dir.join("flight/truth.jsonl")).unwrap()
-    }
-}
-
-fn flight() -> Flight {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-flight-v1");
-    std::fs::create_dir_all(&dir).unwrap();
-    let lock = std::fs::File::create(dir.join(".lock")).unwrap();
-    lock.lock().unwrap();
-    if !dir.join("flight/done").exists() {
+/// The flight every test here uses, rendered once into the target folder.
+fn flight() -> Recording {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-flight-v2");
+    let dir = argus::cached(&dir, |dir| {
         let d = generate(&DistrictOptions::default()).unwrap();
         argus_sim::district::geojson::write(&d, &dir.join("district")).unwrap();
         // The 350 m square around a violation holding the most violations and look-alikes.
@@ -90,9 +68,12 @@ fn flight() -> Flight {
             waypoints,
         };
         fly(&d, &opts, &dir.join("flight")).unwrap();
-        std::fs::write(dir.join("flight/done"), b"").unwrap();
-    }
-    Flight { dir }
+    });
+    Recording { dir }
+}
+
+fn seen(f: &Recording) -> Vec<SeenObject> {
+    scoring::seen_objects(&f.truth()).unwrap()
 }
 
 /// A subscriber that keeps every hit, across broker restarts (persistent session, QoS 1).
@@ -168,7 +149,7 @@ fn write_config(dir: &Path, agent: &str, url: &str, sources: &str) -> PathBuf {
     path
 }
 
-fn drone_source(f: &Flight) -> String {
+fn drone_source(f: &Recording) -> String {
     format!(
         "[[source]]\nid = \"patrol\"\nkind = \"drone\"\nuri = \"{}\"\ntelemetry = \"{}\"\n",
         f.video().display(),
@@ -261,7 +242,7 @@ fn a_patrol_reports_each_violation_it_passes_once_and_no_look_alike() {
         "hits break the schema: {}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let seen = f.seen();
+    let seen = seen(&f);
     let s = scoring::score(&hits, &seen, 10, 16.0, 8.0);
     eprintln!(
         "{} hits; violations passed {:?}, found {:?}; on look-alikes {:?}; false {}",

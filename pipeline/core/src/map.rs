@@ -78,12 +78,7 @@ impl Area {
 
     /// The opening hours as written (`06:00-09:00,17:00-21:30`).
     pub fn hours_text(&self) -> String {
-        let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
-        self.hours
-            .iter()
-            .map(|&(a, b)| format!("{}-{}", hm(a), hm(b)))
-            .collect::<Vec<_>>()
-            .join(",")
+        format_hours(&self.hours)
     }
 }
 
@@ -114,6 +109,16 @@ pub enum MapError {
         /// What is wrong.
         what: String,
     },
+}
+
+/// Writes minute windows as `HH:MM-HH:MM[,HH:MM-HH:MM…]` (the inverse of [`parse_hours`]).
+pub fn format_hours(hours: &[(u32, u32)]) -> String {
+    let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    hours
+        .iter()
+        .map(|&(a, b)| format!("{}-{}", hm(a), hm(b)))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Parses `HH:MM-HH:MM[,HH:MM-HH:MM…]` into minute windows.

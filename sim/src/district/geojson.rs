@@ -257,16 +257,6 @@ fn parse_minutes(s: &str) -> Option<u32> {
     (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
 }
 
-fn parse_hours(s: &str) -> Option<Vec<(u32, u32)>> {
-    s.split(',')
-        .map(|w| {
-            let (a, b) = w.split_once('-')?;
-            let (a, b) = (parse_minutes(a)?, parse_minutes(b)?);
-            (a < b).then_some((a, b))
-        })
-        .collect()
-}
-
 fn enum_value<T: serde::de::DeserializeOwned>(
     m: &Map<String, Value>,
     at: &str,
@@ -392,7 +382,7 @@ pub fn from_geojson(v: &Value) -> Result<District, Bad> {
             }
             "vending_zone" => {
                 let h = text(props, &at, "hours")?;
-                let hours = parse_hours(&h).ok_or_else(|| {
+                let hours = argus_core::map::parse_hours(&h).ok_or_else(|| {
                     (
                         at.clone(),
                         format!("`hours`: {h:?} is not like 06:00-09:00,17:00-22:00"),

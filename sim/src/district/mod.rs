@@ -223,12 +223,7 @@ impl VendingZone {
 
     /// The hours as written in files: `06:00-09:00,17:00-22:30`.
     pub fn hours_text(&self) -> String {
-        let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
-        self.hours
-            .iter()
-            .map(|&(a, b)| format!("{}-{}", hm(a), hm(b)))
-            .collect::<Vec<_>>()
-            .join(",")
+        argus_core::map::format_hours(&self.hours)
     }
 }
 
