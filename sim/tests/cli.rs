@@ -235,7 +235,7 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
     );
     let manifest: serde_json::Value = read_json(&dir.path().join("dataset.json"));
     let mut all_seeds = std::collections::BTreeSet::new();
-    let mut images = 0;
+    let (mut images, mut crowd) = (0, 0);
     for split in ["train", "val", "test"] {
         for s in manifest["splits"][split]["district_seeds"]
             .as_array()
@@ -273,8 +273,21 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|a| a["image_id"] == img["id"])
+                .filter(|a| a["image_id"] == img["id"] && a["iscrowd"] == 0)
                 .collect();
+            // Labelled objects are at least 10 px on their longer side; smaller or hidden ones
+            // are ignore regions (COCO `iscrowd`), absent from the YOLO labels.
+            for a in &anns {
+                let b = &a["bbox"];
+                let side = b[2].as_f64().unwrap().max(b[3].as_f64().unwrap());
+                assert!(side >= 10.0, "{file}: a labelled box of {side} px");
+            }
+            crowd += coco["annotations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["image_id"] == img["id"] && a["iscrowd"] == 1)
+                .count();
             assert_eq!(
                 yolo.lines().count(),
                 anns.len(),
@@ -305,4 +318,9 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
         labelled >= 20,
         "images aimed at objects must carry labels: {labelled}"
     );
+    let ignored: usize = ["train", "val", "test"]
+        .iter()
+        .map(|s| manifest["splits"][s]["ignore_regions"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(ignored, crowd, "dataset.json counts the ignore regions");
 }
