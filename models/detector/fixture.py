@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from data import CLASSES, load_rgb, read_yolo  # noqa: E402
+from data import CLASSES, load_rgb, sim_split  # noqa: E402
 from evaluate import decode  # noqa: E402
 
 
@@ -40,8 +40,9 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     # Lossless, so the Rust test decodes exactly the pixels the reference saw.
     Image.fromarray(img).save(out / "fixture.png", optimize=True)
-    label = src.parent.parent / "labels" / (src.stem + ".txt")
-    truth = read_yolo(label, 640, 640)
+    split = Path(args.image).parts[0]
+    boxes = next(b for p, b in sim_split(args.data, split) if p.name == src.name)
+    truth = boxes[boxes[:, 5] == 0][:, :5]
     ref = {
         "image": "fixture.png", "source": str(args.image), "model_version": manifest["version"], "threshold": args.threshold,
         "reference": [{"class": CLASSES[int(c)], "score": round(float(s), 4), "bbox": [round(float(v), 2) for v in (x0, y0, x1, y1)]}
