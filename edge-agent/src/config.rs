@@ -185,7 +185,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads and checks a config file; relative paths are resolved against its folder.
+    /// Reads and checks a config file; relative paths written in it are resolved against its
+    /// folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -199,7 +200,16 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut c.agent.model);
+        // The default model folder is the project's, relative to where the agent runs; a model
+        // written in the file is relative to the file.
+        let written = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| t.get("agent")?.get("model").cloned())
+            .is_some();
+        if written {
+            fix(&mut c.agent.model);
+        }
         c.agent.map.as_mut().map(fix);
         c.agent.onnxruntime.as_mut().map(fix);
         if let Some(m) = &mut c.mqtt {

@@ -38,15 +38,19 @@ pub struct TrackerOptions {
     pub min_dwell_s: f64,
     /// A track unseen this long ends, seconds.
     pub max_gap_s: f64,
+    /// The best detection score a track needs to be confirmed: one clear view, not only many
+    /// faint ones.
+    pub min_best_score: f32,
 }
 
 impl Default for TrackerOptions {
     fn default() -> Self {
         Self {
             association: Association::Ground { gate_m: 6.0 },
-            min_hits: 3,
+            min_hits: 5,
             min_dwell_s: 0.0,
             max_gap_s: 2.0,
+            min_best_score: 0.5,
         }
     }
 }
@@ -239,6 +243,7 @@ impl Tracker {
             if !t.confirmed
                 && t.hits >= self.opts.min_hits
                 && t.last_s - t.first_s >= self.opts.min_dwell_s
+                && t.best.score >= self.opts.min_best_score
             {
                 t.confirmed = true;
                 events.push(TrackEvent::Confirmed(t.clone()));
@@ -337,6 +342,7 @@ mod tests {
             min_hits: 3,
             min_dwell_s: 5.0,
             max_gap_s: 2.0,
+            min_best_score: 0.5,
         });
         let mut confirmed_at = None;
         for k in 0..20 {
