@@ -7,12 +7,53 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (the OS's choice).
+/// A TCP port on 127.0.0.1 held for one test: free now, and never handed to another test
+/// process while the lease lives, even while nothing listens on it (a broker stopped for a
+/// minute keeps its port). Leases are file locks in the temporary folder.
+#[derive(Debug)]
+pub struct PortLease {
+    /// The port.
+    pub port: u16,
+    _lock: std::fs::File,
+}
+
+/// Leases a free port from 20000–29999 (outside Linux's ephemeral range, so the OS never hands
+/// it to a client socket either).
+pub fn lease_port() -> PortLease {
+    let dir = std::env::temp_dir().join("argus-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lease folder");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let seed = u64::from(std::process::id()) ^ nanos;
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    for _ in 0..2000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 20000 + ((x >> 33) % 10000) as u16;
+        let Ok(file) = std::fs::File::create(dir.join(port.to_string())) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return PortLease { port, _lock: file };
+        }
+    }
+    panic!("no free port in 20000–29999");
+}
+
+/// A free port for the life of the test process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral port")
+    let lease = lease_port();
+    let port = lease.port;
+    // Held until the process exits: the port is this test's for good.
+    std::mem::forget(lease);
+    port
 }
 
 /// Waits until something listens on the port.
@@ -33,6 +74,7 @@ pub fn wait_port(port: u16, timeout: Duration) -> bool {
 pub struct Mosquitto {
     /// Its port.
     pub port: u16,
+    _lease: PortLease,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -49,8 +91,10 @@ fn mosquitto_binary() -> PathBuf {
 impl Mosquitto {
     /// Starts a broker in `dir` on a free port.
     pub fn start(dir: &Path) -> Self {
+        let lease = lease_port();
         let mut m = Self {
-            port: free_port(),
+            port: lease.port,
+            _lease: lease,
             dir: dir.to_path_buf(),
             child: None,
         };

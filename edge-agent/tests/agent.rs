@@ -360,10 +360,23 @@ fn a_killed_agent_replays_its_outbox_on_restart() {
     broker.restart();
     let log2 = tmp.path().join("agent2.log");
     let mut agent = spawn_agent(&cfg, &log2);
-    wait_for("the first run's hits", Duration::from_secs(120), || {
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
         let got = collector.ids();
-        accepted.iter().all(|a| got.contains(a))
-    });
+        if accepted.iter().all(|a| got.contains(a)) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the first run's {} hits did not all arrive ({} received, {} still in the outbox); agent log:\n{}\nbroker log:\n{}",
+            accepted.len(),
+            got.len(),
+            outbox_ids(&outbox).len(),
+            std::fs::read_to_string(&log2).unwrap_or_default(),
+            std::fs::read_to_string(tmp.path().join("broker/mosquitto.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let text = std::fs::read_to_string(&log2).unwrap();
     assert!(
         text.contains("outbox holds hits from a previous run"),
