@@ -88,7 +88,7 @@ classes. It finds what the camera sees; the map rules decide what is a violation
 
 ## Data
 - Trained from scratch (no downloaded weights) on `sim dataset` output: seed
-  {t['settings'].get('seed')}, {t['settings'].get('data')}, district seeds per split in its
+  {t['settings'].get('seed')}, dataset `{Path(t['settings'].get('data', '')).name}`, district seeds per split in its
   `dataset.json` (splits never share a district). Drone views 30–150 m up at −90…−30° with a
   30–65° field across 640 px — the scale the edge agent sees when it tiles a 1080p frame at half
   resolution (`tile_scale` 0.5) — and 15 % street-camera views 4–10 m up. Objects under 10 px or
