@@ -111,6 +111,11 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         std::fs::create_dir_all(&self.dir).expect("broker folder");
+        // Started as root, Mosquitto drops to its own user: let it write its log and its
+        // persistence database (sessions and queued messages survive a restart only then).
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o777))
+            .expect("broker folder mode");
         let conf = self.dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
