@@ -234,9 +234,6 @@ pub fn run(cfg: Config) -> Result<()> {
         let fps = s.detect_fps.unwrap_or(opts.detect_fps);
         // The source thread already paces frames; the analyzer takes every frame it is given.
         opts.detect_fps = 0.0;
-        if st.source.kind == argus_core::hit::SourceKind::Camera {
-            opts.tracker.association = argus_core::track::Association::Image { min_iou: 0.3 };
-        }
         let queue = Arc::new(FrameQueue::new(4));
         let stats = Arc::new(SourceStats::default());
         {

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use argus_core::camera::{Intrinsics, Pose};
 use argus_core::detect::{Detection, nms};
 use argus_core::geodesy::{GeoPoint, LocalFrame};
-use argus_core::geotag::{Geotag, Ground, PoseSigma, geotag};
-use argus_core::hit::{FrameRef as HitFrame, HIT_SCHEMA, Hit, ModelRef, Position, Source};
+use argus_core::geotag::{Geotag, Ground, PoseSigma, R90, geotag};
+use argus_core::hit::{
+    FrameRef as HitFrame, HIT_SCHEMA, Hit, ModelRef, Position, Source, SourceKind,
+};
 use argus_core::map::Map;
 use argus_core::rules::{Rule, RuleOptions, Verdict, judge};
 use argus_core::telemetry::PoseTimeline;
-use argus_core::track::{Observation, Track, TrackEvent, Tracker, TrackerOptions};
+use argus_core::track::{Association, Observation, Track, TrackEvent, Tracker, TrackerOptions};
 use argus_infer::{Detector, FrameRef, InferError};
 use serde::Deserialize;
 
@@ -77,9 +79,6 @@ pub enum Geometry {
         pose: Pose,
     },
 }
-
-/// 90 % radius of a circular Gaussian in units of σ: √(−2 ln 0.1).
-const R90: f64 = 2.146;
 
 /// Geotags a fixed camera's box through its ground homography: the foot of the box (its bottom
 /// centre, where the object meets the ground) moved half the object's width away from the
@@ -214,19 +213,15 @@ pub fn tiles(width: u32, height: u32, tile: u32) -> Vec<[u32; 4]> {
         .collect()
 }
 
-fn crop_rgb(rgb: &[u8], width: u32, t: [u32; 4]) -> Vec<u8> {
-    let [x, y, w, h] = t;
-    let mut out = Vec::with_capacity((w * h * 3) as usize);
-    for row in y..y + h {
-        let a = ((row * width + x) * 3) as usize;
-        out.extend_from_slice(&rgb[a..a + (w * 3) as usize]);
-    }
-    out
-}
-
 impl Analyzer {
     /// A fresh analyzer for one source.
-    pub fn new(setup: SourceSetup, opts: AnalysisOptions, model: ModelRef) -> Self {
+    pub fn new(setup: SourceSetup, mut opts: AnalysisOptions, model: ModelRef) -> Self {
+        // A fixed camera does not move: its detections are tracked in the image.
+        if setup.source.kind == SourceKind::Camera
+            && matches!(opts.tracker.association, Association::Ground { .. })
+        {
+            opts.tracker.association = Association::Image { min_iou: 0.3 };
+        }
         Self {
             tracker: Tracker::new(opts.tracker),
             frame: Self::local_frame(&setup),
@@ -258,7 +253,10 @@ impl Analyzer {
     ) -> Result<Vec<Detection>, InferError> {
         let tile = (f64::from(det.input_size()) / self.opts.tile_scale).round() as u32;
         let tl = tiles(f.width, f.height, tile.max(1));
-        let bufs: Vec<Vec<u8>> = tl.iter().map(|&t| crop_rgb(f.rgb, f.width, t)).collect();
+        let bufs: Vec<Vec<u8>> = tl
+            .iter()
+            .map(|&t| evidence::crop_rgb(f.rgb, f.width, t))
+            .collect();
         let refs: Vec<FrameRef<'_>> = tl
             .iter()
             .zip(&bufs)

@@ -42,6 +42,18 @@ pub struct Crop {
     pub bbox: [f64; 4],
 }
 
+/// Copies the rectangle `[x, y, w, h]` (inside the frame) out of a packed RGB frame `width`
+/// pixels wide.
+pub fn crop_rgb(rgb: &[u8], width: u32, rect: [u32; 4]) -> Vec<u8> {
+    let [x, y, w, h] = rect;
+    let mut out = Vec::with_capacity((w * h * 3) as usize);
+    for row in y..y + h {
+        let a = ((row * width + x) * 3) as usize;
+        out.extend_from_slice(&rgb[a..a + (w * 3) as usize]);
+    }
+    out
+}
+
 /// Cuts the region around `bbox` out of an RGB frame.
 pub fn cut(rgb: &[u8], width: u32, height: u32, bbox: [f64; 4], o: &EvidenceOptions) -> Crop {
     let (cx, cy) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
@@ -52,13 +64,12 @@ pub fn cut(rgb: &[u8], width: u32, height: u32, bbox: [f64; 4], o: &EvidenceOpti
     let clampy = |v: f64| v.clamp(0.0, f64::from(height)) as u32;
     let (x0, x1) = (clampx(cx - side / 2.0), clampx(cx + side / 2.0));
     let (y0, y1) = (clampy(cy - side / 2.0), clampy(cy + side / 2.0));
-    let (w, h) = ((x1 - x0).max(1), (y1 - y0).max(1));
-    let mut out = Vec::with_capacity((w * h * 3) as usize);
-    for y in y0..y0 + h {
-        let row = (y.min(height - 1) * width) as usize * 3;
-        let a = row + x0 as usize * 3;
-        out.extend_from_slice(&rgb[a..a + w as usize * 3]);
-    }
+    let (x0, y0) = (x0.min(width - 1), y0.min(height - 1));
+    let (w, h) = (
+        (x1.saturating_sub(x0)).clamp(1, width - x0),
+        (y1.saturating_sub(y0)).clamp(1, height - y0),
+    );
+    let out = crop_rgb(rgb, width, [x0, y0, w, h]);
     Crop {
         rgb: out,
         width: w,

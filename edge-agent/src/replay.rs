@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use argus_core::camera::{Intrinsics, Pose};
 use argus_core::geodesy::LocalFrame;
-use argus_core::hit::{Hit, ModelRef, Source, SourceKind};
+use argus_core::hit::{Hit, ModelRef, Source};
 use argus_core::map::Map;
 use argus_core::srt;
 use argus_core::telemetry::{self, PoseDefaults, PoseTimeline};
@@ -165,15 +165,6 @@ pub fn replay(
     let mut opts = analysis.clone();
     if let Some(fps) = source.detect_fps {
         opts.detect_fps = fps;
-    }
-    if setup.source.kind == SourceKind::Camera
-        && matches!(
-            opts.tracker.association,
-            argus_core::track::Association::Ground { .. }
-        )
-    {
-        tracing::debug!("fixed camera: tracking in image space");
-        opts.tracker.association = argus_core::track::Association::Image { min_iou: 0.3 };
     }
     let (mut det, model) = load_detector(agent)?;
     let reader = FrameReader::open(&args.video)

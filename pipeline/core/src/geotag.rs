@@ -133,7 +133,7 @@ pub struct Geotag {
 }
 
 /// √(−2 ln 0.1): the 90 % radius of a circular Gaussian in units of σ.
-const R90: f64 = 2.1460;
+pub const R90: f64 = 2.1460;
 
 /// Geotags the box `[x0, y0, x1, y1]` of an `object_class` object seen by a camera at `pose`.
 pub fn geotag(
