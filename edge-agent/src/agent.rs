@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use argus_core::hit::Hit;
-use argus_video::{Frame, FrameReader, VideoSource};
+use argus_video::{Frame, FrameReader, ReadOptions, VideoSource};
 
 use crate::analyze::{Analyzer, FrameIn};
 use crate::config::Config;
@@ -122,28 +122,29 @@ fn source_loop(
     id: String,
 ) {
     let mut backoff = Duration::from_millis(500);
-    let mut index = 0u64;
+    // Frames decoded so far, over all connections: indices go on across reconnects.
+    let mut decoded = 0u64;
     // Live streams restart their timestamps on every reconnect: they are timed by the wall
     // clock since the source started instead.
     let epoch = Instant::now();
+    // The detect_fps limit is applied inside the decoding pipeline: skipped frames are never
+    // converted nor copied.
+    let read = ReadOptions {
+        max_fps: Some(fps).filter(|f| *f > 0.0),
+    };
     loop {
-        let mut last_t: Option<f64> = None;
-        let result = FrameReader::open_source(&src).and_then(|reader| {
+        let base = decoded;
+        let result = FrameReader::open_with(&src, &read).and_then(|reader| {
             for frame in reader {
                 let mut frame = frame?;
                 if src.is_live() {
                     frame.pts = Some(epoch.elapsed());
                 }
+                let index = base + frame.index;
                 stats.up.store(true, Ordering::Relaxed);
-                stats.decoded.fetch_add(1, Ordering::Relaxed);
-                let t = frame.pts.map_or(0.0, |p| p.as_secs_f64());
-                index += 1;
-                // The detect_fps limit, applied before queueing: skipped frames cost nothing.
-                if fps > 0.0 && last_t.is_some_and(|l| t - l < 0.999 / fps) {
-                    continue;
-                }
-                last_t = Some(t);
-                queue.push(index - 1, frame, src.is_live());
+                stats.decoded.fetch_add(index + 1 - decoded, Ordering::Relaxed);
+                decoded = index + 1;
+                queue.push(index, frame, src.is_live());
                 backoff = Duration::from_millis(500);
             }
             Ok(())
@@ -151,7 +152,7 @@ fn source_loop(
         stats.up.store(false, Ordering::Relaxed);
         match result {
             Ok(()) if !src.is_live() => {
-                tracing::info!(source = %id, frames = index, "source ended");
+                tracing::info!(source = %id, frames = decoded, "source ended");
                 break;
             }
             Ok(()) => tracing::warn!(source = %id, "stream ended; reconnecting"),

@@ -13,7 +13,7 @@ use argus_core::map::Map;
 use argus_core::srt;
 use argus_core::telemetry::{self, PoseDefaults, PoseTimeline};
 use argus_infer::{Detector, DetectorOptions};
-use argus_video::FrameReader;
+use argus_video::{FrameReader, ReadOptions, VideoSource};
 use serde::Deserialize;
 
 use crate::analyze::{AnalysisOptions, Analyzer, FrameIn, Geometry, SourceSetup};
@@ -167,7 +167,10 @@ pub fn replay(
         opts.detect_fps = fps;
     }
     let (mut det, model) = load_detector(agent)?;
-    let reader = FrameReader::open(&args.video)
+    let read = ReadOptions {
+        max_fps: Some(opts.detect_fps).filter(|f| *f > 0.0),
+    };
+    let reader = FrameReader::open_with(&VideoSource::File(args.video.clone()), &read)
         .with_context(|| format!("opening {}", args.video.display()))?;
     // The bar counts video milliseconds: a file's length is known before its frame count.
     let total_ms = reader.duration().map_or(0, |d| d.as_millis() as u64);
@@ -189,25 +192,21 @@ pub fn replay(
         Ok(hits.len() as u64)
     };
     let (mut frames, mut hits) = (0u64, 0u64);
-    let mut fps_guess = 30.0;
     for frame in reader {
         let frame = frame.with_context(|| format!("decoding {}", args.video.display()))?;
-        let t_s = match frame.pts {
-            Some(p) => p.as_secs_f64(),
-            None => frames as f64 / fps_guess,
-        };
-        if frames == 1 && t_s > 0.0 {
-            fps_guess = 1.0 / t_s;
-        }
+        // Containers without timestamps: 30 frames/s.
+        let t_s = frame
+            .pts
+            .map_or(frame.index as f64 / 30.0, |p| p.as_secs_f64());
         let f = FrameIn {
-            index: frames,
+            index: frame.index,
             t_s,
             rgb: &frame.rgb,
             width: frame.width,
             height: frame.height,
         };
         hits += write(analyzer.frame(&mut det, &f)?)?;
-        frames += 1;
+        frames = frame.index + 1;
         bar.set_position((t_s * 1000.0) as u64);
     }
     hits += write(analyzer.finish()?)?;

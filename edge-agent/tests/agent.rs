@@ -21,7 +21,7 @@ const AGENT: &str = env!("CARGO_BIN_EXE_edge-agent");
 
 /// The flight every test here uses, rendered once into the target folder.
 fn flight() -> Recording {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-flight-v2");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-flight-v3");
     let dir = argus::cached(&dir, |dir| {
         let d = generate(&DistrictOptions::default()).unwrap();
         argus_sim::district::geojson::write(&d, &dir.join("district")).unwrap();

@@ -262,24 +262,43 @@ impl PoseTimeline {
             focal_35mm: Vec::with_capacity(samples.len()),
         };
         for s in samples {
-            let alt_m = match (s.height_m, s.abs_alt_m, defaults.ground_abs_alt_m) {
-                (Some(h), _, _) => h + defaults.takeoff_height_m,
-                (None, Some(a), Some(g)) => a - g,
-                (None, abs_alt_m, _) => return Err(PoseError::NoHeight { abs_alt_m }),
-            };
-            let g = s.gimbal.unwrap_or(defaults.gimbal);
-            t.times.push(s.t_s);
-            t.focal_35mm.push(s.focal_35mm);
-            t.poses.push(Pose {
-                lat: s.lat,
-                lon: s.lon,
-                alt_m,
-                yaw_deg: g.yaw_deg,
-                pitch_deg: g.pitch_deg,
-                roll_deg: g.roll_deg,
-            });
+            t.push(s, defaults)?;
         }
         Ok(t)
+    }
+
+    /// Appends a sample (live telemetry). One older than the last sample is ignored and
+    /// `Ok(false)` returned: live messages can arrive out of order.
+    pub fn push(&mut self, s: &Sample, defaults: &PoseDefaults) -> Result<bool, PoseError> {
+        if self.times.last().is_some_and(|&last| s.t_s <= last) {
+            return Ok(false);
+        }
+        let alt_m = match (s.height_m, s.abs_alt_m, defaults.ground_abs_alt_m) {
+            (Some(h), _, _) => h + defaults.takeoff_height_m,
+            (None, Some(a), Some(g)) => a - g,
+            (None, abs_alt_m, _) => return Err(PoseError::NoHeight { abs_alt_m }),
+        };
+        let g = s.gimbal.unwrap_or(defaults.gimbal);
+        self.times.push(s.t_s);
+        self.focal_35mm.push(s.focal_35mm);
+        self.poses.push(Pose {
+            lat: s.lat,
+            lon: s.lon,
+            alt_m,
+            yaw_deg: g.yaw_deg,
+            pitch_deg: g.pitch_deg,
+            roll_deg: g.roll_deg,
+        });
+        Ok(true)
+    }
+
+    /// Forgets the samples before `t_s` but the last one of them (live telemetry keeps a
+    /// bounded window).
+    pub fn trim_before(&mut self, t_s: f64) {
+        let k = self.times.partition_point(|&x| x < t_s).saturating_sub(1);
+        self.times.drain(..k);
+        self.poses.drain(..k);
+        self.focal_35mm.drain(..k);
     }
 
     /// Reads an SRT file's text into a timeline.
@@ -302,7 +321,8 @@ impl PoseTimeline {
         Some((*self.times.first()?, *self.times.last()?))
     }
 
-    /// The pose at `t_s`: interpolated between samples, held at the ends for up to `hold_s`,
+    /// The pose at `t_s`: interpolated between samples; up to `hold_s` outside them, held before
+    /// the first and carried on at the last velocity after the last;
     /// `None` further out.
     pub fn at(&self, t_s: f64, hold_s: f64) -> Option<Pose> {
         let (first, last) = self.span()?;
@@ -314,7 +334,7 @@ impl PoseTimeline {
             return Some(self.poses[0]);
         }
         if k == self.times.len() {
-            return Some(self.poses[k - 1]);
+            return Some(self.extrapolated(t_s));
         }
         let (t0, t1) = (self.times[k - 1], self.times[k]);
         let (a, b) = (&self.poses[k - 1], &self.poses[k]);
@@ -328,6 +348,21 @@ impl PoseTimeline {
             pitch_deg: l(a.pitch_deg, b.pitch_deg),
             roll_deg: l(a.roll_deg, b.roll_deg),
         })
+    }
+
+    /// Past the last sample: its attitude, and its position moved on at the velocity between
+    /// the last two samples (a live drone's telemetry arrives after the frames it describes).
+    fn extrapolated(&self, t_s: f64) -> Pose {
+        let n = self.times.len();
+        let mut p = self.poses[n - 1];
+        if n >= 2 && self.times[n - 1] > self.times[n - 2] {
+            let a = &self.poses[n - 2];
+            let f = (t_s - self.times[n - 1]) / (self.times[n - 1] - self.times[n - 2]);
+            p.lat += (p.lat - a.lat) * f;
+            p.lon += (p.lon - a.lon) * f;
+            p.alt_m += (p.alt_m - a.alt_m) * f;
+        }
+        p
     }
 
     /// The 35 mm-equivalent focal length recorded nearest before `t_s`, if any.
@@ -376,7 +411,7 @@ mod tests {
     }
 
     #[test]
-    fn timeline_interpolates_between_and_holds_at_the_ends() {
+    fn timeline_interpolates_between_and_carries_on_past_the_ends() {
         let s = |t: f64, lat: f64, yaw: f64| Sample {
             t_s: t,
             lat,
@@ -398,8 +433,34 @@ mod tests {
         let p = tl.at(0.5, 0.0).unwrap();
         assert!((p.lat - 30.0005).abs() < 1e-12);
         assert!((p.yaw_deg.abs() - 180.0).abs() < 1e-9);
-        assert_eq!(tl.at(1.2, 0.5).unwrap().lat, 30.001);
+        // Before the first sample: held; after the last: on at the last velocity.
+        assert_eq!(tl.at(-0.2, 0.5).unwrap().lat, 30.0);
+        assert!((tl.at(1.2, 0.5).unwrap().lat - 30.0012).abs() < 1e-12);
         assert_eq!(tl.at(2.0, 0.5), None);
+    }
+
+    #[test]
+    fn a_live_timeline_grows_ignores_late_samples_and_keeps_a_window() {
+        let s = |t: f64| Sample {
+            t_s: t,
+            lat: 30.0 + t * 1e-4,
+            lon: 121.0,
+            height_m: Some(100.0),
+            abs_alt_m: None,
+            gimbal: None,
+            focal_35mm: None,
+        };
+        let d = PoseDefaults::default();
+        let mut tl = PoseTimeline::new(&[], &d).unwrap();
+        assert_eq!(tl.at(0.0, 1.0), None);
+        for t in 0..10 {
+            assert!(tl.push(&s(f64::from(t)), &d).unwrap());
+        }
+        assert!(!tl.push(&s(4.5), &d).unwrap(), "late samples are dropped");
+        assert_eq!(tl.len(), 10);
+        tl.trim_before(6.5);
+        assert_eq!(tl.span(), Some((6.0, 9.0)));
+        assert!((tl.at(6.5, 0.0).unwrap().lat - 30.00065).abs() < 1e-12);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod reader;
 mod writer;
 
 pub use error::VideoError;
-pub use reader::{Frame, FrameReader, VideoSource};
+pub use reader::{Frame, FrameReader, ReadOptions, VideoSource};
 pub use writer::{VideoWriter, WriterOptions};
 
 use gstreamer as gst;

@@ -12,6 +12,9 @@ use crate::error::VideoError;
 /// One decoded frame, packed RGB (`width * 3` bytes a row, no padding).
 #[derive(Debug, Clone)]
 pub struct Frame {
+    /// The frame's ordinal among all frames the stream decoded, from 0 — frames skipped by a
+    /// rate limit ([`ReadOptions::max_fps`]) count too.
+    pub index: u64,
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -85,6 +88,15 @@ impl std::fmt::Display for VideoSource {
     }
 }
 
+/// How a [`FrameReader`] reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReadOptions {
+    /// Deliver at most this many frames per second of stream time; the rest are dropped right
+    /// after decoding, before colour conversion and copying (which cost more than decoding a
+    /// 1080p frame). `None` or 0 delivers every frame.
+    pub max_fps: Option<f64>,
+}
+
 /// Decodes a video source into RGB frames, in order, through `decodebin` (which picks hardware
 /// decoders where the machine has them). Iterate it; an error ends the iteration.
 #[derive(Debug)]
@@ -133,10 +145,14 @@ impl FrameReader {
     /// Opens any source: a file, an RTSP camera or an RTP/UDP stream. Live sources keep only
     /// the newest frames when the reader falls behind; files never drop one.
     pub fn open_source(source: &VideoSource) -> Result<Self, VideoError> {
+        Self::open_with(source, &ReadOptions::default())
+    }
+
+    /// Opens any source with [`ReadOptions`].
+    pub fn open_with(source: &VideoSource, opts: &ReadOptions) -> Result<Self, VideoError> {
         crate::init()?;
         let shown = source.to_string();
-        let tail =
-            "decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false";
+        let tail = "decodebin ! videoconvert name=convert ! video/x-raw,format=RGB ! appsink name=sink sync=false";
         let description = match source {
             VideoSource::File(_) => format!("filesrc name=src ! {tail} max-buffers=4"),
             VideoSource::Rtsp { tcp, .. } => format!(
@@ -173,6 +189,7 @@ impl FrameReader {
             .expect("named in the description")
             .downcast::<gst_app::AppSink>()
             .map_err(|_| VideoError::Build("sink is not an appsink".into()))?;
+        pace(&pipeline, opts.max_fps.filter(|f| *f > 0.0));
         start(&pipeline, gst::State::Paused, &shown)?;
         let _ = pipeline.set_state(gst::State::Playing);
         Ok(Self {
@@ -228,12 +245,44 @@ impl FrameReader {
             rgb.extend_from_slice(&data[y * stride..y * stride + row]);
         }
         Ok(Some(Frame {
+            index: buffer.offset(),
             width: w,
             height: h,
             pts: buffer.pts().map(|t| Duration::from_nanos(t.nseconds())),
             rgb,
         }))
     }
+}
+
+/// Numbers every decoded frame (in the buffer's `offset`, which conversion keeps) and, with a
+/// rate limit, drops the frames that come sooner than `1 / max_fps` after the last one kept —
+/// before `videoconvert`, so a dropped frame is never converted or copied.
+fn pace(pipeline: &gst::Pipeline, max_fps: Option<f64>) {
+    let pad = pipeline
+        .by_name("convert")
+        .expect("named in the description")
+        .static_pad("sink")
+        .expect("videoconvert has a sink pad");
+    let min_gap = max_fps.map(|f| gst::ClockTime::from_nseconds((0.999e9 / f) as u64));
+    // (frames numbered so far, pts of the last frame kept); the probe runs on the streaming
+    // thread, one buffer at a time.
+    let state = std::sync::Mutex::new((0u64, None::<gst::ClockTime>));
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let mut st = state.lock().expect("probe state");
+        let index = st.0;
+        st.0 += 1;
+        let Some(buffer) = info.buffer_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if let (Some(gap), Some(pts)) = (min_gap, buffer.pts()) {
+            if st.1.is_some_and(|l| pts < l + gap) {
+                return gst::PadProbeReturn::Drop;
+            }
+            st.1 = Some(pts);
+        }
+        buffer.make_mut().set_offset(index);
+        gst::PadProbeReturn::Ok
+    });
 }
 
 impl Iterator for FrameReader {
@@ -291,6 +340,18 @@ mod tests {
         assert_eq!(frames.len(), 12);
         assert!(frames.iter().all(|f| (f.width, f.height) == (160, 96)));
         assert_eq!(frames[3].pts, Some(Duration::from_millis(300)));
+        assert!(frames.iter().enumerate().all(|(k, f)| f.index == k as u64));
+        // At most 4 of the 10 frames a second, numbered as decoded: 0, 3, 6, 9 (0.3 s apart).
+        let paced: Vec<Frame> = FrameReader::open_with(
+            &VideoSource::File(path.clone()),
+            &ReadOptions { max_fps: Some(4.0) },
+        )
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+        let kept: Vec<u64> = paced.iter().map(|f| f.index).collect();
+        assert_eq!(kept, [0, 3, 6, 9]);
+        assert_eq!(paced[1].rgb, frames[3].rgb);
     }
 
     #[test]
