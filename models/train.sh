@@ -5,7 +5,7 @@
 #   3. training (fixed seeds; the data's SHA-256 goes into the manifest);
 #   4. ONNX export + manifest into models/argus-det, checked against PyTorch;
 #   5. evaluation through ONNX Runtime and the model card.
-# Environment: ARGUS_DATA (default ./data), IMAGES (6000), EPOCHS (22), VERSION (0.3.0).
+# Environment: ARGUS_DATA (default ./data), IMAGES (6000), EPOCHS (15), VERSION (0.3.0).
 # Not part of the run or test path: CI never trains.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +28,7 @@ if [ ! -f "$ds/dataset.json" ]; then
   "$root/target/release/sim" dataset --out "$ds" --images "$images" --seed 1 --size 640x640
 fi
 run="$data/runs/argus-det-$(date +%Y%m%d-%H%M%S)"
-"$venv/bin/python" models/detector/train.py --data "$ds" --out "$run" --epochs "${EPOCHS:-22}"
+"$venv/bin/python" models/detector/train.py --data "$ds" --out "$run" --epochs "${EPOCHS:-15}"
 "$venv/bin/python" models/detector/export.py --checkpoint "$run/checkpoint.pt" --out models/argus-det --version "${VERSION:-0.3.0}"
 cp "$run/train_log.jsonl" models/argus-det/train_log.jsonl
 "$venv/bin/python" models/detector/card.py --model models/argus-det --data "$ds"

@@ -17,7 +17,7 @@ DEBIAN_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   libopencv-dev
-  mosquitto mosquitto-clients postgresql
+  mosquitto mosquitto-clients postgresql openssl
   python3-venv
 )
 

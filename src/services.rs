@@ -77,6 +77,46 @@ pub struct Mosquitto {
     _lease: PortLease,
     dir: PathBuf,
     child: Option<Child>,
+    secure: Option<Secure>,
+}
+
+/// A broker's TLS and password settings.
+#[derive(Debug, Clone)]
+pub struct Secure {
+    /// The CA certificate (PEM) that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// The one user allowed in.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+fn run_tool(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e} (run ./scripts/bootstrap.sh)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A throw-away CA and a server certificate for 127.0.0.1 signed by it, made with `openssl`;
+/// every file readable by the broker's user.
+fn make_certificates(dir: &Path) {
+    let sh = |script: &str| run_tool(Command::new("sh").arg("-c").arg(script).current_dir(dir));
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=argus-test-ca 2>/dev/null",
+    );
+    sh(
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null",
+    );
+    sh(
+        "printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > san.ext && \
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null",
+    );
+    sh("chmod 644 ca.crt server.crt server.key");
 }
 
 fn mosquitto_binary() -> PathBuf {
@@ -91,20 +131,62 @@ fn mosquitto_binary() -> PathBuf {
 impl Mosquitto {
     /// Starts a broker in `dir` on a free port.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    /// Starts a broker that takes only TLS connections (a certificate from a fresh CA) of
+    /// `user` with `password`. [`Mosquitto::secure`] tells clients the CA.
+    pub fn start_secure(dir: &Path, user: &str, password: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("broker folder");
+        make_certificates(dir);
+        let passwords = dir.join("passwords");
+        std::fs::write(&passwords, "").expect("password file");
+        run_tool(
+            Command::new("mosquitto_passwd")
+                .arg("-b")
+                .arg(&passwords)
+                .arg(user)
+                .arg(password),
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&passwords, std::fs::Permissions::from_mode(0o644))
+            .expect("password file mode");
+        Self::start_with(
+            dir,
+            Some(Secure {
+                ca_file: dir.join("ca.crt"),
+                user: user.into(),
+                password: password.into(),
+            }),
+        )
+    }
+
+    fn start_with(dir: &Path, secure: Option<Secure>) -> Self {
         let lease = lease_port();
         let mut m = Self {
             port: lease.port,
             _lease: lease,
             dir: dir.to_path_buf(),
             child: None,
+            secure,
         };
         m.restart();
         m
     }
 
-    /// `mqtt://127.0.0.1:PORT`.
+    /// Its TLS and password settings, if it has them.
+    pub fn secure(&self) -> Option<&Secure> {
+        self.secure.as_ref()
+    }
+
+    /// `mqtt://127.0.0.1:PORT`, or `mqtts://` for a secure broker.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.secure.is_some() {
+            "mqtts"
+        } else {
+            "mqtt"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// (Re)starts the broker on the same port.
@@ -117,14 +199,21 @@ impl Mosquitto {
         std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o777))
             .expect("broker folder mode");
         let conf = self.dir.join("mosquitto.conf");
+        let d = self.dir.display();
+        let access = if self.secure.is_some() {
+            format!(
+                "allow_anonymous false\npassword_file {d}/passwords\n\
+                 cafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n"
+            )
+        } else {
+            "allow_anonymous true\n".into()
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-                 autosave_interval 1\nmax_queued_messages 100000\nlog_dest file {}/mosquitto.log\n",
+                "listener {} 127.0.0.1\n{access}persistence true\npersistence_location {d}/\n\
+                 autosave_interval 1\nmax_queued_messages 100000\nlog_dest file {d}/mosquitto.log\n",
                 self.port,
-                self.dir.display(),
-                self.dir.display()
             ),
         )
         .expect("writing mosquitto.conf");

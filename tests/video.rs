@@ -40,3 +40,43 @@ fn real_mpeg2_program_stream_decodes() {
             .all(|f| (f.width, f.height) == (720, 405) && f.rgb.len() == 720 * 405 * 3)
     );
 }
+
+/// Decoded frames of a raw elementary stream whose reference decoder output has one checksum a
+/// frame: the frame count must match it.
+fn count_matches_checksums(stream: &str, checksums: &str, size: (u32, u32)) {
+    let Some(dir) = argus::shared_data("video/cros-codecs") else {
+        return;
+    };
+    let expected = std::fs::read_to_string(dir.join(checksums))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    let frames: Vec<_> = FrameReader::open(&dir.join(stream))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(frames.len(), expected, "{stream}");
+    assert!(
+        frames.iter().all(|f| (f.width, f.height) == size),
+        "{stream}"
+    );
+}
+
+#[test]
+fn real_h265_elementary_stream_decodes_every_frame() {
+    count_matches_checksums(
+        "h265/test_data/bear.h265",
+        "h265/test_data/bear.h265.md5",
+        (320, 180),
+    );
+}
+
+#[test]
+fn real_h264_elementary_stream_decodes_every_frame() {
+    count_matches_checksums(
+        "h264/test_data/test-25fps.h264",
+        "h264/test_data/test-25fps.h264.md5",
+        (320, 240),
+    );
+}

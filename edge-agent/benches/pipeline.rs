@@ -62,6 +62,7 @@ fn source(f: &Recording) -> SourceConfig {
         flight_id: None,
         detect_fps: None,
         rtsp_udp: false,
+        osd_sn: None,
     }
 }
 

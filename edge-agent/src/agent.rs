@@ -15,9 +15,10 @@ use anyhow::{Context, Result, bail};
 use argus_core::hit::Hit;
 use argus_video::{Frame, FrameReader, ReadOptions, VideoSource};
 
-use crate::analyze::{Analyzer, FrameIn};
+use crate::analyze::{Analyzer, FrameIn, Geometry};
 use crate::config::Config;
 use crate::health;
+use crate::osd::OsdListener;
 use crate::outbox::{Entry, Outbox};
 use crate::publish::{Publisher, PublisherOptions, hits_topic};
 use crate::replay::{load_detector, load_map, setup};
@@ -120,13 +121,11 @@ fn source_loop(
     queue: Arc<FrameQueue>,
     stats: Arc<SourceStats>,
     id: String,
+    epoch: Instant,
 ) {
     let mut backoff = Duration::from_millis(500);
     // Frames decoded so far, over all connections: indices go on across reconnects.
     let mut decoded = 0u64;
-    // Live streams restart their timestamps on every reconnect: they are timed by the wall
-    // clock since the source started instead.
-    let epoch = Instant::now();
     // The detect_fps limit is applied inside the decoding pipeline: skipped frames are never
     // converted nor copied.
     let read = ReadOptions {
@@ -137,12 +136,17 @@ fn source_loop(
         let result = FrameReader::open_with(&src, &read).and_then(|reader| {
             for frame in reader {
                 let mut frame = frame?;
+                // Live streams restart their timestamps on every reconnect: they are timed by
+                // the wall clock since the source started (`epoch`), less the time the frame
+                // spent in the jitter buffer, so that live telemetry poses them right.
                 if src.is_live() {
-                    frame.pts = Some(epoch.elapsed());
+                    frame.pts = Some(epoch.elapsed().saturating_sub(src.latency()));
                 }
                 let index = base + frame.index;
                 stats.up.store(true, Ordering::Relaxed);
-                stats.decoded.fetch_add(index + 1 - decoded, Ordering::Relaxed);
+                stats
+                    .decoded
+                    .fetch_add(index + 1 - decoded, Ordering::Relaxed);
                 decoded = index + 1;
                 queue.push(index, frame, src.is_live());
                 backoff = Duration::from_millis(500);
@@ -204,23 +208,22 @@ pub fn run(cfg: Config) -> Result<()> {
         .as_ref()
         .map(|f| std::fs::read(f).with_context(|| format!("mqtt.ca_file {}", f.display())))
         .transpose()?;
-    let publisher = Publisher::spawn(
-        PublisherOptions {
-            url: mqtt.url.clone(),
-            agent_id: cfg.agent.id.clone(),
-            credentials: mqtt
-                .username
-                .clone()
-                .map(|u| (u, password.clone().unwrap_or_default())),
-            ca_pem,
-            keep_alive: Duration::from_secs(mqtt.keep_alive_s),
-        },
-        outbox.clone(),
-    )?;
+    let connection = PublisherOptions {
+        url: mqtt.url.clone(),
+        agent_id: cfg.agent.id.clone(),
+        credentials: mqtt
+            .username
+            .clone()
+            .map(|u| (u, password.clone().unwrap_or_default())),
+        ca_pem,
+        keep_alive: Duration::from_secs(mqtt.keep_alive_s),
+    };
+    let publisher = Publisher::spawn(connection.clone(), outbox.clone())?;
 
     // Sources whose set-up fails are reported and skipped; the rest run.
     let mut analyzers = Vec::new();
     let mut sources = Vec::new();
+    let mut aircraft = Vec::new();
     for s in &cfg.sources {
         let prepared = setup(&cfg.agent, s, map.clone())
             .and_then(|st| Ok((st, VideoSource::parse(&s.uri, !s.rtsp_udp)?)));
@@ -231,6 +234,11 @@ pub fn run(cfg: Config) -> Result<()> {
                 continue;
             }
         };
+        // The setup dated the source now; live frames count from here.
+        let epoch = Instant::now();
+        if let (Geometry::Live(poses), Some(sn)) = (&st.geometry, &s.osd_sn) {
+            aircraft.push((sn.clone(), poses.clone()));
+        }
         let mut opts = cfg.analysis.clone();
         let fps = s.detect_fps.unwrap_or(opts.detect_fps);
         // The source thread already paces frames; the analyzer takes every frame it is given.
@@ -241,7 +249,7 @@ pub fn run(cfg: Config) -> Result<()> {
             let (queue, stats, id) = (queue.clone(), stats.clone(), s.id.clone());
             std::thread::Builder::new()
                 .name(format!("src-{}", s.id))
-                .spawn(move || source_loop(video, fps, queue, stats, id))
+                .spawn(move || source_loop(video, fps, queue, stats, id, epoch))
                 .context("spawning a source thread")?;
         }
         analyzers.push(Analyzer::new(st, opts, model.clone()));
@@ -250,6 +258,9 @@ pub fn run(cfg: Config) -> Result<()> {
     if sources.is_empty() {
         bail!("no source could be started (see the errors above)");
     }
+    let _osd = (!aircraft.is_empty())
+        .then(|| OsdListener::spawn(&connection, aircraft))
+        .transpose()?;
     let state = Arc::new(AgentState {
         agent_id: cfg.agent.id.clone(),
         sources: sources.clone(),

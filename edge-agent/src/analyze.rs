@@ -64,8 +64,10 @@ impl Default for AnalysisOptions {
 /// Where a source's poses come from.
 #[derive(Debug, Clone)]
 pub enum Geometry {
-    /// A moving camera with telemetry (DJI SRT or OSD): poses over time.
+    /// A moving camera with recorded telemetry (a DJI SRT): poses over time.
     Telemetry(PoseTimeline),
+    /// A live drone whose telemetry arrives while it flies (DJI Cloud API OSD over MQTT).
+    Live(crate::osd::LivePoses),
     /// A fixed, surveyed camera.
     Fixed(Pose),
     /// A fixed camera calibrated from ground control points: the image → ground homography in
@@ -299,7 +301,7 @@ impl Analyzer {
         }
         let focal = match &self.setup.geometry {
             Geometry::Telemetry(tl) => tl.focal_35mm_at(t_s),
-            Geometry::Fixed(_) | Geometry::Homography { .. } => None,
+            Geometry::Live(_) | Geometry::Fixed(_) | Geometry::Homography { .. } => None,
         };
         // DJI wide cameras: 24 mm equivalent when the telemetry does not say.
         Intrinsics::from_focal_35mm(width, height, focal.unwrap_or(24.0))
@@ -308,6 +310,7 @@ impl Analyzer {
     fn pose(&self, t_s: f64) -> Option<Pose> {
         match &self.setup.geometry {
             Geometry::Telemetry(tl) => tl.at(t_s, self.opts.pose_hold_s),
+            Geometry::Live(live) => live.at(t_s, self.opts.pose_hold_s),
             Geometry::Fixed(p) | Geometry::Homography { pose: p, .. } => Some(*p),
         }
     }
@@ -323,6 +326,8 @@ impl Analyzer {
                 .and_then(|(t0, _)| tl.at(t0, 0.0))
                 .map(|p| p.position()),
             (Geometry::Fixed(p), None) => Some(p.position()),
+            // Not reached: a live drone source needs a map (`replay::setup` says so).
+            (Geometry::Live(_), None) => None,
         };
         LocalFrame::new(origin.unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 }))
     }

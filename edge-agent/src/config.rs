@@ -131,6 +131,10 @@ pub struct SourceConfig {
     /// DJI SRT telemetry (drones).
     #[serde(default)]
     pub telemetry: Option<PathBuf>,
+    /// A live dock drone's aircraft serial number: its poses come from its DJI Cloud API OSD
+    /// messages (`thing/product/{sn}/osd`) on the `[mqtt]` broker.
+    #[serde(default)]
+    pub osd_sn: Option<String>,
     /// A fixed camera's calibration (`camera.json`: pose, intrinsics, GCPs).
     #[serde(default)]
     pub camera: Option<PathBuf>,
@@ -271,6 +275,21 @@ impl Config {
                     &format!("source[{k}].id"),
                     format!("{:?} is not a unique id of letters, digits, - or _", s.id),
                 ));
+            }
+            if let Some(sn) = &s.osd_sn {
+                if sn.is_empty() || !sn.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(invalid(
+                        &format!("source[{k}].osd_sn"),
+                        format!("{sn:?} is not an aircraft serial number (letters and digits)"),
+                    ));
+                }
+                if s.telemetry.is_some() || s.camera.is_some() {
+                    return Err(invalid(
+                        &format!("source[{k}].osd_sn"),
+                        "a source takes its poses from one of `telemetry`, `osd_sn` or `camera`"
+                            .into(),
+                    ));
+                }
             }
         }
         if let Some(m) = &c.mqtt

@@ -9,6 +9,7 @@ pub mod coco;
 pub mod config;
 pub mod evidence;
 pub mod health;
+pub mod osd;
 pub mod outbox;
 pub mod plot;
 pub mod publish;

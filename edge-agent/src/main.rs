@@ -257,6 +257,7 @@ fn replay_cmd(
             flight_id: None,
             detect_fps: None,
             rtsp_udp: false,
+            osd_sn: None,
         },
         video,
         out: out.clone(),

@@ -31,7 +31,7 @@ const WINDOW: usize = 64;
 pub struct PublisherOptions {
     /// `mqtt://host:port` or `mqtts://host:port`.
     pub url: String,
-    /// The agent id (client id and topic segment).
+    /// The agent id (client id and topic segment; other clients of the agent append to it).
     pub agent_id: String,
     /// Username and password.
     pub credentials: Option<(String, String)>,
@@ -109,16 +109,31 @@ pub struct Publisher {
     pub stats: Arc<PublishStats>,
 }
 
+impl PublisherOptions {
+    /// rumqttc options for a client of this agent called `client_id`: address, keep-alive,
+    /// credentials and TLS.
+    pub fn mqtt_options(&self, client_id: &str) -> Result<MqttOptions, PublishError> {
+        let (tls, host, port) = parse_url(&self.url)?;
+        if tls && self.ca_pem.is_none() {
+            return Err(PublishError::NoCa(self.url.clone()));
+        }
+        let mut mo = MqttOptions::new(client_id, host, port);
+        mo.set_keep_alive(self.keep_alive);
+        if let Some((u, p)) = &self.credentials {
+            mo.set_credentials(u.clone(), p.clone());
+        }
+        if let Some(ca) = &self.ca_pem {
+            mo.set_transport(Transport::tls(ca.clone(), None, None));
+        }
+        Ok(mo)
+    }
+}
+
 impl Publisher {
     /// Starts publishing the outbox in a thread.
     pub fn spawn(opts: PublisherOptions, outbox: Arc<Outbox>) -> Result<Self, PublishError> {
-        let (tls, host, port) = parse_url(&opts.url)?;
-        if tls && opts.ca_pem.is_none() {
-            return Err(PublishError::NoCa(opts.url.clone()));
-        }
-        let mut mo = MqttOptions::new(opts.agent_id.clone(), host, port);
-        mo.set_keep_alive(opts.keep_alive)
-            .set_clean_session(true)
+        let mut mo = opts.mqtt_options(&opts.agent_id)?;
+        mo.set_clean_session(true)
             .set_inflight(WINDOW as u16 + 8)
             .set_max_packet_size(4 << 20, 4 << 20)
             .set_last_will(LastWill::new(
@@ -127,12 +142,6 @@ impl Publisher {
                 QoS::AtLeastOnce,
                 true,
             ));
-        if let Some((u, p)) = &opts.credentials {
-            mo.set_credentials(u.clone(), p.clone());
-        }
-        if let Some(ca) = &opts.ca_pem {
-            mo.set_transport(Transport::tls(ca.clone(), None, None));
-        }
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(PublishStats::default());
         let handle = {
@@ -180,6 +189,8 @@ enum Sent {
 fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: &PublishStats) {
     let mut backoff = Duration::from_millis(250);
     let topic = hits_topic(agent);
+    // Why the last connection attempt failed: each new reason is reported once.
+    let mut failing: Option<String> = None;
     while !stop.load(Ordering::SeqCst) {
         let (client, mut conn) = Client::new(mo.clone(), WINDOW * 2);
         let mut connected = false;
@@ -243,6 +254,7 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
                 Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
                     if ack.code == rumqttc::ConnectReturnCode::Success {
                         connected = true;
+                        failing = None;
                         backoff = Duration::from_millis(250);
                         stats.connects.fetch_add(1, Ordering::Relaxed);
                         stats.connected.store(true, Ordering::SeqCst);
@@ -280,8 +292,10 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
                     stats.connected.store(false, Ordering::SeqCst);
                     if connected {
                         tracing::warn!(error = %e, waiting = outbox.len(), "lost the broker; hits stay in the outbox");
-                    } else {
-                        tracing::debug!(error = %e, "broker unreachable");
+                    } else if failing.as_deref() != Some(&e.to_string()) {
+                        // A refused password or certificate says so once, not every retry.
+                        tracing::warn!(error = %e, waiting = outbox.len(), "cannot connect to the broker; hits stay in the outbox");
+                        failing = Some(e.to_string());
                     }
                     break;
                 }

@@ -48,6 +48,18 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, map: Option<Arc<Map>>) -> Re
     let offset_s = f64::from(agent.utc_offset_min) * 60.0;
     let mut start_unix_s = clock::now_unix_s();
     let (geometry, intrinsics) = match (&s.telemetry, &s.camera) {
+        (None, None) if s.osd_sn.is_some() => {
+            if map.is_none() {
+                bail!(
+                    "source {}: a live drone (`osd_sn`) needs the agent's `map` to place what it sees",
+                    s.id
+                );
+            }
+            (
+                Geometry::Live(crate::osd::LivePoses::new(start_unix_s)),
+                None,
+            )
+        }
         (Some(srt_path), _) => {
             let text = std::fs::read_to_string(srt_path)
                 .with_context(|| format!("reading telemetry {}", srt_path.display()))?;
@@ -90,7 +102,7 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, map: Option<Arc<Map>>) -> Re
             }
         }
         (None, None) => bail!(
-            "source {}: needs `telemetry` (a drone's SRT) or `camera` (a fixed camera's calibration) to place what it sees",
+            "source {}: needs `telemetry` (a drone's SRT), `osd_sn` (a live dock drone) or `camera` (a fixed camera's calibration) to place what it sees",
             s.id
         ),
     };

@@ -566,3 +566,225 @@ fn a_camera_that_drops_is_reconnected_when_it_comes_back() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("source=cam"), "{text}");
 }
+
+/// Publishes the flight's true poses as DJI Cloud API aircraft OSD messages at 2 Hz, each when
+/// its frame is due on a stream that started at `t0_unix_s`, stamped with that time.
+fn publish_osd(port: u16, sn: &str, f: &Recording, t0_unix_s: f64) -> std::thread::JoinHandle<u64> {
+    let lines: Vec<Value> = std::fs::read_to_string(f.truth())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let topic = format!("thing/product/{sn}/osd");
+    std::thread::spawn(move || {
+        let (client, mut conn) =
+            Client::new(MqttOptions::new("test-dock-osd", "127.0.0.1", port), 64);
+        std::thread::spawn(move || for _ in conn.iter() {});
+        let mut sent = 0;
+        for l in lines.iter().step_by(5) {
+            let t = t0_unix_s + l["pts_s"].as_f64().unwrap();
+            let now = argus_edge_agent::clock::now_unix_s();
+            if t > now {
+                std::thread::sleep(Duration::from_secs_f64(t - now));
+            }
+            let p = &l["pose"];
+            let msg = serde_json::json!({
+                "tid": "t", "bid": "b", "gateway": "DOCK-TEST",
+                "timestamp": (t * 1000.0).round() as u64,
+                "data": {
+                    "latitude": p["lat"], "longitude": p["lon"], "elevation": p["alt_m"],
+                    "height": p["alt_m"], "attitude_head": p["yaw_deg"], "mode_code": 5,
+                    "66-0-0": {"payload_index": "66-0-0", "gimbal_pitch": p["pitch_deg"],
+                               "gimbal_roll": p["roll_deg"], "gimbal_yaw": p["yaw_deg"]}
+                }
+            });
+            client
+                .publish(&topic, QoS::AtMostOnce, false, msg.to_string())
+                .unwrap();
+            sent += 1;
+        }
+        sent
+    })
+}
+
+#[test]
+fn a_live_dock_stream_over_rtp_is_placed_by_its_osd_telemetry() {
+    let f = flight();
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let collector = Collector::start(broker.port, "dock-f");
+    let udp = argus::services::free_port();
+    let sources = format!(
+        "[[source]]\nid = \"dock-live\"\nkind = \"drone\"\nuri = \"udp://@:{udp}\"\nosd_sn = \"1581F5BKD225D00B\"\n"
+    );
+    let cfg = write_config(tmp.path(), "dock-f", &broker.url(), &sources);
+    // Vending hours are judged on the local clock: put the agent in the time zone where it is
+    // now the district's scene time (10:00), as when the flight was recorded.
+    let now_min = (argus_edge_agent::clock::now_unix_s() / 60.0) as i64 % 1440;
+    let offset = (600 - now_min + 1440 + 720).rem_euclid(1440) - 720;
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "[agent]\n",
+            &format!("[agent]\nutc_offset_min = {offset}\n"),
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("agent.log");
+    let mut agent = spawn_agent(&cfg, &log);
+    wait_for(
+        "the agent's OSD subscription",
+        Duration::from_secs(120),
+        || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("listening to OSD telemetry")),
+    );
+    // The dock streams the flight's video in real time over RTP/UDP (as recorded, no
+    // re-encoding) while its aircraft reports where it is.
+    let mut sender = Command::new("gst-launch-1.0")
+        .arg("-v")
+        .arg("filesrc")
+        .arg(format!("location={}", f.video().display()))
+        .args([
+            "!",
+            "qtdemux",
+            "!",
+            "h264parse",
+            "!",
+            "rtph264pay",
+            "config-interval=1",
+            "pt=96",
+        ])
+        // `identity` paces the packets and says when the first one leaves.
+        .args([
+            "!",
+            "identity",
+            "sync=true",
+            "silent=false",
+            "!",
+            "udpsink",
+            "host=127.0.0.1",
+        ])
+        .arg(format!("port={udp}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(sender.stdout.take().unwrap()));
+    for line in lines.by_ref() {
+        if line.unwrap().contains("last-message = chain") {
+            break;
+        }
+    }
+    let started = argus_edge_agent::clock::now_unix_s();
+    std::thread::spawn(move || for _ in lines {});
+    let osd = publish_osd(broker.port, "1581F5BKD225D00B", &f, started);
+    let streamed = wait_exit(&mut sender, Duration::from_secs(300));
+    assert!(streamed.success(), "the RTP sender failed");
+    assert!(osd.join().unwrap() > 100);
+    // A live source never ends: give the last tracks time to close, then stop the agent.
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let hits = collector.hits();
+    let s = scoring::score(&hits, &seen(&f), 10, 16.0, 8.0);
+    eprintln!(
+        "live: {} hits; violations passed {:?}, found {:?}; on look-alikes {:?}; false {}",
+        hits.len(),
+        s.violations,
+        s.found,
+        s.on_legal,
+        s.false_hits
+    );
+    // Placed by OSD poses alone (no SRT): most violations are found within 8 m, and no hit
+    // lands on a look-alike.
+    assert!(
+        s.found.len() * 4 >= s.violations.len() * 3,
+        "found {:?} of {:?}\n{text}",
+        s.found,
+        s.violations
+    );
+    assert!(
+        s.on_legal.is_empty(),
+        "hits on look-alikes: {:?}",
+        s.on_legal
+    );
+    assert!(hits.iter().all(|h| h["source"]["id"] == "dock-live"));
+}
+
+#[test]
+fn the_agent_connects_over_tls_with_its_password_and_says_why_a_wrong_one_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start_secure(&tmp.path().join("broker"), "dock-g", "s3cret pass");
+    let sec = broker.secure().unwrap().clone();
+    let calib = tmp.path().join("cam.json");
+    std::fs::write(
+        &calib,
+        r#"{"pose":{"lat":30.7,"lon":121.02,"alt_m":8,"yaw_deg":0,"pitch_deg":-24,"roll_deg":0},"camera":{"width":640,"height":360,"fx":450,"fy":450,"cx":320,"cy":180}}"#,
+    )
+    .unwrap();
+    let dead = argus::services::free_port();
+    let config = |agent: &str, password: &str| {
+        let path = tmp.path().join(format!("{agent}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[agent]\nid = \"{agent}\"\nmodel = \"{}\"\n\n[mqtt]\nurl = \"{}\"\nca_file = \"{}\"\nusername = \"dock-g\"\npassword = \"{password}\"\noutbox = \"{}\"\n\n\
+                 [[source]]\nid = \"cam\"\nkind = \"camera\"\nuri = \"rtsp://127.0.0.1:{dead}/cam\"\ncamera = \"{}\"\n",
+                argus::repo_root().join("models/argus-det").display(),
+                broker.url(),
+                sec.ca_file.display(),
+                tmp.path().join(format!("{agent}-outbox")).display(),
+                calib.display(),
+            ),
+        )
+        .unwrap();
+        path
+    };
+    // The retained status says `online` once the agent is in: read it with the reference client.
+    let status = |agent: &str| {
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+            .arg("--cafile")
+            .arg(&sec.ca_file)
+            .args(["-u", &sec.user, "-P", &sec.password])
+            .args([
+                "-t",
+                &format!("argus/v1/agents/{agent}/status"),
+                "-C",
+                "1",
+                "-W",
+                "3",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    };
+    let good_log = tmp.path().join("good.log");
+    let mut good = spawn_agent(&config("dock-g", &sec.password), &good_log);
+    wait_for(
+        "the agent's online status over TLS",
+        Duration::from_secs(60),
+        || status("dock-g").contains("online"),
+    );
+    let bad_log = tmp.path().join("bad.log");
+    let mut bad = spawn_agent(&config("dock-h", "wrong"), &bad_log);
+    wait_for("the refusal in the log", Duration::from_secs(60), || {
+        std::fs::read_to_string(&bad_log).is_ok_and(|t| t.contains("cannot connect to the broker"))
+    });
+    let text = std::fs::read_to_string(&bad_log).unwrap();
+    assert!(
+        text.contains("Connection refused")
+            || text.contains("NotAuthorized")
+            || text.contains("BadUserNamePassword"),
+        "the log should say the broker refused the password:\n{text}"
+    );
+    assert!(
+        !text.contains("wrong"),
+        "the password must not be logged:\n{text}"
+    );
+    assert!(status("dock-h").is_empty());
+    for c in [&mut good, &mut bad] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}

@@ -1,0 +1,203 @@
+//! Live poses for a dock's drone: its DJI Cloud API OSD messages (`thing/product/{sn}/osd`,
+//! parsed by [`argus_core::osd`]) arrive over MQTT while its video arrives over RTSP or RTP, and
+//! each frame is posed from the messages around its arrival time.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use argus_core::camera::Pose;
+use argus_core::osd;
+use argus_core::telemetry::{PoseDefaults, PoseTimeline};
+use rumqttc::{Client, Event, Packet, QoS};
+
+use crate::publish::{PublishError, PublisherOptions};
+
+/// Seconds of telemetry a live timeline keeps.
+const KEEP_S: f64 = 120.0;
+
+/// One live drone's pose timeline, in seconds since its source started (`origin_unix_s`),
+/// filled by the OSD listener and read by the analysis.
+#[derive(Debug, Clone)]
+pub struct LivePoses {
+    timeline: Arc<Mutex<PoseTimeline>>,
+    origin_unix_s: f64,
+    /// Messages taken, and refused (malformed, no position, no height).
+    pub taken: Arc<AtomicU64>,
+    /// See `taken`.
+    pub refused: Arc<AtomicU64>,
+}
+
+impl LivePoses {
+    /// An empty timeline for a source that started at `origin_unix_s`.
+    pub fn new(origin_unix_s: f64) -> Self {
+        Self {
+            timeline: Arc::new(Mutex::new(
+                PoseTimeline::new(&[], &PoseDefaults::default()).expect("no sample, no error"),
+            )),
+            origin_unix_s,
+            taken: Arc::default(),
+            refused: Arc::default(),
+        }
+    }
+
+    /// Takes one OSD message. Dock messages and messages without a fix are skipped quietly;
+    /// broken ones are an error for the caller to report.
+    pub fn take(&self, payload: &[u8]) -> Result<(), String> {
+        let sample = match osd::parse(payload) {
+            Ok(s) => s,
+            Err(osd::OsdError::NoPosition) => return Ok(()),
+            Err(e) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(e.to_string());
+            }
+        };
+        let mut local = sample;
+        local.t_s -= self.origin_unix_s;
+        let mut tl = self.timeline.lock().expect("pose timeline lock");
+        match tl.push(&local, &PoseDefaults::default()) {
+            Ok(_) => {
+                tl.trim_before(local.t_s - KEEP_S);
+                self.taken.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// The pose `t_s` seconds after the source started (see [`PoseTimeline::at`]).
+    pub fn at(&self, t_s: f64, hold_s: f64) -> Option<Pose> {
+        self.timeline
+            .lock()
+            .expect("pose timeline lock")
+            .at(t_s, hold_s)
+    }
+}
+
+/// Subscribes to the OSD topics of the given aircraft and feeds their timelines, reconnecting
+/// as long as it runs.
+#[derive(Debug)]
+pub struct OsdListener {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// The OSD topic of an aircraft.
+pub fn osd_topic(sn: &str) -> String {
+    format!("thing/product/{sn}/osd")
+}
+
+impl OsdListener {
+    /// Starts listening with the agent's MQTT settings (its own client id).
+    pub fn spawn(
+        opts: &PublisherOptions,
+        aircraft: Vec<(String, LivePoses)>,
+    ) -> Result<Self, PublishError> {
+        let mut mo = opts.mqtt_options(&format!("{}-osd", opts.agent_id))?;
+        mo.set_clean_session(true)
+            .set_max_packet_size(1 << 20, 1 << 20);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("osd-listener".into())
+            .spawn(move || listen(mo, &aircraft, &flag))
+            .expect("spawning the OSD listener thread");
+        Ok(Self {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for OsdListener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn listen(mo: rumqttc::MqttOptions, aircraft: &[(String, LivePoses)], stop: &AtomicBool) {
+    let mut backoff = Duration::from_millis(500);
+    while !stop.load(Ordering::SeqCst) {
+        let (client, mut conn) = Client::new(mo.clone(), 16);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                let _ = client.disconnect();
+                return;
+            }
+            match conn.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                    backoff = Duration::from_millis(500);
+                    for (sn, _) in aircraft {
+                        let _ = client.try_subscribe(osd_topic(sn), QoS::AtMostOnce);
+                    }
+                    tracing::info!(aircraft = aircraft.len(), "listening to OSD telemetry");
+                }
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                    let Some(sn) = osd::topic_sn(&p.topic) else {
+                        continue;
+                    };
+                    for (_, poses) in aircraft.iter().filter(|(s, _)| s == sn) {
+                        if let Err(e) = poses.take(&p.payload) {
+                            // Report the first refusal and then one in a hundred.
+                            if poses.refused.load(Ordering::Relaxed) % 100 == 1 {
+                                tracing::warn!(topic = %p.topic, error = %e, refused = poses.refused.load(Ordering::Relaxed), "OSD message refused");
+                            }
+                        }
+                    }
+                }
+                Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, retry_in_s = backoff.as_secs_f64(), "OSD telemetry connection lost");
+                    break;
+                }
+                Err(rumqttc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let until = std::time::Instant::now() + backoff;
+        while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(unix_ms: u64, lat: f64) -> String {
+        format!(
+            r#"{{"timestamp":{unix_ms},"data":{{"latitude":{lat},"longitude":121.0,"elevation":100.0,
+               "66-0-0":{{"gimbal_pitch":-90.0,"gimbal_roll":0.0,"gimbal_yaw":12.0}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn osd_messages_pose_frames_in_source_time() {
+        let poses = LivePoses::new(1_700_000_000.0);
+        assert_eq!(poses.at(0.0, 1.0), None, "no message yet, no pose");
+        poses.take(msg(1_700_000_000_000, 30.0).as_bytes()).unwrap();
+        poses
+            .take(msg(1_700_000_001_000, 30.001).as_bytes())
+            .unwrap();
+        let p = poses.at(0.5, 1.0).unwrap();
+        assert!((p.lat - 30.0005).abs() < 1e-9);
+        assert_eq!((p.yaw_deg, p.pitch_deg, p.alt_m), (12.0, -90.0, 100.0));
+        // A frame newer than the last message: carried on at the aircraft's velocity.
+        assert!((poses.at(1.5, 1.0).unwrap().lat - 30.0015).abs() < 1e-9);
+        // A dock's own OSD is skipped; a broken message is refused and counted.
+        let dock = br#"{"timestamp":1700000002000,"data":{"mode_code":0}}"#;
+        assert!(poses.take(dock).is_ok());
+        let err = poses.take(b"{\"timestamp\":1,").unwrap_err();
+        assert!(err.contains("envelope"), "{err}");
+        assert_eq!(poses.taken.load(Ordering::Relaxed), 2);
+        assert_eq!(poses.refused.load(Ordering::Relaxed), 1);
+    }
+}
