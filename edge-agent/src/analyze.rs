@@ -19,7 +19,7 @@ use argus_core::track::{Association, Observation, Track, TrackEvent, Tracker, Tr
 use argus_infer::{Detector, FrameRef, InferError};
 use serde::Deserialize;
 
-use crate::clock;
+use argus_core::clock;
 use crate::evidence::{self, Crop, EvidenceOptions};
 
 /// Analysis settings (the `[analysis]` table of the config).

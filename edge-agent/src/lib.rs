@@ -4,7 +4,6 @@
 
 pub mod agent;
 pub mod analyze;
-pub mod clock;
 pub mod coco;
 pub mod config;
 pub mod evidence;

@@ -17,7 +17,7 @@ use argus_video::{FrameReader, ReadOptions, VideoSource};
 use serde::Deserialize;
 
 use crate::analyze::{AnalysisOptions, Analyzer, FrameIn, Geometry, SourceSetup};
-use crate::clock;
+use argus_core::clock;
 use crate::config::{AgentConfig, SourceConfig};
 
 /// A fixed camera's calibration file (`sim camera` writes one).

@@ -583,7 +583,7 @@ fn publish_osd(port: u16, sn: &str, f: &Recording, t0_unix_s: f64) -> std::threa
         let mut sent = 0;
         for l in lines.iter().step_by(5) {
             let t = t0_unix_s + l["pts_s"].as_f64().unwrap();
-            let now = argus_edge_agent::clock::now_unix_s();
+            let now = argus_core::clock::now_unix_s();
             if t > now {
                 std::thread::sleep(Duration::from_secs_f64(t - now));
             }
@@ -620,7 +620,7 @@ fn a_live_dock_stream_over_rtp_is_placed_by_its_osd_telemetry() {
     let cfg = write_config(tmp.path(), "dock-f", &broker.url(), &sources);
     // Vending hours are judged on the local clock: put the agent in the time zone where it is
     // now the district's scene time (10:00), as when the flight was recorded.
-    let now_min = (argus_edge_agent::clock::now_unix_s() / 60.0) as i64 % 1440;
+    let now_min = (argus_core::clock::now_unix_s() / 60.0) as i64 % 1440;
     let offset = (600 - now_min + 1440 + 720).rem_euclid(1440) - 720;
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
@@ -674,7 +674,7 @@ fn a_live_dock_stream_over_rtp_is_placed_by_its_osd_telemetry() {
             break;
         }
     }
-    let started = argus_edge_agent::clock::now_unix_s();
+    let started = argus_core::clock::now_unix_s();
     std::thread::spawn(move || for _ in lines {});
     let osd = publish_osd(broker.port, "1581F5BKD225D00B", &f, started);
     let streamed = wait_exit(&mut sender, Duration::from_secs(300));

@@ -1,5 +1,6 @@
 //! The pure core of Argus: everything about where things are, with no native dependency.
 //!
+//! - [`clock`]: RFC 3339 timestamps and DJI date-time lines.
 //! - [`geodesy`]: WGS84 ⇄ a local east-north-up tangent plane anchored at an origin.
 //! - [`camera`]: pinhole intrinsics with optional radial distortion, and camera poses in DJI's
 //!   angle convention (yaw clockwise from true north, pitch 0 = horizon, −90 = nadir).
@@ -28,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod camera;
+pub mod clock;
 pub mod detect;
 pub mod geodesy;
 pub mod geotag;

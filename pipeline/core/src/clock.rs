@@ -77,6 +77,27 @@ pub fn parse_datetime(s: &str) -> Option<f64> {
     )
 }
 
+/// Seconds since the Unix epoch of an RFC 3339 timestamp (`2026-05-27T10:00:00.250Z`,
+/// `2026-05-27T18:00:00+08:00`).
+pub fn parse_rfc3339(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(['T', 't', ' '])?;
+    let (time, offset_s) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0.0)
+    } else {
+        let k = rest.rfind(['+', '-'])?;
+        let (t, off) = rest.split_at(k);
+        let sign = if off.starts_with('-') { -1.0 } else { 1.0 };
+        let (h, m) = off[1..].split_once(':')?;
+        let (h, m): (f64, f64) = (h.parse().ok()?, m.parse().ok()?);
+        (t, sign * (h * 3600.0 + m * 60.0))
+    };
+    if date.len() != 10 || !time.is_ascii() {
+        return None;
+    }
+    Some(parse_datetime(&format!("{date} {time}"))? - offset_s)
+}
+
 /// Now, Unix seconds.
 pub fn now_unix_s() -> f64 {
     std::time::SystemTime::now()
@@ -103,5 +124,9 @@ mod tests {
             "2017-08-05T14:11:51.393Z"
         );
         assert_eq!(parse_datetime("2017-13-01 00:00:00"), None);
+        assert_eq!(parse_rfc3339("2026-05-27T10:00:00.250Z"), Some(t));
+        assert_eq!(parse_rfc3339("2026-05-27T18:00:00.250+08:00"), Some(t));
+        assert_eq!(parse_rfc3339("2026-05-27T10:00:00"), None, "no zone, no time");
+        assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }
