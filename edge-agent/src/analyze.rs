@@ -19,8 +19,8 @@ use argus_core::track::{Association, Observation, Track, TrackEvent, Tracker, Tr
 use argus_infer::{Detector, FrameRef, InferError};
 use serde::Deserialize;
 
-use argus_core::clock;
 use crate::evidence::{self, Crop, EvidenceOptions};
+use argus_core::clock;
 
 /// Analysis settings (the `[analysis]` table of the config).
 #[derive(Debug, Clone, Deserialize)]

@@ -17,8 +17,8 @@ use argus_video::{FrameReader, ReadOptions, VideoSource};
 use serde::Deserialize;
 
 use crate::analyze::{AnalysisOptions, Analyzer, FrameIn, Geometry, SourceSetup};
-use argus_core::clock;
 use crate::config::{AgentConfig, SourceConfig};
+use argus_core::clock;
 
 /// A fixed camera's calibration file (`sim camera` writes one).
 #[derive(Debug, Clone, Deserialize)]

@@ -126,7 +126,11 @@ mod tests {
         assert_eq!(parse_datetime("2017-13-01 00:00:00"), None);
         assert_eq!(parse_rfc3339("2026-05-27T10:00:00.250Z"), Some(t));
         assert_eq!(parse_rfc3339("2026-05-27T18:00:00.250+08:00"), Some(t));
-        assert_eq!(parse_rfc3339("2026-05-27T10:00:00"), None, "no zone, no time");
+        assert_eq!(
+            parse_rfc3339("2026-05-27T10:00:00"),
+            None,
+            "no zone, no time"
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

@@ -1,0 +1,474 @@
+//! The ticket engine's decisions, apart from storage: which ticket a hit belongs to (a spatial
+//! index of open tickets per category, not a scan), whether a ticket goes out on its own or
+//! waits for review, who owns it, and when each stage is due.
+
+use std::collections::{BTreeMap, HashMap};
+
+use argus_core::geodesy::{GeoPoint, LocalFrame};
+use argus_core::map::Map;
+use serde::{Deserialize, Serialize};
+
+/// A ticket's lifecycle stage (`../shared/ARCHITECTURE.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Opened, not yet sent to a unit (dispatched automatically or after review).
+    New,
+    /// Sent to the responsible unit.
+    Dispatched,
+    /// The unit is on it.
+    InProgress,
+    /// The unit says it is done.
+    Resolved,
+    /// Checked done (e.g. by a later patrol that no longer sees it).
+    Verified,
+    /// Finished.
+    Closed,
+    /// Not a violation.
+    Rejected,
+    /// The same violation as another ticket.
+    Duplicate,
+}
+
+impl State {
+    /// Every state, in lifecycle order.
+    pub const ALL: [State; 8] = [
+        State::New,
+        State::Dispatched,
+        State::InProgress,
+        State::Resolved,
+        State::Verified,
+        State::Closed,
+        State::Rejected,
+        State::Duplicate,
+    ];
+
+    /// Its name on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Dispatched => "dispatched",
+            State::InProgress => "in_progress",
+            State::Resolved => "resolved",
+            State::Verified => "verified",
+            State::Closed => "closed",
+            State::Rejected => "rejected",
+            State::Duplicate => "duplicate",
+        }
+    }
+
+    /// The state named `s`.
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether new sightings still join it.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            State::New | State::Dispatched | State::InProgress | State::Resolved
+        )
+    }
+
+    /// Whether `self → to` is a step of the lifecycle. A resolved ticket whose violation is
+    /// still there goes back to work.
+    pub fn can_become(self, to: State) -> bool {
+        use State::*;
+        matches!(
+            (self, to),
+            (New, Dispatched | Rejected | Duplicate)
+                | (Dispatched, InProgress | Rejected | Duplicate)
+                | (InProgress, Resolved)
+                | (Resolved, Verified | InProgress)
+                | (Verified, Closed)
+        )
+    }
+}
+
+/// When each stage is due, seconds after the previous one started (default "303024":
+/// dispatched within 30 s, answered within 30 min, done within 24 h).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    /// Opening → dispatched.
+    pub dispatch_s: f64,
+    /// Dispatched → in progress.
+    pub response_s: f64,
+    /// In progress → resolved.
+    pub completion_s: f64,
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Self {
+            dispatch_s: 30.0,
+            response_s: 30.0 * 60.0,
+            completion_s: 24.0 * 3600.0,
+        }
+    }
+}
+
+impl Sla {
+    /// The deadline of the stage a ticket in `state` is in, counted from `since` (when it
+    /// entered that state), or `None` when no clock runs.
+    pub fn due(&self, state: State, since: f64) -> Option<f64> {
+        match state {
+            State::New => Some(since + self.dispatch_s),
+            State::Dispatched => Some(since + self.response_s),
+            State::InProgress => Some(since + self.completion_s),
+            _ => None,
+        }
+    }
+}
+
+/// When a ticket goes out without a person looking at it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoDispatch {
+    /// One sighting this sure is enough.
+    pub score: f32,
+    /// Or this many sightings…
+    pub sightings: u32,
+    /// …each at least this sure.
+    pub sightings_score: f32,
+}
+
+impl Default for AutoDispatch {
+    fn default() -> Self {
+        Self {
+            score: 0.6,
+            sightings: 2,
+            sightings_score: 0.4,
+        }
+    }
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// Join radius by hit class, metres: a hit joins an open ticket of its category this close.
+    pub join_radius_m: BTreeMap<String, f64>,
+    /// Join radius of classes not listed.
+    pub default_join_radius_m: f64,
+    /// Ticket category by hit class (e.g. a city's GB/T 30428-style event codes); a class not
+    /// listed is its own category.
+    pub categories: BTreeMap<String, String>,
+    /// Automatic dispatch.
+    pub auto_dispatch: AutoDispatch,
+    /// Stage deadlines.
+    pub sla: Sla,
+    /// A violation seen again this long after its ticket closed opens a new ticket linked to
+    /// the old one (it came back), seconds.
+    pub recurrence_window_s: f64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            join_radius_m: [
+                ("vending_in_lane".to_string(), 15.0),
+                ("construction_waste".to_string(), 20.0),
+                ("illegal_structure".to_string(), 30.0),
+            ]
+            .into(),
+            default_join_radius_m: 20.0,
+            categories: BTreeMap::new(),
+            auto_dispatch: AutoDispatch::default(),
+            sla: Sla::default(),
+            recurrence_window_s: 90.0 * 86_400.0,
+        }
+    }
+}
+
+impl Rules {
+    /// The ticket category of a hit class.
+    pub fn category(&self, class: &str) -> String {
+        self.categories
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_string())
+    }
+
+    /// The join radius of a hit class.
+    pub fn radius(&self, class: &str) -> f64 {
+        self.join_radius_m
+            .get(class)
+            .copied()
+            .unwrap_or(self.default_join_radius_m)
+    }
+
+    /// Whether a ticket with these sightings goes out on its own.
+    pub fn dispatches(&self, best_score: f32, sightings: u32, min_score: f32) -> bool {
+        let a = &self.auto_dispatch;
+        best_score >= a.score || (sightings >= a.sightings && min_score >= a.sightings_score)
+    }
+}
+
+/// Where a ticket is, for the index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    /// The ticket.
+    pub ticket_id: String,
+    /// Its category.
+    pub category: String,
+    /// Its position.
+    pub at: GeoPoint,
+    /// Closed (or verified) at this Unix time; `None` while open.
+    pub closed_at: Option<f64>,
+}
+
+const CELL_M: f64 = 50.0;
+
+type CellKey = (String, i64, i64);
+
+/// Open and recently closed tickets in a grid of 50 m cells per category, in a local frame
+/// anchored at the first ticket placed.
+#[derive(Debug, Default)]
+pub struct TicketIndex {
+    frame: Option<LocalFrame>,
+    cells: HashMap<CellKey, Vec<String>>,
+    tickets: HashMap<String, (Placed, [f64; 2], CellKey)>,
+}
+
+/// What a hit does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    /// Joins this open ticket.
+    Join(String),
+    /// Opens a new ticket; `recurs` names the closed ticket of the same violation, if any.
+    Open {
+        /// A closed ticket this one reopens (the violation came back).
+        recurs: Option<String>,
+    },
+}
+
+fn cell_of(category: &str, xy: [f64; 2]) -> CellKey {
+    (
+        category.to_string(),
+        (xy[0] / CELL_M).floor() as i64,
+        (xy[1] / CELL_M).floor() as i64,
+    )
+}
+
+impl TicketIndex {
+    fn local(&mut self, p: GeoPoint) -> [f64; 2] {
+        let frame = *self.frame.get_or_insert_with(|| LocalFrame::new(p));
+        let (e, n) = frame.geo_to_ground(p);
+        [e, n]
+    }
+
+    /// Adds a ticket, or moves and updates one already there.
+    pub fn put(&mut self, t: Placed) {
+        self.remove(&t.ticket_id);
+        let xy = self.local(t.at);
+        let key = cell_of(&t.category, xy);
+        self.cells
+            .entry(key.clone())
+            .or_default()
+            .push(t.ticket_id.clone());
+        self.tickets.insert(t.ticket_id.clone(), (t, xy, key));
+    }
+
+    /// Forgets a ticket (rejected, duplicate, or closed past the recurrence window).
+    pub fn remove(&mut self, ticket_id: &str) {
+        let Some((_, _, key)) = self.tickets.remove(ticket_id) else {
+            return;
+        };
+        if let Some(v) = self.cells.get_mut(&key) {
+            v.retain(|x| x != ticket_id);
+            if v.is_empty() {
+                self.cells.remove(&key);
+            }
+        }
+    }
+
+    /// Number of tickets indexed.
+    pub fn len(&self) -> usize {
+        self.tickets.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.tickets.is_empty()
+    }
+
+    /// Where a hit of `category` at `at` goes: the nearest open ticket within `radius_m`, else
+    /// a new ticket — linked to the nearest ticket closed within `window_s` before `now`.
+    pub fn place(
+        &mut self,
+        category: &str,
+        at: GeoPoint,
+        radius_m: f64,
+        now: f64,
+        window_s: f64,
+    ) -> Placement {
+        let xy = self.local(at);
+        let r = (radius_m / CELL_M).ceil() as i64;
+        let (_, ci, cj) = cell_of(category, xy);
+        let mut open: Option<(f64, &str)> = None;
+        let mut closed: Option<(f64, &str)> = None;
+        for i in ci - r..=ci + r {
+            for j in cj - r..=cj + r {
+                let Some(ids) = self.cells.get(&(category.to_string(), i, j)) else {
+                    continue;
+                };
+                for id in ids {
+                    let (t, p, _) = &self.tickets[id];
+                    let d = ((p[0] - xy[0]).powi(2) + (p[1] - xy[1]).powi(2)).sqrt();
+                    if d > radius_m {
+                        continue;
+                    }
+                    let slot = match t.closed_at {
+                        None => &mut open,
+                        Some(c) if now - c <= window_s => &mut closed,
+                        Some(_) => continue,
+                    };
+                    if slot.is_none_or(|(best, _)| d < best) {
+                        *slot = Some((d, id));
+                    }
+                }
+            }
+        }
+        match (open, closed) {
+            (Some((_, id)), _) => Placement::Join(id.to_string()),
+            (None, c) => Placement::Open {
+                recurs: c.map(|(_, id)| id.to_string()),
+            },
+        }
+    }
+}
+
+/// The unit and grid cell responsible for a position: the `jurisdiction` and `grid_cell`
+/// polygons of the district map that hold it.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    map: Option<Map>,
+}
+
+impl Routing {
+    /// Routes by `map`'s `jurisdiction` and `grid_cell` layers; without a map every ticket is
+    /// unrouted.
+    pub fn new(map: Option<Map>) -> Self {
+        Self { map }
+    }
+
+    /// (unit, grid cell) at `p`.
+    pub fn route(&self, p: GeoPoint) -> (Option<String>, Option<String>) {
+        let Some(m) = &self.map else {
+            return (None, None);
+        };
+        let (e, n) = m.frame().geo_to_ground(p);
+        let find = |layer: &str| m.find(layer, [e, n]).map(|a| a.id.clone());
+        (find("jurisdiction"), find("grid_cell"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(frame: &LocalFrame, e: f64, n: f64) -> GeoPoint {
+        frame.ground_to_geo(e, n)
+    }
+
+    #[test]
+    fn a_hit_joins_the_nearest_open_ticket_of_its_category_within_its_radius() {
+        let f = LocalFrame::new(GeoPoint {
+            lat: 30.7,
+            lon: 121.0,
+        });
+        let mut ix = TicketIndex::default();
+        for (id, cat, e) in [
+            ("T1", "waste", 0.0),
+            ("T2", "waste", 30.0),
+            ("T3", "vending", 12.0),
+        ] {
+            ix.put(Placed {
+                ticket_id: id.into(),
+                category: cat.into(),
+                at: at(&f, e, 0.0),
+                closed_at: None,
+            });
+        }
+        let place = |ix: &mut TicketIndex, cat: &str, e: f64| {
+            ix.place(cat, at(&f, e, 0.0), 20.0, 0.0, 100.0)
+        };
+        assert_eq!(place(&mut ix, "waste", 11.0), Placement::Join("T1".into()));
+        assert_eq!(place(&mut ix, "waste", 19.0), Placement::Join("T2".into()));
+        // Near T3, but not its category; too far from any waste ticket.
+        assert_eq!(
+            place(&mut ix, "waste", 80.0),
+            Placement::Open { recurs: None }
+        );
+        assert_eq!(place(&mut ix, "vending", 0.0), Placement::Join("T3".into()));
+        // Across a cell boundary (50 m cells) still found.
+        ix.put(Placed {
+            ticket_id: "T4".into(),
+            category: "shed".into(),
+            at: at(&f, 49.0, 49.0),
+            closed_at: None,
+        });
+        assert_eq!(
+            ix.place("shed", at(&f, 51.0, 51.0), 20.0, 0.0, 100.0),
+            Placement::Join("T4".into())
+        );
+    }
+
+    #[test]
+    fn a_closed_ticket_is_linked_by_a_recurrence_within_its_window_only() {
+        let f = LocalFrame::new(GeoPoint {
+            lat: 30.7,
+            lon: 121.0,
+        });
+        let mut ix = TicketIndex::default();
+        ix.put(Placed {
+            ticket_id: "T1".into(),
+            category: "waste".into(),
+            at: at(&f, 0.0, 0.0),
+            closed_at: Some(1000.0),
+        });
+        assert_eq!(
+            ix.place("waste", at(&f, 3.0, 0.0), 20.0, 1500.0, 3600.0),
+            Placement::Open {
+                recurs: Some("T1".into())
+            }
+        );
+        assert_eq!(
+            ix.place("waste", at(&f, 3.0, 0.0), 20.0, 9000.0, 3600.0),
+            Placement::Open { recurs: None }
+        );
+        ix.remove("T1");
+        assert!(ix.is_empty());
+    }
+
+    #[test]
+    fn the_lifecycle_allows_only_its_steps_and_the_sla_clock_runs_per_stage() {
+        assert!(State::New.can_become(State::Dispatched));
+        assert!(State::Resolved.can_become(State::InProgress));
+        assert!(!State::New.can_become(State::Closed));
+        assert!(!State::Closed.can_become(State::New));
+        assert!(
+            State::ALL
+                .iter()
+                .all(|s| State::parse(s.as_str()) == Some(*s))
+        );
+        let sla = Sla::default();
+        assert_eq!(sla.due(State::New, 100.0), Some(130.0));
+        assert_eq!(sla.due(State::Dispatched, 0.0), Some(1800.0));
+        assert_eq!(sla.due(State::InProgress, 0.0), Some(86_400.0));
+        assert_eq!(sla.due(State::Closed, 0.0), None);
+    }
+
+    #[test]
+    fn sure_or_repeated_sightings_dispatch_the_rest_wait_for_review() {
+        let r = Rules::default();
+        assert!(r.dispatches(0.7, 1, 0.7));
+        assert!(!r.dispatches(0.5, 1, 0.5));
+        assert!(r.dispatches(0.5, 2, 0.45));
+        assert!(!r.dispatches(0.5, 2, 0.3));
+        assert_eq!(r.radius("illegal_structure"), 30.0);
+        assert_eq!(r.radius("graffiti"), 20.0);
+        assert_eq!(r.category("construction_waste"), "construction_waste");
+    }
+}

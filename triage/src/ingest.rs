@@ -1,0 +1,626 @@
+//! One hit message in, exactly one effect out: checked against its topic and schema, dropped
+//! when its `hit_id` was taken before, else placed on a ticket and written with its evidence
+//! and audit events in the same transaction. What cannot be taken becomes a dead letter.
+
+use std::collections::{HashMap, HashSet};
+
+use argus_core::clock;
+use argus_core::geodesy::GeoPoint;
+use argus_core::hit::{HIT_SCHEMA, Hit};
+use base64::Engine as _;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Placed, Placement, Routing, Rules, State, TicketIndex};
+use crate::store::{AuditEvent, Effect, Sighting, Sqlite, StoreError, Ticket};
+
+/// Largest payload taken, bytes (a hit with a generous evidence JPEG is ~100 kB).
+pub const MAX_PAYLOAD: usize = 2 << 20;
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It opened this ticket.
+    Opened(String),
+    /// It joined this ticket.
+    Joined(String),
+    /// Its `hit_id` was taken before: nothing changed.
+    Repeat,
+    /// Refused, kept as a dead letter, for this reason.
+    Dead(String),
+}
+
+/// The agent id in a hits topic `argus/v1/agents/{id}/hits`.
+pub fn topic_agent(topic: &str) -> Option<&str> {
+    let id = topic
+        .strip_prefix("argus/v1/agents/")?
+        .strip_suffix("/hits")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+/// Checks a message and reads its hit and evidence JPEG; the error says what is wrong.
+pub fn check(topic: &str, payload: &[u8]) -> Result<(Hit, Vec<u8>), String> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(format!(
+            "payload of {} bytes is over the {MAX_PAYLOAD}-byte limit",
+            payload.len()
+        ));
+    }
+    let agent = topic_agent(topic)
+        .ok_or_else(|| format!("topic {topic:?} is not argus/v1/agents/{{agent_id}}/hits"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    match v.get("schema").and_then(|s| s.as_str()) {
+        Some(HIT_SCHEMA) => {}
+        Some(other) => {
+            return Err(format!(
+                "unknown schema {other:?} (this triage reads {HIT_SCHEMA})"
+            ));
+        }
+        None => return Err("no `schema` field".into()),
+    }
+    let hit: Hit = serde_json::from_value(v).map_err(|e| format!("not an {HIT_SCHEMA}: {e}"))?;
+    if hit.agent_id != agent {
+        return Err(format!(
+            "agent_id {:?} disagrees with the topic's {agent:?}",
+            hit.agent_id
+        ));
+    }
+    if hit.hit_id.is_empty() || hit.hit_id.len() > 64 {
+        return Err(format!("hit_id {:?} is not 1–64 characters", hit.hit_id));
+    }
+    let p = &hit.position;
+    if !(-90.0..=90.0).contains(&p.lat)
+        || !(-180.0..=180.0).contains(&p.lon)
+        || !(0.0..f64::INFINITY).contains(&p.uncertainty_m)
+    {
+        return Err(format!(
+            "position {}, {} ± {} m is not a place",
+            p.lat, p.lon, p.uncertainty_m
+        ));
+    }
+    if !(0.0..=1.0).contains(&hit.score) {
+        return Err(format!("score {} is not in [0, 1]", hit.score));
+    }
+    if clock::parse_rfc3339(&hit.observed_at).is_none() {
+        return Err(format!(
+            "observed_at {:?} is not an RFC 3339 time",
+            hit.observed_at
+        ));
+    }
+    let jpeg = base64::engine::general_purpose::STANDARD
+        .decode(&hit.evidence.jpeg_base64)
+        .map_err(|e| format!("evidence is not base64: {e}"))?;
+    let sha = format!("{:x}", Sha256::digest(&jpeg));
+    if sha != hit.evidence.sha256 {
+        return Err(format!(
+            "evidence SHA-256 is {sha}, the hit says {}",
+            hit.evidence.sha256
+        ));
+    }
+    Ok((hit, jpeg))
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Tickets opened.
+    pub opened: u64,
+    /// Hits that joined a ticket.
+    pub joined: u64,
+    /// Repeated hits dropped.
+    pub repeats: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+/// The ingest: the store, the ticket index over it, the rules and the routing.
+#[derive(Debug)]
+pub struct Ingest {
+    store: Sqlite,
+    index: TicketIndex,
+    rules: Rules,
+    routing: Routing,
+    /// What it has done.
+    pub counters: Counters,
+}
+
+/// The inverse-variance mean of two positions with 90 % radii, and its radius.
+fn fuse(a: (f64, f64, f64), b: (f64, f64, f64)) -> (f64, f64, f64) {
+    let w = |r: f64| 1.0 / r.max(0.1).powi(2);
+    let (wa, wb) = (w(a.2), w(b.2));
+    (
+        (a.0 * wa + b.0 * wb) / (wa + wb),
+        (a.1 * wa + b.1 * wb) / (wa + wb),
+        1.0 / (wa + wb).sqrt(),
+    )
+}
+
+fn event(ticket_id: &str, at: f64, event: &str, detail: serde_json::Value) -> AuditEvent {
+    AuditEvent {
+        seq: 0,
+        ticket_id: ticket_id.into(),
+        at,
+        actor: "triage".into(),
+        event: event.into(),
+        detail,
+    }
+}
+
+impl Ingest {
+    /// Starts over a store: the index is rebuilt from its open and recently closed tickets.
+    pub fn new(store: Sqlite, rules: Rules, routing: Routing) -> Result<Self, StoreError> {
+        let mut s = Self {
+            store,
+            index: TicketIndex::default(),
+            rules,
+            routing,
+            counters: Counters::default(),
+        };
+        s.reindex()?;
+        Ok(s)
+    }
+
+    fn reindex(&mut self) -> Result<(), StoreError> {
+        self.index = TicketIndex::default();
+        let since = clock::now_unix_s() - self.rules.recurrence_window_s;
+        for p in self.store.placed(since)? {
+            self.index.put(p);
+        }
+        Ok(())
+    }
+
+    /// The store, for reading.
+    pub fn store(&self) -> &Sqlite {
+        &self.store
+    }
+
+    /// Takes a batch of messages `(topic, payload)` received at `now` (Unix seconds) in one
+    /// transaction. On `Err` nothing was written and the messages must not be acknowledged
+    /// (they come again); on `Ok` every one had its effect and may be.
+    pub fn take(
+        &mut self,
+        messages: &[(&str, &[u8])],
+        now: f64,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut effects: Vec<Effect> = Vec::new();
+        let mut dead: Vec<(&str, String, &[u8])> = Vec::new();
+        // Tickets as this batch leaves them, and the hits it takes.
+        let mut touched: HashMap<String, Ticket> = HashMap::new();
+        let mut batch_hits: HashMap<String, String> = HashMap::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for &(topic, payload) in messages {
+            let (hit, jpeg) = match check(topic, payload) {
+                Ok(h) => h,
+                Err(reason) => {
+                    outcomes.push(Outcome::Dead(reason.clone()));
+                    dead.push((topic, reason, payload));
+                    continue;
+                }
+            };
+            if !seen.insert(hit.hit_id.clone()) || self.store.hit_ticket(&hit.hit_id)?.is_some() {
+                outcomes.push(Outcome::Repeat);
+                continue;
+            }
+            let effect = self.place(hit, jpeg, payload, now, &mut touched, &batch_hits)?;
+            batch_hits.insert(
+                effect.sighting.hit_id.clone(),
+                effect.ticket.ticket_id.clone(),
+            );
+            outcomes.push(if effect.events.iter().any(|e| e.event == "opened") {
+                Outcome::Opened(effect.ticket.ticket_id.clone())
+            } else {
+                Outcome::Joined(effect.ticket.ticket_id.clone())
+            });
+            effects.push(effect);
+        }
+        if let Err(e) = self.store.apply(&effects) {
+            // The index already holds this batch's tickets: start it again from what is stored.
+            self.reindex()?;
+            return Err(e);
+        }
+        for (topic, reason, payload) in dead {
+            tracing::warn!(%topic, %reason, bytes = payload.len(), "hit refused; kept as a dead letter");
+            self.store.dead_letter(now, topic, &reason, payload)?;
+        }
+        for o in &outcomes {
+            match o {
+                Outcome::Opened(_) => self.counters.opened += 1,
+                Outcome::Joined(_) => self.counters.joined += 1,
+                Outcome::Repeat => self.counters.repeats += 1,
+                Outcome::Dead(_) => self.counters.dead += 1,
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Decides one new hit's effect and updates the index.
+    fn place(
+        &mut self,
+        hit: Hit,
+        jpeg: Vec<u8>,
+        payload: &[u8],
+        now: f64,
+        touched: &mut HashMap<String, Ticket>,
+        batch_hits: &HashMap<String, String>,
+    ) -> Result<Effect, StoreError> {
+        let category = self.rules.category(&hit.class);
+        let at = GeoPoint {
+            lat: hit.position.lat,
+            lon: hit.position.lon,
+        };
+        let observed = clock::parse_rfc3339(&hit.observed_at).unwrap_or(now);
+        // A track's later estimate goes to its first hit's ticket, and is not a new sighting.
+        let original = match &hit.update_of {
+            Some(first) => match batch_hits.get(first) {
+                Some(t) => Some(t.clone()),
+                None => self.store.hit_ticket(first)?,
+            },
+            None => None,
+        };
+        let placement = match &original {
+            Some(t) => Placement::Join(t.clone()),
+            None => self.index.place(
+                &category,
+                at,
+                self.rules.radius(&hit.class),
+                now,
+                self.rules.recurrence_window_s,
+            ),
+        };
+        let mut events = Vec::new();
+        let ticket = match placement {
+            Placement::Join(id) => {
+                let mut t = match touched.remove(&id) {
+                    Some(t) => t,
+                    None => self.store.ticket(&id)?.ok_or_else(|| StoreError::Corrupt {
+                        table: "tickets",
+                        what: format!("indexed ticket {id} is not stored"),
+                    })?,
+                };
+                let (lat, lon, u) = fuse(
+                    (t.lat, t.lon, t.uncertainty_m),
+                    (at.lat, at.lon, hit.position.uncertainty_m),
+                );
+                (t.lat, t.lon, t.uncertainty_m) = (lat, lon, u);
+                if original.is_none() {
+                    t.sightings += 1;
+                }
+                t.best_score = t.best_score.max(hit.score);
+                t.min_score = t.min_score.min(hit.score);
+                t.first_observed_at = t.first_observed_at.min(observed);
+                events.push(event(
+                    &t.ticket_id,
+                    now,
+                    if original.is_some() {
+                        "sighting_update"
+                    } else {
+                        "sighting"
+                    },
+                    json!({"hit_id": hit.hit_id, "agent_id": hit.agent_id, "score": hit.score}),
+                ));
+                if t.state == State::New
+                    && self
+                        .rules
+                        .dispatches(t.best_score, t.sightings, t.min_score)
+                {
+                    self.dispatch(&mut t, now, &mut events);
+                }
+                t
+            }
+            Placement::Open { recurs } => {
+                let ticket_id = uuid::Uuid::now_v7().to_string();
+                let (unit, grid_cell) = self.routing.route(at);
+                let mut t = Ticket {
+                    ticket_id: ticket_id.clone(),
+                    category: category.clone(),
+                    class: hit.class.clone(),
+                    state: State::New,
+                    lat: at.lat,
+                    lon: at.lon,
+                    uncertainty_m: hit.position.uncertainty_m,
+                    unit,
+                    grid_cell,
+                    sightings: 1,
+                    best_score: hit.score,
+                    min_score: hit.score,
+                    review: true,
+                    opened_at: now,
+                    state_since: now,
+                    due_at: self.rules.sla.due(State::New, now),
+                    first_observed_at: observed,
+                    recurs: recurs.clone(),
+                };
+                events.push(event(
+                    &ticket_id,
+                    now,
+                    "opened",
+                    json!({"hit_id": hit.hit_id, "category": category, "unit": t.unit,
+                           "grid_cell": t.grid_cell, "recurs": recurs}),
+                ));
+                if let Some(old) = &recurs {
+                    events.push(event(old, now, "recurred", json!({"ticket_id": ticket_id})));
+                }
+                if self
+                    .rules
+                    .dispatches(t.best_score, t.sightings, t.min_score)
+                {
+                    self.dispatch(&mut t, now, &mut events);
+                }
+                t
+            }
+        };
+        self.index.put(Placed {
+            ticket_id: ticket.ticket_id.clone(),
+            category: ticket.category.clone(),
+            at: GeoPoint {
+                lat: ticket.lat,
+                lon: ticket.lon,
+            },
+            closed_at: (!ticket.state.is_open()).then_some(ticket.state_since),
+        });
+        touched.insert(ticket.ticket_id.clone(), ticket.clone());
+        Ok(Effect {
+            sighting: Sighting {
+                hit_id: hit.hit_id.clone(),
+                ticket_id: ticket.ticket_id.clone(),
+                agent_id: hit.agent_id.clone(),
+                class: hit.class.clone(),
+                score: hit.score,
+                observed_at: observed,
+                received_at: now,
+                lat: at.lat,
+                lon: at.lon,
+                uncertainty_m: hit.position.uncertainty_m,
+                evidence_sha256: hit.evidence.sha256.clone(),
+                update_of: hit.update_of.clone(),
+                // As received, less the JPEG (kept once, by hash, in the evidence table).
+                payload: {
+                    let mut v: serde_json::Value =
+                        serde_json::from_slice(payload).unwrap_or_default();
+                    if let Some(e) = v.get_mut("evidence").and_then(|e| e.as_object_mut()) {
+                        e.remove("jpeg_base64");
+                    }
+                    v.to_string()
+                },
+            },
+            ticket,
+            events,
+            evidence: Some(jpeg),
+        })
+    }
+
+    fn dispatch(&self, t: &mut Ticket, now: f64, events: &mut Vec<AuditEvent>) {
+        t.state = State::Dispatched;
+        t.review = false;
+        t.state_since = now;
+        t.due_at = self.rules.sla.due(State::Dispatched, now);
+        events.push(event(
+            &t.ticket_id,
+            now,
+            "dispatched",
+            json!({"by": "rule", "unit": t.unit, "best_score": t.best_score, "sightings": t.sightings}),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_core::camera::Pose;
+    use argus_core::hit::{Evidence, FrameRef, ModelRef, Position, Source, SourceKind};
+    use argus_core::rules::Rule;
+
+    const JPEG: &[u8] = b"\xff\xd8 not really a jpeg \xff\xd9";
+
+    fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
+        Hit {
+            schema: HIT_SCHEMA.into(),
+            hit_id: id.into(),
+            agent_id: agent.into(),
+            source: Source {
+                kind: SourceKind::Drone,
+                id: "patrol".into(),
+                flight_id: None,
+            },
+            class: class.into(),
+            object_class: "waste_pile".into(),
+            score,
+            model: ModelRef {
+                name: "argus-det".into(),
+                version: "0.3.0".into(),
+            },
+            observed_at: "2026-05-27T10:00:00.000Z".into(),
+            frame: FrameRef {
+                index: 1,
+                pts_s: 0.1,
+                width: 1920,
+                height: 1080,
+            },
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            track_id: 1,
+            sightings: 5,
+            position: Position {
+                lat,
+                lon: 121.0,
+                elevation_m: 0.0,
+                uncertainty_m: 2.0,
+            },
+            pose: Pose {
+                lat,
+                lon: 121.0,
+                alt_m: 100.0,
+                yaw_deg: 0.0,
+                pitch_deg: -90.0,
+                roll_deg: 0.0,
+            },
+            rule: Rule {
+                layer: "footway".into(),
+                feature_id: None,
+                reason: "footway F1".into(),
+            },
+            evidence: Evidence {
+                sha256: format!("{:x}", Sha256::digest(JPEG)),
+                jpeg_base64: base64::engine::general_purpose::STANDARD.encode(JPEG),
+                width: 2,
+                height: 2,
+            },
+            update_of: None,
+        }
+    }
+
+    fn msg(h: &Hit) -> (String, Vec<u8>) {
+        (
+            format!("argus/v1/agents/{}/hits", h.agent_id),
+            serde_json::to_vec(h).unwrap(),
+        )
+    }
+
+    fn take(ing: &mut Ingest, msgs: &[(String, Vec<u8>)]) -> Vec<Outcome> {
+        let refs: Vec<(&str, &[u8])> = msgs
+            .iter()
+            .map(|(t, p)| (t.as_str(), p.as_slice()))
+            .collect();
+        ing.take(&refs, 1_779_876_010.0).unwrap()
+    }
+
+    fn ingest(path: &std::path::Path) -> Ingest {
+        Ingest::new(
+            Sqlite::open(path).unwrap(),
+            Rules::default(),
+            Routing::new(None),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_hit_delivered_three_times_is_one_sighting_also_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("triage.db");
+        let h = msg(&hit("h1", "dock-1", "construction_waste", 30.7, 0.9));
+        let mut ing = ingest(&db);
+        let out = take(&mut ing, &[h.clone(), h.clone()]);
+        assert!(matches!(out[0], Outcome::Opened(_)), "{out:?}");
+        assert_eq!(out[1], Outcome::Repeat);
+        drop(ing);
+        let mut ing = ingest(&db);
+        assert_eq!(take(&mut ing, &[h]), [Outcome::Repeat]);
+        assert_eq!(ing.store().counts().unwrap(), (1, 1, 0));
+        let t = &ing.store().tickets(None, 10).unwrap()[0];
+        assert_eq!(t.sightings, 1);
+        // Sure enough to go out on its own: opened, then dispatched, in the audit log.
+        assert_eq!(t.state, State::Dispatched);
+        let events: Vec<String> = ing
+            .store()
+            .audit(&t.ticket_id)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(events, ["opened", "dispatched"]);
+        // The evidence is kept once, by its hash; the stored hit does not repeat it.
+        let s = &ing.store().sightings(&t.ticket_id).unwrap()[0];
+        assert_eq!(
+            ing.store().evidence(&s.evidence_sha256).unwrap().unwrap(),
+            JPEG
+        );
+        assert!(!s.payload.contains("jpeg_base64"));
+    }
+
+    #[test]
+    fn two_flights_over_one_pile_make_one_ticket_with_two_sightings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ing = ingest(&dir.path().join("t.db"));
+        // 5 m apart (within the 20 m waste radius); a third 200 m away; a stall at the pile.
+        let a = hit("a", "dock-1", "construction_waste", 30.7, 0.5);
+        let b = hit("b", "dock-2", "construction_waste", 30.700045, 0.45);
+        let far = hit("c", "dock-2", "construction_waste", 30.7018, 0.9);
+        let stall = hit("d", "dock-2", "vending_in_lane", 30.7, 0.9);
+        let out = take(&mut ing, &[msg(&a)]);
+        let Outcome::Opened(t1) = &out[0] else {
+            panic!("{out:?}")
+        };
+        // Alone and unsure: it waits for review.
+        let t = ing.store().ticket(t1).unwrap().unwrap();
+        assert_eq!((t.state, t.review), (State::New, true));
+        let out = take(&mut ing, &[msg(&b), msg(&far), msg(&stall)]);
+        assert_eq!(out[0], Outcome::Joined(t1.clone()));
+        assert!(matches!(&out[1], Outcome::Opened(x) if x != t1));
+        assert!(matches!(&out[2], Outcome::Opened(x) if x != t1));
+        let t = ing.store().ticket(t1).unwrap().unwrap();
+        assert_eq!(t.sightings, 2);
+        // A second sighting confirms it: dispatched.
+        assert_eq!((t.state, t.review), (State::Dispatched, false));
+        assert!(
+            t.lat > 30.7 && t.lat < 30.700045,
+            "fused position {}",
+            t.lat
+        );
+        assert!(t.uncertainty_m < 2.0);
+        // A track's later estimate joins its first hit's ticket without counting again.
+        let mut upd = hit("e", "dock-2", "construction_waste", 30.70002, 0.6);
+        upd.update_of = Some("b".into());
+        assert_eq!(take(&mut ing, &[msg(&upd)]), [Outcome::Joined(t1.clone())]);
+        assert_eq!(ing.store().ticket(t1).unwrap().unwrap().sightings, 2);
+        assert_eq!(ing.store().sightings(t1).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn malformed_payloads_become_dead_letters_naming_the_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ing = ingest(&dir.path().join("t.db"));
+        let good = hit("ok", "dock-1", "construction_waste", 30.7, 0.9);
+        let mut wrong_agent = msg(&hit("x1", "dock-9", "construction_waste", 30.7, 0.9));
+        wrong_agent.0 = "argus/v1/agents/dock-1/hits".into();
+        let mut bad_sha = hit("x2", "dock-1", "construction_waste", 30.7, 0.9);
+        bad_sha.evidence.sha256 = "00".repeat(32);
+        let mut v = serde_json::to_value(&good).unwrap();
+        v["schema"] = "argus.hit/9".into();
+        let cases: Vec<((String, Vec<u8>), &str)> = vec![
+            (
+                ("argus/v1/agents/dock-1/hits".into(), b"{not json".to_vec()),
+                "not JSON",
+            ),
+            (
+                (
+                    "argus/v1/agents/dock-1/hits".into(),
+                    serde_json::to_vec(&v).unwrap(),
+                ),
+                "unknown schema",
+            ),
+            (wrong_agent, "disagrees with the topic"),
+            (msg(&bad_sha), "SHA-256"),
+            (
+                (
+                    "argus/v1/agents/dock-1/hits".into(),
+                    vec![b' '; MAX_PAYLOAD + 1],
+                ),
+                "limit",
+            ),
+            (
+                (
+                    "argus/v1/elsewhere".into(),
+                    serde_json::to_vec(&good).unwrap(),
+                ),
+                "topic",
+            ),
+        ];
+        let mut msgs: Vec<(String, Vec<u8>)> = cases.iter().map(|(m, _)| m.clone()).collect();
+        msgs.push(msg(&good));
+        let out = take(&mut ing, &msgs);
+        for ((_, want), got) in cases.iter().zip(&out) {
+            assert!(
+                matches!(got, Outcome::Dead(r) if r.contains(want)),
+                "{want}: {got:?}"
+            );
+        }
+        // The good one in the same batch is taken.
+        assert!(matches!(out.last().unwrap(), Outcome::Opened(_)));
+        let dead = ing.store().dead_letters(100).unwrap();
+        assert_eq!(dead.len(), cases.len());
+        assert_eq!(dead[1].size, MAX_PAYLOAD + 1);
+        assert_eq!(dead[1].payload.len(), crate::store::DEAD_LETTER_KEEP);
+        assert_eq!(ing.counters.dead, cases.len() as u64);
+    }
+}

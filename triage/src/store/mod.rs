@@ -1,0 +1,156 @@
+//! Durable state: hits by id (the idempotency key), tickets, the append-only audit log, evidence
+//! by content hash, dead letters. [`Sqlite`] is the default (one file, nothing to install).
+
+mod sqlite;
+
+pub use sqlite::Sqlite;
+
+use serde::Serialize;
+
+use crate::engine::State;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value makes no sense (a state name this build does not know, …).
+    #[error("corrupt row in {table}: {what}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        what: String,
+    },
+    /// The database was written by a newer build.
+    #[error("database schema version {found} is newer than this build's {supported}")]
+    TooNew {
+        /// Found.
+        found: i64,
+        /// Known.
+        supported: i64,
+    },
+}
+
+/// A ticket as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ticket {
+    /// Its id (UUID v7).
+    pub ticket_id: String,
+    /// Its category.
+    pub category: String,
+    /// The hit class that opened it.
+    pub class: String,
+    /// Lifecycle stage.
+    pub state: State,
+    /// Latitude, degrees: the sightings' inverse-variance weighted mean.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// 90 % radius of that mean, metres.
+    pub uncertainty_m: f64,
+    /// The responsible unit (jurisdiction), when the position falls in one.
+    pub unit: Option<String>,
+    /// The grid cell.
+    pub grid_cell: Option<String>,
+    /// Distinct sightings (a track's later update is not another sighting).
+    pub sightings: u32,
+    /// Best sighting score.
+    pub best_score: f32,
+    /// Lowest sighting score.
+    pub min_score: f32,
+    /// Waiting for a person's review before dispatch.
+    pub review: bool,
+    /// When it was opened, Unix seconds.
+    pub opened_at: f64,
+    /// When its current stage began.
+    pub state_since: f64,
+    /// When its current stage is due (SLA), if a clock runs.
+    pub due_at: Option<f64>,
+    /// The earliest sighting's observation time.
+    pub first_observed_at: f64,
+    /// The closed ticket of the same violation that this one follows, if it came back.
+    pub recurs: Option<String>,
+}
+
+/// One sighting as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sighting {
+    /// The hit's id.
+    pub hit_id: String,
+    /// Its ticket.
+    pub ticket_id: String,
+    /// Agent.
+    pub agent_id: String,
+    /// Hit class.
+    pub class: String,
+    /// Score.
+    pub score: f32,
+    /// When it was seen, Unix seconds.
+    pub observed_at: f64,
+    /// When triage took it, Unix seconds.
+    pub received_at: f64,
+    /// Its position.
+    pub lat: f64,
+    /// Its position.
+    pub lon: f64,
+    /// Its 90 % radius.
+    pub uncertainty_m: f64,
+    /// Evidence JPEG's SHA-256.
+    pub evidence_sha256: String,
+    /// The first hit of the same track, for a later estimate.
+    pub update_of: Option<String>,
+    /// The hit as received.
+    pub payload: String,
+}
+
+/// An audit event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    /// Order of writing, from 1.
+    pub seq: i64,
+    /// Its ticket.
+    pub ticket_id: String,
+    /// When, Unix seconds.
+    pub at: f64,
+    /// Who: `triage` for the engine, else the token's role and name.
+    pub actor: String,
+    /// What: `opened`, `sighting`, `dispatched`, `transition`, `recurred`, `sla_breach`, …
+    pub event: String,
+    /// Details (JSON).
+    pub detail: serde_json::Value,
+}
+
+/// The effect of one accepted hit, written in one transaction with the others of its batch.
+#[derive(Debug, Clone)]
+pub struct Effect {
+    /// The sighting.
+    pub sighting: Sighting,
+    /// The ticket as it is after the hit (inserted or replaced).
+    pub ticket: Ticket,
+    /// Audit events to append (their `seq` is assigned on writing).
+    pub events: Vec<AuditEvent>,
+    /// The evidence JPEG, stored once per hash.
+    pub evidence: Option<Vec<u8>>,
+}
+
+/// A payload that could not be taken.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    /// Order of arrival.
+    pub id: i64,
+    /// When, Unix seconds.
+    pub at: f64,
+    /// Its topic.
+    pub topic: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// Its first bytes (at most [`DEAD_LETTER_KEEP`]).
+    pub payload: Vec<u8>,
+    /// Its full size.
+    pub size: usize,
+}
+
+/// Bytes of a dead letter's payload kept.
+pub const DEAD_LETTER_KEEP: usize = 64 * 1024;

@@ -1,0 +1,406 @@
+//! The SQLite store: one file, write-ahead log, one transaction per batch of hits.
+
+use std::path::Path;
+
+use argus_core::geodesy::GeoPoint;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, StoreError, Ticket};
+use crate::engine::{Placed, State};
+
+/// Migrations, in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tickets (
+    ticket_id TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    class TEXT NOT NULL,
+    state TEXT NOT NULL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    uncertainty_m REAL NOT NULL,
+    unit TEXT,
+    grid_cell TEXT,
+    sightings INTEGER NOT NULL,
+    best_score REAL NOT NULL,
+    min_score REAL NOT NULL,
+    review INTEGER NOT NULL,
+    opened_at REAL NOT NULL,
+    state_since REAL NOT NULL,
+    due_at REAL,
+    first_observed_at REAL NOT NULL,
+    recurs TEXT
+);
+CREATE INDEX tickets_state ON tickets (state);
+CREATE INDEX tickets_unit ON tickets (unit);
+CREATE TABLE sightings (
+    hit_id TEXT PRIMARY KEY,
+    ticket_id TEXT NOT NULL REFERENCES tickets (ticket_id),
+    agent_id TEXT NOT NULL,
+    class TEXT NOT NULL,
+    score REAL NOT NULL,
+    observed_at REAL NOT NULL,
+    received_at REAL NOT NULL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    uncertainty_m REAL NOT NULL,
+    evidence_sha256 TEXT NOT NULL,
+    update_of TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX sightings_ticket ON sightings (ticket_id);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_ticket ON audit (ticket_id);
+CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE evidence (
+    sha256 TEXT PRIMARY KEY,
+    jpeg BLOB NOT NULL
+);
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    topic TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    size INTEGER NOT NULL
+);
+"#];
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct Sqlite {
+    db: Connection,
+}
+
+const TICKET_COLUMNS: &str = "ticket_id, category, class, state, lat, lon, uncertainty_m, unit, \
+    grid_cell, sightings, best_score, min_score, review, opened_at, state_since, due_at, \
+    first_observed_at, recurs";
+
+fn ticket_row(r: &Row<'_>) -> rusqlite::Result<(Ticket, String)> {
+    let state: String = r.get(3)?;
+    Ok((
+        Ticket {
+            ticket_id: r.get(0)?,
+            category: r.get(1)?,
+            class: r.get(2)?,
+            state: State::New,
+            lat: r.get(4)?,
+            lon: r.get(5)?,
+            uncertainty_m: r.get(6)?,
+            unit: r.get(7)?,
+            grid_cell: r.get(8)?,
+            sightings: r.get(9)?,
+            best_score: r.get(10)?,
+            min_score: r.get(11)?,
+            review: r.get(12)?,
+            opened_at: r.get(13)?,
+            state_since: r.get(14)?,
+            due_at: r.get(15)?,
+            first_observed_at: r.get(16)?,
+            recurs: r.get(17)?,
+        },
+        state,
+    ))
+}
+
+fn with_state((mut t, state): (Ticket, String)) -> Result<Ticket, StoreError> {
+    t.state = State::parse(&state).ok_or_else(|| StoreError::Corrupt {
+        table: "tickets",
+        what: format!("unknown state {state:?} of {}", t.ticket_id),
+    })?;
+    Ok(t)
+}
+
+impl Sqlite {
+    /// Opens (creating and migrating) the database file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::init(Connection::open(path)?)
+    }
+
+    /// An in-memory database (tests).
+    pub fn memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(db: Connection) -> Result<Self, StoreError> {
+        // WAL: readers do not block the writer; NORMAL sync keeps every committed transaction
+        // across a crash of the process (only a power cut may lose the last ones).
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.pragma_update(None, "foreign_keys", "ON")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut s = Self { db };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported,
+            });
+        }
+        for (k, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.db.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (k + 1) as i64)?;
+            tx.commit()?;
+            tracing::info!(version = k + 1, "store migrated");
+        }
+        Ok(())
+    }
+
+    /// The ticket a hit went to, if the hit was taken before.
+    pub fn hit_ticket(&self, hit_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT ticket_id FROM sightings WHERE hit_id = ?1",
+                [hit_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Writes a batch of effects in one transaction: all or nothing.
+    pub fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        {
+            let mut put_ticket = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+            ))?;
+            let mut put_sighting = tx.prepare_cached(
+                "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
+                 received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            let mut put_event = tx.prepare_cached(
+                "INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut put_evidence =
+                tx.prepare_cached("INSERT OR IGNORE INTO evidence (sha256, jpeg) VALUES (?1, ?2)")?;
+            for e in effects {
+                let t = &e.ticket;
+                put_ticket.execute(params![
+                    t.ticket_id,
+                    t.category,
+                    t.class,
+                    t.state.as_str(),
+                    t.lat,
+                    t.lon,
+                    t.uncertainty_m,
+                    t.unit,
+                    t.grid_cell,
+                    t.sightings,
+                    t.best_score,
+                    t.min_score,
+                    t.review,
+                    t.opened_at,
+                    t.state_since,
+                    t.due_at,
+                    t.first_observed_at,
+                    t.recurs,
+                ])?;
+                let s = &e.sighting;
+                put_sighting.execute(params![
+                    s.hit_id,
+                    s.ticket_id,
+                    s.agent_id,
+                    s.class,
+                    s.score,
+                    s.observed_at,
+                    s.received_at,
+                    s.lat,
+                    s.lon,
+                    s.uncertainty_m,
+                    s.evidence_sha256,
+                    s.update_of,
+                    s.payload,
+                ])?;
+                for ev in &e.events {
+                    put_event.execute(params![
+                        ev.ticket_id,
+                        ev.at,
+                        ev.actor,
+                        ev.event,
+                        ev.detail.to_string()
+                    ])?;
+                }
+                if let Some(jpeg) = &e.evidence {
+                    put_evidence.execute(params![s.evidence_sha256, jpeg])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Keeps a refused payload (its first [`DEAD_LETTER_KEEP`] bytes).
+    pub fn dead_letter(
+        &mut self,
+        at: f64,
+        topic: &str,
+        reason: &str,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        self.db.execute(
+            "INSERT INTO dead_letters (at, topic, reason, payload, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                at,
+                topic,
+                reason,
+                &payload[..payload.len().min(DEAD_LETTER_KEEP)],
+                payload.len()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The newest dead letters, newest first.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut q = self.db.prepare(
+            "SELECT id, at, topic, reason, payload, size FROM dead_letters ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = q.query_map([limit as i64], |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                topic: r.get(2)?,
+                reason: r.get(3)?,
+                payload: r.get(4)?,
+                size: r.get::<_, i64>(5)? as usize,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One ticket.
+    pub fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.db
+            .query_row(
+                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = ?1"),
+                [ticket_id],
+                ticket_row,
+            )
+            .optional()?
+            .map(with_state)
+            .transpose()
+    }
+
+    /// Tickets, newest first, optionally of one state.
+    pub fn tickets(&self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+        let mut q = self.db.prepare(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE ?1 IS NULL OR state = ?1 \
+             ORDER BY opened_at DESC LIMIT ?2"
+        ))?;
+        let rows = q.query_map(params![state.map(State::as_str), limit as i64], ticket_row)?;
+        rows.map(|r| with_state(r?)).collect()
+    }
+
+    /// A ticket's sightings, oldest first.
+    pub fn sightings(&self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
+        let mut q = self.db.prepare(
+            "SELECT hit_id, ticket_id, agent_id, class, score, observed_at, received_at, lat, lon, \
+             uncertainty_m, evidence_sha256, update_of, payload FROM sightings \
+             WHERE ticket_id = ?1 ORDER BY observed_at, hit_id",
+        )?;
+        let rows = q.query_map([ticket_id], |r| {
+            Ok(Sighting {
+                hit_id: r.get(0)?,
+                ticket_id: r.get(1)?,
+                agent_id: r.get(2)?,
+                class: r.get(3)?,
+                score: r.get(4)?,
+                observed_at: r.get(5)?,
+                received_at: r.get(6)?,
+                lat: r.get(7)?,
+                lon: r.get(8)?,
+                uncertainty_m: r.get(9)?,
+                evidence_sha256: r.get(10)?,
+                update_of: r.get(11)?,
+                payload: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A ticket's audit events, in order.
+    pub fn audit(&self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut q = self.db.prepare(
+            "SELECT seq, ticket_id, at, actor, event, detail FROM audit WHERE ticket_id = ?1 ORDER BY seq",
+        )?;
+        let rows = q.query_map([ticket_id], |r| {
+            let detail: String = r.get(5)?;
+            Ok(AuditEvent {
+                seq: r.get(0)?,
+                ticket_id: r.get(1)?,
+                at: r.get(2)?,
+                actor: r.get(3)?,
+                event: r.get(4)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// An evidence JPEG by its SHA-256.
+    pub fn evidence(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT jpeg FROM evidence WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// What the ticket index starts from: open tickets, and tickets closed since `closed_since`.
+    pub fn placed(&self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
+        let mut q = self.db.prepare(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE state NOT IN ('rejected', 'duplicate') \
+             AND (state NOT IN ('verified', 'closed') OR state_since >= ?1)"
+        ))?;
+        let rows = q.query_map([closed_since], ticket_row)?;
+        rows.map(|r| {
+            let t = with_state(r?)?;
+            Ok(Placed {
+                at: GeoPoint {
+                    lat: t.lat,
+                    lon: t.lon,
+                },
+                closed_at: (!t.state.is_open()).then_some(t.state_since),
+                ticket_id: t.ticket_id,
+                category: t.category,
+            })
+        })
+        .collect()
+    }
+
+    /// Row counts: (tickets, sightings, dead letters).
+    pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let n = |table: &str| -> Result<u64, StoreError> {
+            Ok(self
+                .db
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64)
+        };
+        Ok((n("tickets")?, n("sightings")?, n("dead_letters")?))
+    }
+}
