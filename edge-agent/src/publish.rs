@@ -21,6 +21,8 @@ use rumqttc::{
     Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, RecvTimeoutError, Transport,
 };
 
+use argus_core::broker::BrokerUrl;
+
 use crate::outbox::Outbox;
 
 /// Hits in flight (sent, not yet acknowledged) at most.
@@ -79,27 +81,6 @@ fn status_payload(state: &str) -> Vec<u8> {
     format!("{{\"state\":\"{state}\"}}").into_bytes()
 }
 
-/// Parses `mqtt[s]://host[:port]`.
-pub fn parse_url(url: &str) -> Result<(bool, String, u16), PublishError> {
-    let bad = || PublishError::Url(url.into());
-    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("mqtt://") {
-        (false, r)
-    } else {
-        return Err(bad());
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
-        None => (rest, if tls { 8883 } else { 1883 }),
-    };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((tls, host.to_string(), port))
-}
-
 /// The running publisher.
 #[derive(Debug)]
 pub struct Publisher {
@@ -113,11 +94,11 @@ impl PublisherOptions {
     /// rumqttc options for a client of this agent called `client_id`: address, keep-alive,
     /// credentials and TLS.
     pub fn mqtt_options(&self, client_id: &str) -> Result<MqttOptions, PublishError> {
-        let (tls, host, port) = parse_url(&self.url)?;
-        if tls && self.ca_pem.is_none() {
+        let url = BrokerUrl::parse(&self.url).map_err(|e| PublishError::Url(e.0))?;
+        if url.tls && self.ca_pem.is_none() {
             return Err(PublishError::NoCa(self.url.clone()));
         }
-        let mut mo = MqttOptions::new(client_id, host, port);
+        let mut mo = MqttOptions::new(client_id, url.host, url.port);
         mo.set_keep_alive(self.keep_alive);
         if let Some((u, p)) = &self.credentials {
             mo.set_credentials(u.clone(), p.clone());
@@ -308,25 +289,5 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
             std::thread::sleep(Duration::from_millis(50));
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_parse_with_default_ports() {
-        assert_eq!(
-            parse_url("mqtt://broker").unwrap(),
-            (false, "broker".into(), 1883)
-        );
-        assert_eq!(
-            parse_url("mqtts://broker:9000/").unwrap(),
-            (true, "broker".into(), 9000)
-        );
-        assert!(parse_url("tcp://x:1").is_err());
-        assert!(parse_url("mqtt://:1").is_err());
-        assert!(parse_url("mqtt://x:port").is_err());
     }
 }

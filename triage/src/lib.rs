@@ -5,9 +5,14 @@
 //! - [`engine`]: the decisions (which ticket a hit joins, dispatch or review, routing, SLA).
 //! - [`store`]: durable state (SQLite by default) — hits by id, tickets, an append-only audit
 //!   log, evidence by content hash, dead letters.
-//! - [`ingest`]: one MQTT message in, exactly one effect out.
+//! - [`ingest`]: one hit message in, exactly one effect out; [`mqtt`]: hits from the broker,
+//!   acknowledged only once stored.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod engine;
 pub mod ingest;
+pub mod mqtt;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;

@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod broker;
 pub mod camera;
 pub mod clock;
 pub mod detect;

@@ -1,0 +1,175 @@
+//! `triage serve`'s TOML config. Unknown keys are refused, naming the key and its place.
+//!
+//! ```toml
+//! db = "sqlite:var/triage.db"          # or postgres://… (later)
+//! district = "district.geojson"        # jurisdiction and grid_cell layers route tickets
+//!
+//! [mqtt]
+//! url = "mqtt://127.0.0.1:1883"
+//! client_id = "triage"                 # keep it: the broker holds its queued hits
+//! username = "triage"
+//! password_file = "/etc/argus/triage.pass"
+//! ca_file = "/etc/argus/ca.pem"        # for mqtts://
+//!
+//! [rules]                              # see engine::Rules
+//! join_radius_m = { construction_waste = 20 }
+//! categories = { construction_waste = "0301", vending_in_lane = "0105" }
+//! sla = { dispatch_s = 30, response_s = 1800, completion_s = 86400 }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::Rules;
+
+/// The whole config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite:PATH`.
+    #[serde(default = "default_db")]
+    pub db: String,
+    /// The district map (routing layers).
+    #[serde(default)]
+    pub district: Option<PathBuf>,
+    /// The broker.
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// Ticket rules.
+    #[serde(default)]
+    pub rules: Rules,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            db: default_db(),
+            district: None,
+            mqtt: MqttConfig::default(),
+            rules: Rules::default(),
+        }
+    }
+}
+
+fn default_db() -> String {
+    "sqlite:var/triage.db".into()
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` or `mqtts://host:port`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Client id (persistent session).
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// Username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// CA certificate (PEM) for `mqtts://`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            url: default_url(),
+            client_id: default_client_id(),
+            username: None,
+            password_file: None,
+            ca_file: None,
+        }
+    }
+}
+
+fn default_url() -> String {
+    "mqtt://127.0.0.1:1883".into()
+}
+fn default_client_id() -> String {
+    "triage".into()
+}
+
+/// A config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable file.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Bad TOML or an unknown key.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads a config file; relative paths in it are taken from its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        c.district.as_mut().map(fix);
+        c.mqtt.password_file.as_mut().map(fix);
+        c.mqtt.ca_file.as_mut().map(fix);
+        if let Some(rest) = c.db.strip_prefix("sqlite:") {
+            let p = Path::new(rest);
+            if p.is_relative() {
+                c.db = format!("sqlite:{}", base.join(p).display());
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused_by_name_and_paths_are_taken_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("triage.toml");
+        std::fs::write(&p, "db = \"sqlite:t.db\"\n[rules]\njoin_radius = 3\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("join_radius") && e.contains("line 3"), "{e}");
+        std::fs::write(
+            &p,
+            "db = \"sqlite:t.db\"\ndistrict = \"d.geojson\"\n[rules]\ncategories = { construction_waste = \"0301\" }\n",
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(
+            c.db,
+            format!("sqlite:{}", dir.path().join("t.db").display())
+        );
+        assert_eq!(c.district.unwrap(), dir.path().join("d.geojson"));
+        assert_eq!(c.rules.category("construction_waste"), "0301");
+        assert_eq!(c.rules.radius("construction_waste"), 20.0);
+    }
+}

@@ -1,0 +1,142 @@
+//! `triage`: the Argus central service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use argus_core::map::Map;
+use argus_triage::config::Config;
+use argus_triage::engine::Routing;
+use argus_triage::ingest::Ingest;
+use argus_triage::mqtt::{self, ListenOptions};
+use argus_triage::store::Sqlite;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "triage", version, about = "Argus triage: hits in, tickets out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the service: take hits from the broker into tickets.
+    Serve {
+        /// TOML config (flags override its keys).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Broker, `mqtt://host:port` or `mqtts://host:port`.
+        #[arg(long)]
+        mqtt: Option<String>,
+        /// Store, `sqlite:PATH`.
+        #[arg(long)]
+        db: Option<String>,
+        /// District GeoJSON whose `jurisdiction` and `grid_cell` layers route tickets.
+        #[arg(long)]
+        district: Option<PathBuf>,
+    },
+}
+
+fn serve(
+    config: Option<PathBuf>,
+    mqtt_url: Option<String>,
+    db: Option<String>,
+    district: Option<PathBuf>,
+) -> Result<()> {
+    let mut cfg = match &config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(u) = mqtt_url {
+        cfg.mqtt.url = u;
+    }
+    if let Some(d) = db {
+        cfg.db = d;
+    }
+    if let Some(d) = district {
+        cfg.district = Some(d);
+    }
+    let Some(path) = cfg.db.strip_prefix("sqlite:") else {
+        bail!(
+            "db {:?}: expected sqlite:PATH (PostgreSQL is not supported yet)",
+            cfg.db
+        );
+    };
+    let path = PathBuf::from(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let store = Sqlite::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let map = cfg
+        .district
+        .as_ref()
+        .map(|p| -> Result<Map> {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading district {}", p.display()))?;
+            Map::from_geojson(&text).with_context(|| format!("district {}", p.display()))
+        })
+        .transpose()?;
+    if map.is_none() {
+        tracing::warn!("no district map: tickets are not routed to units");
+    }
+    let ingest = Ingest::new(store, cfg.rules.clone(), Routing::new(map))?;
+    let password = cfg
+        .mqtt
+        .password_file
+        .as_ref()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .map(|s| s.trim_end().to_string())
+                .with_context(|| format!("mqtt.password_file {}", f.display()))
+        })
+        .transpose()?;
+    let ca_pem = cfg
+        .mqtt
+        .ca_file
+        .as_ref()
+        .map(|f| std::fs::read(f).with_context(|| format!("mqtt.ca_file {}", f.display())))
+        .transpose()?;
+    let opts = ListenOptions {
+        url: cfg.mqtt.url.clone(),
+        client_id: cfg.mqtt.client_id.clone(),
+        credentials: cfg
+            .mqtt
+            .username
+            .clone()
+            .map(|u| (u, password.unwrap_or_default())),
+        ca_pem,
+        ..ListenOptions::default()
+    };
+    tracing::info!(db = %path.display(), mqtt = %opts.url, "triage serving");
+    let stop = AtomicBool::new(false);
+    mqtt::listen(&opts, &Mutex::new(ingest), &stop)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = match Cli::parse().command {
+        Command::Serve {
+            config,
+            mqtt,
+            db,
+            district,
+        } => serve(config, mqtt, db, district),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("triage: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
