@@ -261,3 +261,160 @@ impl Drop for Mosquitto {
         }
     }
 }
+
+/// A PostgreSQL server from the Debian packages in a temporary folder, for tests: a fresh
+/// cluster (`initdb`, trust authentication on 127.0.0.1) with a database `argus` owned by the
+/// user `argus`. Run as root, it runs as the `postgres` system user (PostgreSQL refuses root).
+#[derive(Debug)]
+pub struct Postgres {
+    /// Its port.
+    pub port: u16,
+    _lease: PortLease,
+    data: PathBuf,
+    child: Option<Child>,
+}
+
+fn postgres_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path().join("bin").join(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.retain(|p| p.exists());
+    versions.sort();
+    versions.pop().unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL is not installed: run ./scripts/bootstrap.sh (Debian package `postgresql`)"
+        )
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `program args…`, as the `postgres` user when we are root.
+fn as_postgres(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+impl Postgres {
+    /// Creates a cluster in `dir` and starts it on a free port.
+    pub fn start(dir: &Path) -> Self {
+        let lease = lease_port();
+        let data = dir.join("data");
+        std::fs::create_dir_all(dir).expect("postgres folder");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+            .expect("postgres folder mode");
+        run_tool(
+            as_postgres(&postgres_bin("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-A", "trust", "-U", "argus", "--no-sync", "-E", "UTF8"]),
+        );
+        let child = as_postgres(&postgres_bin("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &lease.port.to_string(), "-h", "127.0.0.1", "-k"])
+            .arg(dir)
+            .args(["-c", "fsync=off", "-c", "max_connections=50"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("postgres.log")).expect("postgres log"))
+            .spawn()
+            .expect("starting postgres");
+        let pg = Self {
+            port: lease.port,
+            _lease: lease,
+            data,
+            child: Some(child),
+        };
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = Command::new(postgres_bin("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "argus"])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "postgres did not start (see {}/postgres.log)",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        run_tool(Command::new(postgres_bin("createdb")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "argus",
+            "argus",
+        ]));
+        pg
+    }
+
+    /// `postgres://argus@127.0.0.1:PORT/argus`.
+    pub fn url(&self) -> String {
+        self.db_url("argus")
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn db_url(&self, name: &str) -> String {
+        format!("postgres://argus@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Creates another empty database; returns its URL.
+    pub fn create_db(&self, name: &str) -> String {
+        run_tool(Command::new(postgres_bin("createdb")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "argus",
+            name,
+        ]));
+        self.db_url(name)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // A fast shutdown (open connections are closed), as the server's own user.
+            let _ = as_postgres(&postgres_bin("pg_ctl"))
+                .arg("stop")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "fast", "-w"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

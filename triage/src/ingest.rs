@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::engine::{Placed, Placement, Routing, Rules, State, TicketIndex};
-use crate::store::{AuditEvent, Effect, Sighting, Sqlite, StoreError, Ticket};
+use crate::store::{AuditEvent, Effect, Sighting, Store, StoreError, Ticket};
 
 /// Largest payload taken, bytes (a hit with a generous evidence JPEG is ~100 kB).
 pub const MAX_PAYLOAD: usize = 2 << 20;
@@ -117,7 +117,7 @@ pub struct Counters {
 /// The ingest: the store, the ticket index over it, the rules and the routing.
 #[derive(Debug)]
 pub struct Ingest {
-    store: Sqlite,
+    store: Box<dyn Store>,
     index: TicketIndex,
     rules: Rules,
     routing: Routing,
@@ -149,7 +149,7 @@ fn event(ticket_id: &str, at: f64, event: &str, detail: serde_json::Value) -> Au
 
 impl Ingest {
     /// Starts over a store: the index is rebuilt from its open and recently closed tickets.
-    pub fn new(store: Sqlite, rules: Rules, routing: Routing) -> Result<Self, StoreError> {
+    pub fn new(store: Box<dyn Store>, rules: Rules, routing: Routing) -> Result<Self, StoreError> {
         let mut s = Self {
             store,
             index: TicketIndex::default(),
@@ -170,9 +170,9 @@ impl Ingest {
         Ok(())
     }
 
-    /// The store, for reading.
-    pub fn store(&self) -> &Sqlite {
-        &self.store
+    /// The store.
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
     }
 
     /// Takes a batch of messages `(topic, payload)` received at `now` (Unix seconds) in one
@@ -402,165 +402,5 @@ impl Ingest {
             "dispatched",
             json!({"by": "rule", "unit": t.unit, "best_score": t.best_score, "sightings": t.sightings}),
         ));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{JPEG, hit};
-
-    fn msg(h: &Hit) -> (String, Vec<u8>) {
-        (
-            format!("argus/v1/agents/{}/hits", h.agent_id),
-            serde_json::to_vec(h).unwrap(),
-        )
-    }
-
-    fn take(ing: &mut Ingest, msgs: &[(String, Vec<u8>)]) -> Vec<Outcome> {
-        let refs: Vec<(&str, &[u8])> = msgs
-            .iter()
-            .map(|(t, p)| (t.as_str(), p.as_slice()))
-            .collect();
-        ing.take(&refs, 1_779_876_010.0).unwrap()
-    }
-
-    fn ingest(path: &std::path::Path) -> Ingest {
-        Ingest::new(
-            Sqlite::open(path).unwrap(),
-            Rules::default(),
-            Routing::new(None),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_hit_delivered_three_times_is_one_sighting_also_across_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("triage.db");
-        let h = msg(&hit("h1", "dock-1", "construction_waste", 30.7, 0.9));
-        let mut ing = ingest(&db);
-        let out = take(&mut ing, &[h.clone(), h.clone()]);
-        assert!(matches!(out[0], Outcome::Opened(_)), "{out:?}");
-        assert_eq!(out[1], Outcome::Repeat);
-        drop(ing);
-        let mut ing = ingest(&db);
-        assert_eq!(take(&mut ing, &[h]), [Outcome::Repeat]);
-        assert_eq!(ing.store().counts().unwrap(), (1, 1, 0));
-        let t = &ing.store().tickets(None, 10).unwrap()[0];
-        assert_eq!(t.sightings, 1);
-        // Sure enough to go out on its own: opened, then dispatched, in the audit log.
-        assert_eq!(t.state, State::Dispatched);
-        let events: Vec<String> = ing
-            .store()
-            .audit(&t.ticket_id)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event)
-            .collect();
-        assert_eq!(events, ["opened", "dispatched"]);
-        // The evidence is kept once, by its hash; the stored hit does not repeat it.
-        let s = &ing.store().sightings(&t.ticket_id).unwrap()[0];
-        assert_eq!(
-            ing.store().evidence(&s.evidence_sha256).unwrap().unwrap(),
-            JPEG
-        );
-        assert!(!s.payload.contains("jpeg_base64"));
-    }
-
-    #[test]
-    fn two_flights_over_one_pile_make_one_ticket_with_two_sightings() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ing = ingest(&dir.path().join("t.db"));
-        // 5 m apart (within the 20 m waste radius); a third 200 m away; a stall at the pile.
-        let a = hit("a", "dock-1", "construction_waste", 30.7, 0.5);
-        let b = hit("b", "dock-2", "construction_waste", 30.700045, 0.45);
-        let far = hit("c", "dock-2", "construction_waste", 30.7018, 0.9);
-        let stall = hit("d", "dock-2", "vending_in_lane", 30.7, 0.9);
-        let out = take(&mut ing, &[msg(&a)]);
-        let Outcome::Opened(t1) = &out[0] else {
-            panic!("{out:?}")
-        };
-        // Alone and unsure: it waits for review.
-        let t = ing.store().ticket(t1).unwrap().unwrap();
-        assert_eq!((t.state, t.review), (State::New, true));
-        let out = take(&mut ing, &[msg(&b), msg(&far), msg(&stall)]);
-        assert_eq!(out[0], Outcome::Joined(t1.clone()));
-        assert!(matches!(&out[1], Outcome::Opened(x) if x != t1));
-        assert!(matches!(&out[2], Outcome::Opened(x) if x != t1));
-        let t = ing.store().ticket(t1).unwrap().unwrap();
-        assert_eq!(t.sightings, 2);
-        // A second sighting confirms it: dispatched.
-        assert_eq!((t.state, t.review), (State::Dispatched, false));
-        assert!(
-            t.lat > 30.7 && t.lat < 30.700045,
-            "fused position {}",
-            t.lat
-        );
-        assert!(t.uncertainty_m < 2.0);
-        // A track's later estimate joins its first hit's ticket without counting again.
-        let mut upd = hit("e", "dock-2", "construction_waste", 30.70002, 0.6);
-        upd.update_of = Some("b".into());
-        assert_eq!(take(&mut ing, &[msg(&upd)]), [Outcome::Joined(t1.clone())]);
-        assert_eq!(ing.store().ticket(t1).unwrap().unwrap().sightings, 2);
-        assert_eq!(ing.store().sightings(t1).unwrap().len(), 3);
-    }
-
-    #[test]
-    fn malformed_payloads_become_dead_letters_naming_the_fault() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ing = ingest(&dir.path().join("t.db"));
-        let good = hit("ok", "dock-1", "construction_waste", 30.7, 0.9);
-        let mut wrong_agent = msg(&hit("x1", "dock-9", "construction_waste", 30.7, 0.9));
-        wrong_agent.0 = "argus/v1/agents/dock-1/hits".into();
-        let mut bad_sha = hit("x2", "dock-1", "construction_waste", 30.7, 0.9);
-        bad_sha.evidence.sha256 = "00".repeat(32);
-        let mut v = serde_json::to_value(&good).unwrap();
-        v["schema"] = "argus.hit/9".into();
-        let cases: Vec<((String, Vec<u8>), &str)> = vec![
-            (
-                ("argus/v1/agents/dock-1/hits".into(), b"{not json".to_vec()),
-                "not JSON",
-            ),
-            (
-                (
-                    "argus/v1/agents/dock-1/hits".into(),
-                    serde_json::to_vec(&v).unwrap(),
-                ),
-                "unknown schema",
-            ),
-            (wrong_agent, "disagrees with the topic"),
-            (msg(&bad_sha), "SHA-256"),
-            (
-                (
-                    "argus/v1/agents/dock-1/hits".into(),
-                    vec![b' '; MAX_PAYLOAD + 1],
-                ),
-                "limit",
-            ),
-            (
-                (
-                    "argus/v1/elsewhere".into(),
-                    serde_json::to_vec(&good).unwrap(),
-                ),
-                "topic",
-            ),
-        ];
-        let mut msgs: Vec<(String, Vec<u8>)> = cases.iter().map(|(m, _)| m.clone()).collect();
-        msgs.push(msg(&good));
-        let out = take(&mut ing, &msgs);
-        for ((_, want), got) in cases.iter().zip(&out) {
-            assert!(
-                matches!(got, Outcome::Dead(r) if r.contains(want)),
-                "{want}: {got:?}"
-            );
-        }
-        // The good one in the same batch is taken.
-        assert!(matches!(out.last().unwrap(), Outcome::Opened(_)));
-        let dead = ing.store().dead_letters(100).unwrap();
-        assert_eq!(dead.len(), cases.len());
-        assert_eq!(dead[1].size, MAX_PAYLOAD + 1);
-        assert_eq!(dead[1].payload.len(), crate::store::DEAD_LETTER_KEEP);
-        assert_eq!(ing.counters.dead, cases.len() as u64);
     }
 }

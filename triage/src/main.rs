@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use argus_core::map::Map;
 use argus_triage::config::Config;
 use argus_triage::engine::Routing;
 use argus_triage::ingest::Ingest;
 use argus_triage::mqtt::{self, ListenOptions};
-use argus_triage::store::Sqlite;
+use argus_triage::store;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -31,7 +31,7 @@ enum Command {
         /// Broker, `mqtt://host:port` or `mqtts://host:port`.
         #[arg(long)]
         mqtt: Option<String>,
-        /// Store, `sqlite:PATH`.
+        /// Store, `sqlite:PATH` or `postgres://user@host:port/db`.
         #[arg(long)]
         db: Option<String>,
         /// District GeoJSON whose `jurisdiction` and `grid_cell` layers route tickets.
@@ -59,17 +59,7 @@ fn serve(
     if let Some(d) = district {
         cfg.district = Some(d);
     }
-    let Some(path) = cfg.db.strip_prefix("sqlite:") else {
-        bail!(
-            "db {:?}: expected sqlite:PATH (PostgreSQL is not supported yet)",
-            cfg.db
-        );
-    };
-    let path = PathBuf::from(path);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let store = Sqlite::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let store = store::open(&cfg.db).with_context(|| format!("opening the store {}", cfg.db))?;
     let map = cfg
         .district
         .as_ref()
@@ -110,7 +100,7 @@ fn serve(
         ca_pem,
         ..ListenOptions::default()
     };
-    tracing::info!(db = %path.display(), mqtt = %opts.url, "triage serving");
+    tracing::info!(db = %cfg.db, mqtt = %opts.url, "triage serving");
     let stop = AtomicBool::new(false);
     mqtt::listen(&opts, &Mutex::new(ingest), &stop)?;
     Ok(())

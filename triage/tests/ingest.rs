@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use argus::services::Mosquitto;
-use argus_triage::store::Sqlite;
+use argus_triage::store::{Sqlite, Store};
 use argus_triage::testing::hit;
 use rumqttc::{Client, MqttOptions, QoS};
 
@@ -38,7 +38,7 @@ fn subscribed(log: &Path, times: usize) -> bool {
 
 /// (tickets, sightings, dead letters, sum of the tickets' sighting counts).
 fn counts(db: &Path) -> (u64, u64, u64, u64) {
-    let s = Sqlite::open(db).unwrap();
+    let mut s = Sqlite::open(db).unwrap();
     let (t, h, d) = s.counts().unwrap();
     let sum = s
         .tickets(None, usize::MAX >> 1)
@@ -145,7 +145,7 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
         "killed at {at_kill} stored; now {tickets} tickets, {sightings} sightings, {dead} dead letters"
     );
     assert_eq!((tickets, sightings, dead, sum), (2001, 2001, 2, 2001));
-    let store = Sqlite::open(&db).unwrap();
+    let mut store = Sqlite::open(&db).unwrap();
     let letters = store.dead_letters(10).unwrap();
     assert!(
         letters

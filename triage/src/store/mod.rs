@@ -1,20 +1,87 @@
 //! Durable state: hits by id (the idempotency key), tickets, the append-only audit log, evidence
-//! by content hash, dead letters. [`Sqlite`] is the default (one file, nothing to install).
+//! by content hash, dead letters. [`Sqlite`] is the default (one file, nothing to install);
+//! [`Postgres`] is for deployments that outgrow it. Both pass one test suite.
 
+mod postgres;
 mod sqlite;
 
-pub use sqlite::Sqlite;
+pub use self::postgres::Postgres;
+pub use self::sqlite::Sqlite;
 
 use serde::Serialize;
 
-use crate::engine::State;
+use crate::engine::{Placed, State};
+
+/// What triage keeps, wherever it keeps it.
+pub trait Store: Send + std::fmt::Debug {
+    /// The ticket a hit went to, if the hit was taken before.
+    fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError>;
+    /// Writes a batch of effects in one transaction: all or nothing.
+    fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError>;
+    /// Keeps a refused payload (its first [`DEAD_LETTER_KEEP`] bytes).
+    fn dead_letter(
+        &mut self,
+        at: f64,
+        topic: &str,
+        reason: &str,
+        payload: &[u8],
+    ) -> Result<(), StoreError>;
+    /// The newest dead letters, newest first.
+    fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+    /// One ticket.
+    fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Tickets, newest first, optionally of one state.
+    fn tickets(&mut self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError>;
+    /// A ticket's sightings, oldest first.
+    fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError>;
+    /// A ticket's audit events, in order.
+    fn audit(&mut self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError>;
+    /// An evidence JPEG by its SHA-256.
+    fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// What the ticket index starts from: open tickets, and tickets closed since `closed_since`.
+    fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError>;
+    /// Row counts: (tickets, sightings, dead letters).
+    fn counts(&mut self) -> Result<(u64, u64, u64), StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite:PATH` (created if missing) or `postgres://…`.
+pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = std::path::Path::new(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Url {
+                url: url.into(),
+                why: format!("creating {}: {e}", dir.display()),
+            })?;
+        }
+        Ok(Box::new(Sqlite::open(path)?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(Postgres::connect(url)?))
+    } else {
+        Err(StoreError::Url {
+            url: url.into(),
+            why: "expected sqlite:PATH or postgres://user@host:port/db".into(),
+        })
+    }
+}
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database said no.
+    /// SQLite said no.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL said no.
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The store URL is unusable.
+    #[error("store {url:?}: {why}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        why: String,
+    },
     /// A stored value makes no sense (a state name this build does not know, …).
     #[error("corrupt row in {table}: {what}")]
     Corrupt {

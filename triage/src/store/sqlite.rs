@@ -5,7 +5,9 @@ use std::path::Path;
 use argus_core::geodesy::GeoPoint;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, StoreError, Ticket};
+use super::{
+    AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, Store, StoreError, Ticket,
+};
 use crate::engine::{Placed, State};
 
 /// Migrations, in order; `PRAGMA user_version` counts those applied.
@@ -163,9 +165,11 @@ impl Sqlite {
         }
         Ok(())
     }
+}
 
+impl Store for Sqlite {
     /// The ticket a hit went to, if the hit was taken before.
-    pub fn hit_ticket(&self, hit_id: &str) -> Result<Option<String>, StoreError> {
+    fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .db
             .query_row(
@@ -177,7 +181,7 @@ impl Sqlite {
     }
 
     /// Writes a batch of effects in one transaction: all or nothing.
-    pub fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
+    fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
         {
             let mut put_ticket = tx.prepare_cached(&format!(
@@ -251,7 +255,7 @@ impl Sqlite {
     }
 
     /// Keeps a refused payload (its first [`DEAD_LETTER_KEEP`] bytes).
-    pub fn dead_letter(
+    fn dead_letter(
         &mut self,
         at: f64,
         topic: &str,
@@ -272,7 +276,7 @@ impl Sqlite {
     }
 
     /// The newest dead letters, newest first.
-    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+    fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT id, at, topic, reason, payload, size FROM dead_letters ORDER BY id DESC LIMIT ?1",
         )?;
@@ -290,7 +294,7 @@ impl Sqlite {
     }
 
     /// One ticket.
-    pub fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+    fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
         self.db
             .query_row(
                 &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = ?1"),
@@ -303,7 +307,7 @@ impl Sqlite {
     }
 
     /// Tickets, newest first, optionally of one state.
-    pub fn tickets(&self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+    fn tickets(&mut self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
         let mut q = self.db.prepare(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE ?1 IS NULL OR state = ?1 \
              ORDER BY opened_at DESC LIMIT ?2"
@@ -313,7 +317,7 @@ impl Sqlite {
     }
 
     /// A ticket's sightings, oldest first.
-    pub fn sightings(&self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
+    fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT hit_id, ticket_id, agent_id, class, score, observed_at, received_at, lat, lon, \
              uncertainty_m, evidence_sha256, update_of, payload FROM sightings \
@@ -340,7 +344,7 @@ impl Sqlite {
     }
 
     /// A ticket's audit events, in order.
-    pub fn audit(&self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
+    fn audit(&mut self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT seq, ticket_id, at, actor, event, detail FROM audit WHERE ticket_id = ?1 ORDER BY seq",
         )?;
@@ -359,7 +363,7 @@ impl Sqlite {
     }
 
     /// An evidence JPEG by its SHA-256.
-    pub fn evidence(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .db
             .query_row(
@@ -371,7 +375,7 @@ impl Sqlite {
     }
 
     /// What the ticket index starts from: open tickets, and tickets closed since `closed_since`.
-    pub fn placed(&self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
+    fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
         let mut q = self.db.prepare(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE state NOT IN ('rejected', 'duplicate') \
              AND (state NOT IN ('verified', 'closed') OR state_since >= ?1)"
@@ -393,7 +397,7 @@ impl Sqlite {
     }
 
     /// Row counts: (tickets, sightings, dead letters).
-    pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+    fn counts(&mut self) -> Result<(u64, u64, u64), StoreError> {
         let n = |table: &str| -> Result<u64, StoreError> {
             Ok(self
                 .db

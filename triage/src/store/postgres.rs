@@ -1,0 +1,424 @@
+//! The PostgreSQL store: the same tables as SQLite's, one transaction per batch of hits.
+
+use ::postgres::{Client, NoTls, Row};
+use argus_core::geodesy::GeoPoint;
+
+use super::{
+    AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, Store, StoreError, Ticket,
+};
+use crate::engine::{Placed, State};
+
+/// Migrations, in order; `argus_schema.version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tickets (
+    ticket_id TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    class TEXT NOT NULL,
+    state TEXT NOT NULL,
+    lat DOUBLE PRECISION NOT NULL,
+    lon DOUBLE PRECISION NOT NULL,
+    uncertainty_m DOUBLE PRECISION NOT NULL,
+    unit TEXT,
+    grid_cell TEXT,
+    sightings BIGINT NOT NULL,
+    best_score REAL NOT NULL,
+    min_score REAL NOT NULL,
+    review BOOLEAN NOT NULL,
+    opened_at DOUBLE PRECISION NOT NULL,
+    state_since DOUBLE PRECISION NOT NULL,
+    due_at DOUBLE PRECISION,
+    first_observed_at DOUBLE PRECISION NOT NULL,
+    recurs TEXT
+);
+CREATE INDEX tickets_state ON tickets (state);
+CREATE INDEX tickets_unit ON tickets (unit);
+CREATE TABLE sightings (
+    hit_id TEXT PRIMARY KEY,
+    ticket_id TEXT NOT NULL REFERENCES tickets (ticket_id),
+    agent_id TEXT NOT NULL,
+    class TEXT NOT NULL,
+    score REAL NOT NULL,
+    observed_at DOUBLE PRECISION NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    lat DOUBLE PRECISION NOT NULL,
+    lon DOUBLE PRECISION NOT NULL,
+    uncertainty_m DOUBLE PRECISION NOT NULL,
+    evidence_sha256 TEXT NOT NULL,
+    update_of TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX sightings_ticket ON sightings (ticket_id);
+CREATE TABLE audit (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket_id TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    actor TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_ticket ON audit (ticket_id);
+CREATE FUNCTION audit_is_append_only() RETURNS trigger AS $$
+    BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER audit_is_append_only BEFORE UPDATE OR DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_is_append_only();
+CREATE TABLE evidence (
+    sha256 TEXT PRIMARY KEY,
+    jpeg BYTEA NOT NULL
+);
+CREATE TABLE dead_letters (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at DOUBLE PRECISION NOT NULL,
+    topic TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    size BIGINT NOT NULL
+);
+"#];
+
+const TICKET_COLUMNS: &str = "ticket_id, category, class, state, lat, lon, uncertainty_m, unit, \
+    grid_cell, sightings, best_score, min_score, review, opened_at, state_since, due_at, \
+    first_observed_at, recurs";
+
+/// The PostgreSQL store.
+pub struct Postgres {
+    db: Client,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+fn ticket(r: &Row) -> Result<Ticket, StoreError> {
+    let state: String = r.get(3);
+    let ticket_id: String = r.get(0);
+    Ok(Ticket {
+        state: State::parse(&state).ok_or_else(|| StoreError::Corrupt {
+            table: "tickets",
+            what: format!("unknown state {state:?} of {ticket_id}"),
+        })?,
+        ticket_id,
+        category: r.get(1),
+        class: r.get(2),
+        lat: r.get(4),
+        lon: r.get(5),
+        uncertainty_m: r.get(6),
+        unit: r.get(7),
+        grid_cell: r.get(8),
+        sightings: r.get::<_, i64>(9) as u32,
+        best_score: r.get(10),
+        min_score: r.get(11),
+        review: r.get(12),
+        opened_at: r.get(13),
+        state_since: r.get(14),
+        due_at: r.get(15),
+        first_observed_at: r.get(16),
+        recurs: r.get(17),
+    })
+}
+
+impl Postgres {
+    /// Connects (`postgres://user[:password]@host:port/db`) and migrates.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut s = Self {
+            db: Client::connect(url, NoTls)?,
+        };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        self.db
+            .batch_execute("CREATE TABLE IF NOT EXISTS argus_schema (version BIGINT NOT NULL)")?;
+        let version: i64 = self
+            .db
+            .query_opt("SELECT version FROM argus_schema", &[])?
+            .map_or(0, |r| r.get(0));
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported,
+            });
+        }
+        for (k, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let mut tx = self.db.transaction()?;
+            // Two instances starting at once: the second waits here, then finds it done.
+            tx.batch_execute("LOCK TABLE argus_schema IN EXCLUSIVE MODE")?;
+            let now: i64 = tx
+                .query_opt("SELECT version FROM argus_schema", &[])?
+                .map_or(0, |r| r.get(0));
+            if now > k as i64 {
+                tx.commit()?;
+                continue;
+            }
+            tx.batch_execute(sql)?;
+            tx.execute("DELETE FROM argus_schema", &[])?;
+            tx.execute(
+                "INSERT INTO argus_schema (version) VALUES ($1)",
+                &[&((k + 1) as i64)],
+            )?;
+            tx.commit()?;
+            tracing::info!(version = k + 1, "store migrated");
+        }
+        Ok(())
+    }
+}
+
+impl Store for Postgres {
+    fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT ticket_id FROM sightings WHERE hit_id = $1",
+                &[&hit_id],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
+        let mut tx = self.db.transaction()?;
+        let put_ticket = tx.prepare(&format!(
+            "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (ticket_id) DO UPDATE SET state = $4, lat = $5, lon = $6, \
+             uncertainty_m = $7, unit = $8, grid_cell = $9, sightings = $10, best_score = $11, \
+             min_score = $12, review = $13, state_since = $15, due_at = $16, \
+             first_observed_at = $17, recurs = $18"
+        ))?;
+        let put_sighting = tx.prepare(
+            "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
+             received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )?;
+        let put_event = tx.prepare(
+            "INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES ($1, $2, $3, $4, $5)",
+        )?;
+        let put_evidence = tx.prepare(
+            "INSERT INTO evidence (sha256, jpeg) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+        )?;
+        for e in effects {
+            let t = &e.ticket;
+            tx.execute(
+                &put_ticket,
+                &[
+                    &t.ticket_id,
+                    &t.category,
+                    &t.class,
+                    &t.state.as_str(),
+                    &t.lat,
+                    &t.lon,
+                    &t.uncertainty_m,
+                    &t.unit,
+                    &t.grid_cell,
+                    &i64::from(t.sightings),
+                    &t.best_score,
+                    &t.min_score,
+                    &t.review,
+                    &t.opened_at,
+                    &t.state_since,
+                    &t.due_at,
+                    &t.first_observed_at,
+                    &t.recurs,
+                ],
+            )?;
+            let s = &e.sighting;
+            tx.execute(
+                &put_sighting,
+                &[
+                    &s.hit_id,
+                    &s.ticket_id,
+                    &s.agent_id,
+                    &s.class,
+                    &s.score,
+                    &s.observed_at,
+                    &s.received_at,
+                    &s.lat,
+                    &s.lon,
+                    &s.uncertainty_m,
+                    &s.evidence_sha256,
+                    &s.update_of,
+                    &s.payload,
+                ],
+            )?;
+            for ev in &e.events {
+                tx.execute(
+                    &put_event,
+                    &[
+                        &ev.ticket_id,
+                        &ev.at,
+                        &ev.actor,
+                        &ev.event,
+                        &ev.detail.to_string(),
+                    ],
+                )?;
+            }
+            if let Some(jpeg) = &e.evidence {
+                tx.execute(&put_evidence, &[&s.evidence_sha256, jpeg])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn dead_letter(
+        &mut self,
+        at: f64,
+        topic: &str,
+        reason: &str,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        self.db.execute(
+            "INSERT INTO dead_letters (at, topic, reason, payload, size) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &at,
+                &topic,
+                &reason,
+                &&payload[..payload.len().min(DEAD_LETTER_KEEP)],
+                &(payload.len() as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self
+            .db
+            .query(
+                "SELECT id, at, topic, reason, payload, size FROM dead_letters ORDER BY id DESC LIMIT $1",
+                &[&(limit as i64)],
+            )?
+            .iter()
+            .map(|r| DeadLetter {
+                id: r.get(0),
+                at: r.get(1),
+                topic: r.get(2),
+                reason: r.get(3),
+                payload: r.get(4),
+                size: r.get::<_, i64>(5) as usize,
+            })
+            .collect())
+    }
+
+    fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.db
+            .query_opt(
+                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = $1"),
+                &[&ticket_id],
+            )?
+            .as_ref()
+            .map(ticket)
+            .transpose()
+    }
+
+    fn tickets(&mut self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+        self.db
+            .query(
+                &format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE $1::TEXT IS NULL OR state = $1 \
+                     ORDER BY opened_at DESC LIMIT $2"
+                ),
+                &[
+                    &state.map(State::as_str),
+                    &(limit.min(i64::MAX as usize) as i64),
+                ],
+            )?
+            .iter()
+            .map(ticket)
+            .collect()
+    }
+
+    fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
+        Ok(self
+            .db
+            .query(
+                "SELECT hit_id, ticket_id, agent_id, class, score, observed_at, received_at, lat, \
+                 lon, uncertainty_m, evidence_sha256, update_of, payload FROM sightings \
+                 WHERE ticket_id = $1 ORDER BY observed_at, hit_id",
+                &[&ticket_id],
+            )?
+            .iter()
+            .map(|r| Sighting {
+                hit_id: r.get(0),
+                ticket_id: r.get(1),
+                agent_id: r.get(2),
+                class: r.get(3),
+                score: r.get(4),
+                observed_at: r.get(5),
+                received_at: r.get(6),
+                lat: r.get(7),
+                lon: r.get(8),
+                uncertainty_m: r.get(9),
+                evidence_sha256: r.get(10),
+                update_of: r.get(11),
+                payload: r.get(12),
+            })
+            .collect())
+    }
+
+    fn audit(&mut self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self
+            .db
+            .query(
+                "SELECT seq, ticket_id, at, actor, event, detail FROM audit WHERE ticket_id = $1 ORDER BY seq",
+                &[&ticket_id],
+            )?
+            .iter()
+            .map(|r| AuditEvent {
+                seq: r.get(0),
+                ticket_id: r.get(1),
+                at: r.get(2),
+                actor: r.get(3),
+                event: r.get(4),
+                detail: serde_json::from_str(r.get::<_, &str>(5))
+                    .unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+
+    fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .query_opt("SELECT jpeg FROM evidence WHERE sha256 = $1", &[&sha256])?
+            .map(|r| r.get(0)))
+    }
+
+    fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
+        self.db
+            .query(
+                &format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE state NOT IN ('rejected', 'duplicate') \
+                     AND (state NOT IN ('verified', 'closed') OR state_since >= $1)"
+                ),
+                &[&closed_since],
+            )?
+            .iter()
+            .map(|r| {
+                let t = ticket(r)?;
+                Ok(Placed {
+                    at: GeoPoint {
+                        lat: t.lat,
+                        lon: t.lon,
+                    },
+                    closed_at: (!t.state.is_open()).then_some(t.state_since),
+                    ticket_id: t.ticket_id,
+                    category: t.category,
+                })
+            })
+            .collect()
+    }
+
+    fn counts(&mut self) -> Result<(u64, u64, u64), StoreError> {
+        let r = self.db.query_one(
+            "SELECT (SELECT COUNT(*) FROM tickets), (SELECT COUNT(*) FROM sightings), \
+             (SELECT COUNT(*) FROM dead_letters)",
+            &[],
+        )?;
+        Ok((
+            r.get::<_, i64>(0) as u64,
+            r.get::<_, i64>(1) as u64,
+            r.get::<_, i64>(2) as u64,
+        ))
+    }
+}

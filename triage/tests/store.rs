@@ -1,0 +1,224 @@
+//! One store test suite, run against SQLite and against a real PostgreSQL started from the
+//! Debian packages: the ingest's promises hold on both.
+
+use argus::services::Postgres;
+use argus_core::hit::Hit;
+use argus_triage::engine::{Routing, Rules, State};
+use argus_triage::ingest::{Ingest, MAX_PAYLOAD, Outcome};
+use argus_triage::store::{self, Store};
+use argus_triage::testing::{JPEG, hit};
+
+/// Opens a new connection to one scenario's database.
+type Open = dyn Fn() -> Box<dyn Store>;
+
+fn msg(h: &Hit) -> (String, Vec<u8>) {
+    (
+        format!("argus/v1/agents/{}/hits", h.agent_id),
+        serde_json::to_vec(h).unwrap(),
+    )
+}
+
+fn take(ing: &mut Ingest, msgs: &[(String, Vec<u8>)]) -> Vec<Outcome> {
+    let refs: Vec<(&str, &[u8])> = msgs
+        .iter()
+        .map(|(t, p)| (t.as_str(), p.as_slice()))
+        .collect();
+    ing.take(&refs, 1_779_876_010.0).unwrap()
+}
+
+fn ingest(open: &Open) -> Ingest {
+    Ingest::new(open(), Rules::default(), Routing::new(None)).unwrap()
+}
+
+type Scenario = fn(&Open);
+
+const SUITE: [(&str, Scenario); 4] = [
+    (
+        "repeats",
+        a_hit_delivered_three_times_is_one_sighting_also_across_a_restart,
+    ),
+    (
+        "two_flights",
+        two_flights_over_one_pile_make_one_ticket_with_two_sightings,
+    ),
+    (
+        "dead_letters",
+        malformed_payloads_become_dead_letters_naming_the_fault,
+    ),
+    ("audit", the_audit_log_is_complete_and_in_order),
+];
+
+#[test]
+fn the_store_suite_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, scenario) in SUITE {
+        let url = format!("sqlite:{}", dir.path().join(format!("{name}.db")).display());
+        eprintln!("sqlite: {name}");
+        scenario(&move || store::open(&url).unwrap());
+    }
+    // The audit log is append-only in the database itself, not only in the service.
+    let db = rusqlite::Connection::open(dir.path().join("audit.db")).unwrap();
+    let e = db
+        .execute("UPDATE audit SET actor = 'someone'", [])
+        .unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(db.execute("DELETE FROM audit", []).is_err());
+}
+
+#[test]
+fn the_store_suite_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"));
+    for (name, scenario) in SUITE {
+        let url = pg.create_db(name);
+        eprintln!("postgres: {name}");
+        scenario(&move || store::open(&url).unwrap());
+    }
+    let mut db = postgres::Client::connect(&pg.db_url("audit"), postgres::NoTls).unwrap();
+    let e = db
+        .execute("UPDATE audit SET actor = 'someone'", &[])
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("append-only"), "{e:?}");
+    assert!(db.execute("DELETE FROM audit", &[]).is_err());
+}
+
+fn a_hit_delivered_three_times_is_one_sighting_also_across_a_restart(open: &Open) {
+    let h = msg(&hit("h1", "dock-1", "construction_waste", 30.7, 0.9));
+    let mut ing = ingest(open);
+    let out = take(&mut ing, &[h.clone(), h.clone()]);
+    assert!(matches!(out[0], Outcome::Opened(_)), "{out:?}");
+    assert_eq!(out[1], Outcome::Repeat);
+    drop(ing);
+    let mut ing = ingest(open);
+    assert_eq!(take(&mut ing, &[h]), [Outcome::Repeat]);
+    assert_eq!(ing.store().counts().unwrap(), (1, 1, 0));
+    let t = &ing.store().tickets(None, 10).unwrap()[0];
+    assert_eq!(t.sightings, 1);
+    // Sure enough to go out on its own: opened, then dispatched, in the audit log.
+    assert_eq!(t.state, State::Dispatched);
+    let events: Vec<String> = ing
+        .store()
+        .audit(&t.ticket_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, ["opened", "dispatched"]);
+    // The evidence is kept once, by its hash; the stored hit does not repeat it.
+    let s = &ing.store().sightings(&t.ticket_id).unwrap()[0];
+    assert_eq!(
+        ing.store().evidence(&s.evidence_sha256).unwrap().unwrap(),
+        JPEG
+    );
+    assert!(!s.payload.contains("jpeg_base64"));
+}
+
+fn two_flights_over_one_pile_make_one_ticket_with_two_sightings(open: &Open) {
+    let mut ing = ingest(open);
+    // 5 m apart (within the 20 m waste radius); a third 200 m away; a stall at the pile.
+    let a = hit("a", "dock-1", "construction_waste", 30.7, 0.5);
+    let b = hit("b", "dock-2", "construction_waste", 30.700045, 0.45);
+    let far = hit("c", "dock-2", "construction_waste", 30.7018, 0.9);
+    let stall = hit("d", "dock-2", "vending_in_lane", 30.7, 0.9);
+    let out = take(&mut ing, &[msg(&a)]);
+    let Outcome::Opened(t1) = &out[0] else {
+        panic!("{out:?}")
+    };
+    // Alone and unsure: it waits for review.
+    let t = ing.store().ticket(t1).unwrap().unwrap();
+    assert_eq!((t.state, t.review), (State::New, true));
+    let out = take(&mut ing, &[msg(&b), msg(&far), msg(&stall)]);
+    assert_eq!(out[0], Outcome::Joined(t1.clone()));
+    assert!(matches!(&out[1], Outcome::Opened(x) if x != t1));
+    assert!(matches!(&out[2], Outcome::Opened(x) if x != t1));
+    let t = ing.store().ticket(t1).unwrap().unwrap();
+    assert_eq!(t.sightings, 2);
+    // A second sighting confirms it: dispatched.
+    assert_eq!((t.state, t.review), (State::Dispatched, false));
+    assert!(
+        t.lat > 30.7 && t.lat < 30.700045,
+        "fused position {}",
+        t.lat
+    );
+    assert!(t.uncertainty_m < 2.0);
+    // A track's later estimate joins its first hit's ticket without counting again.
+    let mut upd = hit("e", "dock-2", "construction_waste", 30.70002, 0.6);
+    upd.update_of = Some("b".into());
+    assert_eq!(take(&mut ing, &[msg(&upd)]), [Outcome::Joined(t1.clone())]);
+    assert_eq!(ing.store().ticket(t1).unwrap().unwrap().sightings, 2);
+    assert_eq!(ing.store().sightings(t1).unwrap().len(), 3);
+}
+
+fn malformed_payloads_become_dead_letters_naming_the_fault(open: &Open) {
+    let mut ing = ingest(open);
+    let good = hit("ok", "dock-1", "construction_waste", 30.7, 0.9);
+    let mut wrong_agent = msg(&hit("x1", "dock-9", "construction_waste", 30.7, 0.9));
+    wrong_agent.0 = "argus/v1/agents/dock-1/hits".into();
+    let mut bad_sha = hit("x2", "dock-1", "construction_waste", 30.7, 0.9);
+    bad_sha.evidence.sha256 = "00".repeat(32);
+    let mut v = serde_json::to_value(&good).unwrap();
+    v["schema"] = "argus.hit/9".into();
+    let cases: Vec<((String, Vec<u8>), &str)> = vec![
+        (
+            ("argus/v1/agents/dock-1/hits".into(), b"{not json".to_vec()),
+            "not JSON",
+        ),
+        (
+            (
+                "argus/v1/agents/dock-1/hits".into(),
+                serde_json::to_vec(&v).unwrap(),
+            ),
+            "unknown schema",
+        ),
+        (wrong_agent, "disagrees with the topic"),
+        (msg(&bad_sha), "SHA-256"),
+        (
+            (
+                "argus/v1/agents/dock-1/hits".into(),
+                vec![b' '; MAX_PAYLOAD + 1],
+            ),
+            "limit",
+        ),
+        (
+            (
+                "argus/v1/elsewhere".into(),
+                serde_json::to_vec(&good).unwrap(),
+            ),
+            "topic",
+        ),
+    ];
+    let mut msgs: Vec<(String, Vec<u8>)> = cases.iter().map(|(m, _)| m.clone()).collect();
+    msgs.push(msg(&good));
+    let out = take(&mut ing, &msgs);
+    for ((_, want), got) in cases.iter().zip(&out) {
+        assert!(
+            matches!(got, Outcome::Dead(r) if r.contains(want)),
+            "{want}: {got:?}"
+        );
+    }
+    // The good one in the same batch is taken.
+    assert!(matches!(out.last().unwrap(), Outcome::Opened(_)));
+    let dead = ing.store().dead_letters(100).unwrap();
+    assert_eq!(dead.len(), cases.len());
+    assert_eq!(dead[1].size, MAX_PAYLOAD + 1);
+    assert_eq!(dead[1].payload.len(), crate::store::DEAD_LETTER_KEEP);
+    assert_eq!(ing.counters.dead, cases.len() as u64);
+}
+
+fn the_audit_log_is_complete_and_in_order(open: &Open) {
+    let mut ing = ingest(open);
+    let out = take(
+        &mut ing,
+        &[msg(&hit("a1", "dock-1", "illegal_structure", 30.7, 0.9))],
+    );
+    let Outcome::Opened(t) = &out[0] else {
+        panic!("{out:?}")
+    };
+    let events = ing.store().audit(t).unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(
+        ing.store().ticket(t).unwrap().unwrap().state,
+        State::Dispatched
+    );
+}
