@@ -101,6 +101,25 @@ pub fn check(topic: &str, payload: &[u8]) -> Result<(Hit, Vec<u8>), String> {
     Ok((hit, jpeg))
 }
 
+/// Why a person's change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// No such ticket.
+    #[error("no ticket {0}")]
+    NotFound(String),
+    /// Not a step of the lifecycle.
+    #[error("a {from} ticket cannot become {to}", from = .from.as_str(), to = .to.as_str())]
+    NotAllowed {
+        /// Its state.
+        from: State,
+        /// The state asked for.
+        to: State,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Counters for metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
@@ -389,6 +408,99 @@ impl Ingest {
             events,
             evidence: Some(jpeg),
         })
+    }
+
+    /// Moves a ticket one step along its lifecycle on a person's say (`actor`), with an
+    /// optional note; the SLA clock restarts for the new stage.
+    pub fn transition(
+        &mut self,
+        ticket_id: &str,
+        to: State,
+        actor: &str,
+        note: Option<&str>,
+        now: f64,
+    ) -> Result<Ticket, ChangeError> {
+        let mut t = self
+            .store
+            .ticket(ticket_id)?
+            .ok_or_else(|| ChangeError::NotFound(ticket_id.into()))?;
+        if !t.state.can_become(to) {
+            return Err(ChangeError::NotAllowed { from: t.state, to });
+        }
+        let from = t.state;
+        t.state = to;
+        t.state_since = now;
+        t.due_at = self.rules.sla.due(to, now);
+        t.review = false;
+        let mut ev = event(
+            ticket_id,
+            now,
+            "transition",
+            json!({"from": from.as_str(), "to": to.as_str(), "note": note}),
+        );
+        ev.actor = actor.into();
+        self.store.put_ticket(&t, &[ev])?;
+        match to {
+            State::Rejected | State::Duplicate => self.index.remove(ticket_id),
+            _ => self.index.put(Placed {
+                ticket_id: t.ticket_id.clone(),
+                category: t.category.clone(),
+                at: GeoPoint {
+                    lat: t.lat,
+                    lon: t.lon,
+                },
+                closed_at: (!to.is_open()).then_some(now),
+            }),
+        }
+        Ok(t)
+    }
+
+    /// Files a report that did not come from a hit (Open311 `POST requests`): a new ticket in
+    /// the review queue.
+    pub fn file(
+        &mut self,
+        category: &str,
+        at: GeoPoint,
+        description: &str,
+        actor: &str,
+        now: f64,
+    ) -> Result<Ticket, StoreError> {
+        let (unit, grid_cell) = self.routing.route(at);
+        let t = Ticket {
+            ticket_id: uuid::Uuid::now_v7().to_string(),
+            category: category.into(),
+            class: category.into(),
+            state: State::New,
+            lat: at.lat,
+            lon: at.lon,
+            uncertainty_m: 0.0,
+            unit,
+            grid_cell,
+            sightings: 0,
+            best_score: 0.0,
+            min_score: 0.0,
+            review: true,
+            opened_at: now,
+            state_since: now,
+            due_at: self.rules.sla.due(State::New, now),
+            first_observed_at: now,
+            recurs: None,
+        };
+        let mut ev = event(
+            &t.ticket_id,
+            now,
+            "opened",
+            json!({"filed": true, "description": description, "unit": t.unit}),
+        );
+        ev.actor = actor.into();
+        self.store.put_ticket(&t, &[ev])?;
+        self.index.put(Placed {
+            ticket_id: t.ticket_id.clone(),
+            category: t.category.clone(),
+            at,
+            closed_at: None,
+        });
+        Ok(t)
     }
 
     fn dispatch(&self, t: &mut Ticket, now: f64, events: &mut Vec<AuditEvent>) {

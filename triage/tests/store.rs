@@ -4,7 +4,7 @@
 use argus::services::Postgres;
 use argus_core::hit::Hit;
 use argus_triage::engine::{Routing, Rules, State};
-use argus_triage::ingest::{Ingest, MAX_PAYLOAD, Outcome};
+use argus_triage::ingest::{ChangeError, Ingest, MAX_PAYLOAD, Outcome};
 use argus_triage::store::{self, Store};
 use argus_triage::testing::{JPEG, hit};
 
@@ -32,7 +32,11 @@ fn ingest(open: &Open) -> Ingest {
 
 type Scenario = fn(&Open);
 
-const SUITE: [(&str, Scenario); 4] = [
+const SUITE: [(&str, Scenario); 5] = [
+    (
+        "lifecycle",
+        a_ticket_walks_its_lifecycle_and_a_returning_violation_links_to_it,
+    ),
     (
         "repeats",
         a_hit_delivered_three_times_is_one_sighting_also_across_a_restart,
@@ -220,5 +224,89 @@ fn the_audit_log_is_complete_and_in_order(open: &Open) {
     assert_eq!(
         ing.store().ticket(t).unwrap().unwrap().state,
         State::Dispatched
+    );
+}
+
+fn a_ticket_walks_its_lifecycle_and_a_returning_violation_links_to_it(open: &Open) {
+    let mut ing = ingest(open);
+    let out = take(
+        &mut ing,
+        &[msg(&hit("p1", "dock-1", "construction_waste", 30.7, 0.9))],
+    );
+    let Outcome::Opened(t) = out[0].clone() else {
+        panic!("{out:?}")
+    };
+    let now = 1_779_876_100.0;
+    // Not a step: dispatched → closed.
+    let e = ing
+        .transition(&t, State::Closed, "operator:ana", None, now)
+        .unwrap_err();
+    assert!(matches!(e, ChangeError::NotAllowed { .. }), "{e}");
+    for (k, to) in [
+        State::InProgress,
+        State::Resolved,
+        State::Verified,
+        State::Closed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let after = ing
+            .transition(&t, to, "operator:ana", Some("on it"), now + k as f64)
+            .unwrap();
+        assert_eq!(after.state, to);
+    }
+    let stored = ing.store().ticket(&t).unwrap().unwrap();
+    assert_eq!((stored.state, stored.due_at), (State::Closed, None));
+    let events: Vec<(String, String)> = ing
+        .store()
+        .audit(&t)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.actor, e.event))
+        .collect();
+    assert_eq!(events.len(), 6, "{events:?}");
+    assert_eq!(
+        events[2],
+        ("operator:ana".to_string(), "transition".to_string())
+    );
+    // The pile is dumped again a week later: a new ticket that names the closed one.
+    let again = take(
+        &mut ing,
+        &[msg(&hit(
+            "p2",
+            "dock-2",
+            "construction_waste",
+            30.70001,
+            0.9,
+        ))],
+    );
+    let Outcome::Opened(t2) = again[0].clone() else {
+        panic!("{again:?}")
+    };
+    assert_eq!(
+        ing.store().ticket(&t2).unwrap().unwrap().recurs,
+        Some(t.clone())
+    );
+    assert_eq!(
+        ing.store().audit(&t).unwrap().last().unwrap().event,
+        "recurred"
+    );
+    // A report filed through the API waits for review.
+    let filed = ing
+        .file(
+            "construction_waste",
+            argus_core::geodesy::GeoPoint {
+                lat: 30.8,
+                lon: 121.1,
+            },
+            "rubble by the school gate",
+            "operator:ana",
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        ing.store().ticket(&filed.ticket_id).unwrap().unwrap().state,
+        State::New
     );
 }

@@ -18,6 +18,9 @@ pub trait Store: Send + std::fmt::Debug {
     fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError>;
     /// Writes a batch of effects in one transaction: all or nothing.
     fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError>;
+    /// Writes one ticket as it now is (inserted or replaced) with its audit events, in one
+    /// transaction: a person's transition, or a report filed through the API.
+    fn put_ticket(&mut self, ticket: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError>;
     /// Keeps a refused payload (its first [`DEAD_LETTER_KEEP`] bytes).
     fn dead_letter(
         &mut self,

@@ -118,6 +118,54 @@ fn ticket(r: &Row) -> Result<Ticket, StoreError> {
     })
 }
 
+fn write_ticket(tx: &mut ::postgres::Transaction<'_>, t: &Ticket) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (ticket_id) DO UPDATE SET state = $4, lat = $5, lon = $6, \
+             uncertainty_m = $7, unit = $8, grid_cell = $9, sightings = $10, best_score = $11, \
+             min_score = $12, review = $13, state_since = $15, due_at = $16, \
+             first_observed_at = $17, recurs = $18"
+        ),
+        &[
+            &t.ticket_id,
+            &t.category,
+            &t.class,
+            &t.state.as_str(),
+            &t.lat,
+            &t.lon,
+            &t.uncertainty_m,
+            &t.unit,
+            &t.grid_cell,
+            &i64::from(t.sightings),
+            &t.best_score,
+            &t.min_score,
+            &t.review,
+            &t.opened_at,
+            &t.state_since,
+            &t.due_at,
+            &t.first_observed_at,
+            &t.recurs,
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_event(tx: &mut ::postgres::Transaction<'_>, ev: &AuditEvent) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &ev.ticket_id,
+            &ev.at,
+            &ev.actor,
+            &ev.event,
+            &ev.detail.to_string(),
+        ],
+    )?;
+    Ok(())
+}
+
 impl Postgres {
     /// Connects (`postgres://user[:password]@host:port/db`) and migrates.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
@@ -179,50 +227,16 @@ impl Store for Postgres {
 
     fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
         let mut tx = self.db.transaction()?;
-        let put_ticket = tx.prepare(&format!(
-            "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-             ON CONFLICT (ticket_id) DO UPDATE SET state = $4, lat = $5, lon = $6, \
-             uncertainty_m = $7, unit = $8, grid_cell = $9, sightings = $10, best_score = $11, \
-             min_score = $12, review = $13, state_since = $15, due_at = $16, \
-             first_observed_at = $17, recurs = $18"
-        ))?;
         let put_sighting = tx.prepare(
             "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
              received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )?;
-        let put_event = tx.prepare(
-            "INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES ($1, $2, $3, $4, $5)",
-        )?;
         let put_evidence = tx.prepare(
             "INSERT INTO evidence (sha256, jpeg) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
         )?;
         for e in effects {
-            let t = &e.ticket;
-            tx.execute(
-                &put_ticket,
-                &[
-                    &t.ticket_id,
-                    &t.category,
-                    &t.class,
-                    &t.state.as_str(),
-                    &t.lat,
-                    &t.lon,
-                    &t.uncertainty_m,
-                    &t.unit,
-                    &t.grid_cell,
-                    &i64::from(t.sightings),
-                    &t.best_score,
-                    &t.min_score,
-                    &t.review,
-                    &t.opened_at,
-                    &t.state_since,
-                    &t.due_at,
-                    &t.first_observed_at,
-                    &t.recurs,
-                ],
-            )?;
+            write_ticket(&mut tx, &e.ticket)?;
             let s = &e.sighting;
             tx.execute(
                 &put_sighting,
@@ -243,20 +257,21 @@ impl Store for Postgres {
                 ],
             )?;
             for ev in &e.events {
-                tx.execute(
-                    &put_event,
-                    &[
-                        &ev.ticket_id,
-                        &ev.at,
-                        &ev.actor,
-                        &ev.event,
-                        &ev.detail.to_string(),
-                    ],
-                )?;
+                write_event(&mut tx, ev)?;
             }
             if let Some(jpeg) = &e.evidence {
                 tx.execute(&put_evidence, &[&s.evidence_sha256, jpeg])?;
             }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn put_ticket(&mut self, t: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.db.transaction()?;
+        write_ticket(&mut tx, t)?;
+        for ev in events {
+            write_event(&mut tx, ev)?;
         }
         tx.commit()?;
         Ok(())

@@ -122,6 +122,48 @@ fn with_state((mut t, state): (Ticket, String)) -> Result<Ticket, StoreError> {
     Ok(t)
 }
 
+fn write_ticket(tx: &rusqlite::Transaction<'_>, t: &Ticket) -> Result<(), StoreError> {
+    tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+    ))?
+    .execute(params![
+        t.ticket_id,
+        t.category,
+        t.class,
+        t.state.as_str(),
+        t.lat,
+        t.lon,
+        t.uncertainty_m,
+        t.unit,
+        t.grid_cell,
+        t.sightings,
+        t.best_score,
+        t.min_score,
+        t.review,
+        t.opened_at,
+        t.state_since,
+        t.due_at,
+        t.first_observed_at,
+        t.recurs,
+    ])?;
+    Ok(())
+}
+
+fn write_event(tx: &rusqlite::Transaction<'_>, ev: &AuditEvent) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        ev.ticket_id,
+        ev.at,
+        ev.actor,
+        ev.event,
+        ev.detail.to_string()
+    ])?;
+    Ok(())
+}
+
 impl Sqlite {
     /// Opens (creating and migrating) the database file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -184,42 +226,15 @@ impl Store for Sqlite {
     fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
         {
-            let mut put_ticket = tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-            ))?;
             let mut put_sighting = tx.prepare_cached(
                 "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
                  received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
-            let mut put_event = tx.prepare_cached(
-                "INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             let mut put_evidence =
                 tx.prepare_cached("INSERT OR IGNORE INTO evidence (sha256, jpeg) VALUES (?1, ?2)")?;
             for e in effects {
-                let t = &e.ticket;
-                put_ticket.execute(params![
-                    t.ticket_id,
-                    t.category,
-                    t.class,
-                    t.state.as_str(),
-                    t.lat,
-                    t.lon,
-                    t.uncertainty_m,
-                    t.unit,
-                    t.grid_cell,
-                    t.sightings,
-                    t.best_score,
-                    t.min_score,
-                    t.review,
-                    t.opened_at,
-                    t.state_since,
-                    t.due_at,
-                    t.first_observed_at,
-                    t.recurs,
-                ])?;
+                write_ticket(&tx, &e.ticket)?;
                 let s = &e.sighting;
                 put_sighting.execute(params![
                     s.hit_id,
@@ -237,18 +252,22 @@ impl Store for Sqlite {
                     s.payload,
                 ])?;
                 for ev in &e.events {
-                    put_event.execute(params![
-                        ev.ticket_id,
-                        ev.at,
-                        ev.actor,
-                        ev.event,
-                        ev.detail.to_string()
-                    ])?;
+                    write_event(&tx, ev)?;
                 }
                 if let Some(jpeg) = &e.evidence {
                     put_evidence.execute(params![s.evidence_sha256, jpeg])?;
                 }
             }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn put_ticket(&mut self, t: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        write_ticket(&tx, t)?;
+        for ev in events {
+            write_event(&tx, ev)?;
         }
         tx.commit()?;
         Ok(())
