@@ -498,13 +498,8 @@ fn spawn_camera(port: u16) -> Child {
 }
 
 fn get_health(port: u16) -> Option<Value> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    serde_json::from_str(body.split("\r\n\r\n").nth(1)?).ok()
+    let (_, body) = argus::services::http(port, "GET", "/health", &[], b"")?;
+    serde_json::from_slice(&body).ok()
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! `triage serve`'s TOML config. Unknown keys are refused, naming the key and its place.
 //!
 //! ```toml
-//! db = "sqlite:var/triage.db"          # or postgres://… (later)
+//! db = "sqlite:var/triage.db"          # or postgres://user@host:5432/argus
 //! district = "district.geojson"        # jurisdiction and grid_cell layers route tickets
+//! http = "127.0.0.1:8080"              # API, Open311, metrics
+//! tokens = "tokens.txt"                # role:token lines (viewer, operator, admin)
 //!
 //! [mqtt]
 //! url = "mqtt://127.0.0.1:1883"
@@ -33,6 +35,12 @@ pub struct Config {
     /// The district map (routing layers).
     #[serde(default)]
     pub district: Option<PathBuf>,
+    /// HTTP API address.
+    #[serde(default = "default_http")]
+    pub http: String,
+    /// Bearer tokens file (`role:token` lines).
+    #[serde(default)]
+    pub tokens: Option<PathBuf>,
     /// The broker.
     #[serde(default)]
     pub mqtt: MqttConfig,
@@ -46,10 +54,16 @@ impl Default for Config {
         Self {
             db: default_db(),
             district: None,
+            http: default_http(),
+            tokens: None,
             mqtt: MqttConfig::default(),
             rules: Rules::default(),
         }
     }
+}
+
+fn default_http() -> String {
+    "127.0.0.1:8080".into()
 }
 
 fn default_db() -> String {
@@ -135,6 +149,7 @@ impl Config {
             }
         };
         c.district.as_mut().map(fix);
+        c.tokens.as_mut().map(fix);
         c.mqtt.password_file.as_mut().map(fix);
         c.mqtt.ca_file.as_mut().map(fix);
         if let Some(rest) = c.db.strip_prefix("sqlite:") {

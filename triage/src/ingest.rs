@@ -459,7 +459,7 @@ impl Ingest {
     /// the review queue.
     pub fn file(
         &mut self,
-        category: &str,
+        class: &str,
         at: GeoPoint,
         description: &str,
         actor: &str,
@@ -468,8 +468,8 @@ impl Ingest {
         let (unit, grid_cell) = self.routing.route(at);
         let t = Ticket {
             ticket_id: uuid::Uuid::now_v7().to_string(),
-            category: category.into(),
-            class: category.into(),
+            category: self.rules.category(class),
+            class: class.into(),
             state: State::New,
             lat: at.lat,
             lon: at.lon,

@@ -2,6 +2,7 @@
 //! real violation — deduplicated, routed to the unit that owns the street, with its evidence and
 //! its SLA clock.
 //!
+//! - [`api`]: the HTTP API and Open311, behind [`auth`]'s bearer tokens.
 //! - [`engine`]: the decisions (which ticket a hit joins, dispatch or review, routing, SLA).
 //! - [`store`]: durable state (SQLite by default) — hits by id, tickets, an append-only audit
 //!   log, evidence by content hash, dead letters.
@@ -9,6 +10,8 @@
 //!   acknowledged only once stored.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod ingest;

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use argus_core::map::Map;
+use argus_triage::api;
+use argus_triage::auth::Tokens;
 use argus_triage::config::Config;
 use argus_triage::engine::Routing;
 use argus_triage::ingest::Ingest;
@@ -37,6 +39,12 @@ enum Command {
         /// District GeoJSON whose `jurisdiction` and `grid_cell` layers route tickets.
         #[arg(long)]
         district: Option<PathBuf>,
+        /// HTTP API address.
+        #[arg(long)]
+        http: Option<String>,
+        /// Bearer tokens, one `role:token` a line (viewer, operator, admin).
+        #[arg(long)]
+        tokens: Option<PathBuf>,
     },
 }
 
@@ -45,6 +53,8 @@ fn serve(
     mqtt_url: Option<String>,
     db: Option<String>,
     district: Option<PathBuf>,
+    http: Option<String>,
+    tokens: Option<PathBuf>,
 ) -> Result<()> {
     let mut cfg = match &config {
         Some(p) => Config::load(p)?,
@@ -59,6 +69,19 @@ fn serve(
     if let Some(d) = district {
         cfg.district = Some(d);
     }
+    if let Some(h) = http {
+        cfg.http = h;
+    }
+    if let Some(t) = tokens {
+        cfg.tokens = Some(t);
+    }
+    let tokens = match &cfg.tokens {
+        Some(p) => Tokens::load(p)?,
+        None => {
+            tracing::warn!("no tokens file: reads are open and every change is refused");
+            Tokens::default()
+        }
+    };
     let store = store::open(&cfg.db).with_context(|| format!("opening the store {}", cfg.db))?;
     let map = cfg
         .district
@@ -100,9 +123,38 @@ fn serve(
         ca_pem,
         ..ListenOptions::default()
     };
-    tracing::info!(db = %cfg.db, mqtt = %opts.url, "triage serving");
-    let stop = AtomicBool::new(false);
-    mqtt::listen(&opts, &Mutex::new(ingest), &stop)?;
+    let ingest = Arc::new(Mutex::new(ingest));
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = {
+        let (ingest, stop) = (ingest.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("mqtt-ingest".into())
+            .spawn(move || mqtt::listen(&opts, &ingest, &stop))
+            .context("spawning the ingest thread")?
+    };
+    let app = Arc::new(api::App { ingest, tokens });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    let addr = cfg.http.clone();
+    runtime.block_on(async move {
+        let socket = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        tracing::info!(http = %addr, db = %cfg.db, mqtt = %cfg.mqtt.url, "triage serving");
+        axum::serve(socket, api::router(app))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("HTTP server")
+    })?;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    listener
+        .join()
+        .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
     Ok(())
 }
 
@@ -120,7 +172,9 @@ fn main() -> ExitCode {
             mqtt,
             db,
             district,
-        } => serve(config, mqtt, db, district),
+            http,
+            tokens,
+        } => serve(config, mqtt, db, district, http, tokens),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

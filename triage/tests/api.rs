@@ -1,0 +1,218 @@
+//! The HTTP API of a running `triage serve` fed by a real Mosquitto: tickets with their
+//! evidence, roles on every change, Open311 GeoReport v2 fields.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use argus::services::{Mosquitto, free_port, http};
+use argus_triage::testing::{JPEG, hit};
+use rumqttc::{Client, MqttOptions, QoS};
+use serde_json::Value;
+
+const VIEWER: &str = "viewer-token-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+
+fn json(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a));
+    }
+    let (status, body) =
+        http(port, method, path, &headers, body.as_bytes()).expect("triage answers");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn tickets_evidence_roles_and_open311_over_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let tokens = tmp.path().join("tokens.txt");
+    std::fs::write(&tokens, format!("viewer:{VIEWER}\noperator:{OPERATOR}\n")).unwrap();
+    let port = free_port();
+    let log = tmp.path().join("triage.log");
+    let mut triage = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args([
+            "serve",
+            "--mqtt",
+            &broker.url(),
+            "--http",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--db")
+        .arg(format!("sqlite:{}", tmp.path().join("t.db").display()))
+        .arg("--tokens")
+        .arg(&tokens)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("subscribed to hits")) {
+        assert!(Instant::now() < until, "triage did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (client, mut conn) =
+        Client::new(MqttOptions::new("test-dock", "127.0.0.1", broker.port), 10);
+    std::thread::spawn(move || for _ in conn.iter() {});
+    let h = hit("api-1", "dock-1", "construction_waste", 30.7, 0.9);
+    client
+        .publish(
+            "argus/v1/agents/dock-1/hits",
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(&h).unwrap(),
+        )
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let list = loop {
+        let (s, v) = json(port, "GET", "/api/v1/tickets", Some(VIEWER), "");
+        if s == 200 && v.as_array().is_some_and(|a| !a.is_empty()) {
+            break v;
+        }
+        assert!(Instant::now() < until, "no ticket: {s} {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let id = list[0]["ticket_id"].as_str().unwrap().to_string();
+    // Reads need a token; the detail has the sighting and its evidence.
+    assert_eq!(json(port, "GET", "/api/v1/tickets", None, "").0, 401);
+    let (s, detail) = json(
+        port,
+        "GET",
+        &format!("/api/v1/tickets/{id}"),
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(s, 200);
+    assert_eq!(detail["sightings"][0]["hit_id"], "api-1");
+    let url = detail["sightings"][0]["evidence_url"].as_str().unwrap();
+    let (s, jpeg) = http(
+        port,
+        "GET",
+        url,
+        &[("Authorization", &format!("Bearer {VIEWER}"))],
+        b"",
+    )
+    .unwrap();
+    assert_eq!((s, jpeg.as_slice()), (200, JPEG));
+    // Changes: 401 without a token, 403 for a viewer, done for an operator (and audited).
+    let body = r#"{"to":"in_progress","note":"crew on the way"}"#;
+    let path = format!("/api/v1/tickets/{id}/transition");
+    assert_eq!(json(port, "POST", &path, None, body).0, 401);
+    assert_eq!(json(port, "POST", &path, Some(VIEWER), body).0, 403);
+    let (s, t) = json(port, "POST", &path, Some(OPERATOR), body);
+    assert_eq!((s, t["state"].as_str()), (200, Some("in_progress")));
+    assert_eq!(
+        json(port, "POST", &path, Some(OPERATOR), r#"{"to":"closed"}"#).0,
+        409
+    );
+    let (_, detail) = json(
+        port,
+        "GET",
+        &format!("/api/v1/tickets/{id}"),
+        Some(VIEWER),
+        "",
+    );
+    let last = detail["audit"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["event"].as_str()),
+        (Some("operator"), Some("transition"))
+    );
+    // GeoJSON export.
+    let (s, gj) = json(port, "GET", "/api/v1/tickets.geojson", Some(VIEWER), "");
+    assert_eq!(
+        (s, gj["features"][0]["geometry"]["type"].as_str()),
+        (200, Some("Point"))
+    );
+    // Open311: the spec's fields on services and requests.
+    let (_, services) = json(port, "GET", "/open311/v2/services.json", None, "");
+    for f in [
+        "service_code",
+        "service_name",
+        "description",
+        "metadata",
+        "type",
+        "keywords",
+        "group",
+    ] {
+        assert!(
+            services[0].get(f).is_some(),
+            "services lack {f}: {services}"
+        );
+    }
+    let (_, reqs) = json(
+        port,
+        "GET",
+        "/open311/v2/requests.json?status=open",
+        None,
+        "",
+    );
+    let r = &reqs[0];
+    for f in [
+        "service_request_id",
+        "status",
+        "status_notes",
+        "service_name",
+        "service_code",
+        "description",
+        "agency_responsible",
+        "service_notice",
+        "requested_datetime",
+        "updated_datetime",
+        "expected_datetime",
+        "address",
+        "address_id",
+        "zipcode",
+        "lat",
+        "long",
+        "media_url",
+    ] {
+        assert!(r.get(f).is_some(), "requests lack {f}: {r}");
+    }
+    assert_eq!(
+        (r["service_request_id"].as_str(), r["status"].as_str()),
+        (Some(id.as_str()), Some("open"))
+    );
+    let (s, one) = json(
+        port,
+        "GET",
+        &format!("/open311/v2/requests/{id}.json"),
+        None,
+        "",
+    );
+    assert_eq!(
+        (s, one[0]["service_code"].as_str()),
+        (200, Some("construction_waste"))
+    );
+    // POST requests (form-encoded, api_key): refused without a key, filed for review with one.
+    let form = "service_code=construction_waste&lat=30.71&long=121.01&description=rubble";
+    let post = |extra: &str| {
+        http(
+            port,
+            "POST",
+            "/open311/v2/requests.json",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            format!("{form}{extra}").as_bytes(),
+        )
+        .unwrap()
+    };
+    assert_eq!(post("").0, 401);
+    let (s, body) = post(&format!("&api_key={OPERATOR}"));
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&body));
+    let created: Value = serde_json::from_slice(&body).unwrap();
+    let new_id = created[0]["service_request_id"].as_str().unwrap();
+    let (_, review) = json(port, "GET", "/api/v1/review", Some(VIEWER), "");
+    assert!(
+        review
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["ticket_id"] == new_id),
+        "{review}"
+    );
+    // Tokens are never logged.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(OPERATOR) && !text.contains(VIEWER), "{text}");
+    let _ = triage.kill();
+    let _ = triage.wait();
+}
