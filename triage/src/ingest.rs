@@ -350,6 +350,7 @@ impl Ingest {
                     due_at: self.rules.sla.due(State::New, now),
                     first_observed_at: observed,
                     recurs: recurs.clone(),
+                    breached: false,
                 };
                 events.push(event(
                     &ticket_id,
@@ -432,6 +433,7 @@ impl Ingest {
         t.state_since = now;
         t.due_at = self.rules.sla.due(to, now);
         t.review = false;
+        t.breached = false;
         let mut ev = event(
             ticket_id,
             now,
@@ -485,6 +487,7 @@ impl Ingest {
             due_at: self.rules.sla.due(State::New, now),
             first_observed_at: now,
             recurs: None,
+            breached: false,
         };
         let mut ev = event(
             &t.ticket_id,
@@ -503,8 +506,29 @@ impl Ingest {
         Ok(t)
     }
 
+    /// Reports every stage deadline passed by `now` once: an `sla_breach` audit event (the
+    /// stage, how late). Returns the tickets it reported.
+    pub fn sweep(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
+        let mut late = self.store.overdue(now)?;
+        for t in &mut late {
+            t.breached = true;
+            let due = t.due_at.unwrap_or(now);
+            let ev = event(
+                &t.ticket_id,
+                now,
+                "sla_breach",
+                json!({"stage": t.state.as_str(), "due_at": clock::rfc3339(due), "late_s": now - due,
+                       "unit": t.unit}),
+            );
+            self.store.put_ticket(t, &[ev])?;
+            tracing::warn!(ticket = %t.ticket_id, stage = t.state.as_str(), unit = ?t.unit, late_s = now - due, "SLA breached");
+        }
+        Ok(late)
+    }
+
     fn dispatch(&self, t: &mut Ticket, now: f64, events: &mut Vec<AuditEvent>) {
         t.state = State::Dispatched;
+        t.breached = false;
         t.review = false;
         t.state_since = now;
         t.due_at = self.rules.sla.due(State::Dispatched, now);

@@ -98,7 +98,19 @@ pub fn listen(
         let (client, mut conn) = Client::new(mo.clone(), opts.batch_max.max(10));
         let mut batch: Vec<Publish> = Vec::new();
         let mut first_at = Instant::now();
+        let mut swept = Instant::now();
         loop {
+            // SLA deadlines are checked every second.
+            if swept.elapsed() >= Duration::from_secs(1) {
+                swept = Instant::now();
+                if let Err(e) = ingest
+                    .lock()
+                    .expect("ingest lock")
+                    .sweep(clock::now_unix_s())
+                {
+                    tracing::error!(error = %e, "SLA sweep failed");
+                }
+            }
             if stop.load(Ordering::SeqCst) {
                 let _ = client.disconnect();
                 return Ok(());

@@ -32,7 +32,8 @@ fn ingest(open: &Open) -> Ingest {
 
 type Scenario = fn(&Open);
 
-const SUITE: [(&str, Scenario); 5] = [
+const SUITE: [(&str, Scenario); 6] = [
+    ("sla", a_passed_deadline_is_reported_once_per_stage),
     (
         "lifecycle",
         a_ticket_walks_its_lifecycle_and_a_returning_violation_links_to_it,
@@ -309,4 +310,33 @@ fn a_ticket_walks_its_lifecycle_and_a_returning_violation_links_to_it(open: &Ope
         ing.store().ticket(&filed.ticket_id).unwrap().unwrap().state,
         State::New
     );
+}
+
+fn a_passed_deadline_is_reported_once_per_stage(open: &Open) {
+    let mut ing = ingest(open);
+    let t0 = 1_779_876_010.0; // when `take` receives
+    let out = take(
+        &mut ing,
+        &[msg(&hit("s1", "dock-1", "vending_in_lane", 30.7, 0.45))],
+    );
+    let Outcome::Opened(t) = out[0].clone() else {
+        panic!("{out:?}")
+    };
+    // Unsure: waits for review, to be dispatched within 30 s.
+    assert!(ing.sweep(t0 + 10.0).unwrap().is_empty());
+    let late = ing.sweep(t0 + 31.0).unwrap();
+    assert_eq!(late.len(), 1);
+    assert!(ing.sweep(t0 + 60.0).unwrap().is_empty(), "reported once");
+    let breach = ing.store().audit(&t).unwrap().pop().unwrap();
+    assert_eq!(
+        (breach.event.as_str(), breach.detail["stage"].as_str()),
+        ("sla_breach", Some("new"))
+    );
+    // Dispatched by a person: the response clock (30 min) starts, and is reported in its turn.
+    ing.transition(&t, State::Dispatched, "operator:ana", None, t0 + 60.0)
+        .unwrap();
+    assert!(ing.sweep(t0 + 60.0 + 1799.0).unwrap().is_empty());
+    assert_eq!(ing.sweep(t0 + 60.0 + 1801.0).unwrap().len(), 1);
+    let breach = ing.store().audit(&t).unwrap().pop().unwrap();
+    assert_eq!(breach.detail["stage"].as_str(), Some("dispatched"));
 }

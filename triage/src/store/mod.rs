@@ -43,6 +43,8 @@ pub trait Store: Send + std::fmt::Debug {
     fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// What the ticket index starts from: open tickets, and tickets closed since `closed_since`.
     fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError>;
+    /// Open tickets whose stage deadline is before `now` and not yet reported.
+    fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError>;
     /// Row counts: (tickets, sightings, dead letters).
     fn counts(&mut self) -> Result<(u64, u64, u64), StoreError>;
 }
@@ -142,6 +144,8 @@ pub struct Ticket {
     pub first_observed_at: f64,
     /// The closed ticket of the same violation that this one follows, if it came back.
     pub recurs: Option<String>,
+    /// Its current stage's deadline has passed (reported once, by an `sla_breach` event).
+    pub breached: bool,
 }
 
 /// One sighting as stored.

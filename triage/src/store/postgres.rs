@@ -9,7 +9,8 @@ use super::{
 use crate::engine::{Placed, State};
 
 /// Migrations, in order; `argus_schema.version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tickets (
     ticket_id TEXT PRIMARY KEY,
     category TEXT NOT NULL,
@@ -73,11 +74,13 @@ CREATE TABLE dead_letters (
     payload BYTEA NOT NULL,
     size BIGINT NOT NULL
 );
-"#];
+"#,
+    "ALTER TABLE tickets ADD COLUMN breached BOOLEAN NOT NULL DEFAULT FALSE;",
+];
 
 const TICKET_COLUMNS: &str = "ticket_id, category, class, state, lat, lon, uncertainty_m, unit, \
     grid_cell, sightings, best_score, min_score, review, opened_at, state_since, due_at, \
-    first_observed_at, recurs";
+    first_observed_at, recurs, breached";
 
 /// The PostgreSQL store.
 pub struct Postgres {
@@ -115,6 +118,7 @@ fn ticket(r: &Row) -> Result<Ticket, StoreError> {
         due_at: r.get(15),
         first_observed_at: r.get(16),
         recurs: r.get(17),
+        breached: r.get(18),
     })
 }
 
@@ -122,11 +126,11 @@ fn write_ticket(tx: &mut ::postgres::Transaction<'_>, t: &Ticket) -> Result<(), 
     tx.execute(
         &format!(
             "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (ticket_id) DO UPDATE SET state = $4, lat = $5, lon = $6, \
              uncertainty_m = $7, unit = $8, grid_cell = $9, sightings = $10, best_score = $11, \
              min_score = $12, review = $13, state_since = $15, due_at = $16, \
-             first_observed_at = $17, recurs = $18"
+             first_observed_at = $17, recurs = $18, breached = $19"
         ),
         &[
             &t.ticket_id,
@@ -147,6 +151,7 @@ fn write_ticket(tx: &mut ::postgres::Transaction<'_>, t: &Ticket) -> Result<(), 
             &t.due_at,
             &t.first_observed_at,
             &t.recurs,
+            &t.breached,
         ],
     )?;
     Ok(())
@@ -421,6 +426,17 @@ impl Store for Postgres {
                     category: t.category,
                 })
             })
+            .collect()
+    }
+
+    fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
+        self.db
+            .query(
+                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE due_at < $1 AND NOT breached"),
+                &[&now],
+            )?
+            .iter()
+            .map(ticket)
             .collect()
     }
 

@@ -11,7 +11,8 @@ use super::{
 use crate::engine::{Placed, State};
 
 /// Migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tickets (
     ticket_id TEXT PRIMARY KEY,
     category TEXT NOT NULL,
@@ -75,7 +76,9 @@ CREATE TABLE dead_letters (
     payload BLOB NOT NULL,
     size INTEGER NOT NULL
 );
-"#];
+"#,
+    "ALTER TABLE tickets ADD COLUMN breached INTEGER NOT NULL DEFAULT 0;",
+];
 
 /// The SQLite store.
 #[derive(Debug)]
@@ -85,7 +88,7 @@ pub struct Sqlite {
 
 const TICKET_COLUMNS: &str = "ticket_id, category, class, state, lat, lon, uncertainty_m, unit, \
     grid_cell, sightings, best_score, min_score, review, opened_at, state_since, due_at, \
-    first_observed_at, recurs";
+    first_observed_at, recurs, breached";
 
 fn ticket_row(r: &Row<'_>) -> rusqlite::Result<(Ticket, String)> {
     let state: String = r.get(3)?;
@@ -109,6 +112,7 @@ fn ticket_row(r: &Row<'_>) -> rusqlite::Result<(Ticket, String)> {
             due_at: r.get(15)?,
             first_observed_at: r.get(16)?,
             recurs: r.get(17)?,
+            breached: r.get(18)?,
         },
         state,
     ))
@@ -125,7 +129,7 @@ fn with_state((mut t, state): (Ticket, String)) -> Result<Ticket, StoreError> {
 fn write_ticket(tx: &rusqlite::Transaction<'_>, t: &Ticket) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
         "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?
     .execute(params![
         t.ticket_id,
@@ -146,6 +150,7 @@ fn write_ticket(tx: &rusqlite::Transaction<'_>, t: &Ticket) -> Result<(), StoreE
         t.due_at,
         t.first_observed_at,
         t.recurs,
+        t.breached,
     ])?;
     Ok(())
 }
@@ -416,6 +421,14 @@ impl Store for Sqlite {
     }
 
     /// Row counts: (tickets, sightings, dead letters).
+    fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
+        let mut q = self.db.prepare(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE due_at < ?1 AND breached = 0"
+        ))?;
+        let rows = q.query_map([now], ticket_row)?;
+        rows.map(|r| with_state(r?)).collect()
+    }
+
     fn counts(&mut self) -> Result<(u64, u64, u64), StoreError> {
         let n = |table: &str| -> Result<u64, StoreError> {
             Ok(self
