@@ -1,6 +1,6 @@
 //! The HTTP API (axum): tickets (list, filter, detail with sightings and audit, transitions),
 //! the review queue, evidence images, a GeoJSON export, Open311 GeoReport v2 (`services`,
-//! `requests` GET and POST), health and Prometheus metrics.
+//! `requests` GET and POST), a live feed (server-sent events), health and Prometheus metrics.
 //!
 //! Reads need a `viewer` token when tokens are configured (Open311 reads are public, as city
 //! tools expect); every change needs `operator` or `admin`: 401 without a known token, 403 with
@@ -12,6 +12,7 @@ use argus_core::clock;
 use argus_core::geodesy::GeoPoint;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -30,6 +31,8 @@ pub struct App {
     pub ingest: Arc<Mutex<Ingest>>,
     /// Known tokens.
     pub tokens: Tokens,
+    /// The live feed (see [`Ingest::set_feed`]).
+    pub feed: tokio::sync::broadcast::Sender<String>,
 }
 
 type Shared = Arc<App>;
@@ -63,6 +66,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/tickets/{id}", get(ticket))
         .route("/api/v1/tickets/{id}/transition", post(transition))
         .route("/api/v1/review", get(review))
+        .route("/api/v1/feed", get(feed))
         .route("/api/v1/evidence/{sha256}", get(evidence))
         .route("/open311/v2/services.json", get(services))
         .route(
@@ -248,6 +252,27 @@ async fn transition(
         }
         Err(ChangeError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Server-sent events: one `data:` line of JSON per audit event (`opened`, `sighting`,
+/// `dispatched`, `transition`, `sla_breach`, …) as it is committed.
+async fn feed(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    require(&app, &headers, Role::Viewer, None)?;
+    let rx = app.feed.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(line) => return Some((Ok(Event::default().data(line)), rx)),
+                // A slow reader skips what it missed.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 async fn evidence(

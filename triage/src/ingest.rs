@@ -142,6 +142,7 @@ pub struct Ingest {
     routing: Routing,
     /// What it has done.
     pub counters: Counters,
+    feed: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
 /// The inverse-variance mean of two positions with 90 % radii, and its radius.
@@ -175,6 +176,7 @@ impl Ingest {
             rules,
             routing,
             counters: Counters::default(),
+            feed: None,
         };
         s.reindex()?;
         Ok(s)
@@ -187,6 +189,23 @@ impl Ingest {
             self.index.put(p);
         }
         Ok(())
+    }
+
+    /// Sends every committed change to `feed` as a JSON line (the live feed); a full feed
+    /// drops its oldest lines for slow readers, never blocks the ingest.
+    pub fn set_feed(&mut self, feed: tokio::sync::broadcast::Sender<String>) {
+        self.feed = Some(feed);
+    }
+
+    fn publish(&self, events: &[AuditEvent]) {
+        if let Some(f) = &self.feed {
+            for e in events {
+                let line = json!({"ticket_id": e.ticket_id, "event": e.event, "at": clock::rfc3339(e.at),
+                                  "actor": e.actor, "detail": e.detail});
+                // No reader is not an error.
+                let _ = f.send(line.to_string());
+            }
+        }
     }
 
     /// The store.
@@ -238,6 +257,9 @@ impl Ingest {
             // The index already holds this batch's tickets: start it again from what is stored.
             self.reindex()?;
             return Err(e);
+        }
+        for e in &effects {
+            self.publish(&e.events);
         }
         for (topic, reason, payload) in dead {
             tracing::warn!(%topic, %reason, bytes = payload.len(), "hit refused; kept as a dead letter");
@@ -441,7 +463,8 @@ impl Ingest {
             json!({"from": from.as_str(), "to": to.as_str(), "note": note}),
         );
         ev.actor = actor.into();
-        self.store.put_ticket(&t, &[ev])?;
+        self.store.put_ticket(&t, std::slice::from_ref(&ev))?;
+        self.publish(&[ev]);
         match to {
             State::Rejected | State::Duplicate => self.index.remove(ticket_id),
             _ => self.index.put(Placed {
@@ -496,7 +519,8 @@ impl Ingest {
             json!({"filed": true, "description": description, "unit": t.unit}),
         );
         ev.actor = actor.into();
-        self.store.put_ticket(&t, &[ev])?;
+        self.store.put_ticket(&t, std::slice::from_ref(&ev))?;
+        self.publish(&[ev]);
         self.index.put(Placed {
             ticket_id: t.ticket_id.clone(),
             category: t.category.clone(),
@@ -520,7 +544,8 @@ impl Ingest {
                 json!({"stage": t.state.as_str(), "due_at": clock::rfc3339(due), "late_s": now - due,
                        "unit": t.unit}),
             );
-            self.store.put_ticket(t, &[ev])?;
+            self.store.put_ticket(t, std::slice::from_ref(&ev))?;
+            self.publish(&[ev]);
             tracing::warn!(ticket = %t.ticket_id, stage = t.state.as_str(), unit = ?t.unit, late_s = now - due, "SLA breached");
         }
         Ok(late)

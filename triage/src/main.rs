@@ -123,6 +123,9 @@ fn serve(
         ca_pem,
         ..ListenOptions::default()
     };
+    let (feed, _) = tokio::sync::broadcast::channel(1024);
+    let mut ingest = ingest;
+    ingest.set_feed(feed.clone());
     let ingest = Arc::new(Mutex::new(ingest));
     let stop = Arc::new(AtomicBool::new(false));
     let listener = {
@@ -132,7 +135,11 @@ fn serve(
             .spawn(move || mqtt::listen(&opts, &ingest, &stop))
             .context("spawning the ingest thread")?
     };
-    let app = Arc::new(api::App { ingest, tokens });
+    let app = Arc::new(api::App {
+        ingest,
+        tokens,
+        feed,
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

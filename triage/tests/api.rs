@@ -52,6 +52,24 @@ fn tickets_evidence_roles_and_open311_over_http() {
         assert!(Instant::now() < until, "triage did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The live feed, open before the hit arrives.
+    let feed = {
+        use std::io::{BufRead as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "GET /api/v1/feed HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {VIEWER}\r\n\r\n"
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        std::thread::spawn(move || {
+            std::io::BufReader::new(s)
+                .lines()
+                .map_while(Result::ok)
+                .find(|l| l.starts_with("data:") && l.contains("\"opened\""))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
     let (client, mut conn) =
         Client::new(MqttOptions::new("test-dock", "127.0.0.1", broker.port), 10);
     std::thread::spawn(move || for _ in conn.iter() {});
@@ -74,6 +92,8 @@ fn tickets_evidence_roles_and_open311_over_http() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let id = list[0]["ticket_id"].as_str().unwrap().to_string();
+    let line = feed.join().unwrap().expect("an `opened` event on the feed");
+    assert!(line.contains(&id), "{line}");
     // Reads need a token; the detail has the sighting and its evidence.
     assert_eq!(json(port, "GET", "/api/v1/tickets", None, "").0, 401);
     let (s, detail) = json(
