@@ -103,18 +103,36 @@ fn require(app: &App, headers: &HeaderMap, need: Role, extra: Option<&str>) -> A
     }
 }
 
+/// Runs `f` on a plain thread: the store's PostgreSQL client blocks on a runtime of its own,
+/// which must not run on the HTTP runtime's threads.
+async fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.await.expect("the store thread ended")
+}
+
 fn lock(app: &App) -> std::sync::MutexGuard<'_, Ingest> {
     app.ingest.lock().expect("ingest lock")
 }
 
-async fn health(AxState(app): AxState<Shared>) -> ApiResult<Json<Value>> {
+async fn health(a0: AxState<Shared>) -> ApiResult<Json<Value>> {
+    off(move || health_now(a0)).await
+}
+
+fn health_now(AxState(app): AxState<Shared>) -> ApiResult<Json<Value>> {
     let (tickets, sightings, dead) = lock(&app).store().counts()?;
     Ok(Json(
         json!({"status": "ok", "tickets": tickets, "sightings": sightings, "dead_letters": dead}),
     ))
 }
 
-async fn metrics(AxState(app): AxState<Shared>) -> ApiResult<Response> {
+async fn metrics(a0: AxState<Shared>) -> ApiResult<Response> {
+    off(move || metrics_now(a0)).await
+}
+
+fn metrics_now(AxState(app): AxState<Shared>) -> ApiResult<Response> {
     let mut ing = lock(&app);
     let c = ing.counters;
     let (tickets, sightings, dead) = ing.store().counts()?;
@@ -158,6 +176,14 @@ fn filtered(app: &App, f: &Filter) -> ApiResult<Vec<Ticket>> {
 }
 
 async fn tickets(
+    a0: AxState<Shared>,
+    a1: HeaderMap,
+    a2: Query<Filter>,
+) -> ApiResult<Json<Vec<Ticket>>> {
+    off(move || tickets_now(a0, a1, a2)).await
+}
+
+fn tickets_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Query(f): Query<Filter>,
@@ -166,14 +192,22 @@ async fn tickets(
     Ok(Json(filtered(&app, &f)?))
 }
 
-async fn review(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Json<Vec<Ticket>>> {
+async fn review(a0: AxState<Shared>, a1: HeaderMap) -> ApiResult<Json<Vec<Ticket>>> {
+    off(move || review_now(a0, a1)).await
+}
+
+fn review_now(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Json<Vec<Ticket>>> {
     require(&app, &headers, Role::Viewer, None)?;
     let mut all = lock(&app).store().tickets(Some(State::New), 10_000)?;
     all.retain(|t| t.review);
     Ok(Json(all))
 }
 
-async fn geojson(
+async fn geojson(a0: AxState<Shared>, a1: HeaderMap, a2: Query<Filter>) -> ApiResult<Response> {
+    off(move || geojson_now(a0, a1, a2)).await
+}
+
+fn geojson_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Query(f): Query<Filter>,
@@ -194,7 +228,11 @@ async fn geojson(
         .into_response())
 }
 
-async fn ticket(
+async fn ticket(a0: AxState<Shared>, a1: HeaderMap, a2: Path<String>) -> ApiResult<Json<Value>> {
+    off(move || ticket_now(a0, a1, a2)).await
+}
+
+fn ticket_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -233,6 +271,15 @@ struct Move {
 }
 
 async fn transition(
+    a0: AxState<Shared>,
+    a1: HeaderMap,
+    a2: Path<String>,
+    a3: Json<Move>,
+) -> ApiResult<Json<Ticket>> {
+    off(move || transition_now(a0, a1, a2, a3)).await
+}
+
+fn transition_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -275,7 +322,11 @@ async fn feed(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-async fn evidence(
+async fn evidence(a0: AxState<Shared>, a1: HeaderMap, a2: Path<String>) -> ApiResult<Response> {
+    off(move || evidence_now(a0, a1, a2)).await
+}
+
+fn evidence_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Path(sha): Path<String>,
@@ -364,7 +415,11 @@ struct RequestsQuery {
     jurisdiction_id: Option<String>,
 }
 
-async fn requests(
+async fn requests(a0: AxState<Shared>, a1: Query<RequestsQuery>) -> ApiResult<Json<Value>> {
+    off(move || requests_now(a0, a1)).await
+}
+
+fn requests_now(
     AxState(app): AxState<Shared>,
     Query(q): Query<RequestsQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -395,10 +450,11 @@ async fn requests(
     )))
 }
 
-async fn request(
-    AxState(app): AxState<Shared>,
-    Path(file): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn request(a0: AxState<Shared>, a1: Path<String>) -> ApiResult<Json<Value>> {
+    off(move || request_now(a0, a1)).await
+}
+
+fn request_now(AxState(app): AxState<Shared>, Path(file): Path<String>) -> ApiResult<Json<Value>> {
     let id = file.strip_suffix(".json").ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -425,6 +481,14 @@ struct NewRequest {
 }
 
 async fn file_request(
+    a0: AxState<Shared>,
+    a1: HeaderMap,
+    a2: Form<NewRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    off(move || file_request_now(a0, a1, a2)).await
+}
+
+fn file_request_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Form(r): Form<NewRequest>,

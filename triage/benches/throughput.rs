@@ -1,0 +1,240 @@
+//! Triage throughput and latency through a real Mosquitto, side by side in one run:
+//!
+//! - the broker alone: the same messages from a publisher to a plain QoS 1 subscriber;
+//! - hits/s from the publisher into tickets, SQLite and PostgreSQL (a `triage serve` process);
+//! - p50/p99 hit → ticket latency at a steady 1,000 hits/s (publish → the ticket's event on the
+//!   live feed, i.e. committed and visible), SQLite.
+//!
+//! Goals on these 2 cores: ≥ 20,000 hits/s with SQLite, p99 ≤ 50 ms at 1,000 hits/s. Hits are
+//! `testing::hit`s (a small evidence blob: the cost measured is triage's, not the JPEG's).
+//! Run: `cargo bench -p argus-triage --bench throughput` (`ARGUS_BENCH_HITS`, default 20,000).
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argus::services::{Mosquitto, Postgres, free_port, http};
+use argus_triage::testing::hit;
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+const TOPIC: &str = "argus/v1/agents/dock-1/hits";
+
+fn payloads(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{tag}-{i:07}");
+            let mut h = hit(
+                &id,
+                "dock-1",
+                "construction_waste",
+                30.5 + (i % 400) as f64 * 0.0005,
+                0.9,
+            );
+            h.position.lon = 121.0 + (i / 400) as f64 * 0.0006;
+            (id, serde_json::to_vec(&h).unwrap())
+        })
+        .collect()
+}
+
+fn publisher(port: u16, id: &str) -> Client {
+    let mut mo = MqttOptions::new(id, "127.0.0.1", port);
+    mo.set_inflight(1000).set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut conn) = Client::new(mo, 10_000);
+    std::thread::spawn(move || for _ in conn.iter() {});
+    client
+}
+
+/// Messages/s from a publisher to a plain QoS 1 subscriber.
+fn broker_alone(port: u16, msgs: &[(String, Vec<u8>)]) -> f64 {
+    let got = Arc::new(AtomicU64::new(0));
+    let mut mo = MqttOptions::new("bench-sub", "127.0.0.1", port);
+    mo.set_max_packet_size(1 << 20, 1 << 20).set_inflight(1000);
+    let (sub, mut conn) = Client::new(mo, 10_000);
+    sub.subscribe("bench/alone", QoS::AtLeastOnce).unwrap();
+    let counter = got.clone();
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            if let Ok(Event::Incoming(Packet::Publish(_))) = ev {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let p = publisher(port, "bench-pub-alone");
+    let started = Instant::now();
+    for (_, m) in msgs {
+        p.publish("bench/alone", QoS::AtLeastOnce, false, m.clone())
+            .unwrap();
+    }
+    while got.load(Ordering::Relaxed) < msgs.len() as u64 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    msgs.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn spawn_triage(broker: &Mosquitto, db: &str, http_port: u16, log: &std::path::Path) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["serve", "--mqtt", &broker.url(), "--db", db])
+        .args(["--http", &format!("127.0.0.1:{http_port}")])
+        .env("RUST_LOG", "warn,argus_triage::mqtt=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(log).is_ok_and(|t| t.contains("subscribed to hits")) {
+        assert!(
+            Instant::now() < until,
+            "triage did not start: {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn sightings(http_port: u16) -> u64 {
+    http(http_port, "GET", "/health", &[], b"")
+        .and_then(|(_, b)| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["sightings"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Hits/s from the publisher into stored tickets.
+fn into_tickets(
+    broker: &Mosquitto,
+    db: &str,
+    tmp: &std::path::Path,
+    msgs: &[(String, Vec<u8>)],
+) -> f64 {
+    let port = free_port();
+    let mut triage = spawn_triage(broker, db, port, &tmp.join(format!("triage-{port}.log")));
+    let p = publisher(broker.port, &format!("bench-pub-{port}"));
+    let started = Instant::now();
+    for (_, m) in msgs {
+        p.publish(TOPIC, QoS::AtLeastOnce, false, m.clone())
+            .unwrap();
+    }
+    while sightings(port) < msgs.len() as u64 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rate = msgs.len() as f64 / started.elapsed().as_secs_f64();
+    let _ = triage.kill();
+    let _ = triage.wait();
+    rate
+}
+
+/// (p50, p99) ms from publish to the ticket's event on the live feed, at `rate` hits/s.
+fn latency(
+    broker: &Mosquitto,
+    db: &str,
+    tmp: &std::path::Path,
+    msgs: &[(String, Vec<u8>)],
+    rate: f64,
+) -> (f64, f64) {
+    let port = free_port();
+    let mut triage = spawn_triage(broker, db, port, &tmp.join("triage-latency.log"));
+    let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    {
+        let seen = seen.clone();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET /api/v1/feed HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(s).lines().map_while(Result::ok) {
+                let Some(data) = line.strip_prefix("data:") else {
+                    continue;
+                };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
+                    continue;
+                };
+                if let Some(id) = v["detail"]["hit_id"].as_str() {
+                    seen.lock()
+                        .unwrap()
+                        .entry(id.to_string())
+                        .or_insert_with(Instant::now);
+                }
+            }
+        });
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let p = publisher(broker.port, "bench-pub-latency");
+    let mut sent = Vec::with_capacity(msgs.len());
+    let started = Instant::now();
+    for (k, (id, m)) in msgs.iter().enumerate() {
+        let due = started + Duration::from_secs_f64(k as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        sent.push((id.clone(), Instant::now()));
+        p.publish(TOPIC, QoS::AtLeastOnce, false, m.clone())
+            .unwrap();
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().len() < msgs.len() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = seen.lock().unwrap();
+    let mut ms: Vec<f64> = sent
+        .iter()
+        .filter_map(|(id, t)| {
+            seen.get(id)
+                .map(|s| s.duration_since(*t).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    assert_eq!(ms.len(), msgs.len(), "hits missing from the feed");
+    ms.sort_by(f64::total_cmp);
+    let q = |f: f64| ms[((ms.len() - 1) as f64 * f).round() as usize];
+    let _ = triage.kill();
+    let _ = triage.wait();
+    (q(0.5), q(0.99))
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // `cargo test --benches` smoke run
+    }
+    let n: usize = std::env::var("ARGUS_BENCH_HITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let pg = Postgres::start(&tmp.path().join("pg"));
+    eprintln!("measuring the broker alone…");
+    let alone = broker_alone(broker.port, &payloads(n, "alone"));
+    let sqlite_db = format!("sqlite:{}", tmp.path().join("bench.db").display());
+    eprintln!("into tickets, SQLite…");
+    let sqlite = into_tickets(&broker, &sqlite_db, tmp.path(), &payloads(n, "sqlite"));
+    eprintln!("into tickets, PostgreSQL…");
+    let postgres = into_tickets(
+        &broker,
+        &pg.create_db("bench"),
+        tmp.path(),
+        &payloads(n, "pg"),
+    );
+    let lat_db = format!("sqlite:{}", tmp.path().join("latency.db").display());
+    eprintln!("latency at 1,000 hits/s…");
+    let (p50, p99) = latency(
+        &broker,
+        &lat_db,
+        tmp.path(),
+        &payloads(10_000, "lat"),
+        1000.0,
+    );
+    println!("triage throughput, {n} hits through Mosquitto on this machine");
+    println!("  broker alone (QoS 1 subscriber)   {alone:9.0} messages/s");
+    println!(
+        "  into tickets, SQLite               {sqlite:9.0} hits/s = {:.2} × the broker (goal ≥ 20,000 hits/s)",
+        sqlite / alone
+    );
+    println!(
+        "  into tickets, PostgreSQL           {postgres:9.0} hits/s = {:.2} × the broker",
+        postgres / alone
+    );
+    println!(
+        "  hit → ticket at 1,000 hits/s (SQLite): p50 {p50:.1} ms, p99 {p99:.1} ms (goal p99 ≤ 50 ms)"
+    );
+}
