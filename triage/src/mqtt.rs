@@ -95,7 +95,10 @@ pub fn listen(
     let mut backoff = Duration::from_millis(250);
     let mut failing: Option<String> = None;
     while !stop.load(Ordering::SeqCst) {
-        let (client, mut conn) = Client::new(mo.clone(), opts.batch_max.max(10));
+        // Room for a whole batch of acknowledgements (and more): the event loop runs on this
+        // thread, so an acknowledgement that does not fit would be lost, and the broker would
+        // stop delivering once its in-flight window is full of unacknowledged messages.
+        let (client, mut conn) = Client::new(mo.clone(), 4 * opts.batch_max.max(10) + 64);
         let mut batch: Vec<Publish> = Vec::new();
         let mut first_at = Instant::now();
         let mut swept = Instant::now();
@@ -129,7 +132,9 @@ pub fn listen(
                 match taken {
                     Ok(_) => {
                         for p in batch.drain(..) {
-                            let _ = client.try_ack(&p);
+                            if let Err(e) = client.try_ack(&p) {
+                                tracing::warn!(error = %e, "acknowledgement not queued; the hit will come again");
+                            }
                         }
                     }
                     Err(e) => {
