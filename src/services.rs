@@ -68,6 +68,19 @@ pub fn wait_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// Waits up to `grace` for a process asked to stop, then kills it.
+fn reap(c: &mut Child, grace: Duration) {
+    let until = Instant::now() + grace;
+    while Instant::now() < until {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
 /// A Mosquitto broker in a temporary folder, with persistence (a restarted broker keeps its
 /// sessions and queued QoS 1 messages, like a production one).
 #[derive(Debug)]
@@ -240,15 +253,7 @@ impl Mosquitto {
                 .arg("-TERM")
                 .arg(c.id().to_string())
                 .status();
-            let until = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < until {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            reap(&mut c, Duration::from_secs(10));
         }
     }
 }
@@ -406,15 +411,7 @@ impl Drop for Postgres {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
-            let until = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < until {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            reap(&mut c, Duration::from_secs(10));
         }
     }
 }

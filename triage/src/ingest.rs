@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Placed, Placement, Routing, Rules, State, TicketIndex};
+use crate::engine::{Placement, Routing, Rules, State, TicketIndex};
 use crate::store::{AuditEvent, Effect, Sighting, Store, StoreError, Ticket};
 
 /// Largest payload taken, bytes (a hit with a generous evidence JPEG is ~100 kB).
@@ -393,15 +393,7 @@ impl Ingest {
                 t
             }
         };
-        self.index.put(Placed {
-            ticket_id: ticket.ticket_id.clone(),
-            category: ticket.category.clone(),
-            at: GeoPoint {
-                lat: ticket.lat,
-                lon: ticket.lon,
-            },
-            closed_at: (!ticket.state.is_open()).then_some(ticket.state_since),
-        });
+        self.index.put(ticket.placed());
         touched.insert(ticket.ticket_id.clone(), ticket.clone());
         Ok(Effect {
             sighting: Sighting {
@@ -467,15 +459,7 @@ impl Ingest {
         self.publish(&[ev]);
         match to {
             State::Rejected | State::Duplicate => self.index.remove(ticket_id),
-            _ => self.index.put(Placed {
-                ticket_id: t.ticket_id.clone(),
-                category: t.category.clone(),
-                at: GeoPoint {
-                    lat: t.lat,
-                    lon: t.lon,
-                },
-                closed_at: (!to.is_open()).then_some(now),
-            }),
+            _ => self.index.put(t.placed()),
         }
         Ok(t)
     }
@@ -521,12 +505,7 @@ impl Ingest {
         ev.actor = actor.into();
         self.store.put_ticket(&t, std::slice::from_ref(&ev))?;
         self.publish(&[ev]);
-        self.index.put(Placed {
-            ticket_id: t.ticket_id.clone(),
-            category: t.category.clone(),
-            at,
-            closed_at: None,
-        });
+        self.index.put(t.placed());
         Ok(t)
     }
 

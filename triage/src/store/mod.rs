@@ -148,6 +148,21 @@ pub struct Ticket {
     pub breached: bool,
 }
 
+impl Ticket {
+    /// Where the ticket index keeps it.
+    pub fn placed(&self) -> Placed {
+        Placed {
+            ticket_id: self.ticket_id.clone(),
+            category: self.category.clone(),
+            at: argus_core::geodesy::GeoPoint {
+                lat: self.lat,
+                lon: self.lon,
+            },
+            closed_at: (!self.state.is_open()).then_some(self.state_since),
+        }
+    }
+}
+
 /// One sighting as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sighting {

@@ -1,7 +1,6 @@
 //! The PostgreSQL store: the same tables as SQLite's, one transaction per batch of hits.
 
 use ::postgres::{Client, NoTls, Row};
-use argus_core::geodesy::GeoPoint;
 
 use super::{
     AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, Store, StoreError, Ticket,
@@ -414,18 +413,7 @@ impl Store for Postgres {
                 &[&closed_since],
             )?
             .iter()
-            .map(|r| {
-                let t = ticket(r)?;
-                Ok(Placed {
-                    at: GeoPoint {
-                        lat: t.lat,
-                        lon: t.lon,
-                    },
-                    closed_at: (!t.state.is_open()).then_some(t.state_since),
-                    ticket_id: t.ticket_id,
-                    category: t.category,
-                })
-            })
+            .map(|r| Ok(ticket(r)?.placed()))
             .collect()
     }
 

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use argus_core::geodesy::GeoPoint;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
@@ -405,22 +404,9 @@ impl Store for Sqlite {
              AND (state NOT IN ('verified', 'closed') OR state_since >= ?1)"
         ))?;
         let rows = q.query_map([closed_since], ticket_row)?;
-        rows.map(|r| {
-            let t = with_state(r?)?;
-            Ok(Placed {
-                at: GeoPoint {
-                    lat: t.lat,
-                    lon: t.lon,
-                },
-                closed_at: (!t.state.is_open()).then_some(t.state_since),
-                ticket_id: t.ticket_id,
-                category: t.category,
-            })
-        })
-        .collect()
+        rows.map(|r| Ok(with_state(r?)?.placed())).collect()
     }
 
-    /// Row counts: (tickets, sightings, dead letters).
     fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
         let mut q = self.db.prepare(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE due_at < ?1 AND breached = 0"
