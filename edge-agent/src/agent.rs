@@ -346,7 +346,7 @@ pub fn run(cfg: Config) -> Result<()> {
         waiting = outbox.len(),
         "all sources ended; publishing what is left"
     );
-    publisher.shutdown(&outbox, Duration::from_secs(30));
+    publisher.shutdown(&outbox, Duration::from_secs(mqtt.drain_s));
     if !outbox.is_empty() {
         tracing::warn!(
             waiting = outbox.len(),

@@ -106,6 +106,14 @@ pub struct MqttConfig {
     /// Keep-alive, seconds.
     #[serde(default = "default_keep_alive")]
     pub keep_alive_s: u64,
+    /// When every source has ended: how long to wait for the broker to take what the outbox
+    /// still holds before exiting (what is left is sent first on the next start), seconds.
+    #[serde(default = "default_drain")]
+    pub drain_s: u64,
+}
+
+fn default_drain() -> u64 {
+    120
 }
 
 fn default_outbox() -> PathBuf {
