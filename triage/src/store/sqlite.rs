@@ -214,7 +214,6 @@ impl Sqlite {
 }
 
 impl Store for Sqlite {
-    /// The ticket a hit went to, if the hit was taken before.
     fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .db
@@ -226,7 +225,6 @@ impl Store for Sqlite {
             .optional()?)
     }
 
-    /// Writes a batch of effects in one transaction: all or nothing.
     fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
         {
@@ -277,7 +275,6 @@ impl Store for Sqlite {
         Ok(())
     }
 
-    /// Keeps a refused payload (its first [`DEAD_LETTER_KEEP`] bytes).
     fn dead_letter(
         &mut self,
         at: f64,
@@ -298,7 +295,6 @@ impl Store for Sqlite {
         Ok(())
     }
 
-    /// The newest dead letters, newest first.
     fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT id, at, topic, reason, payload, size FROM dead_letters ORDER BY id DESC LIMIT ?1",
@@ -316,7 +312,6 @@ impl Store for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// One ticket.
     fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
         self.db
             .query_row(
@@ -329,7 +324,6 @@ impl Store for Sqlite {
             .transpose()
     }
 
-    /// Tickets, newest first, optionally of one state.
     fn tickets(&mut self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
         let mut q = self.db.prepare(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE ?1 IS NULL OR state = ?1 \
@@ -339,7 +333,6 @@ impl Store for Sqlite {
         rows.map(|r| with_state(r?)).collect()
     }
 
-    /// A ticket's sightings, oldest first.
     fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT hit_id, ticket_id, agent_id, class, score, observed_at, received_at, lat, lon, \
@@ -366,7 +359,6 @@ impl Store for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A ticket's audit events, in order.
     fn audit(&mut self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT seq, ticket_id, at, actor, event, detail FROM audit WHERE ticket_id = ?1 ORDER BY seq",
@@ -385,7 +377,6 @@ impl Store for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// An evidence JPEG by its SHA-256.
     fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .db
@@ -397,7 +388,6 @@ impl Store for Sqlite {
             .optional()?)
     }
 
-    /// What the ticket index starts from: open tickets, and tickets closed since `closed_since`.
     fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
         let mut q = self.db.prepare(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE state NOT IN ('rejected', 'duplicate') \
