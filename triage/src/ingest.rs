@@ -38,8 +38,20 @@ pub fn topic_agent(topic: &str) -> Option<&str> {
     (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
-/// Checks a message and reads its hit and evidence JPEG; the error says what is wrong.
-pub fn check(topic: &str, payload: &[u8]) -> Result<(Hit, Vec<u8>), String> {
+/// A message that passed [`check`].
+#[derive(Debug)]
+pub struct Checked {
+    /// The hit.
+    pub hit: Hit,
+    /// Its evidence JPEG.
+    pub jpeg: Vec<u8>,
+    /// The message as received (unknown fields too), less the JPEG: what the store keeps.
+    pub stored: String,
+}
+
+/// Checks a message and reads its hit and evidence JPEG, parsing it once; the error says what
+/// is wrong.
+pub fn check(topic: &str, payload: &[u8]) -> Result<Checked, String> {
     if payload.len() > MAX_PAYLOAD {
         return Err(format!(
             "payload of {} bytes is over the {MAX_PAYLOAD}-byte limit",
@@ -48,7 +60,7 @@ pub fn check(topic: &str, payload: &[u8]) -> Result<(Hit, Vec<u8>), String> {
     }
     let agent = topic_agent(topic)
         .ok_or_else(|| format!("topic {topic:?} is not argus/v1/agents/{{agent_id}}/hits"))?;
-    let v: serde_json::Value =
+    let mut v: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
     match v.get("schema").and_then(|s| s.as_str()) {
         Some(HIT_SCHEMA) => {}
@@ -58,6 +70,13 @@ pub fn check(topic: &str, payload: &[u8]) -> Result<(Hit, Vec<u8>), String> {
             ));
         }
         None => return Err("no `schema` field".into()),
+    }
+    // The JPEG leaves the stored copy (it is kept once, by hash) and goes back for the hit.
+    let evidence = v.get_mut("evidence").and_then(|e| e.as_object_mut());
+    let taken = evidence.and_then(|e| e.remove("jpeg_base64"));
+    let stored = v.to_string();
+    if let (Some(j), Some(e)) = (taken, v.get_mut("evidence").and_then(|e| e.as_object_mut())) {
+        e.insert("jpeg_base64".into(), j);
     }
     let hit: Hit = serde_json::from_value(v).map_err(|e| format!("not an {HIT_SCHEMA}: {e}"))?;
     if hit.agent_id != agent {
@@ -98,7 +117,7 @@ pub fn check(topic: &str, payload: &[u8]) -> Result<(Hit, Vec<u8>), String> {
             hit.evidence.sha256
         ));
     }
-    Ok((hit, jpeg))
+    Ok(Checked { hit, jpeg, stored })
 }
 
 /// Why a person's change was refused.
@@ -229,8 +248,8 @@ impl Ingest {
         let mut batch_hits: HashMap<String, String> = HashMap::new();
         let mut seen: HashSet<String> = HashSet::new();
         for &(topic, payload) in messages {
-            let (hit, jpeg) = match check(topic, payload) {
-                Ok(h) => h,
+            let Checked { hit, jpeg, stored } = match check(topic, payload) {
+                Ok(c) => c,
                 Err(reason) => {
                     outcomes.push(Outcome::Dead(reason.clone()));
                     dead.push((topic, reason, payload));
@@ -241,7 +260,7 @@ impl Ingest {
                 outcomes.push(Outcome::Repeat);
                 continue;
             }
-            let effect = self.place(hit, jpeg, payload, now, &mut touched, &batch_hits)?;
+            let effect = self.place(hit, jpeg, stored, now, &mut touched, &batch_hits)?;
             batch_hits.insert(
                 effect.sighting.hit_id.clone(),
                 effect.ticket.ticket_id.clone(),
@@ -281,7 +300,7 @@ impl Ingest {
         &mut self,
         hit: Hit,
         jpeg: Vec<u8>,
-        payload: &[u8],
+        stored: String,
         now: f64,
         touched: &mut HashMap<String, Ticket>,
         batch_hits: &HashMap<String, String>,
@@ -409,15 +428,7 @@ impl Ingest {
                 uncertainty_m: hit.position.uncertainty_m,
                 evidence_sha256: hit.evidence.sha256.clone(),
                 update_of: hit.update_of.clone(),
-                // As received, less the JPEG (kept once, by hash, in the evidence table).
-                payload: {
-                    let mut v: serde_json::Value =
-                        serde_json::from_slice(payload).unwrap_or_default();
-                    if let Some(e) = v.get_mut("evidence").and_then(|e| e.as_object_mut()) {
-                        e.remove("jpeg_base64");
-                    }
-                    v.to_string()
-                },
+                payload: stored,
             },
             ticket,
             events,
