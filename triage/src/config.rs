@@ -6,8 +6,9 @@
 //! http = "127.0.0.1:8080"              # API, Open311, metrics
 //! tokens = "tokens.txt"                # role:token lines (viewer, operator, admin)
 //!
-//! [mqtt]
-//! url = "mqtt://127.0.0.1:1883"
+//! [mqtt]                               # without `url`, an embedded broker on `listen`
+//! url = "mqtt://127.0.0.1:1883"        # an external broker (Mosquitto, EMQX, …)
+//! listen = "127.0.0.1:1883"            # …or where the embedded broker listens
 //! client_id = "triage"                 # keep it: the broker holds its queued hits
 //! username = "triage"
 //! password_file = "/etc/argus/triage.pass"
@@ -74,9 +75,13 @@ fn default_db() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` or `mqtts://host:port`.
-    #[serde(default = "default_url")]
-    pub url: String,
+    /// An external broker, `mqtt://host:port` or `mqtts://host:port`; without one, triage
+    /// runs its own on `listen`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Where the embedded broker listens (only without `url`).
+    #[serde(default)]
+    pub listen: Option<String>,
     /// Client id (persistent session).
     #[serde(default = "default_client_id")]
     pub client_id: String,
@@ -94,7 +99,8 @@ pub struct MqttConfig {
 impl Default for MqttConfig {
     fn default() -> Self {
         Self {
-            url: default_url(),
+            url: None,
+            listen: None,
             client_id: default_client_id(),
             username: None,
             password_file: None,
@@ -103,8 +109,35 @@ impl Default for MqttConfig {
     }
 }
 
-fn default_url() -> String {
-    "mqtt://127.0.0.1:1883".into()
+/// Where the embedded broker listens unless told otherwise.
+pub const DEFAULT_BROKER_LISTEN: &str = "127.0.0.1:1883";
+
+/// The broker triage takes hits from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerChoice {
+    /// An external broker at this URL.
+    External(String),
+    /// The embedded broker on this address.
+    Embedded(std::net::SocketAddr),
+}
+
+impl MqttConfig {
+    /// External when `url` is set, else embedded on `listen` (default 127.0.0.1:1883).
+    pub fn broker(&self) -> Result<BrokerChoice, ConfigError> {
+        match (&self.url, &self.listen) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid(
+                "mqtt: set `url` (an external broker) or `listen` (the embedded one), not both"
+                    .into(),
+            )),
+            (Some(u), None) => Ok(BrokerChoice::External(u.clone())),
+            (None, l) => {
+                let l = l.as_deref().unwrap_or(DEFAULT_BROKER_LISTEN);
+                l.parse().map(BrokerChoice::Embedded).map_err(|_| {
+                    ConfigError::Invalid(format!("mqtt.listen {l:?}: expected host:port, e.g. 127.0.0.1:1883"))
+                })
+            }
+        }
+    }
 }
 fn default_client_id() -> String {
     "triage".into()
@@ -129,6 +162,9 @@ pub enum ConfigError {
         /// The parser's message (names the key and line).
         message: String,
     },
+    /// Keys that parse but do not fit together.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -186,5 +222,23 @@ mod tests {
         assert_eq!(c.district.unwrap(), dir.path().join("d.geojson"));
         assert_eq!(c.rules.category("construction_waste"), "0301");
         assert_eq!(c.rules.radius("construction_waste"), 20.0);
+        assert_eq!(
+            c.mqtt.broker().unwrap(),
+            BrokerChoice::Embedded(DEFAULT_BROKER_LISTEN.parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn an_external_url_and_an_embedded_listen_address_exclude_each_other() {
+        let mut m = MqttConfig {
+            url: Some("mqtt://broker:1883".into()),
+            ..MqttConfig::default()
+        };
+        assert_eq!(m.broker().unwrap(), BrokerChoice::External("mqtt://broker:1883".into()));
+        m.listen = Some("0.0.0.0:1883".into());
+        assert!(m.broker().unwrap_err().to_string().contains("not both"));
+        m.url = None;
+        m.listen = Some("nowhere".into());
+        assert!(m.broker().unwrap_err().to_string().contains("mqtt.listen \"nowhere\""));
     }
 }

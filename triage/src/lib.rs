@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod engine;
 pub mod ingest;

@@ -9,12 +9,13 @@ use anyhow::{Context, Result};
 use argus_core::map::Map;
 use argus_triage::api;
 use argus_triage::auth::Tokens;
-use argus_triage::config::Config;
+use argus_triage::broker::EmbeddedBroker;
+use argus_triage::config::{BrokerChoice, Config};
 use argus_triage::engine::Routing;
 use argus_triage::ingest::Ingest;
 use argus_triage::mqtt::{self, ListenOptions};
 use argus_triage::store;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "triage", version, about = "Argus triage: hits in, tickets out")]
@@ -26,42 +27,57 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the service: take hits from the broker into tickets.
-    Serve {
-        /// TOML config (flags override its keys).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Broker, `mqtt://host:port` or `mqtts://host:port`.
-        #[arg(long)]
-        mqtt: Option<String>,
-        /// Store, `sqlite:PATH` or `postgres://user@host:port/db`.
-        #[arg(long)]
-        db: Option<String>,
-        /// District GeoJSON whose `jurisdiction` and `grid_cell` layers route tickets.
-        #[arg(long)]
-        district: Option<PathBuf>,
-        /// HTTP API address.
-        #[arg(long)]
-        http: Option<String>,
-        /// Bearer tokens, one `role:token` a line (viewer, operator, admin).
-        #[arg(long)]
-        tokens: Option<PathBuf>,
-    },
+    Serve(Flags),
 }
 
-fn serve(
+/// `triage serve`'s flags; each overrides its key in the config.
+#[derive(Args, Debug)]
+struct Flags {
+    /// TOML config (flags override its keys).
+    #[arg(long)]
     config: Option<PathBuf>,
-    mqtt_url: Option<String>,
+    /// An external broker, `mqtt://host:port` or `mqtts://host:port`.
+    #[arg(long, conflicts_with = "broker_listen")]
+    mqtt: Option<String>,
+    /// Run the embedded broker on this address (the default, on 127.0.0.1:1883, when no
+    /// external broker is configured).
+    #[arg(long)]
+    broker_listen: Option<String>,
+    /// Store, `sqlite:PATH` or `postgres://user@host:port/db`.
+    #[arg(long)]
     db: Option<String>,
+    /// District GeoJSON whose `jurisdiction` and `grid_cell` layers route tickets.
+    #[arg(long)]
     district: Option<PathBuf>,
+    /// HTTP API address.
+    #[arg(long)]
     http: Option<String>,
+    /// Bearer tokens, one `role:token` a line (viewer, operator, admin).
+    #[arg(long)]
     tokens: Option<PathBuf>,
-) -> Result<()> {
+}
+
+fn serve(flags: Flags) -> Result<()> {
+    let Flags {
+        config,
+        mqtt: mqtt_url,
+        broker_listen,
+        db,
+        district,
+        http,
+        tokens,
+    } = flags;
     let mut cfg = match &config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
     if let Some(u) = mqtt_url {
-        cfg.mqtt.url = u;
+        cfg.mqtt.url = Some(u);
+        cfg.mqtt.listen = None;
+    }
+    if let Some(l) = broker_listen {
+        cfg.mqtt.listen = Some(l);
+        cfg.mqtt.url = None;
     }
     if let Some(d) = db {
         cfg.db = d;
@@ -96,6 +112,13 @@ fn serve(
         tracing::warn!("no district map: tickets are not routed to units");
     }
     let ingest = Ingest::new(store, cfg.rules.clone(), Routing::new(map))?;
+    let (url, _broker) = match cfg.mqtt.broker()? {
+        BrokerChoice::External(url) => (url, None),
+        BrokerChoice::Embedded(addr) => {
+            let b = EmbeddedBroker::start(addr)?;
+            (b.url(), Some(b))
+        }
+    };
     let password = cfg
         .mqtt
         .password_file
@@ -113,7 +136,7 @@ fn serve(
         .map(|f| std::fs::read(f).with_context(|| format!("mqtt.ca_file {}", f.display())))
         .transpose()?;
     let opts = ListenOptions {
-        url: cfg.mqtt.url.clone(),
+        url: url.clone(),
         client_id: cfg.mqtt.client_id.clone(),
         credentials: cfg
             .mqtt
@@ -150,7 +173,7 @@ fn serve(
         let socket = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        tracing::info!(http = %addr, db = %cfg.db, mqtt = %cfg.mqtt.url, "triage serving");
+        tracing::info!(http = %addr, db = %cfg.db, mqtt = %url, "triage serving");
         axum::serve(socket, api::router(app))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -174,14 +197,7 @@ fn main() -> ExitCode {
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let r = match Cli::parse().command {
-        Command::Serve {
-            config,
-            mqtt,
-            db,
-            district,
-            http,
-            tokens,
-        } => serve(config, mqtt, db, district, http, tokens),
+        Command::Serve(flags) => serve(flags),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -160,3 +160,52 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
     let _ = triage.kill();
     let _ = triage.wait();
 }
+
+/// With no broker configured, triage runs its own: agents publish straight to it, and the
+/// same hit sent twice is still one sighting.
+#[test]
+fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let db = tmp.path().join("triage.db");
+    let log = tmp.path().join("triage.log");
+    let mut triage = Command::new(TRIAGE)
+        .args(["serve", "--http", "127.0.0.1:0", "--broker-listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--db")
+        .arg(format!("sqlite:{}", db.display()))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the subscription", Duration::from_secs(30), || {
+        subscribed(&log, 1)
+    });
+    let client = publisher(port);
+    for i in [0, 1, 2, 0] {
+        let h = hit(&format!("hit-{i}"), "cam-1", "vending_in_lane", 30.6 + i as f64 * 0.01, 0.9);
+        client
+            .publish("argus/v1/agents/cam-1/hits", QoS::AtLeastOnce, false, serde_json::to_vec(&h).unwrap())
+            .unwrap();
+    }
+    wait_for("three hits stored", Duration::from_secs(30), || counts(&db).1 == 3);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(counts(&db), (3, 3, 0, 3));
+    // A second triage on the same port says why it cannot start.
+    let out = Command::new(TRIAGE)
+        .args(["serve", "--http", "127.0.0.1:0", "--broker-listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--db")
+        .arg(format!("sqlite:{}", tmp.path().join("other.db").display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot listen on"), "{err}");
+    let _ = triage.kill();
+    let _ = triage.wait();
+}
