@@ -2,6 +2,8 @@
 # Installs everything Argus needs on a Debian 12 machine, idempotently:
 #   - the Debian packages (GStreamer 1.22 + RTSP server, OpenCV 4.6 + clang for its bindings,
 #     Mosquitto and PostgreSQL for the integration tests),
+#   - Chromium and Node.js for the dashboard's browser test, and Playwright (playwright-core
+#     only: it drives Debian's Chromium, no browser download) in triage/web/test/node_modules,
 #   - a project-local virtualenv in .venv with ONNX Runtime 1.31.1 (its libonnxruntime.so is what
 #     the Rust code loads) and what the Python scripts need.
 # When everything is already present it only checks, and returns in well under 5 s.
@@ -19,7 +21,10 @@ DEBIAN_PACKAGES=(
   libopencv-dev
   mosquitto mosquitto-clients postgresql openssl
   python3-venv
+  chromium
 )
+# Node.js ≥ 18 for Playwright: Debian's own unless one is already installed.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || DEBIAN_PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -47,6 +52,15 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements.txt
   echo "$want" >"$stamp"
+fi
+
+# Playwright for the dashboard test: re-installed only when its lock file changes.
+web="$root/triage/web/test"
+want="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$web/node_modules/.lock.sha256" 2>/dev/null)" != "$want" ]; then
+  say "installing Playwright (playwright-core) for the dashboard test"
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" >"$web/node_modules/.lock.sha256"
 fi
 
 ort_lib="$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* 2>/dev/null | head -n1 || true)"

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub mod demo;
 pub mod scoring;
 pub mod services;
 

@@ -215,14 +215,24 @@ pub fn tiles(width: u32, height: u32, tile: u32) -> Vec<[u32; 4]> {
         .collect()
 }
 
+/// A fixed camera's track is confirmed after this long in view…
+pub const CAMERA_MIN_DWELL_S: f64 = 3.0;
+/// …with at least this best score.
+pub const CAMERA_MIN_BEST_SCORE: f32 = 0.4;
+
 impl Analyzer {
     /// A fresh analyzer for one source.
     pub fn new(setup: SourceSetup, mut opts: AnalysisOptions, model: ModelRef) -> Self {
-        // A fixed camera does not move: its detections are tracked in the image.
+        // A fixed camera does not move: its detections are tracked in the image, and time in
+        // view is the evidence — a parked stall stays for minutes where a drone passes over it
+        // in seconds — so a camera's track is confirmed after 3 s in view with a best score of
+        // 0.4 rather than on one clear view.
         if setup.source.kind == SourceKind::Camera
             && matches!(opts.tracker.association, Association::Ground { .. })
         {
             opts.tracker.association = Association::Image { min_iou: 0.3 };
+            opts.tracker.min_dwell_s = opts.tracker.min_dwell_s.max(CAMERA_MIN_DWELL_S);
+            opts.tracker.min_best_score = opts.tracker.min_best_score.min(CAMERA_MIN_BEST_SCORE);
         }
         Self {
             tracker: Tracker::new(opts.tracker),
@@ -467,6 +477,7 @@ impl Analyzer {
         update_of: Option<String>,
     ) -> Result<Option<Hit>, AnalyzeError> {
         let Some(local) = t.local else {
+            tracing::debug!(track = t.id, class = %t.object_class, "no ground position");
             return Ok(None);
         };
         let verdict = match self.setup.map.as_deref() {
@@ -487,10 +498,10 @@ impl Analyzer {
                 return Ok(None);
             }
         };
-        let Some(crop) = self.crops.get(&t.id) else {
-            return Ok(None);
-        };
-        let Some(&(pose, frame)) = self.frames.get(&t.best.frame) else {
+        let (Some(crop), Some(&(pose, frame))) =
+            (self.crops.get(&t.id), self.frames.get(&t.best.frame))
+        else {
+            tracing::warn!(track = t.id, class = %t.object_class, "a violation's evidence frame is gone; not published");
             return Ok(None);
         };
         let (evidence, _) = evidence::encode(crop, &self.evidence)?;

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::{Role, Tokens};
+use crate::dashboard;
 use crate::engine::State;
 use crate::ingest::{ChangeError, Ingest};
 use crate::store::Ticket;
@@ -33,6 +34,8 @@ pub struct App {
     pub tokens: Tokens,
     /// The live feed (see [`Ingest::set_feed`]).
     pub feed: tokio::sync::broadcast::Sender<String>,
+    /// The dashboard's basemap ([`crate::dashboard::basemap`]), when a district is configured.
+    pub basemap: Option<String>,
 }
 
 type Shared = Arc<App>;
@@ -58,8 +61,12 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// The routes.
 pub fn router(app: Shared) -> Router {
-    Router::new()
-        .route("/health", get(health))
+    let mut r = Router::new();
+    for path in dashboard::asset_paths() {
+        r = r.route(path, get(move || async move { dashboard::asset(path) }));
+    }
+    r.route("/health", get(health))
+        .route("/api/v1/basemap", get(basemap))
         .route("/metrics", get(metrics))
         .route("/api/v1/tickets", get(tickets))
         .route("/api/v1/tickets.geojson", get(geojson))
@@ -303,6 +310,17 @@ fn transition_now(
 
 /// Server-sent events: one `data:` line of JSON per audit event (`opened`, `sighting`,
 /// `dispatched`, `transition`, `sla_breach`, …) as it is committed.
+async fn basemap(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Response> {
+    require(&app, &headers, Role::Viewer, None)?;
+    match &app.basemap {
+        Some(b) => Ok(([(header::CONTENT_TYPE, "application/geo+json")], b.clone()).into_response()),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no district is configured (--district)".into(),
+        )),
+    }
+}
+
 async fn feed(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod ingest;
 pub mod mqtt;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use argus_core::map::Map;
-use argus_triage::api;
+use argus_triage::{api, dashboard};
 use argus_triage::auth::Tokens;
 use argus_triage::broker::EmbeddedBroker;
 use argus_triage::config::{BrokerChoice, Config};
@@ -99,15 +99,15 @@ fn serve(flags: Flags) -> Result<()> {
         }
     };
     let store = store::open(&cfg.db).with_context(|| format!("opening the store {}", cfg.db))?;
-    let map = cfg
-        .district
-        .as_ref()
-        .map(|p| -> Result<Map> {
+    let (map, basemap) = match &cfg.district {
+        Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading district {}", p.display()))?;
-            Map::from_geojson(&text).with_context(|| format!("district {}", p.display()))
-        })
-        .transpose()?;
+            let map = Map::from_geojson(&text).with_context(|| format!("district {}", p.display()))?;
+            (Some(map), Some(dashboard::basemap(&text)?))
+        }
+        None => (None, None),
+    };
     if map.is_none() {
         tracing::warn!("no district map: tickets are not routed to units");
     }
@@ -162,6 +162,7 @@ fn serve(flags: Flags) -> Result<()> {
         ingest,
         tokens,
         feed,
+        basemap,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,0 +1,173 @@
+//! The dashboard in real headless Chromium (Debian's `chromium`, driven by Playwright): a
+//! triage with its embedded broker and the default district takes hits on some of the
+//! district's violations; the page shows the basemap's units and the tickets, filters them,
+//! opens a ticket from the review queue with its evidence and sightings, and dispatches it.
+//! The screenshot lands in the target folder (`dashboard.png`).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use argus::services::{free_port, http};
+use argus_sim::district::generate::{DistrictOptions, generate};
+use argus_triage::store::{Sqlite, Store};
+use argus_triage::testing::hit;
+use base64::Engine as _;
+use rumqttc::{Client, MqttOptions, QoS};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const OPERATOR: &str = "operator-token-dashboard-0123";
+
+/// A real JPEG of a coloured patch, as evidence.
+fn jpeg(seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(96, 64, |x, y| {
+        image::Rgb([seed.wrapping_mul(40), (x * 2) as u8, (y * 3) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// `(id, class, object_class, lat, lon)` of the district's violations: each polygon's first
+/// corner is within a few metres of its centre, close enough for a ticket.
+fn violations(district: &Value) -> Vec<(String, String, String, f64, f64)> {
+    district["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["layer"] == "violation")
+        .map(|f| {
+            let ring = f["geometry"]["coordinates"][0].as_array().unwrap();
+            let n = (ring.len() - 1) as f64;
+            let (mut lon, mut lat) = (0.0, 0.0);
+            for p in &ring[..ring.len() - 1] {
+                lon += p[0].as_f64().unwrap() / n;
+                lat += p[1].as_f64().unwrap() / n;
+            }
+            let s = |k: &str| f["properties"][k].as_str().unwrap().to_string();
+            (s("id"), s("class"), s("object_class"), lat, lon)
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
+    let root = argus::repo_root();
+    let script = root.join("triage/web/test/dashboard.mjs");
+    assert!(
+        root.join("triage/web/test/node_modules/playwright-core").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "Playwright or Chromium is not installed: run scripts/bootstrap.sh (scripts/test.sh does)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let d = generate(&DistrictOptions::default()).unwrap();
+    argus_sim::district::geojson::write(&d, &tmp.path().join("district")).unwrap();
+    let district_file = tmp.path().join("district/district.geojson");
+    let district: Value =
+        serde_json::from_str(&std::fs::read_to_string(&district_file).unwrap()).unwrap();
+    let tokens = tmp.path().join("tokens.txt");
+    std::fs::write(&tokens, format!("operator:{OPERATOR}\n")).unwrap();
+    let (port, mqtt) = (free_port(), free_port());
+    let db = tmp.path().join("t.db");
+    let log = tmp.path().join("triage.log");
+    let mut triage = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+        .args(["--broker-listen", &format!("127.0.0.1:{mqtt}")])
+        .arg("--db")
+        .arg(format!("sqlite:{}", db.display()))
+        .arg("--district")
+        .arg(&district_file)
+        .arg("--tokens")
+        .arg(&tokens)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("subscribed to hits")) {
+        assert!(Instant::now() < until, "triage did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Twelve violations seen once each: high scores dispatch themselves, the others wait for
+    // review.
+    let (client, mut conn) = Client::new(MqttOptions::new("test-dock", "127.0.0.1", mqtt), 100);
+    std::thread::spawn(move || for _ in conn.iter() {});
+    // Four of each class, each its own ticket (60 m apart).
+    let mut targets: Vec<(String, String, String, f64, f64)> = Vec::new();
+    for v in violations(&district) {
+        let far = targets.iter().all(|t| {
+            let p = |lat, lon| argus_core::geodesy::GeoPoint { lat, lon };
+            argus_core::geodesy::haversine_m(p(t.3, t.4), p(v.3, v.4)) > 60.0
+        });
+        if far && targets.iter().filter(|t| t.1 == v.1).count() < 4 {
+            targets.push(v);
+        }
+    }
+    assert_eq!(targets.len(), 12, "the default district has four of each class");
+    for (k, (id, class, object_class, lat, lon)) in targets.iter().enumerate() {
+        let mut h = hit(&format!("dash-{id}"), "dock-1", class, *lat, if k % 2 == 0 { 0.9 } else { 0.45 });
+        h.position.lon = *lon;
+        h.object_class = object_class.clone();
+        let jpeg = jpeg(k as u8);
+        h.evidence.sha256 = format!("{:x}", Sha256::digest(&jpeg));
+        h.evidence.jpeg_base64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
+        client
+            .publish("argus/v1/agents/dock-1/hits", QoS::AtLeastOnce, false, serde_json::to_vec(&h).unwrap())
+            .unwrap();
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while Sqlite::open(&db).unwrap().counts().unwrap().1 < 12 {
+        assert!(
+            Instant::now() < until,
+            "the hits did not become tickets: {:?}\n{}",
+            Sqlite::open(&db).unwrap().counts().unwrap(),
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The page itself needs no token; the API behind it does.
+    let (status, page) = http(port, "GET", "/", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("/ui/leaflet.js"));
+    assert_eq!(http(port, "GET", "/api/v1/basemap", &[], b"").unwrap().0, 401);
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(OPERATOR)
+        .arg(&shot)
+        .output()
+        .expect("node runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = triage.kill();
+    let _ = triage.wait();
+    assert!(out.status.success(), "{stderr}\n{}", String::from_utf8_lossy(&out.stdout));
+    let seen: Value = serde_json::from_slice(
+        out.stdout.split(|b| *b == b'\n').find(|l| l.starts_with(b"{")).unwrap(),
+    )
+    .unwrap();
+    eprintln!("dashboard saw {seen}; screenshot {}", shot.display());
+    let vending = 4;
+    assert_eq!(seen["rows"], 12, "{seen}");
+    assert_eq!(seen["open_text"], "12 open", "{seen}");
+    assert_eq!(seen["vending_rows"], vending, "{seen}");
+    assert_eq!(seen["review_rows"], 6, "{seen}");
+    assert!(seen["unit_options"].as_u64().unwrap() >= 4, "units from the basemap: {seen}");
+    assert_eq!(seen["token_in_url"], false, "the token stays out of the address bar");
+    assert_eq!(seen["evidence_images"], 1, "{seen}");
+    assert_eq!(seen["sightings"], 1, "{seen}");
+    assert!(seen["sla_text"].as_str().unwrap().ends_with("left") || seen["sla_text"].as_str().unwrap().ends_with("late"), "{seen}");
+    assert_eq!(seen["errors"].as_array().unwrap().len(), 0, "page errors: {seen}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "screenshot of {} bytes", png.len());
+    // The dispatch from the page is in the store, by the operator.
+    let moved = seen["moved"].as_str().unwrap();
+    let mut store = Sqlite::open(&db).unwrap();
+    let t = store.ticket(moved).unwrap().unwrap();
+    assert_eq!(t.state.as_str(), "dispatched");
+    let audit = store.audit(moved).unwrap();
+    assert!(audit.iter().any(|e| e.event == "transition" && e.actor.starts_with("operator")), "{audit:?}");
+}

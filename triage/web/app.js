@@ -1,0 +1,272 @@
+// Argus triage dashboard: tickets on a map drawn from the district's own layers, filters, SLA
+// countdowns, a ticket's evidence and sightings, and review actions. Talks only to the API.
+"use strict";
+
+const CLASS_COLOURS = {
+  vending_in_lane: "#e65100",
+  construction_waste: "#6d4c41",
+  illegal_structure: "#1565c0",
+};
+const CLASS_NAMES = {
+  vending_in_lane: "street vending",
+  construction_waste: "construction waste",
+  illegal_structure: "illegal structure",
+};
+// The lifecycle's steps (engine::State::can_become).
+const NEXT = {
+  new: ["dispatched", "rejected", "duplicate"],
+  dispatched: ["in_progress", "rejected", "duplicate"],
+  in_progress: ["resolved"],
+  resolved: ["verified", "in_progress"],
+  verified: ["closed"],
+};
+const OPEN = ["new", "dispatched", "in_progress", "resolved"];
+const BASE_STYLE = {
+  ground: { color: "#cfd8c4", weight: 0, fillOpacity: 0.6 },
+  road: { color: "#ffffff", weight: 0, fillColor: "#ffffff", fillOpacity: 1 },
+  footway: { color: "#e8e2d6", weight: 0, fillOpacity: 1 },
+  building: { color: "#9ea4ad", weight: 0.5, fillColor: "#c3c7cd", fillOpacity: 1 },
+  vending_zone: { color: "#2e7d32", weight: 1, dashArray: "3", fillOpacity: 0.08 },
+  construction_site: { color: "#f9a825", weight: 1, dashArray: "3", fillOpacity: 0.1 },
+  grid_cell: { color: "#90a4ae", weight: 0.3, fill: false },
+  jurisdiction: { color: "#37474f", weight: 2.5, fill: false },
+};
+
+let token = sessionStorage.getItem("argus-token") || "";
+const hashToken = new URLSearchParams(location.hash.slice(1)).get("token");
+if (hashToken) {
+  token = hashToken;
+  sessionStorage.setItem("argus-token", token);
+  history.replaceState(null, "", location.pathname);
+}
+
+const $ = (id) => document.getElementById(id);
+const units = {};
+let tickets = [];
+let selected = null;
+const markers = new Map();
+
+const map = L.map("map", { preferCanvas: true, zoomSnap: 0.25, attributionControl: false });
+map.setView([30.7, 121.02], 15);
+const ticketLayer = L.layerGroup().addTo(map);
+
+function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (token) headers.Authorization = "Bearer " + token;
+  return fetch(path, Object.assign({}, options, { headers })).then((r) => {
+    if (r.status === 401) {
+      $("login").hidden = false;
+      throw new Error("sign in with an access token");
+    }
+    if (!r.ok) return r.text().then((t) => { throw new Error(r.status + " " + t); });
+    return r;
+  });
+}
+
+function status(text) {
+  $("status").textContent = text;
+}
+
+function fmtDuration(s) {
+  const a = Math.abs(s);
+  const t = a >= 3600 ? Math.floor(a / 3600) + " h " + Math.floor((a % 3600) / 60) + " min"
+    : a >= 60 ? Math.floor(a / 60) + " min " + Math.floor(a % 60) + " s"
+    : Math.floor(a) + " s";
+  return s < 0 ? t + " late" : t + " left";
+}
+
+function sla(t) {
+  if (t.due_at == null) return { text: "—", late: false };
+  const left = t.due_at - Date.now() / 1000;
+  return { text: fmtDuration(left), late: left < 0 };
+}
+
+async function loadBasemap() {
+  try {
+    const g = await (await api("/api/v1/basemap")).json();
+    // Drawn bottom to top in BASE_STYLE's order: unit borders over the streets.
+    const order = Object.keys(BASE_STYLE);
+    const rank = (f) => order.indexOf(f.properties.layer);
+    g.features.sort((a, b) => rank(a) - rank(b));
+    const layer = L.geoJSON(g, {
+      style: (f) => BASE_STYLE[f.properties.layer] || { weight: 0.5 },
+      interactive: false,
+    }).addTo(map);
+    layer.bringToBack();
+    for (const f of g.features.filter((f) => f.properties.layer === "jurisdiction")) {
+      L.geoJSON(f).getBounds().isValid() &&
+        L.tooltip({ permanent: true, direction: "center", className: "unit-label" })
+          .setLatLng(L.geoJSON(f).getBounds().getCenter())
+          .setContent(f.properties.id)
+          .addTo(map);
+    }
+    for (const f of g.features) {
+      if (f.properties.layer === "jurisdiction") units[f.properties.id] = f.properties.name || f.properties.id;
+    }
+    const sel = $("f-unit");
+    for (const [id, name] of Object.entries(units)) {
+      const o = document.createElement("option");
+      o.value = id;
+      o.textContent = id + " " + name;
+      sel.appendChild(o);
+    }
+    map.fitBounds(layer.getBounds());
+  } catch (e) {
+    status("basemap: " + e.message);
+  }
+}
+
+function wanted(t) {
+  const st = $("f-state").value;
+  if (st === "" && !OPEN.includes(t.state)) return false;
+  if (st === "review" && !(t.review && t.state === "new")) return false;
+  if (st !== "" && st !== "review" && st !== "all" && t.state !== st) return false;
+  if ($("f-class").value && t.class !== $("f-class").value) return false;
+  if ($("f-unit").value && t.unit !== $("f-unit").value) return false;
+  return true;
+}
+
+function render() {
+  const shown = tickets.filter(wanted);
+  const open = tickets.filter((t) => OPEN.includes(t.state));
+  const review = tickets.filter((t) => t.review && t.state === "new").length;
+  const late = open.filter((t) => sla(t).late).length;
+  $("counts").innerHTML =
+    `<span data-testid="open-count">${open.length} open</span>` +
+    `<span>${review} to review</span>` +
+    `<span class="${late ? "bad" : ""}">${late} past SLA</span>`;
+  const body = $("list").tBodies[0];
+  body.textContent = "";
+  ticketLayer.clearLayers();
+  markers.clear();
+  for (const t of shown) {
+    const tr = body.insertRow();
+    tr.dataset.ticket = t.ticket_id;
+    if (t.ticket_id === selected) tr.className = "sel";
+    const s = sla(t);
+    tr.innerHTML =
+      `<td><span class="dot" style="background:${CLASS_COLOURS[t.class] || "#555"}"></span>${CLASS_NAMES[t.class] || t.class}</td>` +
+      `<td>${t.unit || "—"}</td>` +
+      `<td class="${t.review && t.state === "new" ? "review" : ""}">${t.state.replace("_", " ")}${t.review && t.state === "new" ? " (review)" : ""}</td>` +
+      `<td>${t.sightings}</td>` +
+      `<td class="sla ${s.late ? "late" : ""}" data-due="${t.due_at ?? ""}">${s.text}</td>`;
+    tr.onclick = () => select(t.ticket_id);
+    const m = L.circleMarker([t.lat, t.lon], {
+      radius: 7,
+      color: "#fff",
+      weight: 1.5,
+      fillColor: CLASS_COLOURS[t.class] || "#555",
+      fillOpacity: 0.95,
+    }).addTo(ticketLayer);
+    m.bindTooltip(`${CLASS_NAMES[t.class] || t.class} · ${t.state} · ${t.unit || "no unit"}`);
+    m.on("click", () => select(t.ticket_id));
+    markers.set(t.ticket_id, m);
+  }
+  status(`${shown.length} of ${tickets.length} tickets shown · updated ${new Date().toLocaleTimeString()}`);
+}
+
+async function refresh() {
+  try {
+    tickets = await (await api("/api/v1/tickets?limit=5000")).json();
+    $("login").hidden = true;
+    render();
+  } catch (e) {
+    status(e.message);
+  }
+}
+
+async function evidenceImage(url) {
+  const blob = await (await api(url)).blob();
+  return URL.createObjectURL(blob);
+}
+
+async function select(id) {
+  selected = id;
+  const d = $("detail");
+  try {
+    const { ticket: t, sightings, audit } = await (await api("/api/v1/tickets/" + id)).json();
+    const s = sla(t);
+    const actions = (NEXT[t.state] || [])
+      .map((to) => `<button data-to="${to}">${to.replace("_", " ")}</button>`)
+      .join("");
+    d.innerHTML =
+      `<h2>${CLASS_NAMES[t.class] || t.class} — ${t.state.replace("_", " ")}${t.review && t.state === "new" ? " (waiting for review)" : ""}</h2>` +
+      `<div>Ticket <code>${t.ticket_id}</code> · category ${t.category}</div>` +
+      `<div>Unit ${t.unit || "—"} ${units[t.unit] || ""} · cell ${t.grid_cell || "—"}</div>` +
+      `<div>${t.lat.toFixed(6)}, ${t.lon.toFixed(6)} ± ${t.uncertainty_m.toFixed(1)} m · best score ${t.best_score.toFixed(2)}</div>` +
+      `<div>SLA: <span class="sla ${s.late ? "late" : ""}" data-due="${t.due_at ?? ""}">${s.text}</span></div>` +
+      `<div class="actions" data-testid="actions">${actions}</div>` +
+      `<div class="evidence" data-testid="evidence"></div>` +
+      `<h3>Sightings</h3><ol class="sightings">${sightings
+        .map((x) => `<li>${x.observed_at} · ${x.agent_id} · score ${x.score.toFixed(2)}${x.update_of ? " (update)" : ""}</li>`)
+        .join("")}</ol>` +
+      `<h3>History</h3><ol>${audit
+        .map((e) => `<li>${new Date(e.at * 1000).toLocaleTimeString()} ${e.actor}: ${e.event}</li>`)
+        .join("")}</ol>`;
+    d.hidden = false;
+    for (const b of d.querySelectorAll("button[data-to]")) {
+      b.onclick = () => move(t.ticket_id, b.dataset.to);
+    }
+    const ev = d.querySelector(".evidence");
+    for (const x of sightings.filter((x) => !x.update_of).slice(0, 6)) {
+      const fig = document.createElement("figure");
+      const img = document.createElement("img");
+      img.alt = "evidence " + x.hit_id;
+      img.src = await evidenceImage(x.evidence_url);
+      fig.append(img);
+      const cap = document.createElement("figcaption");
+      cap.textContent = x.agent_id + " " + x.observed_at.slice(11, 19);
+      fig.append(cap);
+      ev.append(fig);
+    }
+    const m = markers.get(id);
+    if (m) map.panTo(m.getLatLng());
+    render();
+  } catch (e) {
+    status(e.message);
+  }
+}
+
+async function move(id, to) {
+  try {
+    await api(`/api/v1/tickets/${id}/transition`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ to, note: "dashboard" }),
+    });
+    await refresh();
+    await select(id);
+  } catch (e) {
+    status(e.message);
+  }
+}
+
+function tick() {
+  for (const el of document.querySelectorAll(".sla[data-due]")) {
+    if (!el.dataset.due) continue;
+    const left = Number(el.dataset.due) - Date.now() / 1000;
+    el.textContent = fmtDuration(left);
+    el.classList.toggle("late", left < 0);
+  }
+}
+
+const legend = L.control({ position: "bottomleft" });
+legend.onAdd = () => {
+  const div = L.DomUtil.create("div", "legend");
+  div.innerHTML = Object.entries(CLASS_NAMES)
+    .map(([k, v]) => `<div><span class="dot" style="background:${CLASS_COLOURS[k]}"></span>${v}</div>`)
+    .join("");
+  return div;
+};
+legend.addTo(map);
+
+for (const id of ["f-state", "f-class", "f-unit"]) $(id).onchange = render;
+$("login").onsubmit = (e) => {
+  e.preventDefault();
+  token = $("token").value.trim();
+  sessionStorage.setItem("argus-token", token);
+  loadBasemap().then(refresh);
+};
+loadBasemap().then(refresh);
+setInterval(refresh, 3000);
+setInterval(tick, 1000);
