@@ -111,7 +111,15 @@ pub fn summarize(
             .entry(t.unit.clone().unwrap_or_else(|| "none".into()))
             .or_insert(0) += 1;
         delays.extend(&t.delays_s);
-        let d = |o: &SeenObject, p: GeoPoint| haversine_m(p, GeoPoint { lat: o.lat, lon: o.lon });
+        let d = |o: &SeenObject, p: GeoPoint| {
+            haversine_m(
+                p,
+                GeoPoint {
+                    lat: o.lat,
+                    lon: o.lon,
+                },
+            )
+        };
         // The violations this ticket stands for: near where it is, or near one of its
         // sightings (a row of stalls a few metres apart is one ticket with a sighting of each).
         let mut covered: Vec<(&SeenObject, f64)> = shown
@@ -132,7 +140,11 @@ pub fn summarize(
                     found.push(o.id.clone());
                 }
             }
-            if unit_at(GeoPoint { lat: nearest.lat, lon: nearest.lon }) != t.unit {
+            if unit_at(GeoPoint {
+                lat: nearest.lat,
+                lon: nearest.lon,
+            }) != t.unit
+            {
                 misrouted.push(t.ticket_id.clone());
             }
             continue;
@@ -147,7 +159,11 @@ pub fn summarize(
         }
     }
     let shown_ids: Vec<String> = counted.iter().map(|o| o.id.clone()).collect();
-    let found_shown: Vec<String> = shown_ids.iter().filter(|id| found.contains(id)).cloned().collect();
+    let found_shown: Vec<String> = shown_ids
+        .iter()
+        .filter(|id| found.contains(id))
+        .cloned()
+        .collect();
     Summary {
         recall: if shown_ids.is_empty() {
             1.0
@@ -175,7 +191,18 @@ pub fn merge_shown(sources: Vec<(String, Vec<SeenObject>)>) -> Vec<SeenObject> {
     for (source, objects) in sources {
         for mut o in objects {
             match out.iter_mut().find(|m| m.id == o.id) {
-                Some(m) if haversine_m(GeoPoint { lat: m.lat, lon: m.lon }, GeoPoint { lat: o.lat, lon: o.lon }) < 1.0 => {
+                Some(m)
+                    if haversine_m(
+                        GeoPoint {
+                            lat: m.lat,
+                            lon: m.lon,
+                        },
+                        GeoPoint {
+                            lat: o.lat,
+                            lon: o.lon,
+                        },
+                    ) < 1.0 =>
+                {
                     m.frames += o.frames;
                     m.max_side_px = m.max_side_px.max(o.max_side_px);
                 }
@@ -196,7 +223,9 @@ pub fn uuid7_unix_s(id: &str) -> Option<f64> {
     if hex.len() != 12 || id.chars().nth(14) != Some('7') {
         return None;
     }
-    u64::from_str_radix(&hex, 16).ok().map(|ms| ms as f64 / 1000.0)
+    u64::from_str_radix(&hex, 16)
+        .ok()
+        .map(|ms| ms as f64 / 1000.0)
 }
 
 #[cfg(test)]
@@ -248,7 +277,11 @@ mod tests {
         assert_eq!(s.false_tickets, 2);
         assert_eq!(s.look_alike_tickets, vec!["L1"]);
         assert_eq!(s.misrouted, vec!["t4"]);
-        assert!((s.median_geo_error_m - 1.0).abs() < 0.05, "{}", s.median_geo_error_m);
+        assert!(
+            (s.median_geo_error_m - 1.0).abs() < 0.05,
+            "{}",
+            s.median_geo_error_m
+        );
         assert_eq!(s.tickets_by_class["vending_in_lane"], 2);
         assert_eq!(s.tickets_by_unit["north"], 3);
     }
@@ -261,16 +294,35 @@ mod tests {
             obj("V2", "vending_in_lane", true, 30.000072, 121.0),
         ];
         let mut t = ticket("t1", "vending_in_lane", 30.000036, 121.0, "north");
-        t.sightings = vec![GeoPoint { lat: 30.0, lon: 121.0 }, GeoPoint { lat: 30.000072, lon: 121.0 }];
+        t.sightings = vec![
+            GeoPoint {
+                lat: 30.0,
+                lon: 121.0,
+            },
+            GeoPoint {
+                lat: 30.000072,
+                lon: 121.0,
+            },
+        ];
         let s = summarize(&[t], &shown, |_| Some("north".into()));
         assert_eq!((s.recall, s.false_tickets), (1.0, 0));
-        assert!((s.median_geo_error_m - 4.0).abs() < 0.1, "{}", s.median_geo_error_m);
+        assert!(
+            (s.median_geo_error_m - 4.0).abs() < 0.1,
+            "{}",
+            s.median_geo_error_m
+        );
     }
 
     #[test]
     fn scenario_objects_of_different_cameras_stay_apart() {
-        let a = vec![obj("V9001", "vending_in_lane", true, 30.0, 121.0), obj("V0002", "construction_waste", true, 30.1, 121.0)];
-        let b = vec![obj("V9001", "vending_in_lane", true, 30.05, 121.0), obj("V0002", "construction_waste", true, 30.1, 121.0)];
+        let a = vec![
+            obj("V9001", "vending_in_lane", true, 30.0, 121.0),
+            obj("V0002", "construction_waste", true, 30.1, 121.0),
+        ];
+        let b = vec![
+            obj("V9001", "vending_in_lane", true, 30.05, 121.0),
+            obj("V0002", "construction_waste", true, 30.1, 121.0),
+        ];
         let m = merge_shown(vec![("cam-1".into(), a), ("cam-2".into(), b)]);
         let ids: Vec<&str> = m.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(ids, ["V9001", "V0002", "cam-2/V9001"]);
@@ -279,7 +331,10 @@ mod tests {
 
     #[test]
     fn a_hit_id_tells_when_it_was_made() {
-        assert_eq!(uuid7_unix_s("0192f0c4-0000-7000-8000-000000000001"), Some(0x0192f0c40000u64 as f64 / 1000.0));
+        assert_eq!(
+            uuid7_unix_s("0192f0c4-0000-7000-8000-000000000001"),
+            Some(0x0192f0c40000u64 as f64 / 1000.0)
+        );
         assert_eq!(uuid7_unix_s("hit-1"), None);
         let p = percentiles(&(1..=100).map(f64::from).collect::<Vec<_>>());
         assert_eq!((p.p50, p.p99), (50.5, 99.0));

@@ -19,7 +19,11 @@ use argus_triage::store::{Sqlite, Store};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "argus-demo", version, about = "Run the whole Argus mission on a simulated district")]
+#[command(
+    name = "argus-demo",
+    version,
+    about = "Run the whole Argus mission on a simulated district"
+)]
 struct Cli {
     /// Output folder.
     #[arg(long, default_value = "out/demo")]
@@ -80,13 +84,15 @@ fn render(dir: &Path, args: &[String], what: &str) -> Result<()> {
 
 /// `want`, or a free port on the same interface when it is taken.
 fn free_or_other(want: SocketAddr, what: &str) -> Result<SocketAddr> {
-    if TcpListener::bind(want).is_ok() {
+    if want.port() != 0 && TcpListener::bind(want).is_ok() {
         return Ok(want);
     }
     let other = TcpListener::bind(SocketAddr::new(want.ip(), 0))
         .and_then(|l| l.local_addr())
         .with_context(|| format!("finding a free port for the {what}"))?;
-    eprintln!("{want} is busy: the {what} uses {other}");
+    if want.port() != 0 {
+        eprintln!("{want} is busy: the {what} uses {other}");
+    }
     Ok(other)
 }
 
@@ -128,10 +134,30 @@ fn main() -> Result<()> {
     let seed = cli.seed.to_string();
 
     // 1. The district and what flies and watches over it.
-    render(&out.join("district"), &["district".into(), "--seed".into(), seed.clone(), "--out".into(), p("district")], "district")?;
+    render(
+        &out.join("district"),
+        &[
+            "district".into(),
+            "--seed".into(),
+            seed.clone(),
+            "--out".into(),
+            p("district"),
+        ],
+        "district",
+    )?;
     render(
         &out.join("patrol"),
-        &["flight".into(), "--district".into(), p("district"), "--seed".into(), seed.clone(), "--duration".into(), cli.patrol_seconds.to_string(), "--out".into(), p("patrol")],
+        &[
+            "flight".into(),
+            "--district".into(),
+            p("district"),
+            "--seed".into(),
+            seed.clone(),
+            "--duration".into(),
+            cli.patrol_seconds.to_string(),
+            "--out".into(),
+            p("patrol"),
+        ],
         "patrol flight (1080p, 100 m)",
     )?;
     let cameras = ["cam-1", "cam-2"];
@@ -139,7 +165,17 @@ fn main() -> Result<()> {
         let cam_seed = (cli.seed + k as u64).to_string();
         render(
             &out.join(cam),
-            &["camera".into(), "--district".into(), p("district"), "--seed".into(), cam_seed, "--duration".into(), cli.camera_seconds.to_string(), "--out".into(), p(cam)],
+            &[
+                "camera".into(),
+                "--district".into(),
+                p("district"),
+                "--seed".into(),
+                cam_seed,
+                "--duration".into(),
+                cli.camera_seconds.to_string(),
+                "--out".into(),
+                p(cam),
+            ],
             &format!("street camera {cam}"),
         )?;
     }
@@ -160,7 +196,13 @@ fn main() -> Result<()> {
     std::fs::write(&tokens, format!("operator:{operator}\n"))?;
     let triage_log = logs.join("triage.log");
     let mut triage = Command::new(tool("triage")?)
-        .args(["serve", "--http", &http.to_string(), "--broker-listen", &broker.to_string()])
+        .args([
+            "serve",
+            "--http",
+            &http.to_string(),
+            "--broker-listen",
+            &broker.to_string(),
+        ])
         .arg("--db")
         .arg(format!("sqlite:{}", db.display()))
         .arg("--district")
@@ -182,7 +224,10 @@ fn main() -> Result<()> {
     print_summary(&summary, &out);
     let url = format!("http://{http}/");
     if cli.exit {
-        let _ = Command::new("kill").arg("-INT").arg(triage.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(triage.id().to_string())
+            .status();
         let _ = triage.wait();
         return Ok(());
     }
@@ -231,12 +276,18 @@ fn mission(
     let cfg_path = out.join("agent.toml");
     std::fs::write(&cfg_path, cfg)?;
     let agent_log = out.join("logs/agent.log");
-    eprintln!("edge agent: patrol + 2 cameras → triage (log: {})", agent_log.display());
+    eprintln!(
+        "edge agent: patrol + 2 cameras → triage (log: {})",
+        agent_log.display()
+    );
     let started = Instant::now();
     let mut agent = Command::new(tool("edge-agent")?)
         .args(["run", "--config"])
         .arg(&cfg_path)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,ort=warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,ort=warn".into()),
+        )
         .env("NO_COLOR", "1")
         .current_dir(&root)
         .stdout(Stdio::null())
@@ -254,7 +305,10 @@ fn mission(
             bail!("triage exited ({s}); see {}", triage_log.display());
         }
         let (t, h) = counts(db).unwrap_or((0, 0));
-        let line = format!("  {:>4.0} s  sightings {h:>4}  tickets {t:>4}", started.elapsed().as_secs_f64());
+        let line = format!(
+            "  {:>4.0} s  sightings {h:>4}  tickets {t:>4}",
+            started.elapsed().as_secs_f64()
+        );
         if tty {
             eprint!("\r{line}");
             std::io::stderr().flush()?;
@@ -268,7 +322,10 @@ fn mission(
         eprintln!();
     }
     if !status.success() {
-        bail!("the edge agent failed ({status}); see {}", agent_log.display());
+        bail!(
+            "the edge agent failed ({status}); see {}",
+            agent_log.display()
+        );
     }
     // The agent exits once the broker has every hit; triage files them within a batch or two.
     let mut last = counts(db);
@@ -284,13 +341,20 @@ fn mission(
 
     // 4. Score the tickets against what the sources showed.
     let mut shown = Vec::new();
-    for (src, truth) in [("patrol", "patrol/truth.jsonl"), ("cam-1", "cam-1/truth.jsonl"), ("cam-2", "cam-2/truth.jsonl")] {
-        let objects = scoring::seen_objects(&out.join(truth)).with_context(|| format!("reading {truth}"))?;
+    for (src, truth) in [
+        ("patrol", "patrol/truth.jsonl"),
+        ("cam-1", "cam-1/truth.jsonl"),
+        ("cam-2", "cam-2/truth.jsonl"),
+    ] {
+        let objects =
+            scoring::seen_objects(&out.join(truth)).with_context(|| format!("reading {truth}"))?;
         shown.push((src.to_string(), objects));
     }
     let shown = demo::merge_shown(shown);
     let map_text = std::fs::read_to_string(district)?;
-    let routing = Routing::new(Some(Map::from_geojson(&map_text).context("reading the district")?));
+    let routing = Routing::new(Some(
+        Map::from_geojson(&map_text).context("reading the district")?,
+    ));
     let mut store = Sqlite::open(db)?;
     let mut views = Vec::new();
     for t in store.tickets(None, usize::MAX >> 1)? {
@@ -302,8 +366,17 @@ fn mission(
         views.push(TicketView {
             ticket_id: t.ticket_id,
             class: t.class,
-            at: GeoPoint { lat: t.lat, lon: t.lon },
-            sightings: sightings.iter().map(|s| GeoPoint { lat: s.lat, lon: s.lon }).collect(),
+            at: GeoPoint {
+                lat: t.lat,
+                lon: t.lon,
+            },
+            sightings: sightings
+                .iter()
+                .map(|s| GeoPoint {
+                    lat: s.lat,
+                    lon: s.lon,
+                })
+                .collect(),
             unit: t.unit,
             delays_s,
         });
@@ -330,12 +403,19 @@ fn print_summary(s: &Summary, out: &Path) {
         s.violations_found.len(),
         s.violations_shown.len()
     );
-    println!("false tickets:       {}  (on legal look-alikes: {})", s.false_tickets, s.look_alike_tickets.len());
+    println!(
+        "false tickets:       {}  (on legal look-alikes: {})",
+        s.false_tickets,
+        s.look_alike_tickets.len()
+    );
     println!("median geo error:    {:.2} m", s.median_geo_error_m);
     println!(
         "hit → ticket:        p50 {:.3} s, p99 {:.3} s",
         s.sighting_to_ticket_s.p50, s.sighting_to_ticket_s.p99
     );
     println!("misrouted tickets:   {}", s.misrouted.len());
-    println!("summary:             {}", out.join("summary.json").display());
+    println!(
+        "summary:             {}",
+        out.join("summary.json").display()
+    );
 }

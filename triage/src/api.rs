@@ -313,7 +313,9 @@ fn transition_now(
 async fn basemap(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
     match &app.basemap {
-        Some(b) => Ok(([(header::CONTENT_TYPE, "application/geo+json")], b.clone()).into_response()),
+        Some(b) => {
+            Ok(([(header::CONTENT_TYPE, "application/geo+json")], b.clone()).into_response())
+        }
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
             "no district is configured (--district)".into(),

@@ -49,7 +49,9 @@ impl EmbeddedBroker {
         let deadline = Instant::now() + Duration::from_secs(5);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if Instant::now() > deadline {
-                return Err(BrokerError::Start(format!("{addr} does not accept connections")));
+                return Err(BrokerError::Start(format!(
+                    "{addr} does not accept connections"
+                )));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -101,7 +103,10 @@ mod tests {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
         let err = EmbeddedBroker::start(addr).unwrap_err().to_string();
-        assert!(err.contains("cannot listen on") && err.contains(&addr.to_string()), "{err}");
+        assert!(
+            err.contains("cannot listen on") && err.contains(&addr.to_string()),
+            "{err}"
+        );
     }
 
     #[test]

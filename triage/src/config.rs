@@ -133,7 +133,9 @@ impl MqttConfig {
             (None, l) => {
                 let l = l.as_deref().unwrap_or(DEFAULT_BROKER_LISTEN);
                 l.parse().map(BrokerChoice::Embedded).map_err(|_| {
-                    ConfigError::Invalid(format!("mqtt.listen {l:?}: expected host:port, e.g. 127.0.0.1:1883"))
+                    ConfigError::Invalid(format!(
+                        "mqtt.listen {l:?}: expected host:port, e.g. 127.0.0.1:1883"
+                    ))
                 })
             }
         }
@@ -234,11 +236,19 @@ mod tests {
             url: Some("mqtt://broker:1883".into()),
             ..MqttConfig::default()
         };
-        assert_eq!(m.broker().unwrap(), BrokerChoice::External("mqtt://broker:1883".into()));
+        assert_eq!(
+            m.broker().unwrap(),
+            BrokerChoice::External("mqtt://broker:1883".into())
+        );
         m.listen = Some("0.0.0.0:1883".into());
         assert!(m.broker().unwrap_err().to_string().contains("not both"));
         m.url = None;
         m.listen = Some("nowhere".into());
-        assert!(m.broker().unwrap_err().to_string().contains("mqtt.listen \"nowhere\""));
+        assert!(
+            m.broker()
+                .unwrap_err()
+                .to_string()
+                .contains("mqtt.listen \"nowhere\"")
+        );
     }
 }

@@ -59,9 +59,21 @@ fn round(v: &mut Value) {
 
 /// `(path, content type, body)` of every file the page needs.
 const ASSETS: [(&str, &str, &str); 5] = [
-    ("/", "text/html; charset=utf-8", include_str!("../web/index.html")),
-    ("/ui/app.js", "text/javascript; charset=utf-8", include_str!("../web/app.js")),
-    ("/ui/app.css", "text/css; charset=utf-8", include_str!("../web/app.css")),
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../web/index.html"),
+    ),
+    (
+        "/ui/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/app.js"),
+    ),
+    (
+        "/ui/app.css",
+        "text/css; charset=utf-8",
+        include_str!("../web/app.css"),
+    ),
     (
         "/ui/leaflet.js",
         "text/javascript; charset=utf-8",

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use argus_core::map::Map;
-use argus_triage::{api, dashboard};
 use argus_triage::auth::Tokens;
 use argus_triage::broker::EmbeddedBroker;
 use argus_triage::config::{BrokerChoice, Config};
@@ -15,6 +14,7 @@ use argus_triage::engine::Routing;
 use argus_triage::ingest::Ingest;
 use argus_triage::mqtt::{self, ListenOptions};
 use argus_triage::store;
+use argus_triage::{api, dashboard};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -103,7 +103,8 @@ fn serve(flags: Flags) -> Result<()> {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading district {}", p.display()))?;
-            let map = Map::from_geojson(&text).with_context(|| format!("district {}", p.display()))?;
+            let map =
+                Map::from_geojson(&text).with_context(|| format!("district {}", p.display()))?;
             (Some(map), Some(dashboard::basemap(&text)?))
         }
         None => (None, None),

@@ -56,7 +56,8 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
     let root = argus::repo_root();
     let script = root.join("triage/web/test/dashboard.mjs");
     assert!(
-        root.join("triage/web/test/node_modules/playwright-core").exists()
+        root.join("triage/web/test/node_modules/playwright-core")
+            .exists()
             && std::path::Path::new("/usr/bin/chromium").exists(),
         "Playwright or Chromium is not installed: run scripts/bootstrap.sh (scripts/test.sh does)"
     );
@@ -104,16 +105,31 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
             targets.push(v);
         }
     }
-    assert_eq!(targets.len(), 12, "the default district has four of each class");
+    assert_eq!(
+        targets.len(),
+        12,
+        "the default district has four of each class"
+    );
     for (k, (id, class, object_class, lat, lon)) in targets.iter().enumerate() {
-        let mut h = hit(&format!("dash-{id}"), "dock-1", class, *lat, if k % 2 == 0 { 0.9 } else { 0.45 });
+        let mut h = hit(
+            &format!("dash-{id}"),
+            "dock-1",
+            class,
+            *lat,
+            if k % 2 == 0 { 0.9 } else { 0.45 },
+        );
         h.position.lon = *lon;
         h.object_class = object_class.clone();
         let jpeg = jpeg(k as u8);
         h.evidence.sha256 = format!("{:x}", Sha256::digest(&jpeg));
         h.evidence.jpeg_base64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
         client
-            .publish("argus/v1/agents/dock-1/hits", QoS::AtLeastOnce, false, serde_json::to_vec(&h).unwrap())
+            .publish(
+                "argus/v1/agents/dock-1/hits",
+                QoS::AtLeastOnce,
+                false,
+                serde_json::to_vec(&h).unwrap(),
+            )
             .unwrap();
     }
     let until = Instant::now() + Duration::from_secs(30);
@@ -130,7 +146,10 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
     let (status, page) = http(port, "GET", "/", &[], b"").unwrap();
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&page).contains("/ui/leaflet.js"));
-    assert_eq!(http(port, "GET", "/api/v1/basemap", &[], b"").unwrap().0, 401);
+    assert_eq!(
+        http(port, "GET", "/api/v1/basemap", &[], b"").unwrap().0,
+        401
+    );
 
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
@@ -144,9 +163,16 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let _ = triage.kill();
     let _ = triage.wait();
-    assert!(out.status.success(), "{stderr}\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let seen: Value = serde_json::from_slice(
-        out.stdout.split(|b| *b == b'\n').find(|l| l.starts_with(b"{")).unwrap(),
+        out.stdout
+            .split(|b| *b == b'\n')
+            .find(|l| l.starts_with(b"{"))
+            .unwrap(),
     )
     .unwrap();
     eprintln!("dashboard saw {seen}; screenshot {}", shot.display());
@@ -155,19 +181,42 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
     assert_eq!(seen["open_text"], "12 open", "{seen}");
     assert_eq!(seen["vending_rows"], vending, "{seen}");
     assert_eq!(seen["review_rows"], 6, "{seen}");
-    assert!(seen["unit_options"].as_u64().unwrap() >= 4, "units from the basemap: {seen}");
-    assert_eq!(seen["token_in_url"], false, "the token stays out of the address bar");
+    assert!(
+        seen["unit_options"].as_u64().unwrap() >= 4,
+        "units from the basemap: {seen}"
+    );
+    assert_eq!(
+        seen["token_in_url"], false,
+        "the token stays out of the address bar"
+    );
     assert_eq!(seen["evidence_images"], 1, "{seen}");
     assert_eq!(seen["sightings"], 1, "{seen}");
-    assert!(seen["sla_text"].as_str().unwrap().ends_with("left") || seen["sla_text"].as_str().unwrap().ends_with("late"), "{seen}");
-    assert_eq!(seen["errors"].as_array().unwrap().len(), 0, "page errors: {seen}");
+    assert!(
+        seen["sla_text"].as_str().unwrap().ends_with("left")
+            || seen["sla_text"].as_str().unwrap().ends_with("late"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["errors"].as_array().unwrap().len(),
+        0,
+        "page errors: {seen}"
+    );
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "screenshot of {} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "screenshot of {} bytes",
+        png.len()
+    );
     // The dispatch from the page is in the store, by the operator.
     let moved = seen["moved"].as_str().unwrap();
     let mut store = Sqlite::open(&db).unwrap();
     let t = store.ticket(moved).unwrap().unwrap();
     assert_eq!(t.state.as_str(), "dispatched");
     let audit = store.audit(moved).unwrap();
-    assert!(audit.iter().any(|e| e.event == "transition" && e.actor.starts_with("operator")), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.event == "transition" && e.actor.starts_with("operator")),
+        "{audit:?}"
+    );
 }

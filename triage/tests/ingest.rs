@@ -188,12 +188,25 @@ fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
     });
     let client = publisher(port);
     for i in [0, 1, 2, 0] {
-        let h = hit(&format!("hit-{i}"), "cam-1", "vending_in_lane", 30.6 + i as f64 * 0.01, 0.9);
+        let h = hit(
+            &format!("hit-{i}"),
+            "cam-1",
+            "vending_in_lane",
+            30.6 + i as f64 * 0.01,
+            0.9,
+        );
         client
-            .publish("argus/v1/agents/cam-1/hits", QoS::AtLeastOnce, false, serde_json::to_vec(&h).unwrap())
+            .publish(
+                "argus/v1/agents/cam-1/hits",
+                QoS::AtLeastOnce,
+                false,
+                serde_json::to_vec(&h).unwrap(),
+            )
             .unwrap();
     }
-    wait_for("three hits stored", Duration::from_secs(30), || counts(&db).1 == 3);
+    wait_for("three hits stored", Duration::from_secs(30), || {
+        counts(&db).1 == 3
+    });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(counts(&db), (3, 3, 0, 3));
     // A second triage on the same port says why it cannot start.
@@ -205,7 +218,10 @@ fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("cannot listen on"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("cannot listen on"),
+        "{err}"
+    );
     let _ = triage.kill();
     let _ = triage.wait();
 }
