@@ -225,7 +225,7 @@ impl Mosquitto {
             &conf,
             format!(
                 "listener {} 127.0.0.1\n{access}persistence true\npersistence_location {d}/\n\
-                 autosave_interval 1\nmax_queued_messages 100000\nlog_dest file {d}/mosquitto.log\n",
+                 autosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest file {d}/mosquitto.log\n",
                 self.port,
             ),
         )

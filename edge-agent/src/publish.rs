@@ -174,6 +174,10 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
     let mut failing: Option<String> = None;
     while !stop.load(Ordering::SeqCst) {
         let (client, mut conn) = Client::new(mo.clone(), WINDOW * 2);
+        // Each hit leaves at once, not when Nagle's algorithm lets it.
+        let mut net = conn.eventloop.network_options();
+        net.set_tcp_nodelay(true);
+        conn.eventloop.set_network_options(net);
         let mut connected = false;
         let mut order: VecDeque<Sent> = VecDeque::new();
         let mut pkids: HashMap<u16, String> = HashMap::new();

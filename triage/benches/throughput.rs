@@ -6,7 +6,9 @@
 //!   live feed, i.e. committed and visible), SQLite.
 //!
 //! Goals on these 2 cores: ≥ 20,000 hits/s with SQLite, p99 ≤ 50 ms at 1,000 hits/s. Hits are
-//! `testing::hit`s (a small evidence blob: the cost measured is triage's, not the JPEG's).
+//! `testing::hit`s (a small evidence blob: the cost measured is triage's, not the JPEG's). The
+//! broker is configured as README recommends for triage: `set_tcp_nodelay true`,
+//! `max_inflight_messages 1000`.
 //! Run: `cargo bench -p argus-triage --bench throughput` (`ARGUS_BENCH_HITS`, default 20,000).
 
 use std::collections::HashMap;
@@ -43,6 +45,10 @@ fn publisher(port: u16, id: &str) -> Client {
     let mut mo = MqttOptions::new(id, "127.0.0.1", port);
     mo.set_inflight(1000).set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut conn) = Client::new(mo, 10_000);
+    // As the edge agent does: each hit leaves at once, not when Nagle's algorithm lets it.
+    let mut net = conn.eventloop.network_options();
+    net.set_tcp_nodelay(true);
+    conn.eventloop.set_network_options(net);
     std::thread::spawn(move || for _ in conn.iter() {});
     client
 }
@@ -75,9 +81,35 @@ fn broker_alone(port: u16, msgs: &[(String, Vec<u8>)]) -> f64 {
     msgs.len() as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Ends a killed triage's persistent session: left alone, it stays in the shared subscription
+/// group and Mosquitto keeps queueing its share of every later stage's hits for it.
+fn forget_session(port: u16, client_id: &str) {
+    let mut mo = MqttOptions::new(client_id, "127.0.0.1", port);
+    mo.set_clean_session(true);
+    let (client, mut conn) = Client::new(mo, 10);
+    for ev in conn.iter() {
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                let _ = client.disconnect();
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+}
+
 fn spawn_triage(broker: &Mosquitto, db: &str, http_port: u16, log: &std::path::Path) -> Child {
+    // A session of its own: what an earlier stage's killed triage left queued is not this one's.
+    let config = log.with_extension("toml");
+    std::fs::write(
+        &config,
+        format!("[mqtt]\nclient_id = \"bench-{http_port}\"\n"),
+    )
+    .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_triage"))
         .args(["serve", "--mqtt", &broker.url(), "--db", db])
+        .arg("--config")
+        .arg(&config)
         .args(["--http", &format!("127.0.0.1:{http_port}")])
         .env("RUST_LOG", "warn,argus_triage::mqtt=info")
         .stdout(Stdio::null())
@@ -124,6 +156,7 @@ fn into_tickets(
     let rate = msgs.len() as f64 / started.elapsed().as_secs_f64();
     let _ = triage.kill();
     let _ = triage.wait();
+    forget_session(broker.port, &format!("bench-{port}"));
     rate
 }
 
@@ -189,6 +222,7 @@ fn latency(
     let q = |f: f64| ms[((ms.len() - 1) as f64 * f).round() as usize];
     let _ = triage.kill();
     let _ = triage.wait();
+    forget_session(broker.port, &format!("bench-{port}"));
     (q(0.5), q(0.99))
 }
 
@@ -206,11 +240,29 @@ fn main() {
     println!("triage throughput, {n} hits through Mosquitto on this machine");
     let alone = broker_alone(broker.port, &payloads(n, "alone"));
     println!("  broker alone (QoS 1 subscriber)   {alone:9.0} messages/s");
-    let sqlite_db = format!("sqlite:{}", tmp.path().join("bench.db").display());
-    let sqlite = into_tickets(&broker, &sqlite_db, tmp.path(), &payloads(n, "sqlite"));
+    // The publisher, the broker and triage share the 2 cores: the median of three runs.
+    let mut runs: Vec<f64> = (0..3)
+        .map(|k| {
+            let db = format!(
+                "sqlite:{}",
+                tmp.path().join(format!("bench-{k}.db")).display()
+            );
+            into_tickets(
+                &broker,
+                &db,
+                tmp.path(),
+                &payloads(n, &format!("sqlite{k}")),
+            )
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    let sqlite = runs[1];
     println!(
-        "  into tickets, SQLite               {sqlite:9.0} hits/s = {:.2} × the broker (goal ≥ 20,000 hits/s)",
-        sqlite / alone
+        "  into tickets, SQLite               {sqlite:9.0} hits/s = {:.2} × the broker (goal ≥ 20,000 hits/s; median of {:.0}, {:.0}, {:.0})",
+        sqlite / alone,
+        runs[0],
+        runs[1],
+        runs[2]
     );
     let lat_db = format!("sqlite:{}", tmp.path().join("latency.db").display());
     let (p50, p99) = latency(

@@ -217,7 +217,8 @@ impl Ingest {
     }
 
     fn publish(&self, events: &[AuditEvent]) {
-        if let Some(f) = &self.feed {
+        // Nobody listening: nothing to format.
+        if let Some(f) = self.feed.as_ref().filter(|f| f.receiver_count() > 0) {
             for e in events {
                 let line = json!({"ticket_id": e.ticket_id, "event": e.event, "at": clock::rfc3339(e.at),
                                   "actor": e.actor, "detail": e.detail});

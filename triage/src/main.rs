@@ -30,6 +30,9 @@ enum Command {
     Serve(Flags),
 }
 
+/// Live-feed events held for slow readers (a batch of 500 hits makes 1,000 or more).
+const FEED_CAPACITY: usize = 16_384;
+
 /// `triage serve`'s flags; each overrides its key in the config.
 #[derive(Args, Debug)]
 struct Flags {
@@ -147,7 +150,8 @@ fn serve(flags: Flags) -> Result<()> {
         ca_pem,
         ..ListenOptions::default()
     };
-    let (feed, _) = tokio::sync::broadcast::channel(1024);
+    // Room for a few full batches of events: a reader that falls further behind skips ahead.
+    let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
     let mut ingest = ingest;
     ingest.set_feed(feed.clone());
     let ingest = Arc::new(Mutex::new(ingest));

@@ -3,6 +3,7 @@
 //! after its batch is committed. A triage killed mid-batch gets the unacknowledged messages
 //! again on its next connection, and the store's `hit_id` check drops the ones it had taken.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ impl Default for ListenOptions {
             credentials: None,
             ca_pem: None,
             batch_max: 500,
-            batch_wait: Duration::from_millis(20),
+            batch_wait: Duration::from_millis(2),
         }
     }
 }
@@ -95,11 +96,20 @@ pub fn listen(
     let mut backoff = Duration::from_millis(250);
     let mut failing: Option<String> = None;
     while !stop.load(Ordering::SeqCst) {
-        // Room for a whole batch of acknowledgements (and more): the event loop runs on this
-        // thread, so an acknowledgement that does not fit would be lost, and the broker would
-        // stop delivering once its in-flight window is full of unacknowledged messages.
+        // Room for a few batches of acknowledgements; the event loop runs on this thread.
         let (client, mut conn) = Client::new(mo.clone(), 4 * opts.batch_max.max(10) + 64);
+        // Acknowledgements are small writes sent one by one: without TCP_NODELAY, Nagle's
+        // algorithm holds each until the broker's delayed ACK of the last (tens of ms), and a
+        // broker with a small in-flight window (Mosquitto's is 20) waits for them.
+        let mut net = conn.eventloop.network_options();
+        net.set_tcp_nodelay(true);
+        conn.eventloop.set_network_options(net);
         let mut batch: Vec<Publish> = Vec::new();
+        // Committed messages whose acknowledgement is not yet queued. rumqttc's event loop
+        // sends one request per turn but reads up to ten messages, so under a flood the request
+        // queue fills; an acknowledgement that does not fit waits here (a lost one would leave
+        // the broker's in-flight window full and delivery stalled). Bounded by that window.
+        let mut unacked: VecDeque<Publish> = VecDeque::new();
         let mut first_at = Instant::now();
         let mut swept = Instant::now();
         loop {
@@ -118,6 +128,12 @@ pub fn listen(
                 let _ = client.disconnect();
                 return Ok(());
             }
+            while let Some(p) = unacked.front() {
+                if client.try_ack(p).is_err() {
+                    break;
+                }
+                unacked.pop_front();
+            }
             let due = !batch.is_empty()
                 && (batch.len() >= opts.batch_max || first_at.elapsed() >= opts.batch_wait);
             if due {
@@ -125,18 +141,20 @@ pub fn listen(
                     .iter()
                     .map(|p| (p.topic.as_str(), p.payload.as_ref()))
                     .collect();
+                let t0 = Instant::now();
+                let waited = first_at.elapsed();
                 let taken = ingest
                     .lock()
                     .expect("ingest lock")
                     .take(&msgs, clock::now_unix_s());
+                tracing::debug!(
+                    n = msgs.len(),
+                    waited_ms = waited.as_secs_f64() * 1e3,
+                    took_ms = t0.elapsed().as_secs_f64() * 1e3,
+                    "batch"
+                );
                 match taken {
-                    Ok(_) => {
-                        for p in batch.drain(..) {
-                            if let Err(e) = client.try_ack(&p) {
-                                tracing::warn!(error = %e, "acknowledgement not queued; the hit will come again");
-                            }
-                        }
-                    }
+                    Ok(_) => unacked.extend(batch.drain(..)),
                     Err(e) => {
                         // Not acknowledged: the broker sends them again after a reconnect.
                         tracing::error!(error = %e, messages = batch.len(), "store failed; the batch will come again");

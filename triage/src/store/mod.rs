@@ -2,6 +2,15 @@
 //! by content hash, dead letters. [`Sqlite`] is the default (one file, nothing to install);
 //! [`Postgres`] is for deployments that outgrow it. Both pass one test suite.
 
+/// The `tickets` table's columns, in the order both stores read and write them.
+macro_rules! ticket_columns {
+    () => {
+        "ticket_id, category, class, state, lat, lon, uncertainty_m, unit, grid_cell, sightings, \
+         best_score, min_score, review, opened_at, state_since, due_at, first_observed_at, \
+         recurs, breached"
+    };
+}
+
 mod postgres;
 mod sqlite;
 

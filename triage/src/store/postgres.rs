@@ -77,9 +77,7 @@ CREATE TABLE dead_letters (
     "ALTER TABLE tickets ADD COLUMN breached BOOLEAN NOT NULL DEFAULT FALSE;",
 ];
 
-const TICKET_COLUMNS: &str = "ticket_id, category, class, state, lat, lon, uncertainty_m, unit, \
-    grid_cell, sightings, best_score, min_score, review, opened_at, state_since, due_at, \
-    first_observed_at, recurs, breached";
+const TICKET_COLUMNS: &str = ticket_columns!();
 
 /// The PostgreSQL store.
 pub struct Postgres {
