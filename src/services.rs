@@ -467,3 +467,31 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Starts `triage` (the binary at `exe`) with `args`, its log in `log`, and waits until it has
+/// subscribed to hits; panics with the log's path when it does not within 30 s.
+pub fn start_triage<S: AsRef<std::ffi::OsStr>>(exe: &str, args: &[S], log: &Path) -> Child {
+    let mut child = Command::new(exe)
+        .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("triage log"))
+        .spawn()
+        .expect("starting triage");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(log).is_ok_and(|t| t.contains("subscribed to hits")) {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("triage exited ({status}); see {}", log.display());
+        }
+        assert!(
+            Instant::now() < until,
+            "triage did not start; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}

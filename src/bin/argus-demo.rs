@@ -232,9 +232,11 @@ fn main() -> Result<()> {
         return Ok(());
     }
     eprintln!(
-        "\nDashboard: {url}   (operator token for review actions: {operator})\n\
+        "\nDashboard: {url}#token={operator}\n\
+         (the operator token is in {}; the API wants it as `Authorization: Bearer …`)\n\
          API: {url}api/v1/tickets   Open311: {url}open311/v2/requests.json\n\
-         Triage keeps serving; Ctrl-C stops it."
+         Triage keeps serving; Ctrl-C stops it.",
+        out.join("tokens.txt").display()
     );
     let status = triage.wait()?;
     if !status.success() {

@@ -13,12 +13,12 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argus::services::{Mosquitto, Postgres, free_port, http};
+use argus::services::{Mosquitto, Postgres, free_port, http, start_triage};
 use argus_triage::testing::hit;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
@@ -106,26 +106,18 @@ fn spawn_triage(broker: &Mosquitto, db: &str, http_port: u16, log: &std::path::P
         format!("[mqtt]\nclient_id = \"bench-{http_port}\"\n"),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_triage"))
-        .args(["serve", "--mqtt", &broker.url(), "--db", db])
-        .arg("--config")
-        .arg(&config)
-        .args(["--http", &format!("127.0.0.1:{http_port}")])
-        .env("RUST_LOG", "warn,argus_triage::mqtt=info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(log).is_ok_and(|t| t.contains("subscribed to hits")) {
-        assert!(
-            Instant::now() < until,
-            "triage did not start: {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+    let args = [
+        "serve".to_string(),
+        "--mqtt".into(),
+        broker.url(),
+        "--db".into(),
+        db.to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{http_port}"),
+    ];
+    start_triage(env!("CARGO_BIN_EXE_triage"), &args, log)
 }
 
 fn sightings(http_port: u16) -> u64 {

@@ -1,10 +1,9 @@
 //! The HTTP API of a running `triage serve` fed by a real Mosquitto: tickets with their
 //! evidence, roles on every change, Open311 GeoReport v2 fields.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use argus::services::{Mosquitto, free_port, http};
+use argus::services::{Mosquitto, free_port, http, start_triage};
 use argus_triage::testing::{JPEG, hit};
 use rumqttc::{Client, MqttOptions, QoS};
 use serde_json::Value;
@@ -31,27 +30,18 @@ fn tickets_evidence_roles_and_open311_over_http() {
     std::fs::write(&tokens, format!("viewer:{VIEWER}\noperator:{OPERATOR}\n")).unwrap();
     let port = free_port();
     let log = tmp.path().join("triage.log");
-    let mut triage = Command::new(env!("CARGO_BIN_EXE_triage"))
-        .args([
-            "serve",
-            "--mqtt",
-            &broker.url(),
-            "--http",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--db")
-        .arg(format!("sqlite:{}", tmp.path().join("t.db").display()))
-        .arg("--tokens")
-        .arg(&tokens)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("subscribed to hits")) {
-        assert!(Instant::now() < until, "triage did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let args = [
+        "serve".to_string(),
+        "--mqtt".into(),
+        broker.url(),
+        "--http".into(),
+        format!("127.0.0.1:{port}"),
+        "--db".into(),
+        format!("sqlite:{}", tmp.path().join("t.db").display()),
+        "--tokens".into(),
+        tokens.display().to_string(),
+    ];
+    let mut triage = start_triage(env!("CARGO_BIN_EXE_triage"), &args, &log);
     // The live feed, open before the hit arrives.
     let feed = {
         use std::io::{BufRead as _, Write as _};

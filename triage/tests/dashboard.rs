@@ -5,10 +5,10 @@
 //! The screenshot lands in the target folder (`dashboard.png`).
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use argus::services::{free_port, http};
+use argus::services::{free_port, http, start_triage};
 use argus_sim::district::generate::{DistrictOptions, generate};
 use argus_triage::store::{Sqlite, Store};
 use argus_triage::testing::hit;
@@ -72,24 +72,20 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
     let (port, mqtt) = (free_port(), free_port());
     let db = tmp.path().join("t.db");
     let log = tmp.path().join("triage.log");
-    let mut triage = Command::new(env!("CARGO_BIN_EXE_triage"))
-        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-        .args(["--broker-listen", &format!("127.0.0.1:{mqtt}")])
-        .arg("--db")
-        .arg(format!("sqlite:{}", db.display()))
-        .arg("--district")
-        .arg(&district_file)
-        .arg("--tokens")
-        .arg(&tokens)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("subscribed to hits")) {
-        assert!(Instant::now() < until, "triage did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let args = [
+        "serve".to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{port}"),
+        "--broker-listen".into(),
+        format!("127.0.0.1:{mqtt}"),
+        "--db".into(),
+        format!("sqlite:{}", db.display()),
+        "--district".into(),
+        district_file.display().to_string(),
+        "--tokens".into(),
+        tokens.display().to_string(),
+    ];
+    let mut triage = start_triage(env!("CARGO_BIN_EXE_triage"), &args, &log);
     // Twelve violations seen once each: high scores dispatch themselves, the others wait for
     // review.
     let (client, mut conn) = Client::new(MqttOptions::new("test-dock", "127.0.0.1", mqtt), 100);
