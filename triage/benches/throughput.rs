@@ -143,7 +143,7 @@ fn into_tickets(
             .unwrap();
     }
     while sightings(port) < msgs.len() as u64 {
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(2));
     }
     let rate = msgs.len() as f64 / started.elapsed().as_secs_f64();
     let _ = triage.kill();

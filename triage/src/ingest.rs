@@ -60,25 +60,18 @@ pub fn check(topic: &str, payload: &[u8]) -> Result<Checked, String> {
     }
     let agent = topic_agent(topic)
         .ok_or_else(|| format!("topic {topic:?} is not argus/v1/agents/{{agent_id}}/hits"))?;
-    let mut v: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-    match v.get("schema").and_then(|s| s.as_str()) {
-        Some(HIT_SCHEMA) => {}
-        Some(other) => {
+    let hit: Hit = match serde_json::from_slice::<Hit>(payload) {
+        Ok(h) if h.schema == HIT_SCHEMA => h,
+        Ok(h) => {
             return Err(format!(
-                "unknown schema {other:?} (this triage reads {HIT_SCHEMA})"
+                "unknown schema {:?} (this triage reads {HIT_SCHEMA})",
+                h.schema
             ));
         }
-        None => return Err("no `schema` field".into()),
-    }
-    // The JPEG leaves the stored copy (it is kept once, by hash) and goes back for the hit.
-    let evidence = v.get_mut("evidence").and_then(|e| e.as_object_mut());
-    let taken = evidence.and_then(|e| e.remove("jpeg_base64"));
-    let stored = v.to_string();
-    if let (Some(j), Some(e)) = (taken, v.get_mut("evidence").and_then(|e| e.as_object_mut())) {
-        e.insert("jpeg_base64".into(), j);
-    }
-    let hit: Hit = serde_json::from_value(v).map_err(|e| format!("not an {HIT_SCHEMA}: {e}"))?;
+        Err(e) => return Err(why_not_a_hit(payload, e)),
+    };
+    // The JPEG leaves the stored copy (it is kept once, by hash).
+    let stored = without_jpeg(payload, &hit.evidence.jpeg_base64)?;
     if hit.agent_id != agent {
         return Err(format!(
             "agent_id {:?} disagrees with the topic's {agent:?}",
@@ -118,6 +111,60 @@ pub fn check(topic: &str, payload: &[u8]) -> Result<Checked, String> {
         ));
     }
     Ok(Checked { hit, jpeg, stored })
+}
+
+/// The clearest reason a payload that is not an `argus.hit/1` gives.
+fn why_not_a_hit(payload: &[u8], e: serde_json::Error) -> String {
+    let v: serde_json::Value = match serde_json::from_slice(payload) {
+        Ok(v) => v,
+        Err(e) => return format!("not JSON: {e}"),
+    };
+    match v.get("schema").and_then(|s| s.as_str()) {
+        Some(HIT_SCHEMA) => format!("not an {HIT_SCHEMA}: {e}"),
+        Some(other) => format!("unknown schema {other:?} (this triage reads {HIT_SCHEMA})"),
+        None => "no `schema` field".into(),
+    }
+}
+
+/// The payload as text with the evidence JPEG's base64 emptied (`"jpeg_base64":""`), every
+/// other byte as received. Base64 needs no JSON escapes, so the value appears verbatim after
+/// its key; a payload written some other way is re-serialised without it.
+fn without_jpeg(payload: &[u8], jpeg_base64: &str) -> Result<String, String> {
+    const KEY: &[u8] = b"\"jpeg_base64\"";
+    let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8: {e}"))?;
+    let value = jpeg_base64.as_bytes();
+    let mut from = 0;
+    while let Some(at) = payload[from..].windows(KEY.len()).position(|w| w == KEY) {
+        let mut i = from + at + KEY.len();
+        let skip_ws = |i: &mut usize| {
+            while payload.get(*i).is_some_and(|b| b.is_ascii_whitespace()) {
+                *i += 1;
+            }
+        };
+        skip_ws(&mut i);
+        if payload.get(i) == Some(&b':') {
+            i += 1;
+            skip_ws(&mut i);
+            let start = i + 1;
+            let end = start + value.len();
+            if payload.get(i) == Some(&b'"')
+                && payload.get(start..end) == Some(value)
+                && payload.get(end) == Some(&b'"')
+            {
+                return Ok(format!("{}{}", &text[..start], &text[end..]));
+            }
+        }
+        from += at + 1;
+    }
+    let mut v: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    if let Some(e) = v.get_mut("evidence").and_then(|e| e.as_object_mut()) {
+        e.insert(
+            "jpeg_base64".into(),
+            serde_json::Value::String(String::new()),
+        );
+    }
+    Ok(v.to_string())
 }
 
 /// Why a person's change was refused.
@@ -554,5 +601,32 @@ impl Ingest {
             "dispatched",
             json!({"by": "rule", "unit": t.unit, "best_score": t.best_score, "sightings": t.sightings}),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_copy_drops_only_the_jpeg_however_the_json_is_written() {
+        let b64 = "/9j/AAAA";
+        // Compact, spaced, and with fields this build does not know: all kept but the JPEG.
+        for text in [
+            format!(
+                r#"{{"a":1,"evidence":{{"jpeg_base64":"{b64}","sha256":"x"}},"future":[1,2]}}"#
+            ),
+            format!("{{\"evidence\" : {{ \"jpeg_base64\" :\n \"{b64}\" }}, \"future\": true}}"),
+        ] {
+            let out = without_jpeg(text.as_bytes(), b64).unwrap();
+            assert!(!out.contains(b64), "{out}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["evidence"]["jpeg_base64"], "");
+            assert!(v.get("future").is_some(), "{out}");
+        }
+        // A value written with escapes is not found verbatim: re-serialised without it.
+        let escaped = r#"{"evidence":{"jpeg_base64":"\/9j\/AAAA"}}"#;
+        let out = without_jpeg(escaped.as_bytes(), b64).unwrap();
+        assert_eq!(out, r#"{"evidence":{"jpeg_base64":""}}"#);
     }
 }

@@ -115,7 +115,9 @@ fn a_hit_delivered_three_times_is_one_sighting_also_across_a_restart(open: &Open
         ing.store().evidence(&s.evidence_sha256).unwrap().unwrap(),
         JPEG
     );
-    assert!(!s.payload.contains("jpeg_base64"));
+    let stored: serde_json::Value = serde_json::from_str(&s.payload).unwrap();
+    assert_eq!(stored["evidence"]["jpeg_base64"], "");
+    assert_eq!(stored["evidence"]["sha256"], s.evidence_sha256.as_str());
 }
 
 fn two_flights_over_one_pile_make_one_ticket_with_two_sightings(open: &Open) {

@@ -84,21 +84,23 @@ function sla(t) {
 async function loadBasemap() {
   try {
     const g = await (await api("/api/v1/basemap")).json();
-    // Drawn bottom to top in BASE_STYLE's order: unit borders over the streets.
-    const order = Object.keys(BASE_STYLE);
-    const rank = (f) => order.indexOf(f.properties.layer);
-    g.features.sort((a, b) => rank(a) - rank(b));
-    const layer = L.geoJSON(g, {
-      style: (f) => BASE_STYLE[f.properties.layer] || { weight: 0.5 },
-      interactive: false,
-    }).addTo(map);
-    layer.bringToBack();
+    // Drawn bottom to top in BASE_STYLE's order, one Leaflet layer per district layer: unit
+    // borders over the streets.
+    const bounds = L.latLngBounds([]);
+    for (const name of Object.keys(BASE_STYLE)) {
+      const features = g.features.filter((f) => f.properties.layer === name);
+      if (!features.length) continue;
+      const layer = L.geoJSON({ type: "FeatureCollection", features }, {
+        style: BASE_STYLE[name],
+        interactive: false,
+      }).addTo(map);
+      bounds.extend(layer.getBounds());
+    }
     for (const f of g.features.filter((f) => f.properties.layer === "jurisdiction")) {
-      L.geoJSON(f).getBounds().isValid() &&
-        L.tooltip({ permanent: true, direction: "center", className: "unit-label" })
-          .setLatLng(L.geoJSON(f).getBounds().getCenter())
-          .setContent(f.properties.id)
-          .addTo(map);
+      L.tooltip({ permanent: true, direction: "center", className: "unit-label" })
+        .setLatLng(L.geoJSON(f).getBounds().getCenter())
+        .setContent(f.properties.id)
+        .addTo(map);
     }
     for (const f of g.features) {
       if (f.properties.layer === "jurisdiction") units[f.properties.id] = f.properties.name || f.properties.id;
@@ -110,7 +112,7 @@ async function loadBasemap() {
       o.textContent = id + " " + name;
       sel.appendChild(o);
     }
-    map.fitBounds(layer.getBounds());
+    if (bounds.isValid()) map.fitBounds(bounds);
   } catch (e) {
     status("basemap: " + e.message);
   }

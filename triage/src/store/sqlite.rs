@@ -218,13 +218,11 @@ impl Sqlite {
 
 impl Store for Sqlite {
     fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError> {
+        // Asked once per hit: a cached statement, not one parsed each time.
         Ok(self
             .db
-            .query_row(
-                "SELECT ticket_id FROM sightings WHERE hit_id = ?1",
-                [hit_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT ticket_id FROM sightings WHERE hit_id = ?1")?
+            .query_row([hit_id], |r| r.get(0))
             .optional()?)
     }
 
