@@ -77,6 +77,8 @@ CREATE TABLE dead_letters (
 );
 "#,
     "ALTER TABLE tickets ADD COLUMN breached INTEGER NOT NULL DEFAULT 0;",
+    // The SLA sweep asks every second for deadlines passed and not yet reported.
+    "CREATE INDEX tickets_due ON tickets (due_at) WHERE breached = 0;",
 ];
 
 /// The SQLite store.
@@ -399,8 +401,10 @@ impl Store for Sqlite {
     }
 
     fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
-        let mut q = self.db.prepare(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE due_at < ?1 AND breached = 0"
+        let mut q = self.db.prepare_cached(concat!(
+            "SELECT ",
+            ticket_columns!(),
+            " FROM tickets WHERE due_at < ?1 AND breached = 0"
         ))?;
         let rows = q.query_map([now], ticket_row)?;
         rows.map(|r| with_state(r?)).collect()
