@@ -15,6 +15,7 @@ use argus_triage::ingest::Ingest;
 use argus_triage::mqtt::{self, ListenOptions};
 use argus_triage::store;
 use argus_triage::{api, dashboard};
+use axum::serve::ListenerExt as _;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -180,6 +181,10 @@ fn serve(flags: Flags) -> Result<()> {
             .await
             .with_context(|| format!("listening on {addr}"))?;
         tracing::info!(http = %addr, db = %cfg.db, mqtt = %url, "triage serving");
+        // Live-feed events are small writes: sent at once, not after the reader's delayed ACK.
+        let socket = socket.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(socket, api::router(app))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
