@@ -86,6 +86,16 @@ impl ListenOptions {
     }
 }
 
+/// Hands the event loop as many waiting acknowledgements as its queue takes, in order.
+fn queue_acks(client: &Client, unacked: &mut VecDeque<Publish>) {
+    while let Some(p) = unacked.front() {
+        if client.try_ack(p).is_err() {
+            break;
+        }
+        unacked.pop_front();
+    }
+}
+
 /// Listens until `stop`: takes hits into `ingest`, reconnecting with backoff.
 pub fn listen(
     opts: &ListenOptions,
@@ -128,12 +138,7 @@ pub fn listen(
                 let _ = client.disconnect();
                 return Ok(());
             }
-            while let Some(p) = unacked.front() {
-                if client.try_ack(p).is_err() {
-                    break;
-                }
-                unacked.pop_front();
-            }
+            queue_acks(&client, &mut unacked);
             let due = !batch.is_empty()
                 && (batch.len() >= opts.batch_max || first_at.elapsed() >= opts.batch_wait);
             if due {
@@ -154,7 +159,11 @@ pub fn listen(
                     "batch"
                 );
                 match taken {
-                    Ok(_) => unacked.extend(batch.drain(..)),
+                    Ok(_) => {
+                        // At once: with the broker's window full, nothing else would wake us.
+                        unacked.extend(batch.drain(..));
+                        queue_acks(&client, &mut unacked);
+                    }
                     Err(e) => {
                         // Not acknowledged: the broker sends them again after a reconnect.
                         tracing::error!(error = %e, messages = batch.len(), "store failed; the batch will come again");
