@@ -35,7 +35,7 @@ pub struct App {
     /// The live feed (see [`Ingest::set_feed`]).
     pub feed: tokio::sync::broadcast::Sender<String>,
     /// The dashboard's basemap ([`crate::dashboard::basemap`]), when a district is configured.
-    pub basemap: Option<String>,
+    pub basemap: Option<axum::body::Bytes>,
 }
 
 type Shared = Arc<App>;
@@ -308,8 +308,7 @@ fn transition_now(
     }
 }
 
-/// Server-sent events: one `data:` line of JSON per audit event (`opened`, `sighting`,
-/// `dispatched`, `transition`, `sla_breach`, …) as it is committed.
+/// The dashboard's basemap (GeoJSON).
 async fn basemap(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
     match &app.basemap {
@@ -323,6 +322,8 @@ async fn basemap(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult
     }
 }
 
+/// Server-sent events: one `data:` line of JSON per audit event (`opened`, `sighting`,
+/// `dispatched`, `transition`, `sla_breach`, …) as it is committed.
 async fn feed(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,

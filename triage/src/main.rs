@@ -109,7 +109,7 @@ fn serve(flags: Flags) -> Result<()> {
                 .with_context(|| format!("reading district {}", p.display()))?;
             let map =
                 Map::from_geojson(&text).with_context(|| format!("district {}", p.display()))?;
-            (Some(map), Some(dashboard::basemap(&text)?))
+            (Some(map), Some(dashboard::basemap(&text)?.into()))
         }
         None => (None, None),
     };
