@@ -83,7 +83,7 @@ fn decode_fps(video: &Path, max_fps: Option<f64>) -> (f64, u64) {
 fn inference_s_per_frame(f: &Recording, opts: &AnalysisOptions) -> f64 {
     let agent = agent_config(f);
     let (mut det, model) = replay::load_detector(&agent).unwrap();
-    let setup = replay::setup(&agent, &source(f), None).unwrap();
+    let setup = replay::setup(&agent, &source(f), &replay::World::default()).unwrap();
     let analyzer = Analyzer::new(setup, opts.clone(), model);
     let step = (30.0 / opts.detect_fps).round() as usize;
     let frames: Vec<_> = FrameReader::open(&f.video())

@@ -21,7 +21,7 @@ use crate::health;
 use crate::osd::OsdListener;
 use crate::outbox::{Entry, Outbox};
 use crate::publish::{Publisher, PublisherOptions, hits_topic};
-use crate::replay::{load_detector, load_map, setup};
+use crate::replay::{World, load_detector, setup};
 
 /// A bounded frame queue: live sources drop the oldest frame when full, files wait.
 #[derive(Debug)]
@@ -184,7 +184,7 @@ pub fn run(cfg: Config) -> Result<()> {
     let Some(mqtt) = cfg.mqtt.clone() else {
         bail!("`run` publishes hits: the config needs an [mqtt] table (or use `replay --out`)");
     };
-    let map = cfg.agent.map.as_deref().map(load_map).transpose()?;
+    let world = World::load(&cfg.agent)?;
     let (mut det, model) = load_detector(&cfg.agent)?;
     let outbox = Arc::new(Outbox::open(&mqtt.outbox, mqtt.outbox_max)?);
     if !outbox.is_empty() {
@@ -225,7 +225,7 @@ pub fn run(cfg: Config) -> Result<()> {
     let mut sources = Vec::new();
     let mut aircraft = Vec::new();
     for s in &cfg.sources {
-        let prepared = setup(&cfg.agent, s, map.clone())
+        let prepared = setup(&cfg.agent, s, &world)
             .and_then(|st| Ok((st, VideoSource::parse(&s.uri, !s.rtsp_udp)?)));
         let (st, video) = match prepared {
             Ok(v) => v,

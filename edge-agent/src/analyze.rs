@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use argus_core::camera::{Intrinsics, Pose};
+use argus_core::dem::{Dem, Terrain};
 use argus_core::detect::{Detection, nms};
 use argus_core::geodesy::{GeoPoint, LocalFrame};
 use argus_core::geotag::{Geotag, Ground, PoseSigma, R90, geotag};
@@ -41,6 +42,10 @@ pub struct AnalysisOptions {
     pub pose_hold_s: f64,
     /// Height of the ground plane in the map's frame, metres.
     pub ground_z: f64,
+    /// With a DEM: the terrain height (in the DEM's datum) that the telemetry's heights are
+    /// measured from, metres. Default: the DEM's height under the source's first pose — right
+    /// for a recording that starts at take-off and for a fixed camera.
+    pub takeoff_elevation_m: Option<f64>,
     /// A track's final estimate is published as an update when it moved at least this far
     /// from the first hit's position, metres.
     pub update_min_move_m: f64,
@@ -56,6 +61,7 @@ impl Default for AnalysisOptions {
             tracker: TrackerOptions::default(),
             pose_hold_s: 1.0,
             ground_z: 0.0,
+            takeoff_elevation_m: None,
             update_min_move_m: 1.0,
         }
     }
@@ -125,6 +131,8 @@ pub struct SourceSetup {
     pub geometry: Geometry,
     /// The map (rules, building roofs); without one, no sighting is a violation.
     pub map: Option<Arc<Map>>,
+    /// The terrain; without it the ground is the flat plane at `ground_z`.
+    pub dem: Option<Arc<Dem>>,
     /// UTC time of the video's start, Unix seconds.
     pub start_unix_s: f64,
     /// Local time minus UTC, seconds (vending-zone hours are local).
@@ -157,6 +165,8 @@ pub struct Counters {
     pub detections: u64,
     /// Detections without a pose (outside the telemetry's time span).
     pub no_pose: u64,
+    /// Detections whose ray met no ground (over the horizon, or off the DEM).
+    pub unplaced: u64,
     /// Confirmed tracks judged legal.
     pub legal: u64,
     /// Hits made.
@@ -182,6 +192,9 @@ pub struct Analyzer {
     last_detect_s: Option<f64>,
     evidence: EvidenceOptions,
     model: ModelRef,
+    /// The DEM height of the local frame's z = 0, once decided (`Some(None)`: the DEM does not
+    /// cover the source, whose ground is then flat).
+    terrain_reference: Option<Option<f64>>,
     /// What happened so far.
     pub counters: Counters,
 }
@@ -245,6 +258,7 @@ impl Analyzer {
             last_detect_s: None,
             evidence: EvidenceOptions::default(),
             model,
+            terrain_reference: None,
             counters: Counters::default(),
         }
     }
@@ -325,6 +339,33 @@ impl Analyzer {
         }
     }
 
+    /// The DEM height the source's heights are measured from: configured, or the terrain under
+    /// its first pose. Decided once; `None` without a DEM or when the DEM does not cover it.
+    fn terrain_reference(&mut self, pose: &Pose) -> Option<f64> {
+        let dem = self.setup.dem.as_deref()?;
+        if let Some(decided) = self.terrain_reference {
+            return decided;
+        }
+        let at = pose.position();
+        let reference = self.opts.takeoff_elevation_m.or_else(|| dem.height_at(at));
+        match reference {
+            Some(r) => tracing::info!(
+                source = %self.setup.source.id,
+                reference_m = r,
+                "terrain: heights are measured from this DEM height"
+            ),
+            None => tracing::warn!(
+                source = %self.setup.source.id,
+                lat = at.lat,
+                lon = at.lon,
+                "the DEM does not cover the source's first position: its ground is flat \
+                 (set analysis.takeoff_elevation_m to use the DEM anyway)"
+            ),
+        }
+        self.terrain_reference = Some(reference);
+        reference
+    }
+
     /// The local frame positions live in: the homography's, else the map's, else one at the
     /// source's first pose (fixed for the whole run, so tracks stay comparable).
     fn local_frame(setup: &SourceSetup) -> LocalFrame {
@@ -357,11 +398,21 @@ impl Analyzer {
         let classes = det.manifest().classes.clone();
         let mut obs = Vec::with_capacity(dets.len());
         if let Some(pose) = pose {
+            let reference = self.terrain_reference(&pose);
             let map = self.setup.map.as_deref();
             let frame = self.frame;
             let ground = Ground {
-                plane_z: self.opts.ground_z,
-                map,
+                terrain: self
+                    .setup
+                    .dem
+                    .as_deref()
+                    .zip(reference)
+                    .map(|(dem, reference_m)| Terrain {
+                        dem,
+                        frame: &frame,
+                        reference_m,
+                    }),
+                ..Ground::flat(self.opts.ground_z, map)
             };
             for d in &dets {
                 let bbox = d.bbox.map(f64::from);
@@ -370,7 +421,10 @@ impl Analyzer {
                     Geometry::Homography { h, .. } => geotag_homography(h, bbox),
                     _ => geotag(intr, &frame, &pose, bbox, class, &ground, &self.opts.sigma),
                 };
-                let Some(g) = g else { continue };
+                let Some(g) = g else {
+                    self.counters.unplaced += 1;
+                    continue;
+                };
                 obs.push(Observation {
                     t_s: f.t_s,
                     frame: f.index,

@@ -5,6 +5,7 @@
 //! id = "dock-7"                    # publishes under argus/v1/agents/dock-7/…
 //! model = "models/argus-det"
 //! map = "district.geojson"         # rules and roofs; without it nothing is a violation
+//! dem = "terrain.tif"              # optional: terrain heights (GeoTIFF, WGS84); else flat ground
 //! utc_offset_min = 480             # local time for vending hours
 //!
 //! [analysis]                       # see AnalysisOptions
@@ -62,6 +63,8 @@ pub struct AgentConfig {
     pub onnxruntime: Option<PathBuf>,
     /// Map GeoJSON.
     pub map: Option<PathBuf>,
+    /// Terrain: a DEM GeoTIFF in WGS84 latitude/longitude; without it the ground is flat.
+    pub dem: Option<PathBuf>,
     /// Local time minus UTC, minutes.
     pub utc_offset_min: i32,
 }
@@ -74,6 +77,7 @@ impl Default for AgentConfig {
             threads: 2,
             onnxruntime: None,
             map: None,
+            dem: None,
             utc_offset_min: 0,
         }
     }
@@ -223,6 +227,7 @@ impl Config {
             fix(&mut c.agent.model);
         }
         c.agent.map.as_mut().map(fix);
+        c.agent.dem.as_mut().map(fix);
         c.agent.onnxruntime.as_mut().map(fix);
         if let Some(m) = &mut c.mqtt {
             fix(&mut m.outbox);

@@ -65,37 +65,44 @@ enum Command {
     },
     /// Run the agent's pipeline over a recording as fast as the machine allows and write one
     /// hit per line (JSON Lines, the `argus.hit/1` schema).
-    Replay {
-        /// The video file (MP4, MKV, MPEG-TS; H.264, H.265, …).
-        video: PathBuf,
-        /// DJI SRT telemetry of a drone recording.
-        #[arg(long, conflicts_with = "camera")]
-        telemetry: Option<PathBuf>,
-        /// A fixed camera's calibration (`camera.json`).
-        #[arg(long)]
-        camera: Option<PathBuf>,
-        /// The map (GeoJSON layers); overrides the config's `agent.map`.
-        #[arg(long)]
-        map: Option<PathBuf>,
-        /// Agent config (TOML); its `[agent]` and `[analysis]` apply.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Model folder; overrides the config's `agent.model`.
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// Output: hits, one JSON object per line.
-        #[arg(long)]
-        out: PathBuf,
-        /// Source id written into the hits.
-        #[arg(long, default_value = "replay")]
-        source_id: String,
-    },
+    Replay(ReplayFlags),
     /// Run the agent: analyse every configured source and publish hits over MQTT.
     Run {
         /// Agent config (TOML).
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+/// `edge-agent replay`'s flags.
+#[derive(Debug, clap::Args)]
+struct ReplayFlags {
+    /// The video file (MP4, MKV, MPEG-TS; H.264, H.265, …).
+    video: PathBuf,
+    /// DJI SRT telemetry of a drone recording.
+    #[arg(long, conflicts_with = "camera")]
+    telemetry: Option<PathBuf>,
+    /// A fixed camera's calibration (`camera.json`).
+    #[arg(long)]
+    camera: Option<PathBuf>,
+    /// The map (GeoJSON layers); overrides the config's `agent.map`.
+    #[arg(long)]
+    map: Option<PathBuf>,
+    /// Terrain heights (a DEM GeoTIFF in WGS84); overrides the config's `agent.dem`.
+    #[arg(long)]
+    dem: Option<PathBuf>,
+    /// Agent config (TOML); its `[agent]` and `[analysis]` apply.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Model folder; overrides the config's `agent.model`.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Output: hits, one JSON object per line.
+    #[arg(long)]
+    out: PathBuf,
+    /// Source id written into the hits.
+    #[arg(long, default_value = "replay")]
+    source_id: String,
 }
 
 fn detect(
@@ -221,24 +228,24 @@ fn eval(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)] // one per command-line flag
-fn replay_cmd(
-    video: PathBuf,
-    telemetry: Option<PathBuf>,
-    camera: Option<PathBuf>,
-    map: Option<PathBuf>,
-    config: Option<PathBuf>,
-    model: Option<PathBuf>,
-    out: PathBuf,
-    source_id: String,
-) -> Result<()> {
+fn replay_cmd(flags: ReplayFlags) -> Result<()> {
+    let ReplayFlags {
+        video,
+        telemetry,
+        camera,
+        map,
+        dem,
+        config,
+        model,
+        out,
+        source_id,
+    } = flags;
     let mut cfg = match &config {
         Some(p) => config::Config::load(p)?,
         None => config::Config::default(),
     };
-    if let Some(m) = map {
-        cfg.agent.map = Some(m);
-    }
+    cfg.agent.map = map.or(cfg.agent.map);
+    cfg.agent.dem = dem.or(cfg.agent.dem);
     if let Some(m) = model {
         cfg.agent.model = m;
     }
@@ -301,16 +308,7 @@ fn main() -> ExitCode {
             out,
             report_threshold,
         } => eval(coco, detections, out, report_threshold),
-        Command::Replay {
-            video,
-            telemetry,
-            camera,
-            map,
-            config,
-            model,
-            out,
-            source_id,
-        } => replay_cmd(video, telemetry, camera, map, config, model, out, source_id),
+        Command::Replay(flags) => replay_cmd(flags),
         Command::Run { config } => config::Config::load(&config)
             .map_err(anyhow::Error::from)
             .and_then(agent::run),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use argus_core::camera::{Intrinsics, Pose};
+use argus_core::dem::Dem;
 use argus_core::geodesy::LocalFrame;
 use argus_core::hit::{Hit, ModelRef, Source};
 use argus_core::map::Map;
@@ -33,6 +34,32 @@ pub struct CameraFile {
     pub gcps: Vec<argus_calib::Gcp>,
 }
 
+/// What the agent knows of the place, shared by all its sources: the map and the terrain.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    /// The map (rules, building roofs).
+    pub map: Option<Arc<Map>>,
+    /// The terrain; without it the ground is flat.
+    pub dem: Option<Arc<Dem>>,
+}
+
+impl World {
+    /// Reads the agent's `map` and `dem` files.
+    pub fn load(agent: &AgentConfig) -> Result<Self> {
+        let map = agent.map.as_deref().map(load_map).transpose()?;
+        let dem = match agent.dem.as_deref() {
+            None => None,
+            Some(path) => {
+                let dem = Dem::from_geotiff(path).context("reading the DEM")?;
+                let (lo, hi) = dem.range();
+                tracing::info!(path = %path.display(), lo, hi, "DEM loaded");
+                Some(Arc::new(dem))
+            }
+        };
+        Ok(Self { map, dem })
+    }
+}
+
 /// Reads a map file.
 pub fn load_map(path: &Path) -> Result<Arc<Map>> {
     let text =
@@ -44,7 +71,8 @@ pub fn load_map(path: &Path) -> Result<Arc<Map>> {
 
 /// Builds a source's setup from its files. The SRT's first wall-clock line dates the video
 /// (read as local time); otherwise the video starts now.
-pub fn setup(agent: &AgentConfig, s: &SourceConfig, map: Option<Arc<Map>>) -> Result<SourceSetup> {
+pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<SourceSetup> {
+    let map = world.map.clone();
     let offset_s = f64::from(agent.utc_offset_min) * 60.0;
     let mut start_unix_s = clock::now_unix_s();
     let (geometry, intrinsics) = match (&s.telemetry, &s.camera) {
@@ -116,6 +144,7 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, map: Option<Arc<Map>>) -> Re
         intrinsics,
         geometry,
         map,
+        dem: world.dem.clone(),
         start_unix_s,
         utc_offset_s: offset_s,
     })
@@ -170,10 +199,10 @@ pub fn replay(
     args: &ReplayArgs,
 ) -> Result<ReplaySummary> {
     let started = std::time::Instant::now();
-    let map = agent.map.as_deref().map(load_map).transpose()?;
+    let world = World::load(agent)?;
     let mut source = args.source.clone();
     source.uri = args.video.display().to_string();
-    let setup = setup(agent, &source, map)?;
+    let setup = setup(agent, &source, &world)?;
     let mut opts = analysis.clone();
     if let Some(fps) = source.detect_fps {
         opts.detect_fps = fps;
@@ -229,6 +258,12 @@ pub fn replay(
         tracing::warn!(
             detections = c.no_pose,
             "detections outside the telemetry's time span were not placed"
+        );
+    }
+    if c.unplaced > 0 {
+        tracing::warn!(
+            detections = c.unplaced,
+            "detections whose ray met no ground (over the horizon or off the DEM) were not placed"
         );
     }
     tracing::info!(

@@ -783,3 +783,71 @@ fn the_agent_connects_over_tls_with_its_password_and_says_why_a_wrong_one_fails(
         let _ = c.wait();
     }
 }
+
+#[test]
+fn replay_writes_the_patrols_hits_standing_on_the_dems_terrain() {
+    let f = flight();
+    let tmp = tempfile::tempdir().unwrap();
+    // Terrain 35 m high over the whole district, with the drone's heights measured from 30 m:
+    // the ground the patrol sees is 5 m above its take-off point.
+    let map =
+        argus_core::map::Map::from_geojson(&std::fs::read_to_string(f.map()).unwrap()).unwrap();
+    let o = map.frame().origin();
+    let posts = 41;
+    let dem = argus_core::dem::Dem::new(
+        o.lat + 0.02,
+        o.lon - 0.02,
+        0.001,
+        0.001,
+        posts,
+        vec![35.0; posts * posts],
+    )
+    .unwrap();
+    let dem_path = tmp.path().join("terrain.tif");
+    dem.write_geotiff(&dem_path).unwrap();
+    let cfg = tmp.path().join("replay.toml");
+    std::fs::write(
+        &cfg,
+        "[agent]\ndem = \"terrain.tif\"\n\n[analysis]\ndetect_fps = 2\ntakeoff_elevation_m = 30\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("hits.jsonl");
+    let run = Command::new(AGENT)
+        .arg("replay")
+        .arg(f.video())
+        .arg("--telemetry")
+        .arg(f.srt())
+        .arg("--map")
+        .arg(f.map())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .env("RUST_LOG", "info,ort=warn")
+        .env("NO_COLOR", "1")
+        .current_dir(argus::repo_root())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "replay failed:\n{log}");
+    assert!(
+        log.contains("DEM loaded") && log.contains("reference_m=30"),
+        "{log}"
+    );
+    let hits: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains(&format!("{} hits", hits.len())), "{stdout}");
+    assert!(!hits.is_empty(), "{log}");
+    // Every hit stands on the terrain (5 m up); a shed may stand on a roof above it.
+    for h in &hits {
+        let z = h["position"]["elevation_m"].as_f64().unwrap();
+        assert!(z > 4.99, "{h}");
+        if h["object_class"] != "steel_shed" {
+            assert!((z - 5.0).abs() < 0.01, "{h}");
+        }
+    }
+}

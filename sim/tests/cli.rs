@@ -108,7 +108,7 @@ fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
         .args([
             "camera",
             "--duration",
-            "40",
+            "120",
             "--size",
             "320x180",
             "--fps",
@@ -123,16 +123,25 @@ fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let url = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("serving ").map(str::to_string))
+    // Keep reading the server's standard output for as long as it runs: a closed pipe would make
+    // its later lines fail.
+    let (url_tx, url_rx) = std::sync::mpsc::sync_channel(1);
+    let stdout = server.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("serving ") {
+                let _ = url_tx.try_send(url.to_string());
+            }
+        }
+    });
+    let url = url_rx
+        .recv_timeout(Duration::from_secs(60))
         .expect("the camera prints its URL");
     assert!(
         url.starts_with("rtsp://127.0.0.1:") && !url.contains(":0/"),
         "{url}"
     );
-    let client = Command::new("gst-launch-1.0")
+    let mut client = Command::new("gst-launch-1.0")
         .args([
             "-q",
             "rtspsrc",
@@ -152,22 +161,32 @@ fn a_plain_gst_launch_rtspsrc_client_reads_the_live_camera() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drain the client's messages as they come (a full pipe would stall it) and keep them for
+    // the failure message.
+    let stderr = client.stderr.take().unwrap();
+    let messages = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut client = client;
     let status = loop {
         if let Some(s) = client.try_wait().unwrap() {
             break Some(s);
         }
         if std::time::Instant::now() > deadline {
             let _ = client.kill();
+            let _ = client.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let _ = server.kill();
     let _ = server.wait();
-    let status = status.expect("the client got 20 frames within 60 s");
-    assert!(status.success(), "gst-launch failed: {status}");
+    let messages = messages.join().unwrap();
+    let status =
+        status.unwrap_or_else(|| panic!("the client got no 20 frames within 60 s: {messages}"));
+    assert!(status.success(), "gst-launch failed: {status}: {messages}");
     let setup: serde_json::Value = read_json(&dir.path().join("cam/camera.json"));
     assert!(setup["gcps"].as_array().unwrap().len() >= 4);
 }

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::camera::{Camera, Intrinsics, Pose};
+use crate::dem::Terrain;
 use crate::geodesy::LocalFrame;
 use crate::linalg::Vec3;
 use crate::map::Map;
@@ -49,13 +50,16 @@ pub fn typical_height_m(object_class: &str) -> f64 {
     }
 }
 
-/// The surfaces rays can meet: a ground plane and, optionally, the map's building roofs.
+/// The surfaces rays can meet: a ground plane or the terrain of a DEM and, optionally, the map's
+/// building roofs.
 #[derive(Debug, Clone, Copy)]
 pub struct Ground<'a> {
-    /// Height of the ground plane in the local frame, metres.
+    /// Height of the ground plane in the local frame, metres (where there is no terrain).
     pub plane_z: f64,
     /// Building footprints (`building` layer, `height_m`) to place things on roofs.
     pub map: Option<&'a Map>,
+    /// The terrain, when a DEM is given: it replaces the plane, and buildings stand on it.
+    pub terrain: Option<Terrain<'a>>,
 }
 
 /// Where a ray meets a surface.
@@ -67,25 +71,50 @@ pub struct Hit3 {
     pub building: Option<String>,
 }
 
-impl Ground<'_> {
+impl<'a> Ground<'a> {
+    /// A flat ground at `plane_z`, with the map's roofs when there is a map.
+    pub fn flat(plane_z: f64, map: Option<&'a Map>) -> Self {
+        Self {
+            plane_z,
+            map,
+            terrain: None,
+        }
+    }
+
     /// The first surface the ray from `origin` along `dir` meets.
     pub fn cast(&self, origin: Vec3, dir: Vec3) -> Option<Hit3> {
-        let t_ground = (self.plane_z - origin.z) / dir.z;
-        if !(t_ground.is_finite() && t_ground > 0.0) {
-            return None;
-        }
+        let ground = match &self.terrain {
+            Some(terrain) => terrain.cast(origin, dir)?,
+            None => {
+                let t = (self.plane_z - origin.z) / dir.z;
+                if !(t.is_finite() && t > 0.0) {
+                    return None;
+                }
+                origin + dir * t
+            }
+        };
         let mut best = Hit3 {
-            point: origin + dir * t_ground,
+            point: ground,
             building: None,
         };
         let Some(map) = self.map else {
             return Some(best);
         };
-        let mut best_t = t_ground;
-        let end = best.point;
-        for b in map.along("building", [origin.x, origin.y], [end.x, end.y]) {
+        // Along the ray, in units of `dir`: the ground's distance, and each roof's.
+        let t_of = |z: f64| (z - origin.z) / dir.z;
+        let mut best_t = t_of(ground.z);
+        for b in map.along("building", [origin.x, origin.y], [ground.x, ground.y]) {
             let Some(h) = b.height_m else { continue };
-            let t = (self.plane_z + h - origin.z) / dir.z;
+            // The roof stands on the ground under the building: the plane, or the terrain where
+            // the ray would meet a roof on the ground below the ray's ground point.
+            let base = match &self.terrain {
+                None => self.plane_z,
+                Some(terrain) => {
+                    let p = origin + dir * t_of(ground.z + h);
+                    terrain.z(p.x, p.y).unwrap_or(ground.z)
+                }
+            };
+            let t = t_of(base + h);
             if !(t > 0.0 && t < best_t) {
                 continue;
             }
@@ -244,10 +273,7 @@ mod tests {
             &p,
             [u - 5.0, v - 5.0, u + 5.0, v + 5.0],
             "stall",
-            &Ground {
-                plane_z: 0.0,
-                map: None,
-            },
+            &Ground::flat(0.0, None),
             &PoseSigma::default(),
         )
         .unwrap();
@@ -256,6 +282,49 @@ mod tests {
             "{g:?}"
         );
         assert_eq!(g.elevation_m, 0.0);
+    }
+
+    #[test]
+    fn on_a_slope_the_terrain_places_what_the_flat_plane_misplaces() {
+        let (intr, frame) = setup();
+        let p = pose(-45.0);
+        let cam = Camera::new(intr, &frame, &p);
+        let dem = crate::dem::tests::slope(&frame);
+        let terrain = Terrain {
+            dem: &dem,
+            frame: &frame,
+            reference_m: 50.0,
+        };
+        // A 2 m stall at (20, 80) on ground 2 m above the take-off point's.
+        let base_z = terrain.z(20.0, 80.0).unwrap();
+        assert!((base_z - 2.0).abs() < 0.01, "{base_z}");
+        let (u, v) = cam.project(Vec3::new(20.0, 80.0, base_z + 1.0)).unwrap();
+        let tag = |ground: &Ground<'_>| {
+            geotag(
+                intr,
+                &frame,
+                &p,
+                [u - 5.0, v - 5.0, u + 5.0, v + 5.0],
+                "stall",
+                ground,
+                &PoseSigma::default(),
+            )
+            .unwrap()
+        };
+        let on_terrain = tag(&Ground {
+            terrain: Some(terrain),
+            ..Ground::flat(0.0, None)
+        });
+        let err = |g: &Geotag| (g.local[0] - 20.0).hypot(g.local[1] - 80.0);
+        assert!(err(&on_terrain) < 0.05, "{on_terrain:?}");
+        assert!(
+            (on_terrain.elevation_m - 2.0).abs() < 0.05,
+            "{on_terrain:?}"
+        );
+        assert!(on_terrain.uncertainty_m.is_finite() && on_terrain.uncertainty_m < 3.0);
+        // The flat plane puts it 2 m too low, so about 2 m too far at 45°.
+        let flat = tag(&Ground::flat(0.0, None));
+        assert!(err(&flat) > 1.5, "{flat:?}");
     }
 
     #[test]
@@ -279,10 +348,7 @@ mod tests {
             &p,
             bbox,
             "steel_shed",
-            &Ground {
-                plane_z: 0.0,
-                map: Some(&map),
-            },
+            &Ground::flat(0.0, Some(&map)),
             &PoseSigma::default(),
         )
         .unwrap();
@@ -299,10 +365,7 @@ mod tests {
             &p,
             bbox,
             "steel_shed",
-            &Ground {
-                plane_z: 0.0,
-                map: None,
-            },
+            &Ground::flat(0.0, None),
             &PoseSigma::default(),
         )
         .unwrap();
@@ -325,10 +388,7 @@ mod tests {
                 &pose(pitch),
                 [955.0, 535.0, 965.0, 545.0],
                 "waste_pile",
-                &Ground {
-                    plane_z: 0.0,
-                    map: None,
-                },
+                &Ground::flat(0.0, None),
                 &s,
             )
             .unwrap()

@@ -63,8 +63,8 @@ pub struct Position {
     pub lat: f64,
     /// Longitude, degrees.
     pub lon: f64,
-    /// Height of the surface it stands on above the local ground plane, metres (a roof's
-    /// height for rooftop structures).
+    /// Height of the surface it stands on above the local ground plane (the take-off point's
+    /// ground), metres: a roof's height for rooftop structures, the terrain's with a DEM.
     pub elevation_m: f64,
     /// Radius of the circle holding the true position with 90 % probability, metres.
     pub uncertainty_m: f64,

@@ -9,8 +9,8 @@
 //!   DJI Cloud API aircraft OSD messages into the same samples.
 //! - [`detect`]: letterboxing, CenterNet decoding and class-aware NMS.
 //! - [`map`] and [`rules`]: GeoJSON layers and the rules that make a sighting a violation.
-//! - [`geotag`]: pixel → ground or roof, with a 90 % uncertainty; [`track`]: one track per
-//!   object per pass; [`hit`]: the `argus.hit/1` wire type.
+//! - [`geotag`]: pixel → ground, terrain (a [`dem`] GeoTIFF) or roof, with a 90 % uncertainty;
+//!   [`track`]: one track per object per pass; [`hit`]: the `argus.hit/1` wire type.
 //!
 //! Both the simulator and the edge agent use these types, so a pose written by one is read by the
 //! other through exactly the same maths.
@@ -31,6 +31,7 @@
 pub mod broker;
 pub mod camera;
 pub mod clock;
+pub mod dem;
 pub mod detect;
 pub mod geodesy;
 pub mod geotag;
