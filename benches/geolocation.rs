@@ -145,19 +145,11 @@ fn hills() -> (Result, Result) {
         lon: 121.0,
     });
     let height = |e: f64, n: f64| 40.0 + 0.08 * e + 6.0 * (n / 60.0).sin();
-    let (posts, step) = (121, 0.0001);
-    let (lat0, lon0) = (30.7 + 0.006, 121.0 - 0.006);
-    let mut z = Vec::with_capacity(posts * posts);
-    for r in 0..posts {
-        for c in 0..posts {
-            let (e, n) = frame.geo_to_ground(GeoPoint {
-                lat: lat0 - r as f64 * step,
-                lon: lon0 + c as f64 * step,
-            });
-            z.push(height(e, n) as f32);
-        }
-    }
-    let dem = Dem::new(lat0, lon0, step, step, posts, z).expect("grid");
+    let dem = Dem::from_fn(30.706, 120.994, 0.0001, (121, 121), |p| {
+        let (e, n) = frame.geo_to_ground(p);
+        height(e, n)
+    })
+    .expect("grid");
     let terrain = Terrain {
         dem: &dem,
         frame: &frame,

@@ -117,6 +117,27 @@ impl Dem {
         })
     }
 
+    /// A square-post DEM of `width` × `height` posts `step` degrees apart from the north-west
+    /// post at (`lat0`, `lon0`), sampled from a height function (synthetic terrain).
+    pub fn from_fn(
+        lat0: f64,
+        lon0: f64,
+        step: f64,
+        (width, height): (usize, usize),
+        heights: impl Fn(GeoPoint) -> f64,
+    ) -> Result<Self, DemError> {
+        let mut z = Vec::with_capacity(width * height);
+        for r in 0..height {
+            for c in 0..width {
+                z.push(heights(GeoPoint {
+                    lat: lat0 - r as f64 * step,
+                    lon: lon0 + c as f64 * step,
+                }) as f32);
+            }
+        }
+        Self::new(lat0, lon0, step, step, width, z)
+    }
+
     /// Reads a GeoTIFF in geographic coordinates (see the module's notes).
     pub fn from_geotiff(path: &Path) -> Result<Self, DemError> {
         use tiff::decoder::{Decoder, DecodingResult};
@@ -415,20 +436,10 @@ pub(crate) mod tests {
 
     /// A 0.002° grid (~220 m × 190 m) whose height rises 10 m per 100 m eastwards from 50 m.
     pub(crate) fn slope(frame: &LocalFrame) -> Dem {
-        let (w, h) = (41, 41);
-        let d = 0.00005;
-        let (lat0, lon0) = (30.701, 120.999);
-        let mut z = Vec::with_capacity(w * h);
-        for r in 0..h {
-            for c in 0..w {
-                let (east, _) = frame.geo_to_ground(GeoPoint {
-                    lat: lat0 - r as f64 * d,
-                    lon: lon0 + c as f64 * d,
-                });
-                z.push((50.0 + 0.1 * east) as f32);
-            }
-        }
-        Dem::new(lat0, lon0, d, d, w, z).unwrap()
+        Dem::from_fn(30.701, 120.999, 0.00005, (41, 41), |p| {
+            50.0 + 0.1 * frame.geo_to_ground(p).0
+        })
+        .unwrap()
     }
 
     #[test]
