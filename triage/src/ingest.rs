@@ -295,8 +295,18 @@ impl Ingest {
         let mut touched: HashMap<String, Ticket> = HashMap::new();
         let mut batch_hits: HashMap<String, String> = HashMap::new();
         let mut seen: HashSet<String> = HashSet::new();
-        for &(topic, payload) in messages {
-            let Checked { hit, jpeg, stored } = match check(topic, payload) {
+        let checked: Vec<_> = messages
+            .iter()
+            .map(|&(topic, payload)| (topic, payload, check(topic, payload)))
+            .collect();
+        // Hits taken before: asked of the store once for the batch.
+        let ids: Vec<&str> = checked
+            .iter()
+            .filter_map(|(_, _, c)| c.as_ref().ok().map(|c| c.hit.hit_id.as_str()))
+            .collect();
+        let known = self.store.known_hits(&ids)?;
+        for (topic, payload, checked) in checked {
+            let Checked { hit, jpeg, stored } = match checked {
                 Ok(c) => c,
                 Err(reason) => {
                     outcomes.push(Outcome::Dead(reason.clone()));
@@ -304,7 +314,7 @@ impl Ingest {
                     continue;
                 }
             };
-            if !seen.insert(hit.hit_id.clone()) || self.store.hit_ticket(&hit.hit_id)?.is_some() {
+            if known.contains(&hit.hit_id) || !seen.insert(hit.hit_id.clone()) {
                 outcomes.push(Outcome::Repeat);
                 continue;
             }

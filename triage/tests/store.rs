@@ -32,7 +32,7 @@ fn ingest(open: &Open) -> Ingest {
 
 type Scenario = fn(&Open);
 
-const SUITE: [(&str, Scenario); 6] = [
+const SUITE: [(&str, Scenario); 7] = [
     ("sla", a_passed_deadline_is_reported_once_per_stage),
     (
         "lifecycle",
@@ -51,6 +51,7 @@ const SUITE: [(&str, Scenario); 6] = [
         malformed_payloads_become_dead_letters_naming_the_fault,
     ),
     ("audit", the_audit_log_is_complete_and_in_order),
+    ("one_batch", one_batch_opens_a_ticket_and_joins_it),
 ];
 
 #[test]
@@ -154,6 +155,32 @@ fn two_flights_over_one_pile_make_one_ticket_with_two_sightings(open: &Open) {
     assert_eq!(take(&mut ing, &[msg(&upd)]), [Outcome::Joined(t1.clone())]);
     assert_eq!(ing.store().ticket(t1).unwrap().unwrap().sightings, 2);
     assert_eq!(ing.store().sightings(t1).unwrap().len(), 3);
+}
+
+/// A ticket opened and joined within one batch is written once, as the batch leaves it, with
+/// its audit events in the order they happened.
+fn one_batch_opens_a_ticket_and_joins_it(open: &Open) {
+    let mut ing = ingest(open);
+    let a = msg(&hit("a", "dock-1", "construction_waste", 30.7, 0.5));
+    let b = msg(&hit("b", "dock-2", "construction_waste", 30.700045, 0.45));
+    let out = take(&mut ing, &[a.clone(), b, a]);
+    let Outcome::Opened(t) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(out[1..], [Outcome::Joined(t.clone()), Outcome::Repeat]);
+    assert_eq!(ing.store().counts().unwrap(), (1, 2, 0));
+    let ticket = ing.store().ticket(t).unwrap().unwrap();
+    assert_eq!((ticket.sightings, ticket.state), (2, State::Dispatched));
+    let events = ing.store().audit(t).unwrap();
+    assert_eq!(events.first().map(|e| e.event.as_str()), Some("opened"));
+    assert_eq!(events.last().map(|e| e.event.as_str()), Some("dispatched"));
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    // After a restart the index is rebuilt from what was stored: a third sighting joins it.
+    drop(ing);
+    let mut ing = ingest(open);
+    let c = msg(&hit("c", "dock-3", "construction_waste", 30.70002, 0.7));
+    assert_eq!(take(&mut ing, &[c]), [Outcome::Joined(t.clone())]);
+    assert_eq!(ing.store().ticket(t).unwrap().unwrap().sightings, 3);
 }
 
 fn malformed_payloads_become_dead_letters_naming_the_fault(open: &Open) {

@@ -17,6 +17,8 @@ mod sqlite;
 pub use self::postgres::Postgres;
 pub use self::sqlite::Sqlite;
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use crate::engine::{Placed, State};
@@ -25,6 +27,17 @@ use crate::engine::{Placed, State};
 pub trait Store: Send + std::fmt::Debug {
     /// The ticket a hit went to, if the hit was taken before.
     fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError>;
+    /// Which of these hits were taken before (a batch's idempotency check; a store with a
+    /// round trip per query answers it in one).
+    fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let mut known = HashSet::new();
+        for &id in hit_ids {
+            if self.hit_ticket(id)?.is_some() {
+                known.insert(id.to_string());
+            }
+        }
+        Ok(known)
+    }
     /// Writes a batch of effects in one transaction: all or nothing.
     fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError>;
     /// Writes one ticket as it now is (inserted or replaced) with its audit events, in one

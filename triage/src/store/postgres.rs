@@ -1,6 +1,10 @@
-//! The PostgreSQL store: the same tables as SQLite's, one transaction per batch of hits.
+//! The PostgreSQL store: the same tables as SQLite's, one transaction per batch of hits, and a
+//! statement per table per batch (rows as arrays through `UNNEST`): a round trip costs more than
+//! a row.
 
 use ::postgres::{Client, NoTls, Row};
+
+use std::collections::HashSet;
 
 use super::{
     AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, Store, StoreError, Ticket,
@@ -121,50 +125,71 @@ fn ticket(r: &Row) -> Result<Ticket, StoreError> {
     })
 }
 
-fn write_ticket(tx: &mut ::postgres::Transaction<'_>, t: &Ticket) -> Result<(), StoreError> {
+/// Inserts or updates tickets (each at most once) in one statement.
+fn write_tickets(tx: &mut ::postgres::Transaction<'_>, t: &[&Ticket]) -> Result<(), StoreError> {
+    let text = |f: &dyn Fn(&Ticket) -> &str| t.iter().map(|t| f(t)).collect::<Vec<_>>();
+    let opt = |f: &dyn Fn(&Ticket) -> Option<&str>| t.iter().map(|t| f(t)).collect::<Vec<_>>();
+    let num = |f: &dyn Fn(&Ticket) -> f64| t.iter().map(|t| f(t)).collect::<Vec<_>>();
+    let score = |f: &dyn Fn(&Ticket) -> f32| t.iter().map(|t| f(t)).collect::<Vec<_>>();
     tx.execute(
         &format!(
-            "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-             ON CONFLICT (ticket_id) DO UPDATE SET state = $4, lat = $5, lon = $6, \
-             uncertainty_m = $7, unit = $8, grid_cell = $9, sightings = $10, best_score = $11, \
-             min_score = $12, review = $13, state_since = $15, due_at = $16, \
-             first_observed_at = $17, recurs = $18, breached = $19"
+            "INSERT INTO tickets ({TICKET_COLUMNS}) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], \
+             $3::TEXT[], $4::TEXT[], $5::FLOAT8[], $6::FLOAT8[], $7::FLOAT8[], $8::TEXT[], \
+             $9::TEXT[], $10::INT8[], $11::REAL[], $12::REAL[], $13::BOOL[], $14::FLOAT8[], \
+             $15::FLOAT8[], $16::FLOAT8[], $17::FLOAT8[], $18::TEXT[], $19::BOOL[]) \
+             ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state, lat = EXCLUDED.lat, \
+             lon = EXCLUDED.lon, uncertainty_m = EXCLUDED.uncertainty_m, unit = EXCLUDED.unit, \
+             grid_cell = EXCLUDED.grid_cell, sightings = EXCLUDED.sightings, \
+             best_score = EXCLUDED.best_score, min_score = EXCLUDED.min_score, \
+             review = EXCLUDED.review, state_since = EXCLUDED.state_since, \
+             due_at = EXCLUDED.due_at, first_observed_at = EXCLUDED.first_observed_at, \
+             recurs = EXCLUDED.recurs, breached = EXCLUDED.breached"
         ),
         &[
-            &t.ticket_id,
-            &t.category,
-            &t.class,
-            &t.state.as_str(),
-            &t.lat,
-            &t.lon,
-            &t.uncertainty_m,
-            &t.unit,
-            &t.grid_cell,
-            &i64::from(t.sightings),
-            &t.best_score,
-            &t.min_score,
-            &t.review,
-            &t.opened_at,
-            &t.state_since,
-            &t.due_at,
-            &t.first_observed_at,
-            &t.recurs,
-            &t.breached,
+            &text(&|t| &t.ticket_id),
+            &text(&|t| &t.category),
+            &text(&|t| &t.class),
+            &text(&|t| t.state.as_str()),
+            &num(&|t| t.lat),
+            &num(&|t| t.lon),
+            &num(&|t| t.uncertainty_m),
+            &opt(&|t| t.unit.as_deref()),
+            &opt(&|t| t.grid_cell.as_deref()),
+            &t.iter().map(|t| i64::from(t.sightings)).collect::<Vec<_>>(),
+            &score(&|t| t.best_score),
+            &score(&|t| t.min_score),
+            &t.iter().map(|t| t.review).collect::<Vec<_>>(),
+            &num(&|t| t.opened_at),
+            &num(&|t| t.state_since),
+            &t.iter().map(|t| t.due_at).collect::<Vec<Option<f64>>>(),
+            &num(&|t| t.first_observed_at),
+            &opt(&|t| t.recurs.as_deref()),
+            &t.iter().map(|t| t.breached).collect::<Vec<_>>(),
         ],
     )?;
     Ok(())
 }
 
-fn write_event(tx: &mut ::postgres::Transaction<'_>, ev: &AuditEvent) -> Result<(), StoreError> {
+/// Appends audit events in one statement, in their order.
+fn write_events(
+    tx: &mut ::postgres::Transaction<'_>,
+    ev: &[&AuditEvent],
+) -> Result<(), StoreError> {
+    if ev.is_empty() {
+        return Ok(());
+    }
+    let text = |f: &dyn Fn(&AuditEvent) -> &str| ev.iter().map(|e| f(e)).collect::<Vec<_>>();
     tx.execute(
-        "INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO audit (ticket_id, at, actor, event, detail) \
+         SELECT ticket_id, at, actor, event, detail FROM UNNEST($1::TEXT[], $2::FLOAT8[], \
+         $3::TEXT[], $4::TEXT[], $5::TEXT[]) WITH ORDINALITY AS e(ticket_id, at, actor, event, \
+         detail, n) ORDER BY n",
         &[
-            &ev.ticket_id,
-            &ev.at,
-            &ev.actor,
-            &ev.event,
-            &ev.detail.to_string(),
+            &text(&|e| &e.ticket_id),
+            &ev.iter().map(|e| e.at).collect::<Vec<_>>(),
+            &text(&|e| &e.actor),
+            &text(&|e| &e.event),
+            &ev.iter().map(|e| e.detail.to_string()).collect::<Vec<_>>(),
         ],
     )?;
     Ok(())
@@ -229,43 +254,83 @@ impl Store for Postgres {
             .map(|r| r.get(0)))
     }
 
+    fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if hit_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(self
+            .db
+            .query(
+                "SELECT hit_id FROM sightings WHERE hit_id = ANY($1)",
+                &[&hit_ids],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
     fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        // One statement per table for the whole batch (a round trip each, not one per row).
         let mut tx = self.db.transaction()?;
-        let put_sighting = tx.prepare(
+        // A ticket touched twice in the batch is written as the batch leaves it.
+        let mut last = std::collections::HashMap::new();
+        for (k, e) in effects.iter().enumerate() {
+            last.insert(e.ticket.ticket_id.as_str(), k);
+        }
+        let tickets: Vec<&Ticket> = effects
+            .iter()
+            .enumerate()
+            .filter(|(k, e)| last[e.ticket.ticket_id.as_str()] == *k)
+            .map(|(_, e)| &e.ticket)
+            .collect();
+        write_tickets(&mut tx, &tickets)?;
+        let sightings: Vec<&Sighting> = effects.iter().map(|e| &e.sighting).collect();
+        let col =
+            |f: &dyn Fn(&Sighting) -> &str| sightings.iter().map(|s| f(s)).collect::<Vec<_>>();
+        let num = |f: &dyn Fn(&Sighting) -> f64| sightings.iter().map(|s| f(s)).collect::<Vec<_>>();
+        tx.execute(
             "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
              received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::REAL[], \
+             $6::FLOAT8[], $7::FLOAT8[], $8::FLOAT8[], $9::FLOAT8[], $10::FLOAT8[], $11::TEXT[], \
+             $12::TEXT[], $13::TEXT[])",
+            &[
+                &col(&|s| &s.hit_id),
+                &col(&|s| &s.ticket_id),
+                &col(&|s| &s.agent_id),
+                &col(&|s| &s.class),
+                &sightings.iter().map(|s| s.score).collect::<Vec<f32>>(),
+                &num(&|s| s.observed_at),
+                &num(&|s| s.received_at),
+                &num(&|s| s.lat),
+                &num(&|s| s.lon),
+                &num(&|s| s.uncertainty_m),
+                &col(&|s| &s.evidence_sha256),
+                &sightings
+                    .iter()
+                    .map(|s| s.update_of.as_deref())
+                    .collect::<Vec<Option<&str>>>(),
+                &col(&|s| &s.payload),
+            ],
         )?;
-        let put_evidence = tx.prepare(
-            "INSERT INTO evidence (sha256, jpeg) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
-        )?;
-        for e in effects {
-            write_ticket(&mut tx, &e.ticket)?;
-            let s = &e.sighting;
+        let events: Vec<&AuditEvent> = effects.iter().flat_map(|e| &e.events).collect();
+        write_events(&mut tx, &events)?;
+        let (hashes, jpegs): (Vec<&str>, Vec<&[u8]>) = effects
+            .iter()
+            .filter_map(|e| {
+                let jpeg = e.evidence.as_deref()?;
+                Some((e.sighting.evidence_sha256.as_str(), jpeg))
+            })
+            .unzip();
+        if !hashes.is_empty() {
             tx.execute(
-                &put_sighting,
-                &[
-                    &s.hit_id,
-                    &s.ticket_id,
-                    &s.agent_id,
-                    &s.class,
-                    &s.score,
-                    &s.observed_at,
-                    &s.received_at,
-                    &s.lat,
-                    &s.lon,
-                    &s.uncertainty_m,
-                    &s.evidence_sha256,
-                    &s.update_of,
-                    &s.payload,
-                ],
+                "INSERT INTO evidence (sha256, jpeg) SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[]) \
+                 ON CONFLICT (sha256) DO NOTHING",
+                &[&hashes, &jpegs],
             )?;
-            for ev in &e.events {
-                write_event(&mut tx, ev)?;
-            }
-            if let Some(jpeg) = &e.evidence {
-                tx.execute(&put_evidence, &[&s.evidence_sha256, jpeg])?;
-            }
         }
         tx.commit()?;
         Ok(())
@@ -273,10 +338,8 @@ impl Store for Postgres {
 
     fn put_ticket(&mut self, t: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut tx = self.db.transaction()?;
-        write_ticket(&mut tx, t)?;
-        for ev in events {
-            write_event(&mut tx, ev)?;
-        }
+        write_tickets(&mut tx, &[t])?;
+        write_events(&mut tx, &events.iter().collect::<Vec<_>>())?;
         tx.commit()?;
         Ok(())
     }
