@@ -67,3 +67,15 @@ pub fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
         update_of: None,
     }
 }
+
+/// Publishes a hit on its agent's topic at QoS 1, as an edge agent does.
+pub fn publish_hit(client: &rumqttc::Client, hit: &Hit) {
+    client
+        .publish(
+            format!("argus/v1/agents/{}/hits", hit.agent_id),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(hit).expect("a hit serialises"),
+        )
+        .expect("the client's queue takes the hit");
+}

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use argus::services::{Mosquitto, free_port, http, start_triage};
-use argus_triage::testing::{JPEG, hit};
-use rumqttc::{Client, MqttOptions, QoS};
+use argus_triage::testing::{JPEG, hit, publish_hit};
+use rumqttc::{Client, MqttOptions};
 use serde_json::Value;
 
 const VIEWER: &str = "viewer-token-0123456789";
@@ -64,14 +64,7 @@ fn tickets_evidence_roles_and_open311_over_http() {
         Client::new(MqttOptions::new("test-dock", "127.0.0.1", broker.port), 10);
     std::thread::spawn(move || for _ in conn.iter() {});
     let h = hit("api-1", "dock-1", "construction_waste", 30.7, 0.9);
-    client
-        .publish(
-            "argus/v1/agents/dock-1/hits",
-            QoS::AtLeastOnce,
-            false,
-            serde_json::to_vec(&h).unwrap(),
-        )
-        .unwrap();
+    publish_hit(&client, &h);
     let until = Instant::now() + Duration::from_secs(30);
     let list = loop {
         let (s, v) = json(port, "GET", "/api/v1/tickets", Some(VIEWER), "");

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use argus::services::{free_port, http, start_triage};
 use argus_sim::district::generate::{DistrictOptions, generate};
 use argus_triage::store::{Sqlite, Store};
-use argus_triage::testing::hit;
+use argus_triage::testing::{hit, publish_hit};
 use base64::Engine as _;
-use rumqttc::{Client, MqttOptions, QoS};
+use rumqttc::{Client, MqttOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -119,14 +119,7 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
         let jpeg = jpeg(k as u8);
         h.evidence.sha256 = format!("{:x}", Sha256::digest(&jpeg));
         h.evidence.jpeg_base64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
-        client
-            .publish(
-                "argus/v1/agents/dock-1/hits",
-                QoS::AtLeastOnce,
-                false,
-                serde_json::to_vec(&h).unwrap(),
-            )
-            .unwrap();
+        publish_hit(&client, &h);
     }
     let until = Instant::now() + Duration::from_secs(30);
     while Sqlite::open(&db).unwrap().counts().unwrap().1 < 12 {

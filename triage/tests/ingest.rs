@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use argus::services::Mosquitto;
 use argus_triage::store::{Sqlite, Store};
-use argus_triage::testing::hit;
+use argus_triage::testing::{hit, publish_hit};
 use rumqttc::{Client, MqttOptions, QoS};
 
 const TRIAGE: &str = env!("CARGO_BIN_EXE_triage");
@@ -195,14 +195,7 @@ fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
             30.6 + i as f64 * 0.01,
             0.9,
         );
-        client
-            .publish(
-                "argus/v1/agents/cam-1/hits",
-                QoS::AtLeastOnce,
-                false,
-                serde_json::to_vec(&h).unwrap(),
-            )
-            .unwrap();
+        publish_hit(&client, &h);
     }
     wait_for("three hits stored", Duration::from_secs(30), || {
         counts(&db).1 == 3
