@@ -387,24 +387,27 @@ impl Terrain<'_> {
     }
 
     /// Where the ray from `origin` along `dir` first meets the terrain: marched in steps of a
-    /// quarter of the post spacing (at most 1 m), then bisected to a millimetre. `None` when
-    /// it leaves the DEM, crosses a hole or points above every height first.
+    /// quarter of the post spacing (at most 1 m) between the DEM's highest and lowest heights,
+    /// then bisected to a millimetre. `None` when it leaves the DEM, crosses a hole or points
+    /// above every height first.
     pub fn cast(&self, origin: Vec3, dir: Vec3) -> Option<Vec3> {
         let dir = dir.normalized();
-        let (lo, _) = self.dem.range();
-        let floor = lo - self.reference_m;
+        let (lo, hi) = self.dem.range();
+        let (floor, ceiling) = (lo - self.reference_m, hi - self.reference_m);
         if dir.z >= 0.0 || origin.z <= floor {
             return None;
         }
-        // Beyond this the ray is below the lowest terrain: it must have met it by then.
+        // The ray can meet the terrain only between the highest and the lowest height: march
+        // from where it comes down to the one until it passes the other.
+        let t_start = ((ceiling + 0.01 - origin.z) / dir.z).max(0.0);
         let t_end = (floor - origin.z) / dir.z;
         let step = (self.dem.spacing_m() / 4.0).clamp(0.05, 1.0);
         let above = |t: f64| -> Option<bool> {
             let p = origin + dir * t;
             Some(p.z > self.z(p.x, p.y)?)
         };
-        let (mut t0, mut t1) = (0.0, 0.0);
-        if !above(0.0)? {
+        let (mut t0, mut t1) = (t_start, t_start);
+        if !above(t_start)? {
             return None; // the camera is under the terrain
         }
         while t1 < t_end {
