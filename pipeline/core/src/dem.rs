@@ -168,7 +168,7 @@ impl Dem {
             .find_tag(Tag::Unknown(GEO_KEY_DIRECTORY))
             .map_err(tiff_err)?
         {
-            Some(v) => v.into_u16_vec().map_err(tiff_err)?.into_iter().collect(),
+            Some(v) => v.into_u16_vec().map_err(tiff_err)?,
             None => Vec::new(),
         };
         let key = |id: u16| -> Option<u16> {

@@ -105,8 +105,8 @@ impl<'a> Ground<'a> {
         let mut best_t = t_of(ground.z);
         for b in map.along("building", [origin.x, origin.y], [ground.x, ground.y]) {
             let Some(h) = b.height_m else { continue };
-            // The roof stands on the ground under the building: the plane, or the terrain where
-            // the ray would meet a roof on the ground below the ray's ground point.
+            // The roof stands on the ground under the building: the plane, or the terrain below
+            // where the ray passes a roof that height above the ray's own ground point.
             let base = match &self.terrain {
                 None => self.plane_z,
                 Some(terrain) => {

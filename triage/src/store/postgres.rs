@@ -125,12 +125,13 @@ fn ticket(r: &Row) -> Result<Ticket, StoreError> {
     })
 }
 
+/// One field of every row, as the array a `UNNEST` parameter takes.
+fn column<'a, R, T>(rows: &[&'a R], field: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(|&r| field(r)).collect()
+}
+
 /// Inserts or updates tickets (each at most once) in one statement.
 fn write_tickets(tx: &mut ::postgres::Transaction<'_>, t: &[&Ticket]) -> Result<(), StoreError> {
-    let text = |f: &dyn Fn(&Ticket) -> &str| t.iter().map(|t| f(t)).collect::<Vec<_>>();
-    let opt = |f: &dyn Fn(&Ticket) -> Option<&str>| t.iter().map(|t| f(t)).collect::<Vec<_>>();
-    let num = |f: &dyn Fn(&Ticket) -> f64| t.iter().map(|t| f(t)).collect::<Vec<_>>();
-    let score = |f: &dyn Fn(&Ticket) -> f32| t.iter().map(|t| f(t)).collect::<Vec<_>>();
     tx.execute(
         &format!(
             "INSERT INTO tickets ({TICKET_COLUMNS}) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], \
@@ -146,25 +147,25 @@ fn write_tickets(tx: &mut ::postgres::Transaction<'_>, t: &[&Ticket]) -> Result<
              recurs = EXCLUDED.recurs, breached = EXCLUDED.breached"
         ),
         &[
-            &text(&|t| &t.ticket_id),
-            &text(&|t| &t.category),
-            &text(&|t| &t.class),
-            &text(&|t| t.state.as_str()),
-            &num(&|t| t.lat),
-            &num(&|t| t.lon),
-            &num(&|t| t.uncertainty_m),
-            &opt(&|t| t.unit.as_deref()),
-            &opt(&|t| t.grid_cell.as_deref()),
-            &t.iter().map(|t| i64::from(t.sightings)).collect::<Vec<_>>(),
-            &score(&|t| t.best_score),
-            &score(&|t| t.min_score),
-            &t.iter().map(|t| t.review).collect::<Vec<_>>(),
-            &num(&|t| t.opened_at),
-            &num(&|t| t.state_since),
-            &t.iter().map(|t| t.due_at).collect::<Vec<Option<f64>>>(),
-            &num(&|t| t.first_observed_at),
-            &opt(&|t| t.recurs.as_deref()),
-            &t.iter().map(|t| t.breached).collect::<Vec<_>>(),
+            &column(t, |t| &t.ticket_id),
+            &column(t, |t| &t.category),
+            &column(t, |t| &t.class),
+            &column(t, |t| t.state.as_str()),
+            &column(t, |t| t.lat),
+            &column(t, |t| t.lon),
+            &column(t, |t| t.uncertainty_m),
+            &column(t, |t| t.unit.as_deref()),
+            &column(t, |t| t.grid_cell.as_deref()),
+            &column(t, |t| i64::from(t.sightings)),
+            &column(t, |t| t.best_score),
+            &column(t, |t| t.min_score),
+            &column(t, |t| t.review),
+            &column(t, |t| t.opened_at),
+            &column(t, |t| t.state_since),
+            &column(t, |t| t.due_at),
+            &column(t, |t| t.first_observed_at),
+            &column(t, |t| t.recurs.as_deref()),
+            &column(t, |t| t.breached),
         ],
     )?;
     Ok(())
@@ -178,18 +179,17 @@ fn write_events(
     if ev.is_empty() {
         return Ok(());
     }
-    let text = |f: &dyn Fn(&AuditEvent) -> &str| ev.iter().map(|e| f(e)).collect::<Vec<_>>();
     tx.execute(
         "INSERT INTO audit (ticket_id, at, actor, event, detail) \
          SELECT ticket_id, at, actor, event, detail FROM UNNEST($1::TEXT[], $2::FLOAT8[], \
          $3::TEXT[], $4::TEXT[], $5::TEXT[]) WITH ORDINALITY AS e(ticket_id, at, actor, event, \
          detail, n) ORDER BY n",
         &[
-            &text(&|e| &e.ticket_id),
-            &ev.iter().map(|e| e.at).collect::<Vec<_>>(),
-            &text(&|e| &e.actor),
-            &text(&|e| &e.event),
-            &ev.iter().map(|e| e.detail.to_string()).collect::<Vec<_>>(),
+            &column(ev, |e| &e.ticket_id),
+            &column(ev, |e| e.at),
+            &column(ev, |e| &e.actor),
+            &column(ev, |e| &e.event),
+            &column(ev, |e| e.detail.to_string()),
         ],
     )?;
     Ok(())
@@ -288,9 +288,6 @@ impl Store for Postgres {
             .collect();
         write_tickets(&mut tx, &tickets)?;
         let sightings: Vec<&Sighting> = effects.iter().map(|e| &e.sighting).collect();
-        let col =
-            |f: &dyn Fn(&Sighting) -> &str| sightings.iter().map(|s| f(s)).collect::<Vec<_>>();
-        let num = |f: &dyn Fn(&Sighting) -> f64| sightings.iter().map(|s| f(s)).collect::<Vec<_>>();
         tx.execute(
             "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
              received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
@@ -298,22 +295,19 @@ impl Store for Postgres {
              $6::FLOAT8[], $7::FLOAT8[], $8::FLOAT8[], $9::FLOAT8[], $10::FLOAT8[], $11::TEXT[], \
              $12::TEXT[], $13::TEXT[])",
             &[
-                &col(&|s| &s.hit_id),
-                &col(&|s| &s.ticket_id),
-                &col(&|s| &s.agent_id),
-                &col(&|s| &s.class),
-                &sightings.iter().map(|s| s.score).collect::<Vec<f32>>(),
-                &num(&|s| s.observed_at),
-                &num(&|s| s.received_at),
-                &num(&|s| s.lat),
-                &num(&|s| s.lon),
-                &num(&|s| s.uncertainty_m),
-                &col(&|s| &s.evidence_sha256),
-                &sightings
-                    .iter()
-                    .map(|s| s.update_of.as_deref())
-                    .collect::<Vec<Option<&str>>>(),
-                &col(&|s| &s.payload),
+                &column(&sightings, |s| &s.hit_id),
+                &column(&sightings, |s| &s.ticket_id),
+                &column(&sightings, |s| &s.agent_id),
+                &column(&sightings, |s| &s.class),
+                &column(&sightings, |s| s.score),
+                &column(&sightings, |s| s.observed_at),
+                &column(&sightings, |s| s.received_at),
+                &column(&sightings, |s| s.lat),
+                &column(&sightings, |s| s.lon),
+                &column(&sightings, |s| s.uncertainty_m),
+                &column(&sightings, |s| &s.evidence_sha256),
+                &column(&sightings, |s| s.update_of.as_deref()),
+                &column(&sightings, |s| &s.payload),
             ],
         )?;
         let events: Vec<&AuditEvent> = effects.iter().flat_map(|e| &e.events).collect();
