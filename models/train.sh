@@ -5,7 +5,7 @@
 #   3. training (fixed seeds; the data's SHA-256 goes into the manifest);
 #   4. ONNX export + manifest into models/argus-det, checked against PyTorch;
 #   5. evaluation through ONNX Runtime and the model card.
-# Environment: ARGUS_DATA (default ./data), IMAGES (6000), EPOCHS (15), VERSION (0.3.0).
+# Environment: ARGUS_DATA (default ./data), IMAGES (8000), EPOCHS (14), VERSION (0.3.0).
 # Not part of the run or test path: CI never trains.
 # The shipped models/argus-det is 0.2.0 (6 training districts, 18 epochs on 5,000 images); these
 # defaults (24 districts, 15 epochs on 6,000) make the 0.3.0 candidate: better on the held-out
@@ -25,14 +25,14 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$stamp"
 fi
 data="${ARGUS_DATA:-$root/data}"
-images="${IMAGES:-6000}"
+images="${IMAGES:-8000}"
 ds="$data/datasets/sim-v3-seed1-$images"
 if [ ! -f "$ds/dataset.json" ]; then
   cargo build --release --locked -p argus-sim --bin sim
   "$root/target/release/sim" dataset --out "$ds" --images "$images" --seed 1 --size 640x640
 fi
 run="$data/runs/argus-det-$(date +%Y%m%d-%H%M%S)"
-"$venv/bin/python" models/detector/train.py --data "$ds" --out "$run" --epochs "${EPOCHS:-15}"
+"$venv/bin/python" models/detector/train.py --data "$ds" --out "$run" --epochs "${EPOCHS:-14}" --val-every 2
 "$venv/bin/python" models/detector/export.py --checkpoint "$run/checkpoint.pt" --out models/argus-det --version "${VERSION:-0.3.0}"
 cp "$run/train_log.jsonl" models/argus-det/train_log.jsonl
 # The run's settings, naming the dataset rather than this machine's folders.

@@ -74,6 +74,10 @@ def main():
     speed = {f"batch{b}_ms_per_image": timing(sess, size, b) for b in (1, 4)}
     (model / "metrics.json").write_text(json.dumps({"results": results, "speed_onnxruntime_python_2_threads": speed}, indent=2) + "\n")
     t = manifest["training"]
+    st = t["settings"]
+    dataset = Path(args.data) / "dataset.json"
+    splits = json.loads(dataset.read_text())["splits"] if dataset.exists() else {}
+    districts = len(splits.get("train", {}).get("district_seeds", [])) or "?"
     card = f"""# {manifest['name']} {manifest['version']}
 
 A compact single-stage detector (CenterNet-style: depthwise-separable backbone, feature pyramid
@@ -97,8 +101,17 @@ classes. It finds what the camera sees; the map rules decide what is a violation
   `shared/data/trashbags` (CC BY 4.0, woosongvision / Roboflow Universe) outside the fixed holdout
   (one in five by name hash), boxes from the polygons' extent, as `waste_pile`.
 - Training data SHA-256: `{t['data_sha256']}`; best epoch {t['epoch']} of
-  {t['settings'].get('epochs')}; input {size}×{size} RGB scaled to 0–1, letterboxed top-left with
+  {st.get('epochs')}; input {size}×{size} RGB scaled to 0–1, letterboxed top-left with
   grey 114.
+
+## Training
+{splits.get('train', {}).get('images', '?')} simulated training images from {districts} districts (validation and test: one
+unseen district each). AdamW with a one-cycle schedule (peak learning rate {st.get('lr')}), batch
+{st.get('batch')} of {st.get('crop')}-pixel crops, mostly around a labelled object; the shipped weights are
+the exponential moving average of the training weights (decay 0.999). Augmentation: flips and
+quarter turns (aerial views have no up), half the images rescaled by 0.7–1.4, brightness,
+contrast and white-balance jitter. Loss: CenterNet focal loss on the heatmap, L1 on size and
+offset; ignore regions are neither positives nor negatives. Log: `train_log.jsonl`.
 
 ## Metrics (pycocotools, through ONNX Runtime)
 """

@@ -18,6 +18,9 @@ from PIL import Image
 CLASSES = ["stall", "waste_pile", "steel_shed"]
 STRIDE = 4
 MAX_OBJECTS = 128
+# `sim dataset` labels objects whose longer side reaches this many pixels; smaller ones are ignore
+# regions (sim/src/dataset.rs, MIN_LABEL_SIDE_PX).
+MIN_LABEL_SIDE_PX = 10.0
 
 
 COLUMNS = 6
@@ -130,16 +133,32 @@ def targets(boxes, size, num_classes=len(CLASSES)):
     return heat, wh, off, ind, mask, ignore
 
 
+def rescale(img, boxes, factor):
+    """The image and its boxes scaled by `factor`; objects that end up smaller than the
+    dataset's labelling limit become ignore regions, as `sim dataset` would have marked them."""
+    h, w = img.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    img = np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.BILINEAR))
+    boxes = boxes.copy()
+    boxes[:, 1:5] *= factor
+    side = np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 4] - boxes[:, 2])
+    boxes[side < MIN_LABEL_SIDE_PX, 5] = 1
+    return img, boxes
+
+
 class Augmenter:
-    """Aerial views have no up: random flips and quarter turns; light colour jitter; a random
-    square crop of `crop` pixels (training at a smaller size is faster on CPU), usually around a
-    labelled object."""
+    """Aerial views have no up: random flips and quarter turns; half the images rescaled by
+    0.7-1.4 (altitude and lens vary more than any one district shows); brightness, contrast and
+    white-balance jitter; a random square crop of `crop` pixels (training at a smaller size is
+    faster on CPU), usually around a labelled object."""
 
     def __init__(self, crop, rng):
         self.crop, self.rng = crop, rng
 
     def __call__(self, img, boxes):
         rng = self.rng
+        if rng.random() < 0.5:
+            img, boxes = rescale(img, boxes, float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))))
         h, w = img.shape[:2]
         c = self.crop
         if c < min(h, w):
@@ -171,7 +190,7 @@ class Augmenter:
             b[:, 2], b[:, 4] = s - boxes[:, 3], s - boxes[:, 1]
             boxes = b
         img = img.astype(np.float32)
-        img = img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20)
+        img = img * (rng.uniform(0.75, 1.25) * rng.uniform(0.92, 1.08, 3)) + rng.uniform(-20, 20)
         return np.clip(img, 0, 255), boxes
 
 
