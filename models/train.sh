@@ -7,10 +7,11 @@
 #   5. evaluation through ONNX Runtime and the model card.
 # Environment: ARGUS_DATA (default ./data), IMAGES (8000), EPOCHS (14), VERSION (0.3.0).
 # Not part of the run or test path: CI never trains.
-# The shipped models/argus-det is 0.2.0 (6 training districts, 18 epochs on 5,000 images); these
-# defaults (24 districts, 15 epochs on 6,000) make the 0.3.0 candidate: better on the held-out
-# district (AP50 stall 0.796, waste 0.841, shed 0.878) but it misses the patrol test's bag pile
-# and is not shipped yet.
+# The shipped models/argus-det is 0.2.0 (6 training districts, 18 epochs on 5,000 images). These
+# defaults (48 districts, 14 epochs on 8,000 images, EMA weights, rescale jitter) make the 0.3.0
+# candidate, not shipped: on the 800-image test district it scores AP50 stall 0.806, waste 0.829,
+# shed 0.887 where 0.2.0 scores 0.746, 0.840, 0.871 on the same images, but 0.193 on the real
+# bag holdout where 0.2.0 scores 0.285. Neither reaches the 0.85 goal for stall and waste.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
