@@ -1,7 +1,11 @@
 """Trains the violation-object detector from scratch on `sim dataset` output plus the real
 rubbish-bag photos, reproducibly (fixed seeds; the training data's SHA-256 is recorded).
 
-    python models/detector/train.py --data DATASET --out models/argus-det [--epochs N]
+    python models/detector/train.py --data DATASET --out RUN [--epochs N]
+    python models/detector/train.py --data YOUR_SET --out RUN --init OLD_RUN/checkpoint.pt --lr 1e-3 --epochs 3
+
+The second form fine-tunes an earlier run's weights (an analyst's own footage in `sim dataset`
+layout, for example) instead of starting from scratch.
 
 Validation and the checkpoint use an exponential moving average of the weights (smoother and
 better on unseen districts than the last step's weights).
@@ -83,6 +87,8 @@ def main():
     ap.add_argument("--size", type=int, default=640, help="model input size")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", help="start from this checkpoint's weights (fine-tuning) instead of from scratch")
+    ap.add_argument("--real-repeat", type=int, default=1, help="show each real rubbish-bag photo this many times an epoch")
     ap.add_argument("--val-every", type=int, default=1, help="validate every N epochs (and always in the last three)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many training images (smoke tests)")
     args = ap.parse_args()
@@ -93,7 +99,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    train = sim_split(args.data, "train") + trashbags(args.trashbags, holdout=False)
+    train = sim_split(args.data, "train") + trashbags(args.trashbags, holdout=False) * args.real_repeat
     val = sim_split(args.data, "val")
     if args.limit:
         train, val = train[:args.limit], val[:max(8, args.limit // 8)]
@@ -107,6 +113,8 @@ def main():
     (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
 
     model = Detector(len(CLASSES))
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * math.ceil(len(train) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
