@@ -48,7 +48,7 @@ def gather(feat, ind):
 
 class Ema:
     """Exponential moving average of a model's weights and buffers; the decay ramps up over the
-    first few thousand steps so early averages do not remember the random start."""
+    first ~`ramp` steps so early averages do not remember the starting weights."""
 
     def __init__(self, model, decay=0.999, ramp=1000):
         self.model = copy.deepcopy(model).eval()
@@ -105,7 +105,9 @@ def main():
         train, val = train[:args.limit], val[:max(8, args.limit // 8)]
     print(f"training on {len(train)} images, validating on {len(val)}", file=sys.stderr)
     digest = data_hash(train)
-    train_imgs = [load_rgb(p, args.size) for p, _ in train]
+    # Repeated samples (--real-repeat) share one decoded image.
+    decoded = {p: load_rgb(p, args.size) for p in dict.fromkeys(p for p, _ in train)}
+    train_imgs = [decoded[p] for p, _ in train]
     val_imgs = [load_rgb(p, args.size) for p, _ in val]
     val_gt = coco_ground_truth(val, args.size)
     info = {"classes": CLASSES, "training_data_sha256": digest, "train_images": len(train), "val_images": len(val),
