@@ -67,10 +67,7 @@ pub struct PublishStats {
     pub connected: AtomicBool,
 }
 
-/// The topic hits go to.
-pub fn hits_topic(agent_id: &str) -> String {
-    format!("argus/v1/agents/{agent_id}/hits")
-}
+pub use argus_core::hit::hits_topic;
 
 /// The retained status topic.
 pub fn status_topic(agent_id: &str) -> String {

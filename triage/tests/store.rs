@@ -13,7 +13,7 @@ type Open = dyn Fn() -> Box<dyn Store>;
 
 fn msg(h: &Hit) -> (String, Vec<u8>) {
     (
-        format!("argus/v1/agents/{}/hits", h.agent_id),
+        argus_core::hit::hits_topic(&h.agent_id),
         serde_json::to_vec(h).unwrap(),
     )
 }

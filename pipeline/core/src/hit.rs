@@ -12,6 +12,11 @@ use crate::rules::Rule;
 /// The schema tag of this version.
 pub const HIT_SCHEMA: &str = "argus.hit/1";
 
+/// The MQTT topic an agent publishes its hits on (triage subscribes to `argus/v1/agents/+/hits`).
+pub fn hits_topic(agent_id: &str) -> String {
+    format!("argus/v1/agents/{agent_id}/hits")
+}
+
 /// What kind of source saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
