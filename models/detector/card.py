@@ -41,6 +41,23 @@ def timing(sess, size, batch, reps=20):
     return float(np.median(times)) * 1000 / batch
 
 
+def stage_list(t):
+    """One line per training stage (train.py --init continues an earlier run)."""
+    lines = []
+    for n, stage in enumerate(t.get("earlier_stages", []) + [{"epoch": t["epoch"], "settings": t["settings"]}]):
+        st = stage["settings"]
+        how = "from scratch" if n == 0 else "continuing the stage before"
+        extra = []
+        if st.get("hard"):
+            extra.append(f"the training images the stage before got wrong (`mine.py`: a confident false "
+                         f"detection or a missed object) shown {1 + st.get('hard_repeat', 0)}× an epoch")
+        if st.get("real_repeat", 1) > 1:
+            extra.append(f"the real bag photos {st['real_repeat']}× an epoch")
+        lines.append(f"{n + 1}. {how}: {st.get('epochs')} epochs at peak learning rate {st.get('lr')}, best epoch "
+                     f"{stage['epoch']}" + ("; " + "; ".join(extra) if extra else "") + ".")
+    return "Stages:\n" + "\n".join(lines)
+
+
 def table(metrics):
     rows = ["| class | AP50 | AP50-95 |", "|---|---|---|"]
     for c, m in metrics.items():
@@ -101,17 +118,21 @@ classes. It finds what the camera sees; the map rules decide what is a violation
   `shared/data/trashbags` (CC BY 4.0, woosongvision / Roboflow Universe) outside the fixed holdout
   (one in five by name hash), boxes from the polygons' extent, as `waste_pile`.
 - Training data SHA-256: `{t['data_sha256']}`; best epoch {t['epoch']} of
-  {st.get('epochs')}; input {size}×{size} RGB scaled to 0–1, letterboxed top-left with
+  {st.get('epochs')}{' of the last stage' if t.get('earlier_stages') else ''}; input {size}×{size} RGB scaled to 0–1, letterboxed top-left with
   grey 114.
 
 ## Training
 {splits.get('train', {}).get('images', '?')} simulated training images from {districts} districts (validation and test: one
-unseen district each). AdamW with a one-cycle schedule (peak learning rate {st.get('lr')}), batch
+unseen district each). AdamW with a one-cycle schedule, batch
 {st.get('batch')} of {st.get('crop')}-pixel crops, mostly around a labelled object; the shipped weights are
 the exponential moving average of the training weights (decay 0.999). Augmentation: flips and
 quarter turns (aerial views have no up), half the images rescaled by 0.7–1.4, brightness,
 contrast and white-balance jitter. Loss: CenterNet focal loss on the heatmap, L1 on size and
-offset; ignore regions are neither positives nor negatives. Log: `train_log.jsonl`.
+offset; ignore regions are neither positives nor negatives.
+
+{stage_list(t)}
+
+Log of the last stage: `train_log.jsonl`.
 
 ## Metrics (pycocotools, through ONNX Runtime)
 """
@@ -128,6 +149,8 @@ batch 1, {speed['batch4_ms_per_image']:.1f} ms per image at batch 4.
 - Objects under 10 px are not scored (ignore regions) and often missed: at the agent's default
   tiling a 2 m stall is about 11 px from 100 m and 7 px from 150 m, so patrols fly at 100 m or
   lower, or tile at full resolution (`tile_scale` 1.0, four times the inference per frame).
+- Most confident false `stall` detections on the test district are café umbrellas seen from
+  above: at 10–20 px an octagonal canopy on a pole reads like a cart or a small stall's canopy.
 - Café umbrellas, cars and baseline sheds are the hard negatives: a legal shed looks exactly like
   an illegal one, by design: the building baseline decides.
 

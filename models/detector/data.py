@@ -152,23 +152,34 @@ class Augmenter:
     white-balance jitter; a random square crop of `crop` pixels (training at a smaller size is
     faster on CPU), usually around a labelled object."""
 
-    def __init__(self, crop, rng):
-        self.crop, self.rng = crop, rng
+    def __init__(self, crop, rng, focus=0.0):
+        self.crop, self.rng, self.focus = crop, rng, focus
 
-    def __call__(self, img, boxes):
+    def __call__(self, img, boxes, focus=None):
+        """focus: optional [N, 4] x0, y0, x1, y1 regions (mine.py's mistakes) that a crop keeps
+        whole with probability `self.focus`."""
         rng = self.rng
         if rng.random() < 0.5:
-            img, boxes = rescale(img, boxes, float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))))
+            factor = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+            img, boxes = rescale(img, boxes, factor)
+            focus = None if focus is None else focus * factor
         h, w = img.shape[:2]
         c = self.crop
+
+        def around(x0, y0, x1, y1, x, y):
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            x = rng.integers(int(max(0, x1 - c)), int(min(x0, w - c)) + 1) if x1 - x0 < c else x
+            y = rng.integers(int(max(0, y1 - c)), int(min(y0, h - c)) + 1) if y1 - y0 < c else y
+            return x, y
+
         if c < min(h, w):
             x, y = rng.integers(0, w - c + 1), rng.integers(0, h - c + 1)
             labelled = boxes[boxes[:, 5] == 0]
-            if len(labelled) and rng.random() < 0.7:
+            if self.focus > 0 and focus is not None and len(focus) and rng.random() < self.focus:
+                x, y = around(*focus[rng.integers(len(focus))], x, y)
+            elif len(labelled) and rng.random() < 0.7:
                 # Most crops keep an object whole: objects are sparse in wide views.
-                _, x0, y0, x1, y1, _ = labelled[rng.integers(len(labelled))]
-                x = rng.integers(int(max(0, x1 - c)), int(min(x0, w - c)) + 1) if x1 - x0 < c else x
-                y = rng.integers(int(max(0, y1 - c)), int(min(y0, h - c)) + 1) if y1 - y0 < c else y
+                x, y = around(*labelled[rng.integers(len(labelled))][1:5], x, y)
             img = img[y:y + c, x:x + c]
             b = boxes.copy()
             b[:, [1, 3]] = np.clip(b[:, [1, 3]] - x, 0, c)

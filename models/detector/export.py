@@ -22,6 +22,22 @@ from data import CLASSES, STRIDE  # noqa: E402
 from model import Detector, Exported  # noqa: E402
 
 OPSET = 17
+# Settings that name files: the manifest keeps only their last two parts, not this machine's folders.
+PATH_SETTINGS = ("data", "trashbags", "out", "init", "hard")
+
+
+def portable(settings):
+    return {k: "/".join(Path(v).parts[-2:]) if k in PATH_SETTINGS and v else v for k, v in settings.items()}
+
+
+def stages(info):
+    """The earlier runs this checkpoint continues (train.py --init), oldest first."""
+    chain, run = [], info.get("init")
+    while run:
+        chain.insert(0, {"epoch": run["epoch"], "data_sha256": run["training_data_sha256"],
+                         "settings": portable(run["settings"])})
+        run = run.get("init")
+    return chain
 
 
 def main():
@@ -81,7 +97,7 @@ def main():
         "classes": CLASSES,
         "score_thresholds": {c: args.threshold for c in CLASSES},
         "training": {"data_sha256": ckpt["info"]["training_data_sha256"], "epoch": ckpt["epoch"], "val": ckpt["val"],
-                     "settings": ckpt["info"]["settings"]},
+                     "settings": portable(ckpt["info"]["settings"]), "earlier_stages": stages(ckpt["info"])},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     size_mb = onnx_path.stat().st_size / 1e6

@@ -5,7 +5,8 @@ rubbish-bag photos, reproducibly (fixed seeds; the training data's SHA-256 is re
     python models/detector/train.py --data YOUR_SET --out RUN --init OLD_RUN/checkpoint.pt --lr 1e-3 --epochs 3
 
 The second form fine-tunes an earlier run's weights (an analyst's own footage in `sim dataset`
-layout, for example) instead of starting from scratch.
+layout, for example) instead of starting from scratch. With `--hard HARD.json` (mine.py's list of
+the images the earlier run gets wrong) those images are shown `--hard-repeat` more times an epoch.
 
 Validation and the checkpoint use an exponential moving average of the weights (smoother and
 better on unseen districts than the last step's weights).
@@ -89,6 +90,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--init", help="start from this checkpoint's weights (fine-tuning) instead of from scratch")
     ap.add_argument("--real-repeat", type=int, default=1, help="show each real rubbish-bag photo this many times an epoch")
+    ap.add_argument("--hard", help="mine.py output: show these training images more often")
+    ap.add_argument("--hard-repeat", type=int, default=2, help="extra showings an epoch of each --hard image")
+    ap.add_argument("--hard-focus", type=float, default=0.0,
+                    help="probability that a repeated --hard image is cropped around one of its mistakes")
     ap.add_argument("--val-every", type=int, default=1, help="validate every N epochs (and always in the last three)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many training images (smoke tests)")
     args = ap.parse_args()
@@ -99,7 +104,16 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    train = sim_split(args.data, "train") + trashbags(args.trashbags, holdout=False) * args.real_repeat
+    train = sim_split(args.data, "train")
+    focus = [None] * len(train)  # per sample: regions a crop should keep (mined mistakes)
+    if args.hard:
+        hard = json.loads(Path(args.hard).read_text())
+        again = [s for s in train if s[0].name in hard] * args.hard_repeat
+        train += again
+        focus += [np.array(hard[p.name], dtype=np.float32).reshape(-1, 4) for p, _ in again]
+    real = trashbags(args.trashbags, holdout=False) * args.real_repeat
+    train += real
+    focus += [None] * len(real)
     val = sim_split(args.data, "val")
     if args.limit:
         train, val = train[:args.limit], val[:max(8, args.limit // 8)]
@@ -110,18 +124,23 @@ def main():
     train_imgs = [decoded[p] for p, _ in train]
     val_imgs = [load_rgb(p, args.size) for p, _ in val]
     val_gt = coco_ground_truth(val, args.size)
+    start = torch.load(args.init, map_location="cpu", weights_only=False) if args.init else None
     info = {"classes": CLASSES, "training_data_sha256": digest, "train_images": len(train), "val_images": len(val),
             "settings": vars(args), "torch": torch.__version__}
+    if start:
+        # The run this one continues, so the shipped manifest tells every stage of the recipe.
+        info["init"] = {"epoch": start["epoch"], "training_data_sha256": start["info"]["training_data_sha256"],
+                        "settings": start["info"]["settings"], "init": start["info"].get("init")}
     (out / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
 
     model = Detector(len(CLASSES))
-    if args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
+    if start:
+        model.load_state_dict(start["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * math.ceil(len(train) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     ema = Ema(model)
-    aug = Augmenter(args.crop, rng)
+    aug = Augmenter(args.crop, rng, args.hard_focus)
     best = -1.0
     log = open(out / "train_log.jsonl", "a")
     for epoch in range(args.epochs):
@@ -129,7 +148,7 @@ def main():
         order = rng.permutation(len(train))
         started, seen, losses = time.time(), 0, []
         for i in range(0, len(order), args.batch):
-            batch = [aug(train_imgs[j], train[j][1]) for j in order[i:i + args.batch]]
+            batch = [aug(train_imgs[j], train[j][1], focus[j]) for j in order[i:i + args.batch]]
             x = torch.from_numpy(np.stack([b[0] for b in batch])).permute(0, 3, 1, 2).float() / 255.0
             t = [targets(b[1], args.crop) for b in batch]
             heat, wh, off, ind, mask, ignore = (torch.from_numpy(np.stack([tt[k] for tt in t])) for k in range(6))
