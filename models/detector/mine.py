@@ -21,12 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from data import CLASSES, env_threads, load_rgb, sim_split  # noqa: E402
-from evaluate import iou, predict  # noqa: E402
+from evaluate import intersection, iou, predict  # noqa: E402
 from model import Detector, Exported  # noqa: E402
-
-
-def inside(a, b):
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def mistakes(dets, boxes, score, match=0.5):
@@ -42,7 +38,7 @@ def mistakes(dets, boxes, score, match=0.5):
     def on_ignore(d):
         # As pycocotools matches crowd regions: the part of the detection inside the region.
         area = max(d[2] - d[0], 1e-6) * max(d[3] - d[1], 1e-6)
-        return any(int(b[0]) == int(d[5]) and inside(d, b[1:5]) / area >= match for b in crowd)
+        return any(int(b[0]) == int(d[5]) and intersection(d, b[1:5]) / area >= match for b in crowd)
 
     false = [d[:4] for d in dets if not any(hits(d, b) for b in real) and not on_ignore(d)]
     missed = [b[1:5] for b in real if not any(hits(d, b) for d in dets)]
