@@ -149,10 +149,10 @@ batch 1, {speed['batch4_ms_per_image']:.1f} ms per image at batch 4.
 - Objects under 10 px are not scored (ignore regions) and often missed: at the agent's default
   tiling a 2 m stall is about 11 px from 100 m and 7 px from 150 m, so patrols fly at 100 m or
   lower, or tile at full resolution (`tile_scale` 1.0, four times the inference per frame).
-- Most confident false `stall` detections on the test district are café umbrellas seen from
-  above: at 10–20 px an octagonal canopy on a pole reads like a cart or a small stall's canopy.
-- Café umbrellas, cars and baseline sheds are the hard negatives: a legal shed looks exactly like
-  an illegal one, by design: the building baseline decides.
+- Café umbrellas, cars and baseline sheds are the hard negatives. Umbrellas make most of the
+  confident false `stall` detections on the test district: at 10–20 px an octagonal canopy on a
+  pole reads like a cart or a small stall's canopy. A legal shed looks exactly like an illegal
+  one, by design: the building baseline decides.
 
 Retrain with `models/train.sh` (fixed seeds; one command).
 """
