@@ -51,6 +51,9 @@ def stage_list(t):
         if st.get("hard"):
             extra.append(f"the training images the stage before got wrong (`mine.py`: a confident false "
                          f"detection or a missed object) shown {1 + st.get('hard_repeat', 0)}× an epoch")
+            if st.get("hard_focus", 0) > 0:
+                extra.append(f"their extra showings cropped around one of the mistakes "
+                             f"{st['hard_focus']:.0%} of the time")
         if st.get("real_repeat", 1) > 1:
             extra.append(f"the real bag photos {st['real_repeat']}× an epoch")
         lines.append(f"{n + 1}. {how}: {st.get('epochs')} epochs at peak learning rate {st.get('lr')}, best epoch "
