@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::district::{
-    DetClass,
+    DetClass, ObjectKind,
     generate::{DistrictOptions, generate},
 };
 use crate::render::{DEFAULT_TEXEL_M, GroundTexture, Lighting, Renderer, Scene};
@@ -43,6 +43,11 @@ pub struct DatasetOptions {
     pub quality: u8,
     /// Draw a progress bar.
     pub progress: bool,
+    /// Share of the training views aimed at a café umbrella rather than near a labelled
+    /// object: the unlabelled look-alike the detector most often takes for a stall. At 0 the
+    /// training split is exactly what it was without the option; validation and test never
+    /// change with it.
+    pub umbrella_share: f64,
 }
 
 /// The splits, with their share of images and of districts.
@@ -147,6 +152,11 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
         "images: {} is too few (one per split at least)",
         opts.images
     );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&opts.umbrella_share),
+        "umbrella share: {} is not within 0–1",
+        opts.umbrella_share
+    );
     let mut summary = Vec::new();
     let total: usize = opts.images;
     let bar = crate::progress::bar(total as u64, "rendering dataset", opts.progress);
@@ -188,6 +198,18 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
             })?;
             let albedo = GroundTexture::build(&d, DEFAULT_TEXEL_M);
             let targets: Vec<[f64; 2]> = d.detectable().map(|(_, o, _)| o.center).collect();
+            let umbrellas: Vec<[f64; 2]> = d
+                .objects
+                .iter()
+                .filter(|o| o.kind == ObjectKind::Umbrella)
+                .map(|o| o.center)
+                .collect();
+            // Only the training split, and no extra random draw at 0 (same images as before).
+            let umbrella_share = if split == "train" && !umbrellas.is_empty() {
+                opts.umbrella_share
+            } else {
+                0.0
+            };
             let mut rendered = 0;
             while rendered < count {
                 let mut light = Lighting::at_minute(rng.random_range(7 * 60..18 * 60));
@@ -197,7 +219,13 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                 for _ in 0..IMAGES_PER_LIGHTING.min(count - rendered) {
                     let half = d.size_m / 2.0;
                     // Mostly aimed near an object, sometimes anywhere (empty scenes teach too).
-                    let target = if rng.random_bool(0.8) {
+                    let target = if umbrella_share > 0.0 && rng.random_bool(umbrella_share) {
+                        let u = umbrellas[rng.random_range(0..umbrellas.len())];
+                        [
+                            u[0] + rng.random_range(-10.0..10.0),
+                            u[1] + rng.random_range(-10.0..10.0),
+                        ]
+                    } else if rng.random_bool(0.8) {
                         let t = targets[rng.random_range(0..targets.len())];
                         [
                             t[0] + rng.random_range(-20.0..20.0),
@@ -269,7 +297,7 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
     std::fs::write(
         dir.join("dataset.json"),
         serde_json::to_string_pretty(&json!({
-            "schema": "argus.dataset/1", "seed": opts.seed, "size": [opts.width, opts.height], "classes": names, "splits": manifest_splits,
+            "schema": "argus.dataset/1", "seed": opts.seed, "size": [opts.width, opts.height], "umbrella_share": opts.umbrella_share, "classes": names, "splits": manifest_splits,
         }))? + "\n",
     )?;
     let yaml = format!(

@@ -143,6 +143,10 @@ enum Command {
         /// Image size WxH.
         #[arg(long, default_value = "640x640", value_parser = argus_sim::cli::parse_size)]
         size: (u32, u32),
+        /// Share (0–1) of the training views aimed at a café umbrella, the look-alike most
+        /// often taken for a stall; validation and test are the same whatever it is.
+        #[arg(long, default_value_t = 0.0)]
+        umbrella_share: f64,
     },
     /// Render one still image of a district from a pose (PNG or JPEG by extension).
     Still {
@@ -361,6 +365,7 @@ fn run(cli: Cli) -> Result<()> {
             images,
             seed,
             size,
+            umbrella_share,
         } => {
             let opts = DatasetOptions {
                 seed,
@@ -369,6 +374,7 @@ fn run(cli: Cli) -> Result<()> {
                 height: size.1,
                 quality: 92,
                 progress: true,
+                umbrella_share,
             };
             for (split, n, objects) in argus_sim::dataset::render(&opts, &out)? {
                 println!(

@@ -343,3 +343,66 @@ fn a_dataset_has_matching_yolo_and_coco_labels_and_disjoint_districts() {
         .sum();
     assert_eq!(ignored, crowd, "dataset.json counts the ignore regions");
 }
+
+/// The images of one split, by file name.
+fn split_images(dir: &Path, split: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir.join(split).join("images"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn umbrella_views_change_the_training_split_only() {
+    let render = |share: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        run_ok(
+            sim()
+                .args([
+                    "dataset", "--images", "10", "--size", "160x160", "--seed", "5",
+                ])
+                .args(["--umbrella-share", share, "--out"])
+                .arg(dir.path()),
+        );
+        dir
+    };
+    let (plain, umbrellas) = (render("0"), render("1"));
+    assert_eq!(
+        read_json(&umbrellas.path().join("dataset.json"))["umbrella_share"],
+        1.0
+    );
+    for split in ["val", "test"] {
+        assert_eq!(
+            split_images(plain.path(), split),
+            split_images(umbrellas.path(), split),
+            "{split} changed with the umbrella share"
+        );
+    }
+    let (a, b) = (
+        split_images(plain.path(), "train"),
+        split_images(umbrellas.path(), "train"),
+    );
+    assert_eq!(a.len(), b.len());
+    assert!(
+        a.iter().filter(|(f, bytes)| b[*f] != **bytes).count() > a.len() / 2,
+        "most training views should be aimed elsewhere"
+    );
+    // A share outside 0–1 is refused, naming it.
+    let out = sim()
+        .args(["dataset", "--umbrella-share", "1.5", "--out"])
+        .arg(plain.path().join("bad"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("umbrella share: 1.5"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
