@@ -48,16 +48,4 @@ py="$venv/bin/python"
 "$py" models/detector/train.py --data "$ds" --out "$run/stage3" --init "$run/stage2/checkpoint.pt" \
   --hard "$run/stage2/hard.json" --hard-repeat 1 --hard-focus 0.5 --real-repeat 4 --lr 5e-4 --epochs 3 --val-every 1
 "$py" models/detector/export.py --checkpoint "$run/stage3/checkpoint.pt" --out models/argus-det --version "${VERSION:-0.5.0}"
-cp "$run/stage3/train_log.jsonl" models/argus-det/train_log.jsonl
-# The run's settings, naming the dataset rather than this machine's folders.
-"$py" - "$run/stage3/train_info.json" models/argus-det/train_info.json <<'PY'
-import json, sys
-sys.path.insert(0, "models/detector")
-from export import portable, stages
-info = json.load(open(sys.argv[1]))
-info["settings"] = portable(info["settings"])
-info["earlier_stages"] = stages(info)
-info.pop("init", None)
-json.dump(info, open(sys.argv[2], "w"), indent=2)
-PY
 "$py" models/detector/card.py --model models/argus-det --data "$ds"

@@ -5,12 +5,14 @@ PyTorch through ONNX Runtime.
 
 Writes OUT/model.onnx (opset 17, dynamic batch) and OUT/manifest.json: input size and layout,
 normalisation, letterbox, output layout, class names, per-class default score thresholds,
-version and the training data's SHA-256.
+version and the training data's SHA-256; beside them the run's settings (OUT/train_info.json,
+with every earlier stage) and its log (OUT/train_log.jsonl).
 """
 
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -100,6 +102,13 @@ def main():
                      "settings": portable(ckpt["info"]["settings"]), "earlier_stages": stages(ckpt["info"])},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    # The run's settings and log beside the model, naming the dataset rather than this machine's folders.
+    info = {k: v for k, v in ckpt["info"].items() if k != "init"}
+    info.update(settings=portable(info["settings"]), earlier_stages=stages(ckpt["info"]))
+    (out / "train_info.json").write_text(json.dumps(info, indent=2))
+    log = Path(args.checkpoint).parent / "train_log.jsonl"
+    if log.exists():
+        shutil.copyfile(log, out / "train_log.jsonl")
     size_mb = onnx_path.stat().st_size / 1e6
     print(f"exported {onnx_path} ({size_mb:.1f} MB), checked against PyTorch at batch 1 and 3", file=sys.stderr)
 
