@@ -6,15 +6,10 @@ use std::collections::BTreeMap;
 use argus_core::geodesy::{GeoPoint, haversine_m};
 use serde::Serialize;
 
-use crate::scoring::{SeenObject, median};
+use crate::scoring::{MIN_FRAMES, MIN_SIDE_PX, SeenObject, median};
 
 /// A ticket matches the nearest shown object of its class within this distance, metres.
 pub const MATCH_RADIUS_M: f64 = 10.0;
-
-/// A violation counts as shown when labelled in at least this many frames…
-pub const MIN_FRAMES: u32 = 10;
-/// …at this size or more (largest box side, pixels).
-pub const MIN_SIDE_PX: f64 = 16.0;
 
 /// A ticket as the summary needs it.
 #[derive(Debug, Clone)]

@@ -139,74 +139,102 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
-/// Scores hits (JSON values of `argus.hit/1`) against what the flight showed. A violation
-/// counts when shown in `min_frames` frames at `min_side_px` or more; a hit matches the nearest
-/// object of its detector class within `radius_m`.
-pub fn score(
-    hits: &[Value],
-    seen: &[SeenObject],
-    min_frames: u32,
-    min_side_px: f64,
-    radius_m: f64,
-) -> Score {
-    // A track's update replaces its first hit.
-    let replaced: std::collections::HashSet<&str> = hits
-        .iter()
-        .filter_map(|h| h["update_of"].as_str())
-        .collect();
-    let mut out = Score {
-        violations: seen
-            .iter()
-            .filter(|o| o.violation && o.frames >= min_frames && o.max_side_px >= min_side_px)
-            .map(|o| o.id.clone())
-            .collect(),
-        ..Default::default()
-    };
-    for h in hits {
-        let id = h["hit_id"].as_str().unwrap_or_default();
-        if replaced.contains(id) {
-            continue;
+/// A violation counts as shown when labelled in at least this many frames…
+pub const MIN_FRAMES: u32 = 10;
+/// …at this size or more (largest box side, pixels).
+pub const MIN_SIDE_PX: f64 = 16.0;
+/// A hit matches the nearest object of its detector class within this distance, metres.
+pub const HIT_RADIUS_M: f64 = 8.0;
+
+/// What counts when hits are scored: which violations a recording showed well enough to be
+/// found, and how near a hit must fall to its object.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRules {
+    /// A violation counts when shown in at least this many frames…
+    pub min_frames: u32,
+    /// …with a largest box side of at least this many pixels.
+    pub min_side_px: f64,
+    /// A hit matches the nearest object of its detector class within this distance, metres.
+    pub radius_m: f64,
+}
+
+impl Default for ScoreRules {
+    fn default() -> Self {
+        Self {
+            min_frames: MIN_FRAMES,
+            min_side_px: MIN_SIDE_PX,
+            radius_m: HIT_RADIUS_M,
         }
-        let p = GeoPoint {
-            lat: h["position"]["lat"].as_f64().unwrap_or(0.0),
-            lon: h["position"]["lon"].as_f64().unwrap_or(0.0),
-        };
-        let oc = h["object_class"].as_str().unwrap_or_default();
-        let nearest = seen
-            .iter()
-            .filter(|o| o.object_class == oc)
-            .map(|o| {
-                (
-                    o,
-                    haversine_m(
-                        p,
-                        GeoPoint {
-                            lat: o.lat,
-                            lon: o.lon,
-                        },
-                    ),
-                )
-            })
-            .filter(|(_, d)| *d <= radius_m)
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        let scored = ScoredHit {
-            hit_id: id.to_string(),
-            class: h["class"].as_str().unwrap_or_default().to_string(),
-            object: nearest.map(|(o, _)| o.id.clone()),
-            on_violation: nearest.is_some_and(|(o, _)| o.violation),
-            error_m: nearest.map_or(f64::INFINITY, |(_, d)| d),
-            uncertainty_m: h["position"]["uncertainty_m"].as_f64().unwrap_or(0.0),
-        };
-        match nearest {
-            Some((o, _)) if o.violation => {
-                if !out.found.contains(&o.id) && out.violations.contains(&o.id) {
-                    out.found.push(o.id.clone());
-                }
-            }
-            Some((o, _)) => out.on_legal.push(o.id.clone()),
-            None => out.false_hits += 1,
-        }
-        out.hits.push(scored);
     }
-    out
+}
+
+impl ScoreRules {
+    /// Scores hits (JSON values of `argus.hit/1`) against what the recording showed.
+    pub fn score(&self, hits: &[Value], seen: &[SeenObject]) -> Score {
+        let ScoreRules {
+            min_frames,
+            min_side_px,
+            radius_m,
+        } = *self;
+        // A track's update replaces its first hit.
+        let replaced: std::collections::HashSet<&str> = hits
+            .iter()
+            .filter_map(|h| h["update_of"].as_str())
+            .collect();
+        let mut out = Score {
+            violations: seen
+                .iter()
+                .filter(|o| o.violation && o.frames >= min_frames && o.max_side_px >= min_side_px)
+                .map(|o| o.id.clone())
+                .collect(),
+            ..Default::default()
+        };
+        for h in hits {
+            let id = h["hit_id"].as_str().unwrap_or_default();
+            if replaced.contains(id) {
+                continue;
+            }
+            let p = GeoPoint {
+                lat: h["position"]["lat"].as_f64().unwrap_or(0.0),
+                lon: h["position"]["lon"].as_f64().unwrap_or(0.0),
+            };
+            let oc = h["object_class"].as_str().unwrap_or_default();
+            let nearest = seen
+                .iter()
+                .filter(|o| o.object_class == oc)
+                .map(|o| {
+                    (
+                        o,
+                        haversine_m(
+                            p,
+                            GeoPoint {
+                                lat: o.lat,
+                                lon: o.lon,
+                            },
+                        ),
+                    )
+                })
+                .filter(|(_, d)| *d <= radius_m)
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            let scored = ScoredHit {
+                hit_id: id.to_string(),
+                class: h["class"].as_str().unwrap_or_default().to_string(),
+                object: nearest.map(|(o, _)| o.id.clone()),
+                on_violation: nearest.is_some_and(|(o, _)| o.violation),
+                error_m: nearest.map_or(f64::INFINITY, |(_, d)| d),
+                uncertainty_m: h["position"]["uncertainty_m"].as_f64().unwrap_or(0.0),
+            };
+            match nearest {
+                Some((o, _)) if o.violation => {
+                    if !out.found.contains(&o.id) && out.violations.contains(&o.id) {
+                        out.found.push(o.id.clone());
+                    }
+                }
+                Some((o, _)) => out.on_legal.push(o.id.clone()),
+                None => out.false_hits += 1,
+            }
+            out.hits.push(scored);
+        }
+        out
+    }
 }

@@ -243,7 +243,7 @@ fn a_patrol_reports_each_violation_it_passes_once_and_no_look_alike() {
         String::from_utf8_lossy(&check.stderr)
     );
     let seen = seen(&f);
-    let s = scoring::score(&hits, &seen, 10, 16.0, 8.0);
+    let s = scoring::ScoreRules::default().score(&hits, &seen);
     eprintln!(
         "{} hits; violations passed {:?}, found {:?}; on look-alikes {:?}; false {}",
         hits.len(),
@@ -681,7 +681,7 @@ fn a_live_dock_stream_over_rtp_is_placed_by_its_osd_telemetry() {
     let _ = agent.wait();
     let text = std::fs::read_to_string(&log).unwrap();
     let hits = collector.hits();
-    let s = scoring::score(&hits, &seen(&f), 10, 16.0, 8.0);
+    let s = scoring::ScoreRules::default().score(&hits, &seen(&f));
     eprintln!(
         "live: {} hits; violations passed {:?}, found {:?}; on look-alikes {:?}; false {}",
         hits.len(),

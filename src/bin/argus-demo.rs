@@ -37,6 +37,10 @@ struct Cli {
     /// Seed of the district, the flight and the cameras.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Detector folder (model.onnx and its manifest): try a retrained model on the same patrol
+    /// [default: the shipped models/argus-det].
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Dashboard and API address (a free port is taken if this one is busy).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
@@ -257,11 +261,16 @@ fn mission(
     wait_for_log(triage_log, "subscribed to hits", triage, "triage")?;
 
     // 3. One edge agent for the dock and both cameras.
-    let root = argus::repo_root();
+    let model = cli
+        .model
+        .clone()
+        .unwrap_or_else(|| argus::repo_root().join("models/argus-det"));
+    let model = std::path::absolute(&model)
+        .with_context(|| format!("detector folder {}", model.display()))?;
     let mut cfg = format!(
         "[agent]\nid = \"district-1\"\nmodel = \"{}\"\nmap = \"{}\"\n\n[mqtt]\nurl = \"mqtt://{broker}\"\noutbox = \"{}\"\n\n\
          [[source]]\nid = \"patrol\"\nkind = \"drone\"\nuri = \"{}\"\ntelemetry = \"{}\"\nflight_id = \"patrol-{}\"\n",
-        root.join("models/argus-det").display(),
+        model.display(),
         district.display(),
         out.join("agent-outbox").display(),
         out.join("patrol/flight.mp4").display(),
@@ -291,7 +300,7 @@ fn mission(
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info,ort=warn".into()),
         )
         .env("NO_COLOR", "1")
-        .current_dir(&root)
+        .current_dir(argus::repo_root())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&agent_log)?)
         .spawn()
