@@ -60,6 +60,28 @@ impl Area {
         inside
     }
 
+    /// The ring's centroid (area-weighted; the vertices' mean when the ring has no area).
+    pub fn centroid(&self) -> [f64; 2] {
+        let r = &self.ring;
+        let n = r.len();
+        let (mut a, mut cx, mut cy) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let (p, q) = (r[i], r[(i + 1) % n]);
+            let cross = p[0] * q[1] - q[0] * p[1];
+            a += cross;
+            cx += (p[0] + q[0]) * cross;
+            cy += (p[1] + q[1]) * cross;
+        }
+        if a.abs() < 1e-9 {
+            let k = n.max(1) as f64;
+            return [
+                r.iter().map(|p| p[0]).sum::<f64>() / k,
+                r.iter().map(|p| p[1]).sum::<f64>() / k,
+            ];
+        }
+        [cx / (3.0 * a), cy / (3.0 * a)]
+    }
+
     /// Distance from the point to the polygon, metres (0 inside).
     pub fn distance(&self, p: [f64; 2]) -> f64 {
         if self.contains(p) {
@@ -378,6 +400,30 @@ mod tests {
             layer,
             vec![[x, y], [x + s, y], [x + s, y + s], [x, y + s]],
         )
+    }
+
+    #[test]
+    fn a_centroid_weighs_area_not_vertices() {
+        assert_eq!(square("a", "b", 10.0, 20.0, 4.0).centroid(), [12.0, 22.0]);
+        // An L of a 4 x 4 square and a 4 x 2 strip to its right: extra vertices at the joint do
+        // not pull the centre towards them.
+        let l = Area::new(
+            "l",
+            "b",
+            vec![
+                [0.0, 0.0],
+                [8.0, 0.0],
+                [8.0, 2.0],
+                [4.0, 2.0],
+                [4.0, 4.0],
+                [0.0, 4.0],
+            ],
+        );
+        let c = l.centroid();
+        assert!(
+            (c[0] - 10.0 / 3.0).abs() < 1e-9 && (c[1] - 5.0 / 3.0).abs() < 1e-9,
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `stall` | in a vending zone that is closed at that minute, else on a lane or footway | in an open vending zone, or elsewhere (yards, plazas) |
 //! | `waste_pile` | anywhere outside a registered construction site | inside one |
-//! | `steel_shed` | no `baseline_structure` within the match radius | the baseline survey recorded it |
+//! | `steel_shed` | no `baseline_structure` centred within the match radius (a shed on a recorded building's roof is one) | the baseline survey recorded it |
 
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +49,8 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleOptions {
-    /// A shed within this distance of a baseline structure is that structure, metres (covers
-    /// the geotag's error).
+    /// A shed within this distance of a baseline structure's centre is that structure, metres
+    /// (covers the geotag's error).
     pub baseline_match_m: f64,
     /// A pile within this distance of a registered site is the site's, metres.
     pub site_margin_m: f64,
@@ -132,10 +132,14 @@ pub fn judge(
                 ),
             }
         }
+        // The survey recorded this shed when a structure is centred where it stands. A recorded
+        // building is no alibi for the shed on its roof, the typical illegal structure.
         "steel_shed" => match map
             .near("baseline_structure", p, opts.baseline_match_m)
-            .next()
-        {
+            .find(|b| {
+                let c = b.centroid();
+                (c[0] - p[0]).hypot(c[1] - p[1]) <= opts.baseline_match_m
+            }) {
             Some(b) => Verdict::Legal(format!("recorded as baseline_structure {}", b.id)),
             None => Verdict::Violation {
                 class: ILLEGAL_STRUCTURE,
@@ -159,7 +163,8 @@ mod tests {
       {"type":"Feature","properties":{"layer":"lane","id":"L1"},"geometry":{"type":"Polygon","coordinates":[[[120.0,30.0],[120.001,30.0],[120.001,30.00003],[120.0,30.00003]]]}},
       {"type":"Feature","properties":{"layer":"vending_zone","id":"Z1","hours":"06:00-09:00"},"geometry":{"type":"Polygon","coordinates":[[[120.0005,30.0],[120.0007,30.0],[120.0007,30.00003],[120.0005,30.00003]]]}},
       {"type":"Feature","properties":{"layer":"construction_site","id":"S1"},"geometry":{"type":"Polygon","coordinates":[[[120.002,30.002],[120.003,30.002],[120.003,30.003],[120.002,30.003]]]}},
-      {"type":"Feature","properties":{"layer":"baseline_structure","id":"B1"},"geometry":{"type":"Polygon","coordinates":[[[120.004,30.004],[120.0041,30.004],[120.0041,30.0041],[120.004,30.0041]]]}}
+      {"type":"Feature","properties":{"layer":"baseline_structure","id":"B1"},"geometry":{"type":"Polygon","coordinates":[[[120.004,30.004],[120.00405,30.004],[120.00405,30.00403],[120.004,30.00403]]]}},
+      {"type":"Feature","properties":{"layer":"baseline_structure","id":"BL2"},"geometry":{"type":"Polygon","coordinates":[[[120.005,30.005],[120.0054,30.005],[120.0054,30.0053],[120.005,30.0053]]]}}
     ]}"#;
 
     fn at(map: &Map, lat: f64, lon: f64) -> [f64; 2] {
@@ -216,13 +221,21 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
-        // 2 m off the recorded structure's edge still matches it; 30 m away does not.
-        assert!(matches!(
-            judge(&m, "steel_shed", at(&m, 30.00405, 120.00412), 600, &o),
-            Verdict::Legal(_)
-        ));
+        // 2 m off the recorded shed's centre still matches it; 30 m away does not.
+        match judge(&m, "steel_shed", at(&m, 30.004033, 120.004025), 600, &o) {
+            Verdict::Legal(why) => assert_eq!(why, "recorded as baseline_structure B1"),
+            v => panic!("{v:?}"),
+        }
         assert!(matches!(
             judge(&m, "steel_shed", at(&m, 30.0043, 120.00405), 600, &o),
+            Verdict::Violation {
+                class: ILLEGAL_STRUCTURE,
+                ..
+            }
+        ));
+        // A shed on the roof of a recorded 40 m building, 10 m from its centre, is new.
+        assert!(matches!(
+            judge(&m, "steel_shed", at(&m, 30.00515, 120.0051), 600, &o),
             Verdict::Violation {
                 class: ILLEGAL_STRUCTURE,
                 ..
