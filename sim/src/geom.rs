@@ -43,38 +43,8 @@ pub fn ngon(c: P2, r: f64, n: usize, phase: f64) -> Vec<P2> {
         .collect()
 }
 
-/// The signed area (shoelace formula): positive for counter-clockwise rings.
-pub fn signed_area(ring: &[P2]) -> f64 {
-    let n = ring.len();
-    (0..n)
-        .map(|i| {
-            let (a, b) = (ring[i], ring[(i + 1) % n]);
-            a[0] * b[1] - b[0] * a[1]
-        })
-        .sum::<f64>()
-        / 2.0
-}
-
-/// The area centroid of a simple polygon.
-pub fn centroid(ring: &[P2]) -> P2 {
-    let a = signed_area(ring);
-    if a.abs() < 1e-12 {
-        let n = ring.len() as f64;
-        return [
-            ring.iter().map(|p| p[0]).sum::<f64>() / n,
-            ring.iter().map(|p| p[1]).sum::<f64>() / n,
-        ];
-    }
-    let n = ring.len();
-    let (mut cx, mut cy) = (0.0, 0.0);
-    for i in 0..n {
-        let (p, q) = (ring[i], ring[(i + 1) % n]);
-        let cross = p[0] * q[1] - q[0] * p[1];
-        cx += (p[0] + q[0]) * cross;
-        cy += (p[1] + q[1]) * cross;
-    }
-    [cx / (6.0 * a), cy / (6.0 * a)]
-}
+/// Signed area and area centroid of a ring: the core's, which the agent's map uses too.
+pub use argus_core::map::{centroid, signed_area};
 
 /// Whether `p` lies inside the polygon (even-odd rule).
 pub fn contains(ring: &[P2], p: P2) -> bool {

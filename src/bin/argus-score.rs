@@ -62,10 +62,11 @@ fn main() -> Result<()> {
         radius_m: cli.radius_m,
     };
     let s = rules.score(&hits, &seen);
-    let missed: Vec<&String> = s
+    let missed: Vec<&str> = s
         .violations
         .iter()
         .filter(|v| !s.found.contains(v))
+        .map(String::as_str)
         .collect();
     let errors = s.errors_m();
     if cli.json {
@@ -92,11 +93,7 @@ fn main() -> Result<()> {
         if missed.is_empty() {
             "none".to_string()
         } else {
-            missed
-                .iter()
-                .map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            missed.join(", ")
         }
     );
     println!(

@@ -60,26 +60,9 @@ impl Area {
         inside
     }
 
-    /// The ring's centroid (area-weighted; the vertices' mean when the ring has no area).
+    /// The ring's area centroid.
     pub fn centroid(&self) -> [f64; 2] {
-        let r = &self.ring;
-        let n = r.len();
-        let (mut a, mut cx, mut cy) = (0.0, 0.0, 0.0);
-        for i in 0..n {
-            let (p, q) = (r[i], r[(i + 1) % n]);
-            let cross = p[0] * q[1] - q[0] * p[1];
-            a += cross;
-            cx += (p[0] + q[0]) * cross;
-            cy += (p[1] + q[1]) * cross;
-        }
-        if a.abs() < 1e-9 {
-            let k = n.max(1) as f64;
-            return [
-                r.iter().map(|p| p[0]).sum::<f64>() / k,
-                r.iter().map(|p| p[1]).sum::<f64>() / k,
-            ];
-        }
-        [cx / (3.0 * a), cy / (3.0 * a)]
+        centroid(&self.ring)
     }
 
     /// Distance from the point to the polygon, metres (0 inside).
@@ -102,6 +85,39 @@ impl Area {
     pub fn hours_text(&self) -> String {
         format_hours(&self.hours)
     }
+}
+
+/// The signed area of an open ring (shoelace formula): positive for counter-clockwise rings.
+pub fn signed_area(ring: &[[f64; 2]]) -> f64 {
+    let n = ring.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (ring[i], ring[(i + 1) % n]);
+            a[0] * b[1] - b[0] * a[1]
+        })
+        .sum::<f64>()
+        / 2.0
+}
+
+/// The area centroid of a simple polygon (the vertices' mean when it has no area).
+pub fn centroid(ring: &[[f64; 2]]) -> [f64; 2] {
+    let a = signed_area(ring);
+    if a.abs() < 1e-12 {
+        let n = ring.len() as f64;
+        return [
+            ring.iter().map(|p| p[0]).sum::<f64>() / n,
+            ring.iter().map(|p| p[1]).sum::<f64>() / n,
+        ];
+    }
+    let n = ring.len();
+    let (mut cx, mut cy) = (0.0, 0.0);
+    for i in 0..n {
+        let (p, q) = (ring[i], ring[(i + 1) % n]);
+        let cross = p[0] * q[1] - q[0] * p[1];
+        cx += (p[0] + q[0]) * cross;
+        cy += (p[1] + q[1]) * cross;
+    }
+    [cx / (6.0 * a), cy / (6.0 * a)]
 }
 
 fn segment_distance(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
