@@ -98,7 +98,7 @@ def main():
         "decoder": {"kind": "centernet", "stride": STRIDE, "peak_window": 3},
         "classes": CLASSES,
         "score_thresholds": {c: args.threshold for c in CLASSES},
-        "training": {"data_sha256": ckpt["info"]["training_data_sha256"], "epoch": ckpt["epoch"], "val": ckpt["val"],
+        "training": {"data_sha256": ckpt["info"]["training_data_sha256"], "epoch": ckpt["epoch"], "val": ckpt.get("val"),
                      "settings": portable(ckpt["info"]["settings"]), "earlier_stages": stages(ckpt["info"])},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -11,7 +11,8 @@ the images the earlier run gets wrong) those images are shown `--hard-repeat` mo
 Validation and the checkpoint use an exponential moving average of the weights (smoother and
 better on unseen districts than the last step's weights).
 
-Writes OUT/checkpoint.pt (best validation AP50), OUT/train_log.jsonl (loss and metrics per
+Writes OUT/checkpoint.pt (best validation AP50), OUT/epochN.pt (every epoch's weights, to export
+an earlier one), OUT/train_log.jsonl (loss and metrics per
 epoch) and OUT/train_info.json (data hash, settings). Export with export.py.
 """
 
@@ -183,9 +184,11 @@ def main():
         if validate:
             shown["val"] = {k: round(v["AP50"], 3) for k, v in metrics.items()}
         print(json.dumps(shown), file=sys.stderr)
+        state = {"model": ema.model.state_dict(), "epoch": epoch + 1, "info": info} | ({"val": metrics} if validate else {})
+        torch.save(state, out / f"epoch{epoch + 1}.pt")
         if validate and mean50 > best:
             best = mean50
-            torch.save({"model": ema.model.state_dict(), "epoch": epoch + 1, "val": metrics, "info": info}, out / "checkpoint.pt")
+            torch.save(state, out / "checkpoint.pt")
     print(f"best validation mean AP50 {best:.3f}; checkpoint {out / 'checkpoint.pt'}", file=sys.stderr)
 
 

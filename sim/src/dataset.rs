@@ -48,6 +48,11 @@ pub struct DatasetOptions {
     /// training split is exactly what it was without the option; validation and test never
     /// change with it.
     pub umbrella_share: f64,
+    /// Share of the training drone views posed like a patrol camera seen through the agent's
+    /// tiles: nearly nadir from 80–120 m at 0.13–0.22 m a pixel, where a bag pile is 10–20 px.
+    /// Random views seldom combine that height, pitch and scale. At 0 the training split is
+    /// exactly what it was without the option; validation and test never change with it.
+    pub patrol_share: f64,
 }
 
 /// The splits, with their share of images and of districts.
@@ -78,9 +83,16 @@ pub const MIN_LABEL_SIDE_PX: f64 = 10.0;
 /// image: the scale the edge agent's detector sees when it tiles a 1080p frame at 1–2.2× down
 /// (a DJI wide camera is ~82° across 1920 pixels). Street views stand 4–10 m up at −12…−45°
 /// with a 50–90° field (the whole camera frame, letterboxed).
-fn random_view(rng: &mut ChaCha8Rng, size: (u32, u32), target: [f64; 2]) -> Camera {
-    let street = rng.random_bool(STREET_SHARE);
-    let (alt, pitch, hfov): (f64, f64, f64) = if street {
+fn random_view(rng: &mut ChaCha8Rng, size: (u32, u32), target: [f64; 2], patrol: bool) -> Camera {
+    let (alt, pitch, hfov): (f64, f64, f64) = if patrol {
+        // The default patrol (100 m, nadir, 76° over 1920 px) through a 1280-px tile scaled
+        // to the model's 640 px looks like a 55° lens on 640 px.
+        (
+            rng.random_range(80.0..120.0),
+            rng.random_range(-90.0..-80.0),
+            rng.random_range(50.0..60.0),
+        )
+    } else if rng.random_bool(STREET_SHARE) {
         (
             rng.random_range(4.0..10.0),
             rng.random_range(-45.0..-12.0),
@@ -152,11 +164,15 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
         "images: {} is too few (one per split at least)",
         opts.images
     );
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&opts.umbrella_share),
-        "umbrella share: {} is not within 0–1",
-        opts.umbrella_share
-    );
+    for (name, share) in [
+        ("umbrella", opts.umbrella_share),
+        ("patrol", opts.patrol_share),
+    ] {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&share),
+            "{name} share: {share} is not within 0–1"
+        );
+    }
     let mut summary = Vec::new();
     let total: usize = opts.images;
     let bar = crate::progress::bar(total as u64, "rendering dataset", opts.progress);
@@ -210,6 +226,11 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
             } else {
                 0.0
             };
+            let patrol_share = if split == "train" {
+                opts.patrol_share
+            } else {
+                0.0
+            };
             let mut rendered = 0;
             while rendered < count {
                 let mut light = Lighting::at_minute(rng.random_range(7 * 60..18 * 60));
@@ -234,7 +255,8 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                     } else {
                         [rng.random_range(-half..half), rng.random_range(-half..half)]
                     };
-                    let cam = random_view(&mut rng, (opts.width, opts.height), target);
+                    let patrol = patrol_share > 0.0 && rng.random_bool(patrol_share);
+                    let cam = random_view(&mut rng, (opts.width, opts.height), target, patrol);
                     let mut renderer = Renderer::new(cam.intrinsics);
                     let views = renderer.render(&scene, &cam, rng.random());
                     let (objects, small): (Vec<_>, Vec<_>) = truth::label(&d, &views)
@@ -297,7 +319,7 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
     std::fs::write(
         dir.join("dataset.json"),
         serde_json::to_string_pretty(&json!({
-            "schema": "argus.dataset/1", "seed": opts.seed, "size": [opts.width, opts.height], "umbrella_share": opts.umbrella_share, "classes": names, "splits": manifest_splits,
+            "schema": "argus.dataset/1", "seed": opts.seed, "size": [opts.width, opts.height], "umbrella_share": opts.umbrella_share, "patrol_share": opts.patrol_share, "classes": names, "splits": manifest_splits,
         }))? + "\n",
     )?;
     let yaml = format!(

@@ -147,6 +147,10 @@ enum Command {
         /// often taken for a stall; validation and test are the same whatever it is.
         #[arg(long, default_value_t = 0.0)]
         umbrella_share: f64,
+        /// Share (0–1) of the training drone views posed like a patrol camera through the
+        /// agent's tiles (nearly nadir, 80–120 m); validation and test are the same whatever it is.
+        #[arg(long, default_value_t = 0.0)]
+        patrol_share: f64,
     },
     /// Render one still image of a district from a pose (PNG or JPEG by extension).
     Still {
@@ -366,6 +370,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             size,
             umbrella_share,
+            patrol_share,
         } => {
             let opts = DatasetOptions {
                 seed,
@@ -375,6 +380,7 @@ fn run(cli: Cli) -> Result<()> {
                 quality: 92,
                 progress: true,
                 umbrella_share,
+                patrol_share,
             };
             for (split, n, objects) in argus_sim::dataset::render(&opts, &out)? {
                 println!(

@@ -358,51 +358,56 @@ fn split_images(dir: &Path, split: &str) -> std::collections::BTreeMap<String, V
         .collect()
 }
 
+/// The umbrella and patrol shares re-aim or re-pose training views only.
 #[test]
-fn umbrella_views_change_the_training_split_only() {
-    let render = |share: &str| {
+fn view_shares_change_the_training_split_only() {
+    let render = |option: &str, share: &str| {
         let dir = tempfile::tempdir().unwrap();
         run_ok(
             sim()
                 .args([
-                    "dataset", "--images", "10", "--size", "160x160", "--seed", "5",
+                    "dataset", "--images", "6", "--size", "160x160", "--seed", "5",
                 ])
-                .args(["--umbrella-share", share, "--out"])
+                .args([option, share, "--out"])
                 .arg(dir.path()),
         );
         dir
     };
-    let (plain, umbrellas) = (render("0"), render("1"));
-    assert_eq!(
-        read_json(&umbrellas.path().join("dataset.json"))["umbrella_share"],
-        1.0
-    );
-    for split in ["val", "test"] {
-        assert_eq!(
-            split_images(plain.path(), split),
-            split_images(umbrellas.path(), split),
-            "{split} changed with the umbrella share"
+    let plain = render("--umbrella-share", "0");
+    for (option, key) in [
+        ("--umbrella-share", "umbrella_share"),
+        ("--patrol-share", "patrol_share"),
+    ] {
+        let shared = render(option, "1");
+        assert_eq!(read_json(&shared.path().join("dataset.json"))[key], 1.0);
+        for split in ["val", "test"] {
+            assert_eq!(
+                split_images(plain.path(), split),
+                split_images(shared.path(), split),
+                "{split} changed with {option}"
+            );
+        }
+        let (a, b) = (
+            split_images(plain.path(), "train"),
+            split_images(shared.path(), "train"),
+        );
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.iter().filter(|(f, bytes)| b[*f] != **bytes).count() > a.len() / 2,
+            "{option}: most training views should be aimed or posed elsewhere"
+        );
+        // A share outside 0–1 is refused, naming it.
+        let out = sim()
+            .args(["dataset", option, "1.5", "--out"])
+            .arg(plain.path().join("bad"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let name = key.replace('_', " ");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("{name}: 1.5")),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
-    let (a, b) = (
-        split_images(plain.path(), "train"),
-        split_images(umbrellas.path(), "train"),
-    );
-    assert_eq!(a.len(), b.len());
-    assert!(
-        a.iter().filter(|(f, bytes)| b[*f] != **bytes).count() > a.len() / 2,
-        "most training views should be aimed elsewhere"
-    );
-    // A share outside 0–1 is refused, naming it.
-    let out = sim()
-        .args(["dataset", "--umbrella-share", "1.5", "--out"])
-        .arg(plain.path().join("bad"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("umbrella share: 1.5"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
