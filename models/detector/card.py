@@ -56,7 +56,7 @@ def stage_list(t):
                              f"{st['hard_focus']:.0%} of the time")
         if st.get("real_repeat", 1) > 1:
             extra.append(f"the real bag photos {st['real_repeat']}× an epoch")
-        lines.append(f"{n + 1}. {how}: {st.get('epochs')} epochs at peak learning rate {st.get('lr')}, best epoch "
+        lines.append(f"{n + 1}. {how}, on `{Path(st.get('data', '')).name}`: {st.get('epochs')} epochs at peak learning rate {st.get('lr')}, best epoch "
                      f"{stage['epoch']}" + ("; " + "; ".join(extra) if extra else "") + ".")
     return "Stages:\n" + "\n".join(lines)
 
@@ -115,7 +115,10 @@ classes. It finds what the camera sees; the map rules decide what is a violation
   {t['settings'].get('seed')}, dataset `{Path(t['settings'].get('data', '')).name}`, district seeds per split in its
   `dataset.json` (splits never share a district). Drone views 30–150 m up at −90…−30° with a
   30–65° field across 640 px — the scale the edge agent sees when it tiles a 1080p frame at half
-  resolution (`tile_scale` 0.5) — and 15 % street-camera views 4–10 m up. Objects under 10 px or
+  resolution (`tile_scale` 0.5) — and 15 % street-camera views 4–10 m up. Renders named `-u10` aim
+  a tenth of the training views at café umbrellas (`--umbrella-share 0.1`), and `-p20` poses a
+  fifth like the patrol camera through the agent's tiles, nearly nadir from 80–120 m
+  (`--patrol-share 0.2`); their validation and test images are the same. Objects under 10 px or
   under 30 % visible are ignore regions (COCO `iscrowd`): neither a miss nor a false positive, in
   training and in every metric below. Plus the real rubbish-bag photos of
   `shared/data/trashbags` (CC BY 4.0, woosongvision / Roboflow Universe) outside the fixed holdout
@@ -151,7 +154,9 @@ batch 1, {speed['batch4_ms_per_image']:.1f} ms per image at batch 4.
   on real footage; real waste photos are the only real data seen.
 - Objects under 10 px are not scored (ignore regions) and often missed: at the agent's default
   tiling a 2 m stall is about 11 px from 100 m and 7 px from 150 m, so patrols fly at 100 m or
-  lower, or tile at full resolution (`tile_scale` 1.0, four times the inference per frame).
+  lower. Tiling at full resolution (`tile_scale` 1.0, three times the tiles of a 1080p frame)
+  finds smaller objects but shows everything at twice the trained scale: on the agent test's
+  patrol 0.5.3 then makes 15 false hits where `tile_scale` 0.5 makes none.
 - Café umbrellas, cars and baseline sheds are the hard negatives. Umbrellas make most of the
   confident false `stall` detections on the test district: at 10–20 px an octagonal canopy on a
   pole reads like a cart or a small stall's canopy. A legal shed looks exactly like an illegal
