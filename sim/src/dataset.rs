@@ -53,6 +53,9 @@ pub struct DatasetOptions {
     /// Random views seldom combine that height, pitch and scale. At 0 the training split is
     /// exactly what it was without the option; validation and test never change with it.
     pub patrol_share: f64,
+    /// Render only this split (`train`, `val` or `test`); its images are the same as in a full
+    /// render of the same seed and size.
+    pub only: Option<String>,
 }
 
 /// The splits, with their share of images and of districts.
@@ -173,21 +176,38 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
             "{name} share: {share} is not within 0–1"
         );
     }
+    if let Some(only) = &opts.only {
+        anyhow::ensure!(
+            SPLITS.iter().any(|(s, _, _)| s == only),
+            "split {only:?} is not one of train, val, test"
+        );
+    }
     let mut summary = Vec::new();
     let total: usize = opts.images;
-    let bar = crate::progress::bar(total as u64, "rendering dataset", opts.progress);
-    let mut done = 0;
+    // Every split but the last gets its share; the last the rest.
+    let mut counts: Vec<usize> = SPLITS[..SPLITS.len() - 1]
+        .iter()
+        .map(|(_, share, _)| ((total as f64 * share).round() as usize).max(1))
+        .collect();
+    counts.push(total - counts.iter().sum::<usize>());
+    let wanted = |split: &str| opts.only.as_deref().is_none_or(|o| o == split);
+    let to_render: usize = SPLITS
+        .iter()
+        .zip(&counts)
+        .filter(|((s, _, _), _)| wanted(s))
+        .map(|(_, n)| n)
+        .sum();
+    let bar = crate::progress::bar(to_render as u64, "rendering dataset", opts.progress);
     let categories: Vec<_> = DetClass::ALL
         .iter()
         .map(|c| json!({"id": c.index() + 1, "name": c.as_str(), "supercategory": "violation"}))
         .collect();
     let mut manifest_splits = serde_json::Map::new();
-    for (si, &(split, share, _)) in SPLITS.iter().enumerate() {
-        let n = if si + 1 == SPLITS.len() {
-            total - done
-        } else {
-            ((total as f64 * share).round() as usize).max(1)
-        };
+    for (si, &(split, _, _)) in SPLITS.iter().enumerate() {
+        let n = counts[si];
+        if !wanted(split) {
+            continue;
+        }
         let (img_dir, lbl_dir) = (
             dir.join(split).join("images"),
             dir.join(split).join("labels"),
@@ -303,7 +323,6 @@ pub fn render(opts: &DatasetOptions, dir: &Path) -> Result<Vec<(String, usize, u
                 }
             }
         }
-        done += k;
         let coco = json!({"info": {"description": format!("Argus simulated {split} split"), "version": "1"}, "images": images, "annotations": annotations, "categories": categories});
         let ann_path = dir.join(split).join("annotations.json");
         std::fs::write(&ann_path, serde_json::to_string(&coco)? + "\n")

@@ -151,6 +151,9 @@ enum Command {
         /// agent's tiles (nearly nadir, 80–120 m); validation and test are the same whatever it is.
         #[arg(long, default_value_t = 0.0)]
         patrol_share: f64,
+        /// Render only this split (train, val or test): the same images as in a full render.
+        #[arg(long)]
+        split: Option<String>,
     },
     /// Render one still image of a district from a pose (PNG or JPEG by extension).
     Still {
@@ -371,6 +374,7 @@ fn run(cli: Cli) -> Result<()> {
             size,
             umbrella_share,
             patrol_share,
+            split,
         } => {
             let opts = DatasetOptions {
                 seed,
@@ -381,6 +385,7 @@ fn run(cli: Cli) -> Result<()> {
                 progress: true,
                 umbrella_share,
                 patrol_share,
+                only: split,
             };
             for (split, n, objects) in argus_sim::dataset::render(&opts, &out)? {
                 println!(

@@ -358,7 +358,8 @@ fn split_images(dir: &Path, split: &str) -> std::collections::BTreeMap<String, V
         .collect()
 }
 
-/// The umbrella and patrol shares re-aim or re-pose training views only.
+/// The umbrella and patrol shares re-aim or re-pose training views only; `--split` renders one
+/// split as the full render would.
 #[test]
 fn view_shares_change_the_training_split_only() {
     let render = |option: &str, share: &str| {
@@ -374,6 +375,13 @@ fn view_shares_change_the_training_split_only() {
         dir
     };
     let plain = render("--umbrella-share", "0");
+    // One split alone is the same as in the full render.
+    let test_only = render("--split", "test");
+    assert_eq!(
+        split_images(plain.path(), "test"),
+        split_images(test_only.path(), "test")
+    );
+    assert!(!test_only.path().join("train").exists());
     for (option, key) in [
         ("--umbrella-share", "umbrella_share"),
         ("--patrol-share", "patrol_share"),
