@@ -16,7 +16,10 @@
 # These defaults make the shipped argus-det 0.5.3 (about 6 h on 2 cores; its stage 2 stopped
 # after 4 of its 5 epochs): on the 800-image test district it scores AP50 stall 0.872, waste
 # 0.865, shed 0.912 where 0.2.0, the model it replaces, scored 0.746, 0.840, 0.871; and 0.399 on
-# the real bag holdout (0.2.0: 0.285).
+# the real bag holdout (0.2.0: 0.285). Before shipping a retrained model, run the agent's patrol
+# test (`cargo test -p argus-edge-agent --test agent -- a_patrol`) and the demo on a few seeds:
+# its small bag pile V0014 is on the edge (0.5.3 scores it at most 0.506 where a track needs 0.5;
+# the epoch before scored 0.484 and lost it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
