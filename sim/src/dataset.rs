@@ -85,7 +85,8 @@ pub const MIN_LABEL_SIDE_PX: f64 = 10.0;
 /// Drone views fly 30–150 m up at pitch −90…−30° with a 30–65° field across the 640-pixel
 /// image: the scale the edge agent's detector sees when it tiles a 1080p frame at 1–2.2× down
 /// (a DJI wide camera is ~82° across 1920 pixels). Street views stand 4–10 m up at −12…−45°
-/// with a 50–90° field (the whole camera frame, letterboxed).
+/// with a 50–90° field (the whole camera frame, letterboxed). A `patrol` view is a drone view
+/// posed like the default patrol seen through the agent's tiles (see `patrol_share`).
 fn random_view(rng: &mut ChaCha8Rng, size: (u32, u32), target: [f64; 2], patrol: bool) -> Camera {
     let (alt, pitch, hfov): (f64, f64, f64) = if patrol {
         // The default patrol (100 m, nadir, 76° over 1920 px) through a 1280-px tile scaled
