@@ -2,7 +2,7 @@
 //! (the Rust path, through ONNX Runtime) reach the AP50 goal for every class, and the model card's
 //! figures (pycocotools on the same images) are the ones a user gets.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use argus_sim::dataset::{DatasetOptions, render};
@@ -43,7 +43,7 @@ fn run(args: &[&std::ffi::OsStr]) {
 
 #[test]
 fn the_shipped_detector_reaches_the_goal_on_the_held_out_district() {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/argus-det");
+    let model = argus::repo_root().join("models/argus-det");
     let split = test_split();
     let work = tempfile::tempdir().unwrap();
     let (ann, dets, eval) = (
