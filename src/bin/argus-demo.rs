@@ -368,7 +368,10 @@ fn mission(
     ));
     let mut store = Sqlite::open(db)?;
     let mut views = Vec::new();
-    for t in store.tickets(None, usize::MAX >> 1)? {
+    for t in store.tickets(
+        &argus_triage::store::TicketFilter::default(),
+        usize::MAX >> 1,
+    )? {
         let sightings = store.sightings(&t.ticket_id)?;
         let delays_s = sightings
             .iter()

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argus::services::{Mosquitto, Postgres, free_port, http, start_triage};
-use argus_triage::testing::hit;
+use argus_triage::testing::{hit, hit_id};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 const TOPIC: &str = "argus/v1/agents/dock-1/hits";
@@ -27,7 +27,7 @@ const TOPIC: &str = "argus/v1/agents/dock-1/hits";
 fn payloads(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
     (0..n)
         .map(|i| {
-            let id = format!("{tag}-{i:07}");
+            let id = hit_id(&format!("{tag}-{i:07}"));
             let mut h = hit(
                 &id,
                 "dock-1",

@@ -6,12 +6,13 @@
 //! tools expect); every change needs `operator` or `admin`: 401 without a known token, 403 with
 //! a weaker one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argus_core::clock;
 use argus_core::geodesy::GeoPoint;
 use axum::extract::{Path, Query, State as AxState};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,14 +23,23 @@ use serde_json::{Value, json};
 use crate::auth::{Role, Tokens};
 use crate::dashboard;
 use crate::engine::State;
-use crate::ingest::{ChangeError, Ingest};
-use crate::store::Ticket;
+use crate::ingest::{ChangeError, Counters, Ingest};
+use crate::mqtt::IngestStatus;
+use crate::store::{Pool, Store, StoreError, Ticket, TicketFilter};
 
 /// What the handlers share.
 #[derive(Debug)]
 pub struct App {
-    /// The ingest (and through it the store).
+    /// The ingest: every change goes through it (and its lock).
     pub ingest: Arc<Mutex<Ingest>>,
+    /// Reads go through stores of their own, never the ingest's lock.
+    pub reads: Arc<Pool>,
+    /// The ingest's counters.
+    pub counters: Arc<Counters>,
+    /// How intake is doing.
+    pub status: Arc<IngestStatus>,
+    /// Whether the broker triage listens on is alive (the embedded broker's thread runs).
+    pub broker_alive: Arc<AtomicBool>,
     /// Known tokens.
     pub tokens: Tokens,
     /// The live feed (see [`Ingest::set_feed`]).
@@ -50,14 +60,72 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failed");
-        Self(StatusCode::INTERNAL_SERVER_ERROR, "store failure".into())
+        let status = if e.is_transient() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        Self(status, "store failure".into())
     }
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// The headers every response carries: no script or style but the page's own files, no
+/// framing, no sniffing, no referrer.
+pub const SECURITY_HEADERS: [(&str, &str); 5] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    for (k, v) in SECURITY_HEADERS {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    response
+}
+
+/// Runs a change through the ingest on a blocking thread of the runtime (the store blocks);
+/// a poisoned lock (a panic during an earlier change) is taken over, not propagated.
+async fn change<T: Send + 'static>(
+    app: &Shared,
+    f: impl FnOnce(&mut Ingest) -> T + Send + 'static,
+) -> ApiResult<T> {
+    let ingest = app.ingest.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = ingest.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "a change failed");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+    })
+}
+
+/// Reads through the read pool.
+async fn read<T: Send + 'static>(
+    app: &Shared,
+    f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    Ok(app.reads.read(f).await?)
+}
 
 /// The routes.
 pub fn router(app: Shared) -> Router {
@@ -81,6 +149,7 @@ pub fn router(app: Shared) -> Router {
             get(requests).post(file_request),
         )
         .route("/open311/v2/requests/{file}", get(request))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
 }
 
@@ -110,117 +179,106 @@ fn require(app: &App, headers: &HeaderMap, need: Role, extra: Option<&str>) -> A
     }
 }
 
-/// Runs `f` on a plain thread: the store's PostgreSQL client blocks on a runtime of its own,
-/// which must not run on the HTTP runtime's threads.
-async fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
+/// Intake is up: connected to the broker, the store taking batches, the broker alive.
+async fn health(AxState(app): AxState<Shared>) -> Response {
+    let st = &app.status;
+    let connected = st.connected.load(Ordering::SeqCst);
+    let mut store_ok = st.store_ok.load(Ordering::SeqCst);
+    let broker = app.broker_alive.load(Ordering::SeqCst);
+    let counts = read(&app, |s| s.counts()).await;
+    store_ok &= counts.is_ok();
+    let (tickets, sightings, dead) = counts.unwrap_or_default();
+    let last_ms = st.last_batch_at_ms.load(Ordering::SeqCst);
+    let up = connected && store_ok && broker;
+    let body = json!({
+        "status": if up { "ok" } else { "down" },
+        "ingest": {"connected": connected,
+                   "last_batch_at": (last_ms > 0).then(|| clock::rfc3339(last_ms as f64 / 1e3)),
+                   "waiting": st.waiting.load(Ordering::Relaxed)},
+        "broker": {"alive": broker},
+        "store": {"ok": store_ok},
+        "tickets": tickets, "sightings": sightings, "dead_letters": dead,
     });
-    rx.await.expect("the store thread ended")
+    let code = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
 }
 
-fn lock(app: &App) -> std::sync::MutexGuard<'_, Ingest> {
-    app.ingest.lock().expect("ingest lock")
-}
-
-async fn health(a0: AxState<Shared>) -> ApiResult<Json<Value>> {
-    off(move || health_now(a0)).await
-}
-
-fn health_now(AxState(app): AxState<Shared>) -> ApiResult<Json<Value>> {
-    let (tickets, sightings, dead) = lock(&app).store().counts()?;
-    Ok(Json(
-        json!({"status": "ok", "tickets": tickets, "sightings": sightings, "dead_letters": dead}),
-    ))
-}
-
-async fn metrics(a0: AxState<Shared>) -> ApiResult<Response> {
-    off(move || metrics_now(a0)).await
-}
-
-fn metrics_now(AxState(app): AxState<Shared>) -> ApiResult<Response> {
-    let mut ing = lock(&app);
-    let c = ing.counters;
-    let (tickets, sightings, dead) = ing.store().counts()?;
+async fn metrics(AxState(app): AxState<Shared>) -> ApiResult<Response> {
+    let (opened, joined, repeats, dead_hits) = app.counters.get();
+    let (tickets, sightings, dead) = read(&app, |s| s.counts()).await?;
+    let up = u8::from(app.status.connected.load(Ordering::SeqCst));
+    let store_ok = u8::from(app.status.store_ok.load(Ordering::SeqCst));
     let text = format!(
         "# HELP triage_hits_total Hit messages by outcome.\n# TYPE triage_hits_total counter\n\
-         triage_hits_total{{outcome=\"opened\"}} {}\ntriage_hits_total{{outcome=\"joined\"}} {}\n\
-         triage_hits_total{{outcome=\"repeat\"}} {}\ntriage_hits_total{{outcome=\"dead\"}} {}\n\
+         triage_hits_total{{outcome=\"opened\"}} {opened}\ntriage_hits_total{{outcome=\"joined\"}} {joined}\n\
+         triage_hits_total{{outcome=\"repeat\"}} {repeats}\ntriage_hits_total{{outcome=\"dead\"}} {dead_hits}\n\
          # HELP triage_tickets Tickets stored.\n# TYPE triage_tickets gauge\ntriage_tickets {tickets}\n\
          # HELP triage_sightings Sightings stored.\n# TYPE triage_sightings gauge\ntriage_sightings {sightings}\n\
-         # HELP triage_dead_letters Dead letters stored.\n# TYPE triage_dead_letters gauge\ntriage_dead_letters {dead}\n",
-        c.opened, c.joined, c.repeats, c.dead
+         # HELP triage_dead_letters Dead letters stored.\n# TYPE triage_dead_letters gauge\ntriage_dead_letters {dead}\n\
+         # HELP triage_ingest_connected 1 when subscribed to the broker.\n# TYPE triage_ingest_connected gauge\ntriage_ingest_connected {up}\n\
+         # HELP triage_store_ok 1 when the store took the last batch.\n# TYPE triage_store_ok gauge\ntriage_store_ok {store_ok}\n",
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
-/// `?state=&unit=&category=&limit=`.
+/// `?state=&unit=&category=&class=&limit=`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Filter {
     state: Option<String>,
     unit: Option<String>,
     category: Option<String>,
+    class: Option<String>,
     limit: Option<usize>,
 }
 
-fn filtered(app: &App, f: &Filter) -> ApiResult<Vec<Ticket>> {
-    let state = match &f.state {
-        None => None,
-        Some(s) => Some(
-            State::parse(s)
-                .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")))?,
-        ),
+fn parse_state(s: &str) -> ApiResult<State> {
+    State::parse(s).ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")))
+}
+
+/// The tickets a filter asks for, filtered in the store before the limit.
+async fn filtered(app: &Shared, f: Filter) -> ApiResult<Vec<Ticket>> {
+    let filter = TicketFilter {
+        state: f.state.as_deref().map(parse_state).transpose()?,
+        unit: f.unit,
+        category: f.category,
+        class: f.class,
+        review: None,
     };
     let limit = f.limit.unwrap_or(1000).min(10_000);
-    let mut all = lock(app).store().tickets(state, limit)?;
-    all.retain(|t| {
-        f.unit.as_ref().is_none_or(|u| t.unit.as_ref() == Some(u))
-            && f.category.as_ref().is_none_or(|c| &t.category == c)
-    });
-    Ok(all)
+    read(app, move |s| s.tickets(&filter, limit)).await
 }
 
 async fn tickets(
-    a0: AxState<Shared>,
-    a1: HeaderMap,
-    a2: Query<Filter>,
-) -> ApiResult<Json<Vec<Ticket>>> {
-    off(move || tickets_now(a0, a1, a2)).await
-}
-
-fn tickets_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Query(f): Query<Filter>,
 ) -> ApiResult<Json<Vec<Ticket>>> {
     require(&app, &headers, Role::Viewer, None)?;
-    Ok(Json(filtered(&app, &f)?))
+    Ok(Json(filtered(&app, f).await?))
 }
 
-async fn review(a0: AxState<Shared>, a1: HeaderMap) -> ApiResult<Json<Vec<Ticket>>> {
-    off(move || review_now(a0, a1)).await
-}
-
-fn review_now(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Json<Vec<Ticket>>> {
+async fn review(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Json<Vec<Ticket>>> {
     require(&app, &headers, Role::Viewer, None)?;
-    let mut all = lock(&app).store().tickets(Some(State::New), 10_000)?;
-    all.retain(|t| t.review);
-    Ok(Json(all))
+    let f = TicketFilter {
+        review: Some(true),
+        ..TicketFilter::state(State::New)
+    };
+    Ok(Json(read(&app, move |s| s.tickets(&f, 10_000)).await?))
 }
 
-async fn geojson(a0: AxState<Shared>, a1: HeaderMap, a2: Query<Filter>) -> ApiResult<Response> {
-    off(move || geojson_now(a0, a1, a2)).await
-}
-
-fn geojson_now(
+async fn geojson(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Query(f): Query<Filter>,
 ) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
-    let features: Vec<Value> = filtered(&app, &f)?
+    let features: Vec<Value> = filtered(&app, f)
+        .await?
         .into_iter()
         .map(|t| {
             json!({"type": "Feature", "id": t.ticket_id,
@@ -235,24 +293,24 @@ fn geojson_now(
         .into_response())
 }
 
-async fn ticket(a0: AxState<Shared>, a1: HeaderMap, a2: Path<String>) -> ApiResult<Json<Value>> {
-    off(move || ticket_now(a0, a1, a2)).await
-}
-
-fn ticket_now(
+async fn ticket(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     require(&app, &headers, Role::Viewer, None)?;
-    let mut ing = lock(&app);
-    let t = ing
-        .store()
-        .ticket(&id)?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no ticket {id}")))?;
-    let sightings: Vec<Value> = ing
-        .store()
-        .sightings(&id)?
+    let key = id.clone();
+    let found = read(&app, move |s| {
+        let Some(t) = s.ticket(&key)? else {
+            return Ok(None);
+        };
+        Ok(Some((t, s.sightings(&key)?, s.audit(&key)?)))
+    })
+    .await?;
+    let Some((t, sightings, audit)) = found else {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no ticket {id:?}")));
+    };
+    let sightings: Vec<Value> = sightings
         .into_iter()
         .map(|s| {
             let hit: Value = serde_json::from_str(&s.payload).unwrap_or(Value::Null);
@@ -262,7 +320,6 @@ fn ticket_now(
                    "evidence_url": format!("/api/v1/evidence/{}", s.evidence_sha256), "hit": hit})
         })
         .collect();
-    let audit = ing.store().audit(&id)?;
     Ok(Json(
         json!({"ticket": t, "sightings": sightings, "audit": audit}),
     ))
@@ -278,28 +335,28 @@ struct Move {
 }
 
 async fn transition(
-    a0: AxState<Shared>,
-    a1: HeaderMap,
-    a2: Path<String>,
-    a3: Json<Move>,
-) -> ApiResult<Json<Ticket>> {
-    off(move || transition_now(a0, a1, a2, a3)).await
-}
-
-fn transition_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(m): Json<Move>,
 ) -> ApiResult<Json<Ticket>> {
     let r = require(&app, &headers, Role::Operator, None)?;
-    let to = State::parse(&m.to)
-        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("unknown state {:?}", m.to)))?;
-    let done = lock(&app).transition(&id, to, r.as_str(), m.note.as_deref(), clock::now_unix_s());
+    let to = parse_state(&m.to)?;
+    if m.note.as_ref().is_some_and(|n| n.len() > 4096) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "note is over 4096 bytes".into(),
+        ));
+    }
+    let key = id.clone();
+    let done = change(&app, move |ing| {
+        ing.transition(&key, to, r.as_str(), m.note.as_deref(), clock::now_unix_s())
+    })
+    .await?;
     match done {
         Ok(t) => Ok(Json(t)),
         Err(ChangeError::NotFound(_)) => {
-            Err(ApiError(StatusCode::NOT_FOUND, format!("no ticket {id}")))
+            Err(ApiError(StatusCode::NOT_FOUND, format!("no ticket {id:?}")))
         }
         Err(e @ ChangeError::NotAllowed { .. }) => {
             Err(ApiError(StatusCode::CONFLICT, e.to_string()))
@@ -343,24 +400,24 @@ async fn feed(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-async fn evidence(a0: AxState<Shared>, a1: HeaderMap, a2: Path<String>) -> ApiResult<Response> {
-    off(move || evidence_now(a0, a1, a2)).await
-}
-
-fn evidence_now(
+async fn evidence(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Path(sha): Path<String>,
 ) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
-    let jpeg = lock(&app)
-        .store()
-        .evidence(&sha)?
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such evidence".into()));
+    }
+    let key = sha.clone();
+    let jpeg = read(&app, move |s| s.evidence(&key))
+        .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no evidence {sha}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            // Evidence is for the signed-in: kept by the browser, never by a shared cache.
+            (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
         ],
         jpeg,
     )
@@ -436,27 +493,33 @@ struct RequestsQuery {
     jurisdiction_id: Option<String>,
 }
 
-async fn requests(a0: AxState<Shared>, a1: Query<RequestsQuery>) -> ApiResult<Json<Value>> {
-    off(move || requests_now(a0, a1)).await
-}
-
-fn requests_now(
+async fn requests(
     AxState(app): AxState<Shared>,
     Query(q): Query<RequestsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let mut ing = lock(&app);
-    let all = match &q.service_request_id {
+    let ids: Option<Vec<String>> = q.service_request_id.as_ref().map(|ids| {
+        ids.split(',')
+            .map(|i| i.trim().to_string())
+            .take(100)
+            .collect()
+    });
+    let filter = TicketFilter {
+        class: q.service_code.clone(),
+        ..TicketFilter::default()
+    };
+    let all = read(&app, move |s| match ids {
         Some(ids) => {
             let mut v = Vec::new();
-            for id in ids.split(',') {
-                if let Some(t) = ing.store().ticket(id.trim())? {
+            for id in ids {
+                if let Some(t) = s.ticket(&id)? {
                     v.push(t);
                 }
             }
-            v
+            Ok(v)
         }
-        None => ing.store().tickets(None, 1000)?,
-    };
+        None => s.tickets(&filter, 1000),
+    })
+    .await?;
     let wanted: Option<Vec<&str>> = q.status.as_deref().map(|s| s.split(',').collect());
     Ok(Json(Value::Array(
         all.iter()
@@ -471,21 +534,23 @@ fn requests_now(
     )))
 }
 
-async fn request(a0: AxState<Shared>, a1: Path<String>) -> ApiResult<Json<Value>> {
-    off(move || request_now(a0, a1)).await
-}
-
-fn request_now(AxState(app): AxState<Shared>, Path(file): Path<String>) -> ApiResult<Json<Value>> {
-    let id = file.strip_suffix(".json").ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "only the .json format is served".into(),
-        )
-    })?;
-    let t = lock(&app)
-        .store()
-        .ticket(id)?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no request {id}")))?;
+async fn request(
+    AxState(app): AxState<Shared>,
+    Path(file): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = file
+        .strip_suffix(".json")
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "only the .json format is served".into(),
+            )
+        })?
+        .to_string();
+    let key = id.clone();
+    let t = read(&app, move |s| s.ticket(&key))
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no request {id:?}")))?;
     Ok(Json(Value::Array(vec![open311(&t)])))
 }
 
@@ -502,14 +567,6 @@ struct NewRequest {
 }
 
 async fn file_request(
-    a0: AxState<Shared>,
-    a1: HeaderMap,
-    a2: Form<NewRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    off(move || file_request_now(a0, a1, a2)).await
-}
-
-fn file_request_now(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Form(r): Form<NewRequest>,
@@ -533,13 +590,23 @@ fn file_request_now(
             format!("{lat}, {lon} is not a place"),
         ));
     }
-    let t = lock(&app).file(
-        &r.service_code,
-        GeoPoint { lat, lon },
-        r.description.as_deref().unwrap_or(""),
-        &format!("open311:{}", role.as_str()),
-        clock::now_unix_s(),
-    )?;
+    let description = r.description.unwrap_or_default();
+    if description.len() > 4096 || description.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "description is over 4096 bytes or holds control characters".into(),
+        ));
+    }
+    let t = change(&app, move |ing| {
+        ing.file(
+            &r.service_code,
+            GeoPoint { lat, lon },
+            &description,
+            &format!("open311:{}", role.as_str()),
+            clock::now_unix_s(),
+        )
+    })
+    .await??;
     Ok((
         StatusCode::CREATED,
         Json(json!([{"service_request_id": t.ticket_id,

@@ -4,7 +4,11 @@
 //! passwords or persistence across restarts run Mosquitto and point `[mqtt] url` at it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// The name of the embedded broker's MQTT listener thread (rumqttd names it after the server).
+const SERVER_NAME: &str = "argus-v4";
 
 /// The biggest message the embedded broker takes: above the ingest's own 2 MiB limit, so an
 /// oversized hit still reaches the dead letters instead of being cut off at the broker.
@@ -26,10 +30,23 @@ pub enum BrokerError {
     Start(String),
 }
 
-/// A running embedded broker; it lives as long as the process.
+/// Why the broker died, once it has.
+type DeathNote = Arc<(Mutex<Option<String>>, Condvar)>;
+
+fn note_death(note: &DeathNote, why: String) {
+    let (lock, cond) = &**note;
+    let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+    g.get_or_insert(why);
+    cond.notify_all();
+}
+
+/// A running embedded broker; it lives as long as the process. Its threads are watched: a
+/// panic on rumqttd's router or listener threads (which would leave the port open and every
+/// client unanswered) is noted, and [`EmbeddedBroker::wait`] returns.
 #[derive(Debug)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
+    death: DeathNote,
 }
 
 impl EmbeddedBroker {
@@ -37,13 +54,28 @@ impl EmbeddedBroker {
     pub fn start(addr: SocketAddr) -> Result<Self, BrokerError> {
         // rumqttd logs a failed bind from its own thread and carries on; find out here.
         TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+        let death: DeathNote = Arc::default();
+        {
+            let note = death.clone();
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                if name.starts_with("router-") || name == SERVER_NAME || name == "mqtt-broker" {
+                    note_death(&note, format!("thread {name} panicked: {info}"));
+                }
+                previous(info);
+            }));
+        }
         let mut broker = rumqttd::Broker::new(config(addr));
+        let note = death.clone();
         std::thread::Builder::new()
             .name("mqtt-broker".into())
             .spawn(move || {
-                if let Err(e) = broker.start() {
-                    tracing::error!(error = %e, "embedded broker stopped");
-                }
+                let why = match broker.start() {
+                    Ok(()) => "it returned".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                note_death(&note, why);
             })
             .map_err(|e| BrokerError::Start(e.to_string()))?;
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -56,7 +88,19 @@ impl EmbeddedBroker {
             std::thread::sleep(Duration::from_millis(20));
         }
         tracing::info!(%addr, "embedded MQTT broker listening");
-        Ok(Self { addr })
+        Ok(Self { addr, death })
+    }
+
+    /// Blocks until the broker dies; says why.
+    pub fn wait(&self) -> String {
+        let (lock, cond) = &*self.death;
+        let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(why) = g.as_ref() {
+                return why.clone();
+            }
+            g = cond.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// The address clients connect to (`mqtt://…`).
@@ -81,7 +125,7 @@ max_outgoing_packet_count = 1000
 max_segment_size = 104857600
 max_segment_count = 10
 [v4.1]
-name = "argus-v4"
+name = "{SERVER_NAME}"
 listen = "{addr}"
 next_connection_delay_ms = 1
 [v4.1.connections]

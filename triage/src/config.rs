@@ -14,6 +14,12 @@
 //! password_file = "/etc/argus/triage.pass"
 //! ca_file = "/etc/argus/ca.pem"        # for mqtts://
 //!
+//! [intake]                             # see check::Limits
+//! classes = ["vending_in_lane", "construction_waste", "illegal_structure"]
+//! max_uncertainty_m = 500
+//! max_age_days = 3650                  # a dock's backlog or a replayed recording may be old
+//! max_future_s = 300                   # the agents' clock may run this far ahead
+//!
 //! [rules]                              # see engine::Rules
 //! join_radius_m = { construction_waste = 20 }
 //! categories = { construction_waste = "0301", vending_in_lane = "0105" }
@@ -24,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::check::Limits;
 use crate::engine::Rules;
 
 /// The whole config.
@@ -48,6 +55,9 @@ pub struct Config {
     /// Ticket rules.
     #[serde(default)]
     pub rules: Rules,
+    /// What a hit may be (classes, bounds, time window).
+    #[serde(default)]
+    pub intake: Limits,
 }
 
 impl Default for Config {
@@ -59,6 +69,7 @@ impl Default for Config {
             tokens: None,
             mqtt: MqttConfig::default(),
             rules: Rules::default(),
+            intake: Limits::default(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use argus_core::geodesy::{GeoPoint, LocalFrame};
+use argus_core::geodesy::{GeoPoint, haversine_m};
 use argus_core::map::Map;
 use serde::{Deserialize, Serialize};
 
@@ -218,17 +218,20 @@ pub struct Placed {
     pub closed_at: Option<f64>,
 }
 
-const CELL_M: f64 = 50.0;
+/// Cell size, degrees of latitude and of longitude (about 55 m north–south).
+const CELL_DEG: f64 = 0.0005;
+/// Metres in a degree of latitude.
+const M_PER_DEG: f64 = 111_320.0;
 
 type CellKey = (String, i64, i64);
 
-/// Open and recently closed tickets in a grid of 50 m cells per category, in a local frame
-/// anchored at the first ticket placed.
+/// Open and recently closed tickets in a grid of latitude/longitude cells per category. Cells
+/// are keyed by the position itself (no local frame anchored anywhere), and distances are true
+/// great-circle distances, so hits kilometres apart never meet, wherever the first ticket was.
 #[derive(Debug, Default)]
 pub struct TicketIndex {
-    frame: Option<LocalFrame>,
     cells: HashMap<CellKey, Vec<String>>,
-    tickets: HashMap<String, (Placed, [f64; 2], CellKey)>,
+    tickets: HashMap<String, (Placed, CellKey)>,
 }
 
 /// What a hit does.
@@ -243,36 +246,41 @@ pub enum Placement {
     },
 }
 
-fn cell_of(category: &str, xy: [f64; 2]) -> CellKey {
+/// The cell of a position: whole `CELL_DEG` steps of latitude and longitude.
+fn cell_index(at: GeoPoint) -> (i64, i64) {
     (
-        category.to_string(),
-        (xy[0] / CELL_M).floor() as i64,
-        (xy[1] / CELL_M).floor() as i64,
+        (at.lat / CELL_DEG).floor() as i64,
+        (at.lon / CELL_DEG).floor() as i64,
+    )
+}
+
+/// How many cells a radius spans around `lat`, north–south and east–west (capped near the
+/// poles, where a degree of longitude shrinks to nothing).
+fn cell_reach(lat: f64, radius_m: f64) -> (i64, i64) {
+    let dlat = radius_m / M_PER_DEG;
+    let dlon = dlat / lat.to_radians().cos().max(0.01);
+    (
+        (dlat / CELL_DEG).ceil() as i64 + 1,
+        ((dlon / CELL_DEG).ceil() as i64 + 1).min(1_000),
     )
 }
 
 impl TicketIndex {
-    fn local(&mut self, p: GeoPoint) -> [f64; 2] {
-        let frame = *self.frame.get_or_insert_with(|| LocalFrame::new(p));
-        let (e, n) = frame.geo_to_ground(p);
-        [e, n]
-    }
-
     /// Adds a ticket, or moves and updates one already there.
     pub fn put(&mut self, t: Placed) {
         self.remove(&t.ticket_id);
-        let xy = self.local(t.at);
-        let key = cell_of(&t.category, xy);
+        let (i, j) = cell_index(t.at);
+        let key = (t.category.clone(), i, j);
         self.cells
             .entry(key.clone())
             .or_default()
             .push(t.ticket_id.clone());
-        self.tickets.insert(t.ticket_id.clone(), (t, xy, key));
+        self.tickets.insert(t.ticket_id.clone(), (t, key));
     }
 
     /// Forgets a ticket (rejected, duplicate, or closed past the recurrence window).
     pub fn remove(&mut self, ticket_id: &str) {
-        let Some((_, _, key)) = self.tickets.remove(ticket_id) else {
+        let Some((_, key)) = self.tickets.remove(ticket_id) else {
             return;
         };
         if let Some(v) = self.cells.get_mut(&key) {
@@ -296,27 +304,30 @@ impl TicketIndex {
     /// Where a hit of `category` at `at` goes: the nearest open ticket within `radius_m`, else
     /// a new ticket — linked to the nearest ticket closed within `window_s` before `now`.
     pub fn place(
-        &mut self,
+        &self,
         category: &str,
         at: GeoPoint,
         radius_m: f64,
         now: f64,
         window_s: f64,
     ) -> Placement {
-        let xy = self.local(at);
-        let r = (radius_m / CELL_M).ceil() as i64;
-        let (_, ci, cj) = cell_of(category, xy);
+        let (ci, cj) = cell_index(at);
+        let (ri, rj) = cell_reach(at.lat, radius_m);
         let mut open: Option<(f64, &str)> = None;
         let mut closed: Option<(f64, &str)> = None;
-        for i in ci - r..=ci + r {
-            for j in cj - r..=cj + r {
-                let Some(ids) = self.cells.get(&(category.to_string(), i, j)) else {
+        let mut key = (category.to_string(), 0, 0);
+        for i in ci - ri..=ci + ri {
+            for j in cj - rj..=cj + rj {
+                (key.1, key.2) = (i, j);
+                let Some(ids) = self.cells.get(&key) else {
                     continue;
                 };
                 for id in ids {
-                    let (t, p, _) = &self.tickets[id];
-                    let d = ((p[0] - xy[0]).powi(2) + (p[1] - xy[1]).powi(2)).sqrt();
-                    if d > radius_m {
+                    let Some((t, _)) = self.tickets.get(id) else {
+                        continue;
+                    };
+                    let d = haversine_m(t.at, at);
+                    if d.is_nan() || d > radius_m {
                         continue;
                     }
                     let slot = match t.closed_at {
@@ -367,6 +378,7 @@ impl Routing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_core::geodesy::LocalFrame;
 
     fn at(frame: &LocalFrame, e: f64, n: f64) -> GeoPoint {
         frame.ground_to_geo(e, n)
@@ -412,6 +424,58 @@ mod tests {
         assert_eq!(
             ix.place("shed", at(&f, 51.0, 51.0), 20.0, 0.0, 100.0),
             Placement::Join("T4".into())
+        );
+    }
+
+    #[test]
+    fn hits_kilometres_apart_never_merge_wherever_the_first_ticket_was() {
+        // Regression: the index was anchored at the first ticket ever placed; after a bogus
+        // (0, 0) ticket, hits 5.6 km and 11 km apart in the district fell in one cell.
+        let mut ix = TicketIndex::default();
+        ix.put(Placed {
+            ticket_id: "bogus".into(),
+            category: "waste".into(),
+            at: GeoPoint { lat: 0.0, lon: 0.0 },
+            closed_at: None,
+        });
+        ix.put(Placed {
+            ticket_id: "T1".into(),
+            category: "waste".into(),
+            at: GeoPoint {
+                lat: 30.70,
+                lon: 121.0,
+            },
+            closed_at: None,
+        });
+        for lat in [30.75, 30.80] {
+            assert_eq!(
+                ix.place("waste", GeoPoint { lat, lon: 121.0 }, 30.0, 0.0, 100.0),
+                Placement::Open { recurs: None },
+                "{lat}"
+            );
+        }
+        // Near the pole and across the antimeridian's neighbour cells, still by true distance.
+        ix.put(Placed {
+            ticket_id: "N".into(),
+            category: "waste".into(),
+            at: GeoPoint {
+                lat: 89.9,
+                lon: 10.0,
+            },
+            closed_at: None,
+        });
+        assert_eq!(
+            ix.place(
+                "waste",
+                GeoPoint {
+                    lat: 89.9,
+                    lon: 10.01
+                },
+                20.0,
+                0.0,
+                100.0
+            ),
+            Placement::Join("N".into())
         );
     }
 

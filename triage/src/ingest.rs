@@ -3,19 +3,18 @@
 //! and audit events in the same transaction. What cannot be taken becomes a dead letter.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argus_core::clock;
-use argus_core::geodesy::GeoPoint;
-use argus_core::hit::{HIT_SCHEMA, Hit};
-use base64::Engine as _;
+use argus_core::geodesy::{GeoPoint, haversine_m};
+use argus_core::hit::Hit;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
+use crate::check::{Checked, check};
+pub use crate::check::{HitRejection, Limits, MAX_PAYLOAD, topic_agent};
 use crate::engine::{Placement, Routing, Rules, State, TicketIndex};
-use crate::store::{AuditEvent, Effect, Sighting, Store, StoreError, Ticket};
-
-/// Largest payload taken, bytes (a hit with a generous evidence JPEG is ~100 kB).
-pub const MAX_PAYLOAD: usize = 2 << 20;
+use crate::store::{AuditEvent, Effect, NewDeadLetter, Sighting, Store, StoreError, Ticket};
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,144 +26,14 @@ pub enum Outcome {
     /// Its `hit_id` was taken before: nothing changed.
     Repeat,
     /// Refused, kept as a dead letter, for this reason.
-    Dead(String),
+    Dead(HitRejection),
 }
 
-/// The agent id in a hits topic `argus/v1/agents/{id}/hits`.
-pub fn topic_agent(topic: &str) -> Option<&str> {
-    let id = topic
-        .strip_prefix("argus/v1/agents/")?
-        .strip_suffix("/hits")?;
-    (!id.is_empty() && !id.contains('/')).then_some(id)
-}
-
-/// A message that passed [`check`].
-#[derive(Debug)]
-pub struct Checked {
-    /// The hit.
-    pub hit: Hit,
-    /// Its evidence JPEG.
-    pub jpeg: Vec<u8>,
-    /// The message as received (unknown fields too), less the JPEG: what the store keeps.
-    pub stored: String,
-}
-
-/// Checks a message and reads its hit and evidence JPEG, parsing it once; the error says what
-/// is wrong.
-pub fn check(topic: &str, payload: &[u8]) -> Result<Checked, String> {
-    if payload.len() > MAX_PAYLOAD {
-        return Err(format!(
-            "payload of {} bytes is over the {MAX_PAYLOAD}-byte limit",
-            payload.len()
-        ));
+impl Outcome {
+    /// Whether the hit is stored (now or before): what its receipt says.
+    pub fn stored(&self) -> bool {
+        !matches!(self, Outcome::Dead(_))
     }
-    let agent = topic_agent(topic)
-        .ok_or_else(|| format!("topic {topic:?} is not argus/v1/agents/{{agent_id}}/hits"))?;
-    let hit: Hit = match serde_json::from_slice::<Hit>(payload) {
-        Ok(h) if h.schema == HIT_SCHEMA => h,
-        Ok(h) => {
-            return Err(format!(
-                "unknown schema {:?} (this triage reads {HIT_SCHEMA})",
-                h.schema
-            ));
-        }
-        Err(e) => return Err(why_not_a_hit(payload, e)),
-    };
-    // The JPEG leaves the stored copy (it is kept once, by hash).
-    let stored = without_jpeg(payload, &hit.evidence.jpeg_base64)?;
-    if hit.agent_id != agent {
-        return Err(format!(
-            "agent_id {:?} disagrees with the topic's {agent:?}",
-            hit.agent_id
-        ));
-    }
-    if hit.hit_id.is_empty() || hit.hit_id.len() > 64 {
-        return Err(format!("hit_id {:?} is not 1–64 characters", hit.hit_id));
-    }
-    let p = &hit.position;
-    if !(-90.0..=90.0).contains(&p.lat)
-        || !(-180.0..=180.0).contains(&p.lon)
-        || !(0.0..f64::INFINITY).contains(&p.uncertainty_m)
-    {
-        return Err(format!(
-            "position {}, {} ± {} m is not a place",
-            p.lat, p.lon, p.uncertainty_m
-        ));
-    }
-    if !(0.0..=1.0).contains(&hit.score) {
-        return Err(format!("score {} is not in [0, 1]", hit.score));
-    }
-    if clock::parse_rfc3339(&hit.observed_at).is_none() {
-        return Err(format!(
-            "observed_at {:?} is not an RFC 3339 time",
-            hit.observed_at
-        ));
-    }
-    let jpeg = base64::engine::general_purpose::STANDARD
-        .decode(&hit.evidence.jpeg_base64)
-        .map_err(|e| format!("evidence is not base64: {e}"))?;
-    let sha = format!("{:x}", Sha256::digest(&jpeg));
-    if sha != hit.evidence.sha256 {
-        return Err(format!(
-            "evidence SHA-256 is {sha}, the hit says {}",
-            hit.evidence.sha256
-        ));
-    }
-    Ok(Checked { hit, jpeg, stored })
-}
-
-/// The clearest reason a payload that is not an `argus.hit/1` gives.
-fn why_not_a_hit(payload: &[u8], e: serde_json::Error) -> String {
-    let v: serde_json::Value = match serde_json::from_slice(payload) {
-        Ok(v) => v,
-        Err(e) => return format!("not JSON: {e}"),
-    };
-    match v.get("schema").and_then(|s| s.as_str()) {
-        Some(HIT_SCHEMA) => format!("not an {HIT_SCHEMA}: {e}"),
-        Some(other) => format!("unknown schema {other:?} (this triage reads {HIT_SCHEMA})"),
-        None => "no `schema` field".into(),
-    }
-}
-
-/// The payload as text with the evidence JPEG's base64 emptied (`"jpeg_base64":""`), every
-/// other byte as received. Base64 needs no JSON escapes, so the value appears verbatim after
-/// its key; a payload written some other way is re-serialised without it.
-fn without_jpeg(payload: &[u8], jpeg_base64: &str) -> Result<String, String> {
-    const KEY: &[u8] = b"\"jpeg_base64\"";
-    let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8: {e}"))?;
-    let value = jpeg_base64.as_bytes();
-    let mut from = 0;
-    while let Some(at) = payload[from..].windows(KEY.len()).position(|w| w == KEY) {
-        let mut i = from + at + KEY.len();
-        let skip_ws = |i: &mut usize| {
-            while payload.get(*i).is_some_and(|b| b.is_ascii_whitespace()) {
-                *i += 1;
-            }
-        };
-        skip_ws(&mut i);
-        if payload.get(i) == Some(&b':') {
-            i += 1;
-            skip_ws(&mut i);
-            let start = i + 1;
-            let end = start + value.len();
-            if payload.get(i) == Some(&b'"')
-                && payload.get(start..end) == Some(value)
-                && payload.get(end) == Some(&b'"')
-            {
-                return Ok(format!("{}{}", &text[..start], &text[end..]));
-            }
-        }
-        from += at + 1;
-    }
-    let mut v: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-    if let Some(e) = v.get_mut("evidence").and_then(|e| e.as_object_mut()) {
-        e.insert(
-            "jpeg_base64".into(),
-            serde_json::Value::String(String::new()),
-        );
-    }
-    Ok(v.to_string())
 }
 
 /// Why a person's change was refused.
@@ -186,17 +55,40 @@ pub enum ChangeError {
     Store(#[from] StoreError),
 }
 
-/// Counters for metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Counters for metrics, read without the ingest's lock.
+#[derive(Debug, Default)]
 pub struct Counters {
     /// Tickets opened.
-    pub opened: u64,
+    pub opened: AtomicU64,
     /// Hits that joined a ticket.
-    pub joined: u64,
+    pub joined: AtomicU64,
     /// Repeated hits dropped.
-    pub repeats: u64,
+    pub repeats: AtomicU64,
     /// Dead letters.
-    pub dead: u64,
+    pub dead: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, outcome: &Outcome) {
+        let c = match outcome {
+            Outcome::Opened(_) => &self.opened,
+            Outcome::Joined(_) => &self.joined,
+            Outcome::Repeat => &self.repeats,
+            Outcome::Dead(_) => &self.dead,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (opened, joined, repeats, dead) now.
+    pub fn get(&self) -> (u64, u64, u64, u64) {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (
+            g(&self.opened),
+            g(&self.joined),
+            g(&self.repeats),
+            g(&self.dead),
+        )
+    }
 }
 
 /// The ingest: the store, the ticket index over it, the rules and the routing.
@@ -204,10 +96,13 @@ pub struct Counters {
 pub struct Ingest {
     store: Box<dyn Store>,
     index: TicketIndex,
+    /// The index holds tickets of a batch that was not committed: rebuild it before the next.
+    stale: bool,
     rules: Rules,
+    limits: Limits,
     routing: Routing,
     /// What it has done.
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
     feed: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
@@ -220,6 +115,54 @@ fn fuse(a: (f64, f64, f64), b: (f64, f64, f64)) -> (f64, f64, f64) {
         (a.1 * wa + b.1 * wb) / (wa + wb),
         1.0 / (wa + wb).sqrt(),
     )
+}
+
+/// What an update needs to know of the hit it updates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstHit {
+    /// Its ticket.
+    pub ticket_id: String,
+    /// Its agent.
+    pub agent_id: String,
+    /// Where it was.
+    pub at: GeoPoint,
+    /// Its 90 % radius, metres.
+    pub uncertainty_m: f64,
+}
+
+fn sighting(hit: &Hit, ticket_id: &str, observed: f64, now: f64, payload: String) -> Sighting {
+    Sighting {
+        hit_id: hit.hit_id.clone(),
+        ticket_id: ticket_id.into(),
+        agent_id: hit.agent_id.clone(),
+        class: hit.class.clone(),
+        score: hit.score,
+        observed_at: observed,
+        received_at: now,
+        lat: hit.position.lat,
+        lon: hit.position.lon,
+        uncertainty_m: hit.position.uncertainty_m,
+        evidence_sha256: hit.evidence.sha256.clone(),
+        update_of: hit.update_of.clone(),
+        payload,
+    }
+}
+
+/// `s` with every control character replaced (a topic may hold anything; a store may not).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+fn dead_letter(topic: &str, reason: &HitRejection, payload: &[u8], at: f64) -> NewDeadLetter {
+    NewDeadLetter {
+        at,
+        topic: printable(topic),
+        reason: printable(&reason.to_string()),
+        payload: payload[..payload.len().min(crate::store::DEAD_LETTER_KEEP)].to_vec(),
+        size: payload.len(),
+    }
 }
 
 fn event(ticket_id: &str, at: f64, event: &str, detail: serde_json::Value) -> AuditEvent {
@@ -235,13 +178,20 @@ fn event(ticket_id: &str, at: f64, event: &str, detail: serde_json::Value) -> Au
 
 impl Ingest {
     /// Starts over a store: the index is rebuilt from its open and recently closed tickets.
-    pub fn new(store: Box<dyn Store>, rules: Rules, routing: Routing) -> Result<Self, StoreError> {
+    pub fn new(
+        store: Box<dyn Store>,
+        rules: Rules,
+        limits: Limits,
+        routing: Routing,
+    ) -> Result<Self, StoreError> {
         let mut s = Self {
             store,
             index: TicketIndex::default(),
+            stale: false,
             rules,
+            limits,
             routing,
-            counters: Counters::default(),
+            counters: Arc::default(),
             feed: None,
         };
         s.reindex()?;
@@ -249,11 +199,14 @@ impl Ingest {
     }
 
     fn reindex(&mut self) -> Result<(), StoreError> {
-        self.index = TicketIndex::default();
+        self.stale = true;
+        let mut index = TicketIndex::default();
         let since = clock::now_unix_s() - self.rules.recurrence_window_s;
         for p in self.store.placed(since)? {
-            self.index.put(p);
+            index.put(p);
         }
+        self.index = index;
+        self.stale = false;
         Ok(())
     }
 
@@ -280,24 +233,71 @@ impl Ingest {
         self.store.as_mut()
     }
 
-    /// Takes a batch of messages `(topic, payload)` received at `now` (Unix seconds) in one
-    /// transaction. On `Err` nothing was written and the messages must not be acknowledged
-    /// (they come again); on `Ok` every one had its effect and may be.
+    /// Takes a batch of messages `(topic, payload)` received at `now` (Unix seconds). On `Ok`
+    /// every message had its effect (stored, a repeat, or a dead letter) and may be
+    /// acknowledged. A batch the store refuses for what it holds (a value it cannot keep) is
+    /// split until the message at fault stands alone, and that one becomes a dead letter with
+    /// the store's reason: one bad message never holds up the others. `Err` is left only for
+    /// a store that is away ([`StoreError::is_transient`]): nothing of the failed part was
+    /// written, and the caller tries the same messages again later.
     pub fn take(
+        &mut self,
+        messages: &[(&str, &[u8])],
+        now: f64,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.stale {
+            self.reindex()?;
+        }
+        let e = match self.take_once(messages, now) {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => e,
+        };
+        if let [(topic, payload)] = messages {
+            let reason = HitRejection::Store(e.to_string());
+            tracing::warn!(%topic, %reason, "the store refused a hit; kept as a dead letter");
+            match self
+                .store
+                .apply(&[], &[dead_letter(topic, &reason, payload, now)])
+            {
+                Err(e) if e.is_transient() => return Err(e),
+                // Not even its dead letter can be kept (names are sanitised, so this is not
+                // expected): the log is its last trace, and the queue moves on.
+                Err(e) => {
+                    tracing::error!(%topic, error = %e, bytes = payload.len(), "a refused hit could not be kept as a dead letter; dropped")
+                }
+                Ok(()) => {}
+            }
+            let dead = Outcome::Dead(reason);
+            self.counters.add(&dead);
+            return Ok(vec![dead]);
+        }
+        tracing::warn!(error = %e, messages = messages.len(), "the store refused a batch; splitting it");
+        let (a, b) = messages.split_at(messages.len() / 2);
+        let mut outcomes = self.take(a, now)?;
+        outcomes.extend(self.take(b, now)?);
+        Ok(outcomes)
+    }
+
+    /// One transaction for the whole batch: its effects and its dead letters.
+    fn take_once(
         &mut self,
         messages: &[(&str, &[u8])],
         now: f64,
     ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut effects: Vec<Effect> = Vec::new();
-        let mut dead: Vec<(&str, String, &[u8])> = Vec::new();
+        let mut dead: Vec<NewDeadLetter> = Vec::new();
         // Tickets as this batch leaves them, and the hits it takes.
         let mut touched: HashMap<String, Ticket> = HashMap::new();
-        let mut batch_hits: HashMap<String, String> = HashMap::new();
+        let mut batch_hits: HashMap<String, FirstHit> = HashMap::new();
         let mut seen: HashSet<String> = HashSet::new();
         let checked: Vec<_> = messages
             .iter()
-            .map(|&(topic, payload)| (topic, payload, check(topic, payload)))
+            .map(|&(topic, payload)| (topic, payload, check(topic, payload, &self.limits, now)))
             .collect();
         // Hits taken before: asked of the store once for the batch.
         let ids: Vec<&str> = checked
@@ -305,87 +305,125 @@ impl Ingest {
             .filter_map(|(_, _, c)| c.as_ref().ok().map(|c| c.hit.hit_id.as_str()))
             .collect();
         let known = self.store.known_hits(&ids)?;
+        // From here on the index may hold tickets this batch has not committed.
+        self.stale = true;
         for (topic, payload, checked) in checked {
-            let Checked { hit, jpeg, stored } = match checked {
-                Ok(c) => c,
-                Err(reason) => {
-                    outcomes.push(Outcome::Dead(reason.clone()));
-                    dead.push((topic, reason, payload));
+            let refused = match checked {
+                Err(reason) => Err(reason),
+                Ok(c) if known.contains(&c.hit.hit_id) || !seen.insert(c.hit.hit_id.clone()) => {
+                    outcomes.push(Outcome::Repeat);
                     continue;
                 }
+                Ok(c) => self.place(c, now, &mut touched, &batch_hits)?,
             };
-            if known.contains(&hit.hit_id) || !seen.insert(hit.hit_id.clone()) {
-                outcomes.push(Outcome::Repeat);
-                continue;
+            match refused {
+                Ok(effect) => {
+                    let s = &effect.sighting;
+                    batch_hits.insert(
+                        s.hit_id.clone(),
+                        FirstHit {
+                            ticket_id: s.ticket_id.clone(),
+                            agent_id: s.agent_id.clone(),
+                            at: GeoPoint {
+                                lat: s.lat,
+                                lon: s.lon,
+                            },
+                            uncertainty_m: s.uncertainty_m,
+                        },
+                    );
+                    outcomes.push(if effect.events.iter().any(|e| e.event == "opened") {
+                        Outcome::Opened(effect.ticket.ticket_id.clone())
+                    } else {
+                        Outcome::Joined(effect.ticket.ticket_id.clone())
+                    });
+                    effects.push(effect);
+                }
+                Err(reason) => {
+                    dead.push(dead_letter(topic, &reason, payload, now));
+                    outcomes.push(Outcome::Dead(reason));
+                }
             }
-            let effect = self.place(hit, jpeg, stored, now, &mut touched, &batch_hits)?;
-            batch_hits.insert(
-                effect.sighting.hit_id.clone(),
-                effect.ticket.ticket_id.clone(),
-            );
-            outcomes.push(if effect.events.iter().any(|e| e.event == "opened") {
-                Outcome::Opened(effect.ticket.ticket_id.clone())
-            } else {
-                Outcome::Joined(effect.ticket.ticket_id.clone())
-            });
-            effects.push(effect);
         }
-        if let Err(e) = self.store.apply(&effects) {
-            // The index already holds this batch's tickets: start it again from what is stored.
-            self.reindex()?;
-            return Err(e);
-        }
+        self.store.apply(&effects, &dead)?;
+        self.stale = false;
         for e in &effects {
             self.publish(&e.events);
         }
-        for (topic, reason, payload) in dead {
-            tracing::warn!(%topic, %reason, bytes = payload.len(), "hit refused; kept as a dead letter");
-            self.store.dead_letter(now, topic, &reason, payload)?;
+        for d in &dead {
+            tracing::warn!(topic = %d.topic, reason = %d.reason, bytes = d.payload.len(), "hit refused; kept as a dead letter");
         }
         for o in &outcomes {
-            match o {
-                Outcome::Opened(_) => self.counters.opened += 1,
-                Outcome::Joined(_) => self.counters.joined += 1,
-                Outcome::Repeat => self.counters.repeats += 1,
-                Outcome::Dead(_) => self.counters.dead += 1,
-            }
+            self.counters.add(o);
         }
         Ok(outcomes)
     }
 
-    /// Decides one new hit's effect and updates the index.
+    /// The first hit an update names, from this batch or the store.
+    fn first_hit(
+        &mut self,
+        first: &str,
+        batch_hits: &HashMap<String, FirstHit>,
+    ) -> Result<Option<FirstHit>, StoreError> {
+        match batch_hits.get(first) {
+            Some(f) => Ok(Some(f.clone())),
+            None => self.store.first_hit(first),
+        }
+    }
+
+    /// Decides one new hit's effect and updates the index; an update that cannot be its first
+    /// hit's is refused.
     fn place(
         &mut self,
-        hit: Hit,
-        jpeg: Vec<u8>,
-        stored: String,
+        checked: Checked,
         now: f64,
         touched: &mut HashMap<String, Ticket>,
-        batch_hits: &HashMap<String, String>,
-    ) -> Result<Effect, StoreError> {
+        batch_hits: &HashMap<String, FirstHit>,
+    ) -> Result<Result<Effect, HitRejection>, StoreError> {
+        let Checked {
+            hit,
+            observed,
+            jpeg,
+            stored,
+        } = checked;
         let category = self.rules.category(&hit.class);
         let at = GeoPoint {
             lat: hit.position.lat,
             lon: hit.position.lon,
         };
-        let observed = clock::parse_rfc3339(&hit.observed_at).unwrap_or(now);
-        // A track's later estimate goes to its first hit's ticket, and is not a new sighting.
+        let radius = self.rules.radius(&hit.class);
+        // A track's later estimate goes to its first hit's ticket, and is not a new sighting;
+        // only the agent that made the first hit may move it, and not farther than the same
+        // violation can be.
         let original = match &hit.update_of {
-            Some(first) => match batch_hits.get(first) {
-                Some(t) => Some(t.clone()),
-                None => self.store.hit_ticket(first)?,
+            Some(first) => match self.first_hit(first, batch_hits)? {
+                Some(f) if f.agent_id != hit.agent_id => {
+                    return Ok(Err(HitRejection::UpdateAgent {
+                        first: first.clone(),
+                        owner: f.agent_id,
+                        agent: hit.agent_id,
+                    }));
+                }
+                Some(f) => {
+                    let distance_m = haversine_m(f.at, at);
+                    let allowed_m = radius + f.uncertainty_m + hit.position.uncertainty_m;
+                    if distance_m.is_nan() || distance_m > allowed_m {
+                        return Ok(Err(HitRejection::UpdateFar {
+                            first: first.clone(),
+                            distance_m,
+                            allowed_m,
+                        }));
+                    }
+                    Some(f.ticket_id)
+                }
+                None => None,
             },
             None => None,
         };
         let placement = match &original {
             Some(t) => Placement::Join(t.clone()),
-            None => self.index.place(
-                &category,
-                at,
-                self.rules.radius(&hit.class),
-                now,
-                self.rules.recurrence_window_s,
-            ),
+            None => self
+                .index
+                .place(&category, at, radius, now, self.rules.recurrence_window_s),
         };
         let mut events = Vec::new();
         let ticket = match placement {
@@ -472,26 +510,12 @@ impl Ingest {
         };
         self.index.put(ticket.placed());
         touched.insert(ticket.ticket_id.clone(), ticket.clone());
-        Ok(Effect {
-            sighting: Sighting {
-                hit_id: hit.hit_id.clone(),
-                ticket_id: ticket.ticket_id.clone(),
-                agent_id: hit.agent_id.clone(),
-                class: hit.class.clone(),
-                score: hit.score,
-                observed_at: observed,
-                received_at: now,
-                lat: at.lat,
-                lon: at.lon,
-                uncertainty_m: hit.position.uncertainty_m,
-                evidence_sha256: hit.evidence.sha256.clone(),
-                update_of: hit.update_of.clone(),
-                payload: stored,
-            },
+        Ok(Ok(Effect {
+            sighting: sighting(&hit, &ticket.ticket_id, observed, now, stored),
             ticket,
             events,
             evidence: Some(jpeg),
-        })
+        }))
     }
 
     /// Moves a ticket one step along its lifecycle on a person's say (`actor`), with an
@@ -611,32 +635,5 @@ impl Ingest {
             "dispatched",
             json!({"by": "rule", "unit": t.unit, "best_score": t.best_score, "sightings": t.sightings}),
         ));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stored_copy_drops_only_the_jpeg_however_the_json_is_written() {
-        let b64 = "/9j/AAAA";
-        // Compact, spaced, and with fields this build does not know: all kept but the JPEG.
-        for text in [
-            format!(
-                r#"{{"a":1,"evidence":{{"jpeg_base64":"{b64}","sha256":"x"}},"future":[1,2]}}"#
-            ),
-            format!("{{\"evidence\" : {{ \"jpeg_base64\" :\n \"{b64}\" }}, \"future\": true}}"),
-        ] {
-            let out = without_jpeg(text.as_bytes(), b64).unwrap();
-            assert!(!out.contains(b64), "{out}");
-            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-            assert_eq!(v["evidence"]["jpeg_base64"], "");
-            assert!(v.get("future").is_some(), "{out}");
-        }
-        // A value written with escapes is not found verbatim: re-serialised without it.
-        let escaped = r#"{"evidence":{"jpeg_base64":"\/9j\/AAAA"}}"#;
-        let out = without_jpeg(escaped.as_bytes(), b64).unwrap();
-        assert_eq!(out, r#"{"evidence":{"jpeg_base64":""}}"#);
     }
 }

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod broker;
+pub mod check;
 pub mod config;
 pub mod dashboard;
 pub mod engine;

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use argus_core::map::Map;
@@ -12,8 +13,8 @@ use argus_triage::broker::EmbeddedBroker;
 use argus_triage::config::{BrokerChoice, Config};
 use argus_triage::engine::Routing;
 use argus_triage::ingest::Ingest;
-use argus_triage::mqtt::{self, ListenOptions};
-use argus_triage::store;
+use argus_triage::mqtt::{self, IngestStatus, ListenOptions};
+use argus_triage::store::{self, Pool};
 use argus_triage::{api, dashboard};
 use axum::serve::ListenerExt as _;
 use clap::{Args, Parser, Subcommand};
@@ -102,7 +103,8 @@ fn serve(flags: Flags) -> Result<()> {
             Tokens::default()
         }
     };
-    let store = store::open(&cfg.db).with_context(|| format!("opening the store {}", cfg.db))?;
+    let db_shown = argus_core::redact::url(&cfg.db);
+    let store = store::open(&cfg.db).with_context(|| format!("opening the store {db_shown}"))?;
     let (map, basemap) = match &cfg.district {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -116,12 +118,18 @@ fn serve(flags: Flags) -> Result<()> {
     if map.is_none() {
         tracing::warn!("no district map: tickets are not routed to units");
     }
-    let ingest = Ingest::new(store, cfg.rules.clone(), Routing::new(map))?;
-    let (url, _broker) = match cfg.mqtt.broker()? {
-        BrokerChoice::External(url) => (url, None),
+    let ingest = Ingest::new(
+        store,
+        cfg.rules.clone(),
+        cfg.intake.clone(),
+        Routing::new(map),
+    )?;
+    let broker_alive = Arc::new(AtomicBool::new(true));
+    let (url, shared, broker) = match cfg.mqtt.broker()? {
+        BrokerChoice::External(url) => (url, true, None),
         BrokerChoice::Embedded(addr) => {
             let b = EmbeddedBroker::start(addr)?;
-            (b.url(), Some(b))
+            (b.url(), false, Some(b))
         }
     };
     let password = cfg
@@ -149,29 +157,58 @@ fn serve(flags: Flags) -> Result<()> {
             .clone()
             .map(|u| (u, password.unwrap_or_default())),
         ca_pem,
+        shared,
         ..ListenOptions::default()
     };
+    // A TLS or URL mistake is reported now, not by an ingest thread that never connects.
+    opts.check()?;
     // Room for a few full batches of events: a reader that falls further behind skips ahead.
     let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
     let mut ingest = ingest;
     ingest.set_feed(feed.clone());
+    let counters = ingest.counters.clone();
     let ingest = Arc::new(Mutex::new(ingest));
     let stop = Arc::new(AtomicBool::new(false));
-    let listener = {
-        let (ingest, stop) = (ingest.clone(), stop.clone());
+    let status = Arc::new(IngestStatus::new());
+    // Set when a supervised thread is gone for good: the service stops and exits non-zero.
+    let failed = Arc::new(tokio::sync::Notify::new());
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let supervisor = supervise_ingest(
+        opts,
+        ingest.clone(),
+        stop.clone(),
+        status.clone(),
+        failed.clone(),
+        failure.clone(),
+    )?;
+    if let Some(b) = broker {
+        let (alive, failed, failure) = (broker_alive.clone(), failed.clone(), failure.clone());
         std::thread::Builder::new()
-            .name("mqtt-ingest".into())
-            .spawn(move || mqtt::listen(&opts, &ingest, &stop))
-            .context("spawning the ingest thread")?
-    };
+            .name("broker-watch".into())
+            .spawn(move || {
+                let why = b.wait();
+                alive.store(false, Ordering::SeqCst);
+                tracing::error!(error = %why, "the embedded broker stopped; triage exits");
+                *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(format!("the embedded broker stopped: {why}"));
+                failed.notify_one();
+            })
+            .context("spawning the broker watch")?;
+    }
     let app = Arc::new(api::App {
         ingest,
+        reads: Pool::new(&cfg.db, READ_POOL),
+        counters,
+        status,
+        broker_alive,
         tokens,
         feed,
         basemap,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Reads and changes run on blocking threads (the stores block): bounded.
+        .max_blocking_threads(READ_POOL + 8)
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
@@ -180,23 +217,89 @@ fn serve(flags: Flags) -> Result<()> {
         let socket = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        tracing::info!(http = %addr, db = %cfg.db, mqtt = %url, "triage serving");
+        tracing::info!(http = %addr, db = %db_shown, mqtt = %url, "triage serving");
         // Live-feed events are small writes: sent at once, not after the reader's delayed ACK.
         let socket = socket.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         axum::serve(socket, api::router(app))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = failed.notified() => {}
+                }
             })
             .await
             .context("HTTP server")
     })?;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    listener
+    stop.store(true, Ordering::SeqCst);
+    supervisor
         .join()
-        .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
+        .map_err(|_| anyhow::anyhow!("the ingest supervisor panicked"))?;
+    if let Some(why) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        anyhow::bail!("{why}");
+    }
     Ok(())
+}
+
+/// Reads served at once (each on a connection of its own).
+const READ_POOL: usize = 8;
+
+/// Runs the ingest thread, starting it again after a panic (a bug, never bad input: that is a
+/// dead letter) up to five times in ten minutes; after that, or when listening cannot start,
+/// the service is told to stop and exit non-zero.
+fn supervise_ingest(
+    opts: ListenOptions,
+    ingest: Arc<Mutex<argus_triage::ingest::Ingest>>,
+    stop: Arc<AtomicBool>,
+    status: Arc<IngestStatus>,
+    failed: Arc<tokio::sync::Notify>,
+    failure: Arc<Mutex<Option<String>>>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let give_up = move |why: String| {
+        tracing::error!(error = %why, "ingest stopped for good; triage exits");
+        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        failed.notify_one();
+    };
+    std::thread::Builder::new()
+        .name("ingest-supervisor".into())
+        .spawn(move || {
+            let mut restarts: Vec<Instant> = Vec::new();
+            loop {
+                let run = {
+                    let (opts, ingest, stop, status) =
+                        (opts.clone(), ingest.clone(), stop.clone(), status.clone());
+                    std::thread::Builder::new()
+                        .name("mqtt-ingest".into())
+                        .spawn(move || mqtt::listen(&opts, &ingest, &stop, &status))
+                };
+                let outcome = match run {
+                    Ok(h) => h.join(),
+                    Err(e) => return give_up(format!("cannot start the ingest thread: {e}")),
+                };
+                match outcome {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => return give_up(e.to_string()),
+                    Err(_) if stop.load(Ordering::SeqCst) => return,
+                    Err(_) => {
+                        status.connected.store(false, Ordering::SeqCst);
+                        restarts.retain(|t| t.elapsed() < Duration::from_secs(600));
+                        restarts.push(Instant::now());
+                        if restarts.len() > 5 {
+                            return give_up(
+                                "the ingest thread panicked six times in ten minutes".into(),
+                            );
+                        }
+                        tracing::error!(
+                            restarts = restarts.len(),
+                            "the ingest thread panicked; starting it again"
+                        );
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            }
+        })
+        .context("spawning the ingest supervisor")
 }
 
 fn main() -> ExitCode {

@@ -1,10 +1,16 @@
 //! Hits from the broker: a persistent session on a shared subscription
-//! (`$share/triage/argus/v1/agents/+/hits`), taken in batches, each message acknowledged only
-//! after its batch is committed. A triage killed mid-batch gets the unacknowledged messages
-//! again on its next connection, and the store's `hit_id` check drops the ones it had taken.
+//! (`$share/triage/argus/v1/agents/+/hits`; on the embedded broker, where triage is the only
+//! reader, the plain filter), taken in batches, each message acknowledged only after its batch
+//! is committed. A triage killed mid-batch gets the unacknowledged messages again on its next
+//! connection, and the store's `hit_id` check drops the ones it had taken.
+//!
+//! The connection is never dropped because of the store: a batch the store cannot take now (a
+//! lock held elsewhere, a database restarting) is tried again in place with backoff while the
+//! connection is kept alive, and a message the store refuses for what it holds becomes a dead
+//! letter on its own ([`Ingest::take`]). [`IngestStatus`] tells `/health` how intake is doing.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use argus_core::broker::BrokerUrl;
@@ -18,6 +24,32 @@ const MQTT_MAX_PACKET: usize = 268_435_455;
 
 /// The subscription: every agent's hits, shared among triage instances.
 pub const HITS_SUBSCRIPTION: &str = "$share/triage/argus/v1/agents/+/hits";
+/// Every agent's hits, for a triage that is the broker's only reader (the embedded broker:
+/// rumqttd 0.20 panics its router when a persistent member of a shared group disconnects).
+pub const HITS_FILTER: &str = "argus/v1/agents/+/hits";
+
+/// How intake is doing, for `/health` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct IngestStatus {
+    /// Connected and subscribed to the broker.
+    pub connected: AtomicBool,
+    /// The last batch the store took, Unix milliseconds (0: none yet).
+    pub last_batch_at_ms: AtomicU64,
+    /// The store took the last batch (false while a batch is being retried).
+    pub store_ok: AtomicBool,
+    /// Messages received and not yet committed (waiting for the store).
+    pub waiting: AtomicU64,
+}
+
+impl IngestStatus {
+    /// A status that starts with the store healthy and the broker not yet connected.
+    pub fn new() -> Self {
+        Self {
+            store_ok: AtomicBool::new(true),
+            ..Self::default()
+        }
+    }
+}
 
 /// Where and how to listen.
 #[derive(Debug, Clone)]
@@ -34,6 +66,9 @@ pub struct ListenOptions {
     pub batch_max: usize,
     /// How long a batch waits to fill once it has a message.
     pub batch_wait: Duration,
+    /// Subscribe through the shared group `$share/triage` (several instances on one broker),
+    /// or to the plain filter (the embedded broker, where triage is the only reader).
+    pub shared: bool,
 }
 
 impl Default for ListenOptions {
@@ -45,6 +80,7 @@ impl Default for ListenOptions {
             ca_pem: None,
             batch_max: 500,
             batch_wait: Duration::from_millis(2),
+            shared: true,
         }
     }
 }
@@ -56,11 +92,31 @@ pub enum ListenError {
     #[error("mqtt url {0:?}: expected mqtt://host:port or mqtts://host:port")]
     Url(String),
     /// `mqtts://` without a CA.
-    #[error("mqtt url {0:?}: mqtts needs a CA file")]
+    #[error("mqtt url {0:?}: mqtts needs a CA file (mqtt.ca_file)")]
     NoCa(String),
+    /// A CA file without a PEM certificate.
+    #[error("mqtt url {0:?}: mqtt.ca_file holds no PEM certificate")]
+    BadCa(String),
 }
 
 impl ListenOptions {
+    /// Checks the URL and the TLS set-up (a CA that holds a certificate) before any thread
+    /// starts: a mistake here stops triage at once instead of leaving it up and deaf.
+    pub fn check(&self) -> Result<(), ListenError> {
+        self.mqtt_options()?;
+        if let Some(ca) = &self.ca_pem {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject as _;
+            let certs = CertificateDer::pem_slice_iter(ca)
+                .filter(Result::is_ok)
+                .count();
+            if certs == 0 {
+                return Err(ListenError::BadCa(self.url.clone()));
+            }
+        }
+        Ok(())
+    }
+
     fn mqtt_options(&self) -> Result<MqttOptions, ListenError> {
         let url = BrokerUrl::parse(&self.url).map_err(|e| ListenError::Url(e.0))?;
         let tls = url.tls;
@@ -101,8 +157,14 @@ pub fn listen(
     opts: &ListenOptions,
     ingest: &std::sync::Mutex<Ingest>,
     stop: &AtomicBool,
+    status: &IngestStatus,
 ) -> Result<(), ListenError> {
     let mo = opts.mqtt_options()?;
+    let filter = if opts.shared {
+        HITS_SUBSCRIPTION
+    } else {
+        HITS_FILTER
+    };
     let mut backoff = Duration::from_millis(250);
     let mut failing: Option<String> = None;
     while !stop.load(Ordering::SeqCst) {
@@ -122,24 +184,31 @@ pub fn listen(
         let mut unacked: VecDeque<Publish> = VecDeque::new();
         let mut first_at = Instant::now();
         let mut swept = Instant::now();
+        // While the store refuses: when to try the batch again, and the next wait.
+        let mut retry_at: Option<Instant> = None;
+        let mut store_backoff = Duration::from_millis(100);
         loop {
-            // SLA deadlines are checked every second.
-            if swept.elapsed() >= Duration::from_secs(1) {
+            // SLA deadlines are checked every second (not while the store is away).
+            if swept.elapsed() >= Duration::from_secs(1) && retry_at.is_none() {
                 swept = Instant::now();
-                if let Err(e) = ingest
-                    .lock()
-                    .expect("ingest lock")
-                    .sweep(clock::now_unix_s())
-                {
-                    tracing::error!(error = %e, "SLA sweep failed");
+                match ingest.lock() {
+                    Ok(mut ing) => {
+                        if let Err(e) = ing.sweep(clock::now_unix_s()) {
+                            tracing::error!(error = %e, "SLA sweep failed");
+                        }
+                    }
+                    Err(_) => tracing::error!("the ingest lock is poisoned; SLA sweep skipped"),
                 }
             }
             if stop.load(Ordering::SeqCst) {
                 let _ = client.disconnect();
+                status.connected.store(false, Ordering::SeqCst);
                 return Ok(());
             }
             queue_acks(&client, &mut unacked);
+            status.waiting.store(batch.len() as u64, Ordering::Relaxed);
             let due = !batch.is_empty()
+                && retry_at.is_none_or(|t| Instant::now() >= t)
                 && (batch.len() >= opts.batch_max || first_at.elapsed() >= opts.batch_wait);
             if due {
                 let msgs: Vec<(&str, &[u8])> = batch
@@ -148,10 +217,10 @@ pub fn listen(
                     .collect();
                 let t0 = Instant::now();
                 let waited = first_at.elapsed();
-                let taken = ingest
-                    .lock()
-                    .expect("ingest lock")
-                    .take(&msgs, clock::now_unix_s());
+                let taken = match ingest.lock() {
+                    Ok(mut ing) => ing.take(&msgs, clock::now_unix_s()),
+                    Err(poisoned) => poisoned.into_inner().take(&msgs, clock::now_unix_s()),
+                };
                 tracing::debug!(
                     n = msgs.len(),
                     waited_ms = waited.as_secs_f64() * 1e3,
@@ -160,30 +229,49 @@ pub fn listen(
                 );
                 match taken {
                     Ok(_) => {
+                        if retry_at.take().is_some() {
+                            tracing::info!(
+                                messages = batch.len(),
+                                "the store is back; batch taken"
+                            );
+                        }
+                        store_backoff = Duration::from_millis(100);
+                        status.store_ok.store(true, Ordering::SeqCst);
+                        status
+                            .last_batch_at_ms
+                            .store((clock::now_unix_s() * 1e3) as u64, Ordering::SeqCst);
                         // At once: with the broker's window full, nothing else would wake us.
                         unacked.extend(batch.drain(..));
                         queue_acks(&client, &mut unacked);
                     }
                     Err(e) => {
-                        // Not acknowledged: the broker sends them again after a reconnect.
-                        tracing::error!(error = %e, messages = batch.len(), "store failed; the batch will come again");
-                        break;
+                        // Not acknowledged, and the connection kept: the same messages (and
+                        // those arriving meanwhile) are tried again after a pause.
+                        if retry_at.is_none() {
+                            tracing::error!(error = %e, messages = batch.len(), "the store cannot take hits now; retrying with backoff");
+                        }
+                        status.store_ok.store(false, Ordering::SeqCst);
+                        retry_at = Some(Instant::now() + store_backoff);
+                        store_backoff = (store_backoff * 2).min(Duration::from_secs(5));
                     }
                 }
             }
-            let wait = if batch.is_empty() {
-                Duration::from_millis(200)
-            } else {
-                opts.batch_wait.saturating_sub(first_at.elapsed())
+            let wait = match retry_at {
+                Some(t) => t.saturating_duration_since(Instant::now()),
+                None if batch.is_empty() => Duration::from_millis(200),
+                None => opts.batch_wait.saturating_sub(first_at.elapsed()),
             };
-            match conn.recv_timeout(wait.max(Duration::from_millis(1))) {
+            match conn
+                .recv_timeout(wait.clamp(Duration::from_millis(1), Duration::from_millis(200)))
+            {
                 Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                     backoff = Duration::from_millis(250);
                     failing = None;
-                    let _ = client.try_subscribe(HITS_SUBSCRIPTION, QoS::AtLeastOnce);
+                    let _ = client.try_subscribe(filter, QoS::AtLeastOnce);
                 }
                 Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
-                    tracing::info!(topic = HITS_SUBSCRIPTION, url = %opts.url, "subscribed to hits");
+                    status.connected.store(true, Ordering::SeqCst);
+                    tracing::info!(topic = filter, url = %opts.url, "subscribed to hits");
                 }
                 Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                     if batch.is_empty() {
@@ -193,6 +281,7 @@ pub fn listen(
                 }
                 Ok(Ok(_)) | Err(RecvTimeoutError::Timeout) => {}
                 Ok(Err(e)) => {
+                    status.connected.store(false, Ordering::SeqCst);
                     if failing.as_deref() != Some(&e.to_string()) {
                         tracing::warn!(error = %e, url = %opts.url, "broker connection failed; retrying");
                         failing = Some(e.to_string());
@@ -202,6 +291,7 @@ pub fn listen(
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        status.connected.store(false, Ordering::SeqCst);
         let until = Instant::now() + backoff;
         while Instant::now() < until && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));

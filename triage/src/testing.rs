@@ -8,10 +8,21 @@ use argus_core::rules::Rule;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+/// A UUIDv7 named by `name`: the same name, the same id (tests refer to hits by name).
+pub fn hit_id(name: &str) -> String {
+    let h = Sha256::digest(name.as_bytes());
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&h[..10]);
+    uuid::Builder::from_unix_timestamp_millis(1_779_876_000_000, &rand)
+        .into_uuid()
+        .to_string()
+}
+
 /// The evidence bytes of [`hit`].
 pub const JPEG: &[u8] = b"\xff\xd8 not really a jpeg \xff\xd9";
 
-/// A valid hit of `class` by `agent` at (`lat`, 121.0), ±2 m.
+/// A valid hit of `class` by `agent` at (`lat`, 121.0), ±2 m, observed 2026-05-27T10:00:00Z;
+/// `id` must be a UUIDv7 ([`hit_id`] makes one from a name).
 pub fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
     Hit {
         schema: HIT_SCHEMA.into(),
@@ -78,4 +89,60 @@ pub fn publish_hit(client: &rumqttc::Client, hit: &Hit) {
             serde_json::to_vec(hit).expect("a hit serialises"),
         )
         .expect("the client's queue takes the hit");
+}
+
+/// A way to spoil a hit, and a word its rejection names.
+pub type Poison = (&'static str, Box<dyn Fn(&mut Hit)>);
+
+/// The poison hits of the fault list: a NaN time, huge and negative uncertainties, NUL and
+/// escape characters, an unknown class (carrying markup), boxes outside their frame, score 7,
+/// latitude 91, infinities, ids that are no UUIDv7, and times too far ahead or behind (for a
+/// triage whose clock reads 2026-05-27T10:00:00Z).
+pub fn poisons() -> Vec<Poison> {
+    vec![
+        (
+            "observed_at",
+            Box::new(|h| h.observed_at = "2026-05-27TNaN:00:00Z".into()),
+        ),
+        (
+            "uncertainty_m",
+            Box::new(|h| h.position.uncertainty_m = 1e200),
+        ),
+        (
+            "uncertainty_m",
+            Box::new(|h| h.position.uncertainty_m = -1.0),
+        ),
+        (
+            "control character",
+            Box::new(|h| h.rule.reason = "nul \0 here".into()),
+        ),
+        (
+            "control character",
+            Box::new(|h| h.source.id = "cam\u{1b}[31m".into()),
+        ),
+        (
+            "class",
+            Box::new(|h| h.class = "<img src=x onerror=alert(1)>".into()),
+        ),
+        ("bbox", Box::new(|h| h.bbox = [10.0, 10.0, 5000.0, 20.0])),
+        ("bbox", Box::new(|h| h.bbox = [10.0, 10.0, 5.0, 20.0])),
+        ("bbox", Box::new(|h| h.bbox = [-1.0, 10.0, 5.0, 20.0])),
+        ("score", Box::new(|h| h.score = 7.0)),
+        ("position.lat", Box::new(|h| h.position.lat = 91.0)),
+        ("pose.alt_m", Box::new(|h| h.pose.alt_m = 1e9)),
+        ("hit_id", Box::new(|h| h.hit_id = "hit-1".into())),
+        (
+            "hit_id",
+            Box::new(|h| h.hit_id = uuid::Uuid::new_v4().to_string()),
+        ),
+        ("update_of", Box::new(|h| h.update_of = Some("x".into()))),
+        (
+            "ahead",
+            Box::new(|h| h.observed_at = "2026-05-27T11:00:00Z".into()),
+        ),
+        (
+            "days old",
+            Box::new(|h| h.observed_at = "1970-01-01T00:00:00Z".into()),
+        ),
+    ]
 }

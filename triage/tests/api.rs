@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use argus::services::{Mosquitto, free_port, http, start_triage};
-use argus_triage::testing::{JPEG, hit, publish_hit};
+use argus_triage::testing::{JPEG, hit, hit_id, publish_hit};
 use rumqttc::{Client, MqttOptions};
 use serde_json::Value;
 
@@ -63,7 +63,7 @@ fn tickets_evidence_roles_and_open311_over_http() {
     let (client, mut conn) =
         Client::new(MqttOptions::new("test-dock", "127.0.0.1", broker.port), 10);
     std::thread::spawn(move || for _ in conn.iter() {});
-    let h = hit("api-1", "dock-1", "construction_waste", 30.7, 0.9);
+    let h = hit(&hit_id("api-1"), "dock-1", "construction_waste", 30.7, 0.9);
     publish_hit(&client, &h);
     let until = Instant::now() + Duration::from_secs(30);
     let list = loop {
@@ -87,7 +87,7 @@ fn tickets_evidence_roles_and_open311_over_http() {
         "",
     );
     assert_eq!(s, 200);
-    assert_eq!(detail["sightings"][0]["hit_id"], "api-1");
+    assert_eq!(detail["sightings"][0]["hit_id"], hit_id("api-1").as_str());
     let url = detail["sightings"][0]["evidence_url"].as_str().unwrap();
     let (s, jpeg) = http(
         port,

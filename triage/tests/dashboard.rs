@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use argus::services::{free_port, http, start_triage};
 use argus_sim::district::generate::{DistrictOptions, generate};
 use argus_triage::store::{Sqlite, Store};
-use argus_triage::testing::{hit, publish_hit};
+use argus_triage::testing::{hit, hit_id, publish_hit};
 use base64::Engine as _;
 use rumqttc::{Client, MqttOptions};
 use serde_json::Value;
@@ -108,7 +108,7 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
     );
     for (k, (id, class, object_class, lat, lon)) in targets.iter().enumerate() {
         let mut h = hit(
-            &format!("dash-{id}"),
+            &hit_id(&format!("dash-{id}")),
             "dock-1",
             class,
             *lat,

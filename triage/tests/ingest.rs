@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use argus::services::Mosquitto;
 use argus_triage::store::{Sqlite, Store};
-use argus_triage::testing::{hit, publish_hit};
+use argus_triage::testing::{hit, hit_id, publish_hit};
 use rumqttc::{Client, MqttOptions, QoS};
 
 const TRIAGE: &str = env!("CARGO_BIN_EXE_triage");
@@ -41,7 +41,10 @@ fn counts(db: &Path) -> (u64, u64, u64, u64) {
     let mut s = Sqlite::open(db).unwrap();
     let (t, h, d) = s.counts().unwrap();
     let sum = s
-        .tickets(None, usize::MAX >> 1)
+        .tickets(
+            &argus_triage::store::TicketFilter::default(),
+            usize::MAX >> 1,
+        )
         .unwrap()
         .iter()
         .map(|t| u64::from(t.sightings))
@@ -72,7 +75,7 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
     // 2,000 hits 110 m apart (each its own ticket); the first 100 sent three times.
     let payload = |i: usize| {
         let mut h = hit(
-            &format!("hit-{i:05}"),
+            &hit_id(&format!("hit-{i:05}")),
             "dock-1",
             "construction_waste",
             30.6 + (i % 40) as f64 * 0.001,
@@ -189,7 +192,7 @@ fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
     let client = publisher(port);
     for i in [0, 1, 2, 0] {
         let h = hit(
-            &format!("hit-{i}"),
+            &hit_id(&format!("hit-{i}")),
             "cam-1",
             "vending_in_lane",
             30.6 + i as f64 * 0.01,

@@ -4,9 +4,14 @@
 use argus::services::Postgres;
 use argus_core::hit::Hit;
 use argus_triage::engine::{Routing, Rules, State};
-use argus_triage::ingest::{ChangeError, Ingest, MAX_PAYLOAD, Outcome};
-use argus_triage::store::{self, Store};
-use argus_triage::testing::{JPEG, hit};
+use argus_triage::ingest::{ChangeError, Ingest, Limits, MAX_PAYLOAD, Outcome};
+use argus_triage::store::{self, Store, TicketFilter};
+use argus_triage::testing::{JPEG, hit_id};
+
+/// A valid hit named `name` (its id is [`hit_id`]`(name)`).
+fn hit(name: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
+    argus_triage::testing::hit(&hit_id(name), agent, class, lat, score)
+}
 
 /// Opens a new connection to one scenario's database.
 type Open = dyn Fn() -> Box<dyn Store>;
@@ -27,12 +32,26 @@ fn take(ing: &mut Ingest, msgs: &[(String, Vec<u8>)]) -> Vec<Outcome> {
 }
 
 fn ingest(open: &Open) -> Ingest {
-    Ingest::new(open(), Rules::default(), Routing::new(None)).unwrap()
+    Ingest::new(
+        open(),
+        Rules::default(),
+        Limits::default(),
+        Routing::new(None),
+    )
+    .unwrap()
 }
 
 type Scenario = fn(&Open);
 
-const SUITE: [(&str, Scenario); 7] = [
+const SUITE: [(&str, Scenario); 9] = [
+    (
+        "poison",
+        poison_hits_are_dead_letters_and_the_good_ones_around_them_are_stored,
+    ),
+    (
+        "store_refuses",
+        a_message_the_store_refuses_is_split_off_as_a_dead_letter,
+    ),
     ("sla", a_passed_deadline_is_reported_once_per_stage),
     (
         "lifecycle",
@@ -59,6 +78,15 @@ fn the_store_suite_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     for (name, scenario) in SUITE {
         let url = format!("sqlite:{}", dir.path().join(format!("{name}.db")).display());
+        if name == "store_refuses" {
+            let db = rusqlite::Connection::open(dir.path().join(format!("{name}.db"))).unwrap();
+            drop(store::open(&url).unwrap());
+            db.execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON sightings WHEN NEW.agent_id = 'dock-poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poison refused'); END;",
+            )
+            .unwrap();
+        }
         eprintln!("sqlite: {name}");
         scenario(&move || store::open(&url).unwrap());
     }
@@ -77,6 +105,17 @@ fn the_store_suite_on_postgres() {
     let pg = Postgres::start(&dir.path().join("pg"));
     for (name, scenario) in SUITE {
         let url = pg.create_db(name);
+        if name == "store_refuses" {
+            drop(store::open(&url).unwrap());
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            db.batch_execute(
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.agent_id = 'dock-poison' THEN RAISE EXCEPTION 'poison refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER poison BEFORE INSERT ON sightings FOR EACH ROW EXECUTE FUNCTION poison();",
+            )
+            .unwrap();
+        }
         eprintln!("postgres: {name}");
         scenario(&move || store::open(&url).unwrap());
     }
@@ -98,7 +137,7 @@ fn a_hit_delivered_three_times_is_one_sighting_also_across_a_restart(open: &Open
     let mut ing = ingest(open);
     assert_eq!(take(&mut ing, &[h]), [Outcome::Repeat]);
     assert_eq!(ing.store().counts().unwrap(), (1, 1, 0));
-    let t = &ing.store().tickets(None, 10).unwrap()[0];
+    let t = &ing.store().tickets(&TicketFilter::default(), 10).unwrap()[0];
     assert_eq!(t.sightings, 1);
     // Sure enough to go out on its own: opened, then dispatched, in the audit log.
     assert_eq!(t.state, State::Dispatched);
@@ -151,7 +190,7 @@ fn two_flights_over_one_pile_make_one_ticket_with_two_sightings(open: &Open) {
     assert!(t.uncertainty_m < 2.0);
     // A track's later estimate joins its first hit's ticket without counting again.
     let mut upd = hit("e", "dock-2", "construction_waste", 30.70002, 0.6);
-    upd.update_of = Some("b".into());
+    upd.update_of = Some(hit_id("b"));
     assert_eq!(take(&mut ing, &[msg(&upd)]), [Outcome::Joined(t1.clone())]);
     assert_eq!(ing.store().ticket(t1).unwrap().unwrap().sightings, 2);
     assert_eq!(ing.store().sightings(t1).unwrap().len(), 3);
@@ -226,7 +265,7 @@ fn malformed_payloads_become_dead_letters_naming_the_fault(open: &Open) {
     let out = take(&mut ing, &msgs);
     for ((_, want), got) in cases.iter().zip(&out) {
         assert!(
-            matches!(got, Outcome::Dead(r) if r.contains(want)),
+            matches!(got, Outcome::Dead(r) if r.to_string().contains(want)),
             "{want}: {got:?}"
         );
     }
@@ -236,7 +275,7 @@ fn malformed_payloads_become_dead_letters_naming_the_fault(open: &Open) {
     assert_eq!(dead.len(), cases.len());
     assert_eq!(dead[1].size, MAX_PAYLOAD + 1);
     assert_eq!(dead[1].payload.len(), crate::store::DEAD_LETTER_KEEP);
-    assert_eq!(ing.counters.dead, cases.len() as u64);
+    assert_eq!(ing.counters.get().3, cases.len() as u64);
 }
 
 fn the_audit_log_is_complete_and_in_order(open: &Open) {
@@ -368,4 +407,110 @@ fn a_passed_deadline_is_reported_once_per_stage(open: &Open) {
     assert_eq!(ing.sweep(t0 + 60.0 + 1801.0).unwrap().len(), 1);
     let breach = ing.store().audit(&t).unwrap().pop().unwrap();
     assert_eq!(breach.detail["stage"].as_str(), Some("dispatched"));
+}
+
+/// Every poison hit of the fault list ([`argus_triage::testing::poisons`]) mixed among good hits: each is a dead letter naming its fault, every good
+/// one is stored, and an update from another agent or from 5 km away is refused.
+fn poison_hits_are_dead_letters_and_the_good_ones_around_them_are_stored(open: &Open) {
+    let mut ing = ingest(open);
+    let good = |k: usize| {
+        hit(
+            &format!("good-{k}"),
+            "dock-1",
+            "construction_waste",
+            30.7 + k as f64 * 0.01,
+            0.9,
+        )
+    };
+    let poisons = argus_triage::testing::poisons();
+    let mut msgs = Vec::new();
+    for (k, (_, poison)) in poisons.iter().enumerate() {
+        msgs.push(msg(&good(2 * k)));
+        let mut h = hit(
+            &format!("poison-{k}"),
+            "dock-1",
+            "construction_waste",
+            30.6,
+            0.9,
+        );
+        poison(&mut h);
+        msgs.push(msg(&h));
+    }
+    let out = take(&mut ing, &msgs);
+    for (k, (why, _)) in poisons.iter().enumerate() {
+        assert!(matches!(out[2 * k], Outcome::Opened(_)), "{:?}", out[2 * k]);
+        let Outcome::Dead(r) = &out[2 * k + 1] else {
+            panic!("poison {k} was taken: {:?}", out[2 * k + 1])
+        };
+        assert!(r.to_string().contains(why), "{why}: {r}");
+    }
+    let dead = ing.store().dead_letters(100).unwrap();
+    assert_eq!(dead.len(), poisons.len());
+    // Updates: only the first hit's agent, only near it.
+    let first = hit("first", "dock-1", "construction_waste", 30.5, 0.9);
+    let mut other_agent = hit("upd-1", "dock-2", "construction_waste", 30.5, 0.9);
+    other_agent.update_of = Some(hit_id("first"));
+    let mut far = hit("upd-2", "dock-1", "construction_waste", 30.545, 0.9);
+    far.update_of = Some(hit_id("first"));
+    let mut near = hit("upd-3", "dock-1", "construction_waste", 30.50005, 0.9);
+    near.update_of = Some(hit_id("first"));
+    let out = take(
+        &mut ing,
+        &[msg(&first), msg(&other_agent), msg(&far), msg(&near)],
+    );
+    let Outcome::Opened(t) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert!(
+        matches!(&out[1], Outcome::Dead(r) if r.to_string().contains("not of \"dock-2\"")),
+        "{:?}",
+        out[1]
+    );
+    assert!(
+        matches!(&out[2], Outcome::Dead(r) if r.to_string().contains("5004 m")),
+        "{:?}",
+        out[2]
+    );
+    assert_eq!(out[3], Outcome::Joined(t.clone()));
+}
+
+/// A hit the store itself refuses (here a trigger stands for any value the database cannot
+/// keep) is split off its batch and kept as a dead letter with the store's reason; the hits
+/// sharing its batch are stored.
+fn a_message_the_store_refuses_is_split_off_as_a_dead_letter(open: &Open) {
+    let mut ing = ingest(open);
+    let mut msgs: Vec<_> = (0..9)
+        .map(|k| {
+            msg(&hit(
+                &format!("s{k}"),
+                "dock-1",
+                "construction_waste",
+                30.7 + k as f64 * 0.01,
+                0.9,
+            ))
+        })
+        .collect();
+    msgs.insert(
+        4,
+        msg(&hit("bad", "dock-poison", "construction_waste", 30.6, 0.9)),
+    );
+    let out = take(&mut ing, &msgs);
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o, Outcome::Opened(_)))
+            .count(),
+        9,
+        "{out:?}"
+    );
+    let Outcome::Dead(r) = &out[4] else {
+        panic!("{out:?}")
+    };
+    assert!(r.to_string().contains("poison refused"), "{r}");
+    assert_eq!(ing.store().counts().unwrap(), (9, 9, 1));
+    let dead = ing.store().dead_letters(10).unwrap();
+    assert!(
+        dead[0].reason.contains("the store refused it"),
+        "{}",
+        dead[0].reason
+    );
 }

@@ -1,5 +1,10 @@
 // Argus triage dashboard: tickets on a map drawn from the district's own layers, filters, SLA
 // countdowns, a ticket's evidence and sightings, and review actions. Talks only to the API.
+//
+// Every string from the server reaches the page as text (`el` below sets textContent; Leaflet
+// tooltips get DOM nodes, never HTML strings): a hit's class, an agent id or a unit name is
+// shown literally, whatever it holds. The server's Content-Security-Policy forbids inline
+// script and style besides.
 "use strict";
 
 const CLASS_COLOURS = {
@@ -41,6 +46,27 @@ if (hashToken) {
 }
 
 const $ = (id) => document.getElementById(id);
+
+// An element with attributes (`class`, `data-*`, …; `style` as an object) and children
+// (nodes, or strings added as text).
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === "style") Object.assign(e.style, v);
+    else if (k === "className") e.className = v;
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c == null) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const dot = (cls) => el("span", { className: "dot", style: { background: CLASS_COLOURS[cls] || "#555" } });
+const className = (cls) => CLASS_NAMES[cls] || String(cls);
+const stateName = (st) => String(st).replace("_", " ");
 const units = {};
 let tickets = [];
 let selected = null;
@@ -99,7 +125,7 @@ async function loadBasemap() {
     for (const f of g.features.filter((f) => f.properties.layer === "jurisdiction")) {
       L.tooltip({ permanent: true, direction: "center", className: "unit-label" })
         .setLatLng(L.geoJSON(f).getBounds().getCenter())
-        .setContent(f.properties.id)
+        .setContent(el("span", {}, String(f.properties.id)))
         .addTo(map);
     }
     for (const f of g.features) {
@@ -133,10 +159,11 @@ function render() {
   const open = tickets.filter((t) => OPEN.includes(t.state));
   const review = tickets.filter((t) => t.review && t.state === "new").length;
   const late = open.filter((t) => sla(t).late).length;
-  $("counts").innerHTML =
-    `<span data-testid="open-count">${open.length} open</span>` +
-    `<span>${review} to review</span>` +
-    `<span class="${late ? "bad" : ""}">${late} past SLA</span>`;
+  $("counts").replaceChildren(
+    el("span", { "data-testid": "open-count" }, `${open.length} open`),
+    el("span", {}, `${review} to review`),
+    el("span", { className: late ? "bad" : "" }, `${late} past SLA`),
+  );
   const body = $("list").tBodies[0];
   body.textContent = "";
   ticketLayer.clearLayers();
@@ -146,12 +173,14 @@ function render() {
     tr.dataset.ticket = t.ticket_id;
     if (t.ticket_id === selected) tr.className = "sel";
     const s = sla(t);
-    tr.innerHTML =
-      `<td><span class="dot" style="background:${CLASS_COLOURS[t.class] || "#555"}"></span>${CLASS_NAMES[t.class] || t.class}</td>` +
-      `<td>${t.unit || "—"}</td>` +
-      `<td class="${t.review && t.state === "new" ? "review" : ""}">${t.state.replace("_", " ")}${t.review && t.state === "new" ? " (review)" : ""}</td>` +
-      `<td>${t.sightings}</td>` +
-      `<td class="sla ${s.late ? "late" : ""}" data-due="${t.due_at ?? ""}">${s.text}</td>`;
+    const inReview = t.review && t.state === "new";
+    tr.append(
+      el("td", {}, dot(t.class), className(t.class)),
+      el("td", {}, t.unit || "—"),
+      el("td", { className: inReview ? "review" : "" }, stateName(t.state) + (inReview ? " (review)" : "")),
+      el("td", {}, String(t.sightings)),
+      el("td", { className: "sla" + (s.late ? " late" : ""), "data-due": t.due_at ?? "" }, s.text),
+    );
     tr.onclick = () => select(t.ticket_id);
     const m = L.circleMarker([t.lat, t.lon], {
       radius: 7,
@@ -160,7 +189,7 @@ function render() {
       fillColor: CLASS_COLOURS[t.class] || "#555",
       fillOpacity: 0.95,
     }).addTo(ticketLayer);
-    m.bindTooltip(`${CLASS_NAMES[t.class] || t.class} · ${t.state} · ${t.unit || "no unit"}`);
+    m.bindTooltip(el("span", {}, `${className(t.class)} · ${t.state} · ${t.unit || "no unit"}`));
     m.on("click", () => select(t.ticket_id));
     markers.set(t.ticket_id, m);
   }
@@ -186,29 +215,30 @@ async function select(id) {
   selected = id;
   const d = $("detail");
   try {
-    const { ticket: t, sightings, audit } = await (await api("/api/v1/tickets/" + id)).json();
+    const { ticket: t, sightings, audit } = await (await api("/api/v1/tickets/" + encodeURIComponent(id))).json();
     const s = sla(t);
-    const actions = (NEXT[t.state] || [])
-      .map((to) => `<button data-to="${to}">${to.replace("_", " ")}</button>`)
-      .join("");
-    d.innerHTML =
-      `<h2>${CLASS_NAMES[t.class] || t.class} — ${t.state.replace("_", " ")}${t.review && t.state === "new" ? " (waiting for review)" : ""}</h2>` +
-      `<div>Ticket <code>${t.ticket_id}</code> · category ${t.category}</div>` +
-      `<div>Unit ${t.unit || "—"} ${units[t.unit] || ""} · cell ${t.grid_cell || "—"}</div>` +
-      `<div>${t.lat.toFixed(6)}, ${t.lon.toFixed(6)} ± ${t.uncertainty_m.toFixed(1)} m · best score ${t.best_score.toFixed(2)}</div>` +
-      `<div>SLA: <span class="sla ${s.late ? "late" : ""}" data-due="${t.due_at ?? ""}">${s.text}</span></div>` +
-      `<div class="actions" data-testid="actions">${actions}</div>` +
-      `<div class="evidence" data-testid="evidence"></div>` +
-      `<h3>Sightings</h3><ol class="sightings">${sightings
-        .map((x) => `<li>${x.observed_at} · ${x.agent_id} · score ${x.score.toFixed(2)}${x.update_of ? " (update)" : ""}</li>`)
-        .join("")}</ol>` +
-      `<h3>History</h3><ol>${audit
-        .map((e) => `<li>${new Date(e.at * 1000).toLocaleTimeString()} ${e.actor}: ${e.event}</li>`)
-        .join("")}</ol>`;
+    const inReview = t.review && t.state === "new";
+    const actions = (NEXT[t.state] || []).map((to) => {
+      const b = el("button", { "data-to": to }, stateName(to));
+      b.onclick = () => move(t.ticket_id, to);
+      return b;
+    });
+    d.replaceChildren(
+      el("h2", {}, `${className(t.class)} — ${stateName(t.state)}${inReview ? " (waiting for review)" : ""}`),
+      el("div", {}, "Ticket ", el("code", {}, t.ticket_id), ` · category ${t.category}`),
+      el("div", {}, `Unit ${t.unit || "—"} ${units[t.unit] || ""} · cell ${t.grid_cell || "—"}`),
+      el("div", {}, `${t.lat.toFixed(6)}, ${t.lon.toFixed(6)} ± ${t.uncertainty_m.toFixed(1)} m · best score ${t.best_score.toFixed(2)}`),
+      el("div", {}, "SLA: ", el("span", { className: "sla" + (s.late ? " late" : ""), "data-due": t.due_at ?? "" }, s.text)),
+      el("div", { className: "actions", "data-testid": "actions" }, actions),
+      el("div", { className: "evidence", "data-testid": "evidence" }),
+      el("h3", {}, "Sightings"),
+      el("ol", { className: "sightings" }, sightings.map((x) =>
+        el("li", {}, `${x.observed_at} · ${x.agent_id} · score ${x.score.toFixed(2)}${x.update_of ? " (update)" : ""}`))),
+      el("h3", {}, "History"),
+      el("ol", {}, audit.map((e) =>
+        el("li", {}, `${new Date(e.at * 1000).toLocaleTimeString()} ${e.actor}: ${e.event}`))),
+    );
     d.hidden = false;
-    for (const b of d.querySelectorAll("button[data-to]")) {
-      b.onclick = () => move(t.ticket_id, b.dataset.to);
-    }
     const ev = d.querySelector(".evidence");
     for (const x of sightings.filter((x) => !x.update_of).slice(0, 6)) {
       const fig = document.createElement("figure");
@@ -231,7 +261,7 @@ async function select(id) {
 
 async function move(id, to) {
   try {
-    await api(`/api/v1/tickets/${id}/transition`, {
+    await api(`/api/v1/tickets/${encodeURIComponent(id)}/transition`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ to, note: "dashboard" }),
@@ -255,9 +285,7 @@ function tick() {
 const legend = L.control({ position: "bottomleft" });
 legend.onAdd = () => {
   const div = L.DomUtil.create("div", "legend");
-  div.innerHTML = Object.entries(CLASS_NAMES)
-    .map(([k, v]) => `<div><span class="dot" style="background:${CLASS_COLOURS[k]}"></span>${v}</div>`)
-    .join("");
+  div.replaceChildren(...Object.entries(CLASS_NAMES).map(([k, v]) => el("div", {}, dot(k), v)));
   return div;
 };
 legend.addTo(map);

@@ -37,42 +37,60 @@ pub fn rfc3339(unix_s: f64) -> String {
     )
 }
 
+/// A field of ASCII digits only (no sign, no exponent, no `NaN`), as a number.
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// Seconds since the Unix epoch of a date-time line as DJI writes it (`2026-05-27 10:00:00.000`,
-/// `2017.08.05 14:11:51,393,525`), read as if it were UTC.
+/// `2017.08.05 14:11:51,393,525`), read as if it were UTC. Every field is digits and in range
+/// (a leap second reads as `:60`); anything else is `None`.
 pub fn parse_datetime(s: &str) -> Option<f64> {
     let (date, time) = s.trim().split_once(' ')?;
     let mut dp = date.split(['-', '.']);
-    let (y, m, d): (i64, u32, u32) = (
-        dp.next()?.parse().ok()?,
-        dp.next()?.parse().ok()?,
-        dp.next()?.parse().ok()?,
+    let (y, m, d) = (
+        i64::from(digits(dp.next()?)?),
+        digits(dp.next()?)?,
+        digits(dp.next()?)?,
     );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
         return None;
     }
     let mut tp = time.splitn(2, [',', '.']);
-    let hms: Vec<f64> = tp
-        .next()?
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    if hms.len() != 3 {
+    let hms: Vec<u32> = tp.next()?.split(':').map(digits).collect::<Option<_>>()?;
+    let [h, min, sec] = hms[..] else {
+        return None;
+    };
+    if h > 23 || min > 59 || sec > 60 {
         return None;
     }
-    let frac = tp
-        .next()
-        .map(|r| {
-            r.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
-        .and_then(|digits| format!("0.{digits}").parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let frac = match tp.next() {
+        None => 0.0,
+        Some(r) => {
+            let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
+            if digits.is_empty() {
+                return None;
+            }
+            format!("0.{digits}").parse::<f64>().ok()?
+        }
+    };
     Some(
         days_from_civil(y, m, d) as f64 * 86_400.0
-            + hms[0] * 3600.0
-            + hms[1] * 60.0
-            + hms[2]
+            + f64::from(h) * 3600.0
+            + f64::from(min) * 60.0
+            + f64::from(sec)
             + frac,
     )
 }
@@ -89,10 +107,21 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
         let (t, off) = rest.split_at(k);
         let sign = if off.starts_with('-') { -1.0 } else { 1.0 };
         let (h, m) = off[1..].split_once(':')?;
-        let (h, m): (f64, f64) = (h.parse().ok()?, m.parse().ok()?);
-        (t, sign * (h * 3600.0 + m * 60.0))
+        let (h, m) = (digits(h)?, digits(m)?);
+        if h > 23 || m > 59 {
+            return None;
+        }
+        (t, sign * f64::from(h * 3600 + m * 60))
     };
-    if date.len() != 10 || !time.is_ascii() {
+    // `YYYY-MM-DD` and `HH:MM:SS[.fff]`: RFC 3339's shapes, nothing looser.
+    let b = time.as_bytes();
+    if date.len() != 10
+        || date.as_bytes()[4] != b'-'
+        || b.len() < 8
+        || b[2] != b':'
+        || b[5] != b':'
+        || (b.len() > 8 && b[8] != b'.')
+    {
         return None;
     }
     Some(parse_datetime(&format!("{date} {time}"))? - offset_s)
@@ -132,5 +161,32 @@ mod tests {
             "no zone, no time"
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn only_digits_in_range_make_a_time() {
+        for bad in [
+            "2026-05-27TNaN:00:00Z",
+            "2026-05-27T10:00:inf Z",
+            "2026-05-27T10:00:1e3Z",
+            "2026-05-27T10:00:+1Z",
+            "2026-05-27T24:00:00Z",
+            "2026-05-27T10:60:00Z",
+            "2026-02-30T10:00:00Z",
+            "2026-05-27T10:00:00.Z",
+            "2026-05-27T10:00:00+25:00",
+            "2026-05-27T10:00Z",
+            "2026.05.27T10:00:00Z",
+            "-026-05-27T10:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_rfc3339("2024-02-29T23:59:60Z")
+                .map(rfc3339)
+                .as_deref(),
+            Some("2024-03-01T00:00:00.000Z"),
+            "a leap day and a leap second"
+        );
     }
 }

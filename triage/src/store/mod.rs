@@ -11,9 +11,11 @@ macro_rules! ticket_columns {
     };
 }
 
+mod pool;
 mod postgres;
 mod sqlite;
 
+pub use self::pool::Pool;
 pub use self::postgres::Postgres;
 pub use self::sqlite::Sqlite;
 
@@ -22,6 +24,32 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::engine::{Placed, State};
+pub use crate::ingest::FirstHit;
+
+/// Which tickets a list asks for; `None` matches all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketFilter {
+    /// In this state.
+    pub state: Option<State>,
+    /// Of this unit.
+    pub unit: Option<String>,
+    /// Of this category.
+    pub category: Option<String>,
+    /// Of this hit class.
+    pub class: Option<String>,
+    /// Waiting for review (or not).
+    pub review: Option<bool>,
+}
+
+impl TicketFilter {
+    /// Tickets in `state`.
+    pub fn state(state: State) -> Self {
+        Self {
+            state: Some(state),
+            ..Self::default()
+        }
+    }
+}
 
 /// What triage keeps, wherever it keeps it.
 pub trait Store: Send + std::fmt::Debug {
@@ -38,25 +66,20 @@ pub trait Store: Send + std::fmt::Debug {
         }
         Ok(known)
     }
-    /// Writes a batch of effects in one transaction: all or nothing.
-    fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError>;
+    /// What an update needs of the hit it names, if that hit was taken before.
+    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError>;
+    /// Writes a batch of effects and dead letters in one transaction: all or nothing.
+    fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError>;
     /// Writes one ticket as it now is (inserted or replaced) with its audit events, in one
     /// transaction: a person's transition, or a report filed through the API.
     fn put_ticket(&mut self, ticket: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError>;
-    /// Keeps a refused payload (its first [`DEAD_LETTER_KEEP`] bytes).
-    fn dead_letter(
-        &mut self,
-        at: f64,
-        topic: &str,
-        reason: &str,
-        payload: &[u8],
-    ) -> Result<(), StoreError>;
     /// The newest dead letters, newest first.
     fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
     /// One ticket.
     fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError>;
-    /// Tickets, newest first, optionally of one state.
-    fn tickets(&mut self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError>;
+    /// Tickets that pass `filter`, newest first, at most `limit` (the filter is applied
+    /// before the limit: a page holds `limit` tickets whenever that many match).
+    fn tickets(&mut self, filter: &TicketFilter, limit: usize) -> Result<Vec<Ticket>, StoreError>;
     /// A ticket's sightings, oldest first.
     fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError>;
     /// A ticket's audit events, in order.
@@ -94,12 +117,13 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// SQLite said no.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL said no.
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", postgres_message(.0))]
     Postgres(#[from] ::postgres::Error),
     /// The store URL is unusable.
     #[error("store {url:?}: {why}")]
@@ -117,6 +141,9 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
+    /// The server cannot be reached now.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The database was written by a newer build.
     #[error("database schema version {found} is newer than this build's {supported}")]
     TooNew {
@@ -125,6 +152,50 @@ pub enum StoreError {
         /// Known.
         supported: i64,
     },
+}
+
+/// The server's own words (`db error` alone says nothing), or the client's.
+fn postgres_message(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
+}
+
+impl StoreError {
+    /// Whether the store is away or busy (a lost connection, a lock held by someone else, a
+    /// full disk, a server shutting down) rather than refusing what it was given: the same
+    /// write may succeed later, so the caller retries it instead of giving it up.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::OutOfMemory
+                    | rusqlite::ErrorCode::FileLockingProtocolFailed
+            ),
+            StoreError::Sqlite(_) => false,
+            StoreError::Postgres(e) => match e.code() {
+                // Connection (08), transaction rollback: serialisation, deadlock (40),
+                // resources (53), operator intervention (57), system (58), lock not available.
+                Some(code) => {
+                    let c = code.code();
+                    ["08", "40", "53", "57", "58"]
+                        .iter()
+                        .any(|p| c.starts_with(p))
+                        || c == "55P03"
+                }
+                // No server error: the connection itself failed.
+                None => true,
+            },
+            StoreError::Unavailable(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// A ticket as stored.
@@ -258,6 +329,21 @@ pub struct DeadLetter {
     /// Why it was refused.
     pub reason: String,
     /// Its first bytes (at most [`DEAD_LETTER_KEEP`]).
+    pub payload: Vec<u8>,
+    /// Its full size.
+    pub size: usize,
+}
+
+/// A refused payload to keep (its first [`DEAD_LETTER_KEEP`] bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDeadLetter {
+    /// When, Unix seconds.
+    pub at: f64,
+    /// Its topic.
+    pub topic: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// Its first bytes.
     pub payload: Vec<u8>,
     /// Its full size.
     pub size: usize,

@@ -7,7 +7,8 @@ use ::postgres::{Client, NoTls, Row};
 use std::collections::HashSet;
 
 use super::{
-    AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, Store, StoreError, Ticket,
+    AuditEvent, DeadLetter, Effect, FirstHit, NewDeadLetter, Sighting, Store, StoreError, Ticket,
+    TicketFilter,
 };
 use crate::engine::{Placed, State};
 
@@ -81,18 +82,25 @@ CREATE TABLE dead_letters (
     "ALTER TABLE tickets ADD COLUMN breached BOOLEAN NOT NULL DEFAULT FALSE;",
     // The SLA sweep asks every second for deadlines passed and not yet reported.
     "CREATE INDEX tickets_due ON tickets (due_at) WHERE NOT breached;",
+    // Lists are newest first, often of one unit or state.
+    "CREATE INDEX tickets_opened ON tickets (opened_at); \
+     CREATE INDEX tickets_unit_state ON tickets (unit, state, opened_at);",
 ];
 
 const TICKET_COLUMNS: &str = ticket_columns!();
 
-/// The PostgreSQL store.
+/// The PostgreSQL store. A connection lost (a server restart, a network fault) is made again
+/// on the next call, so triage outlives its database's restarts.
 pub struct Postgres {
-    db: Client,
+    url: String,
+    client: Option<Client>,
 }
 
 impl std::fmt::Debug for Postgres {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Postgres").finish_non_exhaustive()
+        f.debug_struct("Postgres")
+            .field("url", &argus_core::redact::url(&self.url))
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,17 +207,41 @@ impl Postgres {
     /// Connects (`postgres://user[:password]@host:port/db`) and migrates.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let mut s = Self {
-            db: Client::connect(url, NoTls)?,
+            url: url.to_string(),
+            client: None,
         };
         s.migrate()?;
         Ok(s)
     }
 
+    /// The connection, made (again) when there is none or the last one closed.
+    fn db(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            let c = Client::connect(&self.url, NoTls)?;
+            tracing::info!(db = %argus_core::redact::url(&self.url), "connected to PostgreSQL");
+            self.client = Some(c);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("no connection".into()))
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
-        self.db
-            .batch_execute("CREATE TABLE IF NOT EXISTS argus_schema (version BIGINT NOT NULL)")?;
-        let version: i64 = self
-            .db
+        let db = self.db()?;
+        // Instances starting together on an empty database: the first to take this lock
+        // migrates, the others wait and then find the work done. Taken before any DDL.
+        db.batch_execute("SELECT pg_advisory_lock(7261007421)")?;
+        let done = Self::migrate_locked(db);
+        let unlocked = db.batch_execute("SELECT pg_advisory_unlock(7261007421)");
+        done?;
+        unlocked?;
+        Ok(())
+    }
+
+    fn migrate_locked(db: &mut Client) -> Result<(), StoreError> {
+        db.batch_execute("CREATE TABLE IF NOT EXISTS argus_schema (version BIGINT NOT NULL)")?;
+        let version: i64 = db
             .query_opt("SELECT version FROM argus_schema", &[])?
             .map_or(0, |r| r.get(0));
         let supported = MIGRATIONS.len() as i64;
@@ -220,16 +252,7 @@ impl Postgres {
             });
         }
         for (k, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let mut tx = self.db.transaction()?;
-            // Two instances starting at once: the second waits here, then finds it done.
-            tx.batch_execute("LOCK TABLE argus_schema IN EXCLUSIVE MODE")?;
-            let now: i64 = tx
-                .query_opt("SELECT version FROM argus_schema", &[])?
-                .map_or(0, |r| r.get(0));
-            if now > k as i64 {
-                tx.commit()?;
-                continue;
-            }
+            let mut tx = db.transaction()?;
             tx.batch_execute(sql)?;
             tx.execute("DELETE FROM argus_schema", &[])?;
             tx.execute(
@@ -246,7 +269,7 @@ impl Postgres {
 impl Store for Postgres {
     fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .db
+            .db()?
             .query_opt(
                 "SELECT ticket_id FROM sightings WHERE hit_id = $1",
                 &[&hit_id],
@@ -259,7 +282,7 @@ impl Store for Postgres {
             return Ok(HashSet::new());
         }
         Ok(self
-            .db
+            .db()?
             .query(
                 "SELECT hit_id FROM sightings WHERE hit_id = ANY($1)",
                 &[&hit_ids],
@@ -269,12 +292,48 @@ impl Store for Postgres {
             .collect())
     }
 
-    fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
-        if effects.is_empty() {
+    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
+        Ok(self
+            .db()?
+            .query_opt(
+                "SELECT ticket_id, agent_id, lat, lon, uncertainty_m FROM sightings WHERE hit_id = $1",
+                &[&hit_id],
+            )?
+            .map(|r| FirstHit {
+                ticket_id: r.get(0),
+                agent_id: r.get(1),
+                at: argus_core::geodesy::GeoPoint {
+                    lat: r.get(2),
+                    lon: r.get(3),
+                },
+                uncertainty_m: r.get(4),
+            }))
+    }
+
+    fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError> {
+        if effects.is_empty() && dead.is_empty() {
             return Ok(());
         }
         // One statement per table for the whole batch (a round trip each, not one per row).
-        let mut tx = self.db.transaction()?;
+        let mut tx = self.db()?.transaction()?;
+        if !dead.is_empty() {
+            let d: Vec<&NewDeadLetter> = dead.iter().collect();
+            tx.execute(
+                "INSERT INTO dead_letters (at, topic, reason, payload, size) SELECT * FROM \
+                 UNNEST($1::FLOAT8[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::INT8[])",
+                &[
+                    &column(&d, |d| d.at),
+                    &column(&d, |d| &d.topic),
+                    &column(&d, |d| &d.reason),
+                    &column(&d, |d| d.payload.as_slice()),
+                    &column(&d, |d| d.size as i64),
+                ],
+            )?;
+        }
+        if effects.is_empty() {
+            tx.commit()?;
+            return Ok(());
+        }
         // A ticket touched twice in the batch is written as the batch leaves it.
         let mut last = std::collections::HashMap::new();
         for (k, e) in effects.iter().enumerate() {
@@ -331,36 +390,16 @@ impl Store for Postgres {
     }
 
     fn put_ticket(&mut self, t: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut tx = self.db.transaction()?;
+        let mut tx = self.db()?.transaction()?;
         write_tickets(&mut tx, &[t])?;
         write_events(&mut tx, &events.iter().collect::<Vec<_>>())?;
         tx.commit()?;
         Ok(())
     }
 
-    fn dead_letter(
-        &mut self,
-        at: f64,
-        topic: &str,
-        reason: &str,
-        payload: &[u8],
-    ) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT INTO dead_letters (at, topic, reason, payload, size) VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &at,
-                &topic,
-                &reason,
-                &&payload[..payload.len().min(DEAD_LETTER_KEEP)],
-                &(payload.len() as i64),
-            ],
-        )?;
-        Ok(())
-    }
-
     fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         Ok(self
-            .db
+            .db()?
             .query(
                 "SELECT id, at, topic, reason, payload, size FROM dead_letters ORDER BY id DESC LIMIT $1",
                 &[&(limit as i64)],
@@ -378,7 +417,7 @@ impl Store for Postgres {
     }
 
     fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
-        self.db
+        self.db()?
             .query_opt(
                 &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = $1"),
                 &[&ticket_id],
@@ -388,15 +427,21 @@ impl Store for Postgres {
             .transpose()
     }
 
-    fn tickets(&mut self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
-        self.db
+    fn tickets(&mut self, f: &TicketFilter, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+        self.db()?
             .query(
                 &format!(
-                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE $1::TEXT IS NULL OR state = $1 \
-                     ORDER BY opened_at DESC LIMIT $2"
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE ($1::TEXT IS NULL OR state = $1) \
+                     AND ($2::TEXT IS NULL OR unit = $2) AND ($3::TEXT IS NULL OR category = $3) \
+                     AND ($4::TEXT IS NULL OR class = $4) AND ($5::BOOL IS NULL OR review = $5) \
+                     ORDER BY opened_at DESC LIMIT $6"
                 ),
                 &[
-                    &state.map(State::as_str),
+                    &f.state.map(State::as_str),
+                    &f.unit,
+                    &f.category,
+                    &f.class,
+                    &f.review,
                     &(limit.min(i64::MAX as usize) as i64),
                 ],
             )?
@@ -407,7 +452,7 @@ impl Store for Postgres {
 
     fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
         Ok(self
-            .db
+            .db()?
             .query(
                 "SELECT hit_id, ticket_id, agent_id, class, score, observed_at, received_at, lat, \
                  lon, uncertainty_m, evidence_sha256, update_of, payload FROM sightings \
@@ -435,7 +480,7 @@ impl Store for Postgres {
 
     fn audit(&mut self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
         Ok(self
-            .db
+            .db()?
             .query(
                 "SELECT seq, ticket_id, at, actor, event, detail FROM audit WHERE ticket_id = $1 ORDER BY seq",
                 &[&ticket_id],
@@ -455,13 +500,13 @@ impl Store for Postgres {
 
     fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .db
+            .db()?
             .query_opt("SELECT jpeg FROM evidence WHERE sha256 = $1", &[&sha256])?
             .map(|r| r.get(0)))
     }
 
     fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
-        self.db
+        self.db()?
             .query(
                 &format!(
                     "SELECT {TICKET_COLUMNS} FROM tickets WHERE state NOT IN ('rejected', 'duplicate') \
@@ -475,7 +520,7 @@ impl Store for Postgres {
     }
 
     fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
-        self.db
+        self.db()?
             .query(
                 &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE due_at < $1 AND NOT breached"),
                 &[&now],
@@ -486,7 +531,7 @@ impl Store for Postgres {
     }
 
     fn counts(&mut self) -> Result<(u64, u64, u64), StoreError> {
-        let r = self.db.query_one(
+        let r = self.db()?.query_one(
             "SELECT (SELECT COUNT(*) FROM tickets), (SELECT COUNT(*) FROM sightings), \
              (SELECT COUNT(*) FROM dead_letters)",
             &[],

@@ -5,7 +5,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AuditEvent, DEAD_LETTER_KEEP, DeadLetter, Effect, Sighting, Store, StoreError, Ticket,
+    AuditEvent, DeadLetter, Effect, FirstHit, NewDeadLetter, Sighting, Store, StoreError, Ticket,
+    TicketFilter,
 };
 use crate::engine::{Placed, State};
 
@@ -79,6 +80,9 @@ CREATE TABLE dead_letters (
     "ALTER TABLE tickets ADD COLUMN breached INTEGER NOT NULL DEFAULT 0;",
     // The SLA sweep asks every second for deadlines passed and not yet reported.
     "CREATE INDEX tickets_due ON tickets (due_at) WHERE breached = 0;",
+    // Lists are newest first, often of one unit or state.
+    "CREATE INDEX tickets_opened ON tickets (opened_at); \
+     CREATE INDEX tickets_unit_state ON tickets (unit, state, opened_at);",
 ];
 
 /// The SQLite store.
@@ -228,9 +232,35 @@ impl Store for Sqlite {
             .optional()?)
     }
 
-    fn apply(&mut self, effects: &[Effect]) -> Result<(), StoreError> {
+    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
+        Ok(self
+            .db
+            .prepare_cached(
+                "SELECT ticket_id, agent_id, lat, lon, uncertainty_m FROM sightings WHERE hit_id = ?1",
+            )?
+            .query_row([hit_id], |r| {
+                Ok(FirstHit {
+                    ticket_id: r.get(0)?,
+                    agent_id: r.get(1)?,
+                    at: argus_core::geodesy::GeoPoint {
+                        lat: r.get(2)?,
+                        lon: r.get(3)?,
+                    },
+                    uncertainty_m: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
         {
+            let mut put_dead = tx.prepare_cached(
+                "INSERT INTO dead_letters (at, topic, reason, payload, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for d in dead {
+                put_dead.execute(params![d.at, d.topic, d.reason, d.payload, d.size as i64])?;
+            }
             let mut put_sighting = tx.prepare_cached(
                 "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
                  received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
@@ -278,26 +308,6 @@ impl Store for Sqlite {
         Ok(())
     }
 
-    fn dead_letter(
-        &mut self,
-        at: f64,
-        topic: &str,
-        reason: &str,
-        payload: &[u8],
-    ) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT INTO dead_letters (at, topic, reason, payload, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                at,
-                topic,
-                reason,
-                &payload[..payload.len().min(DEAD_LETTER_KEEP)],
-                payload.len()
-            ],
-        )?;
-        Ok(())
-    }
-
     fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT id, at, topic, reason, payload, size FROM dead_letters ORDER BY id DESC LIMIT ?1",
@@ -327,12 +337,25 @@ impl Store for Sqlite {
             .transpose()
     }
 
-    fn tickets(&mut self, state: Option<State>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
-        let mut q = self.db.prepare(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE ?1 IS NULL OR state = ?1 \
-             ORDER BY opened_at DESC LIMIT ?2"
+    fn tickets(&mut self, f: &TicketFilter, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+        let mut q = self.db.prepare_cached(concat!(
+            "SELECT ",
+            ticket_columns!(),
+            " FROM tickets WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR unit = ?2) \
+             AND (?3 IS NULL OR category = ?3) AND (?4 IS NULL OR class = ?4) \
+             AND (?5 IS NULL OR review = ?5) ORDER BY opened_at DESC LIMIT ?6"
         ))?;
-        let rows = q.query_map(params![state.map(State::as_str), limit as i64], ticket_row)?;
+        let rows = q.query_map(
+            params![
+                f.state.map(State::as_str),
+                f.unit,
+                f.category,
+                f.class,
+                f.review,
+                limit.min(i64::MAX as usize) as i64
+            ],
+            ticket_row,
+        )?;
         rows.map(|r| with_state(r?)).collect()
     }
 
