@@ -6,14 +6,14 @@
 //! reconnect with backoff when they drop; files never lose a frame and end at their end. A
 //! source that fails is logged with its id and the reason, and the others keep running.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use argus_core::hit::Hit;
-use argus_video::{Frame, FrameReader, ReadOptions, VideoSource};
+use argus_core::redact;
+use argus_video::{FrameReader, ReadOptions, VideoSource};
 
 use crate::analyze::{Analyzer, FrameIn, Geometry};
 use crate::config::Config;
@@ -22,97 +22,7 @@ use crate::osd::OsdListener;
 use crate::outbox::{Entry, Outbox};
 use crate::publish::{Publisher, PublisherOptions, hits_topic};
 use crate::replay::{World, load_detector, setup};
-
-/// A bounded frame queue: live sources drop the oldest frame when full, files wait.
-#[derive(Debug)]
-pub struct FrameQueue {
-    frames: Mutex<VecDeque<(u64, Frame)>>,
-    cond: Condvar,
-    capacity: usize,
-    /// Frames dropped because the worker fell behind.
-    pub dropped: AtomicU64,
-    /// The source has ended (no frame will come any more).
-    pub ended: AtomicBool,
-}
-
-impl FrameQueue {
-    /// A queue of `capacity` frames.
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            frames: Mutex::new(VecDeque::with_capacity(capacity)),
-            cond: Condvar::new(),
-            capacity: capacity.max(1),
-            dropped: AtomicU64::new(0),
-            ended: AtomicBool::new(false),
-        }
-    }
-
-    /// Adds a frame: waits for room (`live` = false) or drops the oldest (`live` = true).
-    pub fn push(&self, index: u64, f: Frame, live: bool) {
-        let mut q = self.frames.lock().expect("queue lock");
-        if live {
-            while q.len() >= self.capacity {
-                q.pop_front();
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        } else {
-            while q.len() >= self.capacity {
-                q = self.cond.wait(q).expect("queue lock");
-            }
-        }
-        q.push_back((index, f));
-        self.cond.notify_all();
-    }
-
-    /// Takes the oldest frame, if any.
-    pub fn pop(&self) -> Option<(u64, Frame)> {
-        let mut q = self.frames.lock().expect("queue lock");
-        let f = q.pop_front();
-        if f.is_some() {
-            self.cond.notify_all();
-        }
-        f
-    }
-
-    /// Frames waiting.
-    pub fn depth(&self) -> usize {
-        self.frames.lock().expect("queue lock").len()
-    }
-}
-
-/// Live numbers of one source, for `/health` and `/metrics`.
-#[derive(Debug, Default)]
-pub struct SourceStats {
-    /// Frames decoded.
-    pub decoded: AtomicU64,
-    /// Frames analysed.
-    pub analysed: AtomicU64,
-    /// Hits made.
-    pub hits: AtomicU64,
-    /// Total inference time, microseconds.
-    pub infer_us: AtomicU64,
-    /// Reconnections or failures.
-    pub errors: AtomicU64,
-    /// Whether frames are flowing now.
-    pub up: AtomicBool,
-    /// The last error, for `/health`.
-    pub last_error: Mutex<Option<String>>,
-}
-
-/// Everything `/health` and `/metrics` show.
-#[derive(Debug)]
-pub struct AgentState {
-    /// Agent id.
-    pub agent_id: String,
-    /// Per source: id, queue, stats.
-    pub sources: Vec<(String, Arc<FrameQueue>, Arc<SourceStats>)>,
-    /// The outbox.
-    pub outbox: Arc<Outbox>,
-    /// The publisher's counters.
-    pub publish: Option<Arc<crate::publish::PublishStats>>,
-    /// When the agent started.
-    pub started: Instant,
-}
+pub use crate::state::{AgentState, ClockStatus, DiskStatus, FrameQueue, SourceStats};
 
 /// Decodes one source into its queue until it ends (files) or forever (live, reconnecting).
 fn source_loop(
@@ -161,8 +71,10 @@ fn source_loop(
             }
             Ok(()) => tracing::warn!(source = %id, "stream ended; reconnecting"),
             Err(e) => {
+                // The error may name the URI, and an RTSP URI its password.
+                let e = redact::text(&e.to_string());
                 stats.errors.fetch_add(1, Ordering::Relaxed);
-                *stats.last_error.lock().expect("stats lock") = Some(e.to_string());
+                *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
                 if !src.is_live() {
                     tracing::error!(source = %id, error = %e, "source failed; the other sources keep running");
                     break;
@@ -174,6 +86,41 @@ fn source_loop(
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
     queue.ended.store(true, Ordering::SeqCst);
+}
+
+/// Puts an accepted hit in the outbox, whatever it takes: never dropped. While the outbox is
+/// full (the broker or triage is away) or the disk refuses the write (full, or failing), the
+/// hit waits here in memory, retried with backoff; the worker waits with it, so live sources
+/// drop frames meanwhile and files pause. `/health` says so.
+fn keep(outbox: &Outbox, entry: &Entry, disk: &DiskStatus) {
+    let mut backoff = Duration::from_millis(200);
+    let mut said = false;
+    loop {
+        match outbox.put_waiting(entry, Duration::from_secs(10)) {
+            Ok(()) => break,
+            Err(crate::outbox::OutboxError::Full { max }) => {
+                tracing::warn!(
+                    max,
+                    "outbox full; waiting for triage's receipts (live sources drop frames meanwhile)"
+                )
+            }
+            Err(e) => {
+                if !said {
+                    disk.held.fetch_add(1, Ordering::Relaxed);
+                    disk.full.store(true, Ordering::SeqCst);
+                    tracing::error!(error = %e, free_bytes = disk.free_bytes(), hit = %entry.id, "cannot write a hit to the outbox; holding it in memory and retrying (live sources drop frames meanwhile)");
+                    said = true;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    if said {
+        disk.held.fetch_sub(1, Ordering::Relaxed);
+        disk.full.store(false, Ordering::SeqCst);
+        tracing::info!(hit = %entry.id, "the outbox is writable again");
+    }
 }
 
 /// Runs the agent until every source has ended (live sources never do).
@@ -217,6 +164,7 @@ pub fn run(cfg: Config) -> Result<()> {
             .map(|u| (u, password.clone().unwrap_or_default())),
         ca_pem,
         keep_alive: Duration::from_secs(mqtt.keep_alive_s),
+        receipt_timeout: Duration::from_secs_f64(mqtt.receipt_timeout_s),
     };
     let publisher = Publisher::spawn(connection.clone(), outbox.clone())?;
 
@@ -230,7 +178,7 @@ pub fn run(cfg: Config) -> Result<()> {
         let (st, video) = match prepared {
             Ok(v) => v,
             Err(e) => {
-                tracing::error!(source = %s.id, error = format!("{e:#}"), "source not started");
+                tracing::error!(source = %s.id, error = redact::text(&format!("{e:#}")), "source not started");
                 continue;
             }
         };
@@ -258,15 +206,26 @@ pub fn run(cfg: Config) -> Result<()> {
     if sources.is_empty() {
         bail!("no source could be started (see the errors above)");
     }
+    let clock = Arc::new(ClockStatus::default());
     let _osd = (!aircraft.is_empty())
-        .then(|| OsdListener::spawn(&connection, aircraft))
+        .then(|| {
+            OsdListener::spawn(
+                &connection,
+                aircraft,
+                clock.clone(),
+                cfg.agent.max_clock_skew_s,
+            )
+        })
         .transpose()?;
+    let disk = Arc::new(DiskStatus::new(mqtt.outbox.clone()));
     let state = Arc::new(AgentState {
         agent_id: cfg.agent.id.clone(),
         sources: sources.clone(),
         outbox: outbox.clone(),
         publish: Some(publisher.stats.clone()),
         started: Instant::now(),
+        disk: disk.clone(),
+        clock: clock.clone(),
     });
     if let Some(h) = &cfg.health {
         health::serve(&h.listen, state.clone())?;
@@ -275,26 +234,12 @@ pub fn run(cfg: Config) -> Result<()> {
     let accept = |hits: Vec<Hit>, stats: &SourceStats| -> Result<()> {
         for h in hits {
             let payload = serde_json::to_vec(&h)?;
-            // Never drop an accepted hit: when the outbox is full, wait for the broker.
-            loop {
-                match outbox.put_waiting(
-                    &Entry {
-                        id: h.hit_id.clone(),
-                        topic: topic.clone(),
-                        payload: payload.clone(),
-                    },
-                    Duration::from_secs(10),
-                ) {
-                    Ok(()) => break,
-                    Err(crate::outbox::OutboxError::Full { max }) => {
-                        tracing::warn!(
-                            max,
-                            "outbox full; waiting for the broker (live sources drop frames meanwhile)"
-                        )
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            let entry = Entry {
+                id: h.hit_id.clone(),
+                topic: topic.clone(),
+                payload,
+            };
+            keep(&outbox, &entry, &disk);
             stats.hits.fetch_add(1, Ordering::Relaxed);
             tracing::info!(hit = %h.hit_id, class = %h.class, source = %h.source.id, lat = h.position.lat, lon = h.position.lon, "hit");
         }

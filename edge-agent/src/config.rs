@@ -67,6 +67,9 @@ pub struct AgentConfig {
     pub dem: Option<PathBuf>,
     /// Local time minus UTC, minutes.
     pub utc_offset_min: i32,
+    /// Largest difference between this agent's clock and a dock's OSD timestamps, seconds;
+    /// messages further off are refused (and counted on `/health`).
+    pub max_clock_skew_s: f64,
 }
 
 impl Default for AgentConfig {
@@ -79,6 +82,7 @@ impl Default for AgentConfig {
             map: None,
             dem: None,
             utc_offset_min: 0,
+            max_clock_skew_s: 30.0,
         }
     }
 }
@@ -110,6 +114,10 @@ pub struct MqttConfig {
     /// Keep-alive, seconds.
     #[serde(default = "default_keep_alive")]
     pub keep_alive_s: u64,
+    /// How long a hit the broker took waits for triage's receipt before it is sent again,
+    /// seconds (the wait doubles with each try, up to ten minutes).
+    #[serde(default = "default_receipt_timeout")]
+    pub receipt_timeout_s: f64,
     /// When every source has ended: how long to wait for the broker to take what the outbox
     /// still holds before exiting (what is left is sent first on the next start), seconds.
     #[serde(default = "default_drain")]
@@ -125,6 +133,9 @@ fn default_outbox() -> PathBuf {
 }
 fn default_outbox_max() -> usize {
     100_000
+}
+fn default_receipt_timeout() -> f64 {
+    30.0
 }
 fn default_keep_alive() -> u64 {
     15
@@ -262,7 +273,7 @@ impl Config {
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
-        if !id_ok(&c.agent.id) {
+        if !id_ok(&c.agent.id) || c.agent.id.len() > 64 {
             return Err(invalid(
                 "agent.id",
                 format!("{:?} must be letters, digits, - or _", c.agent.id),
@@ -304,6 +315,14 @@ impl Config {
                     ));
                 }
             }
+        }
+        if let Some(m) = &c.mqtt
+            && !(m.receipt_timeout_s.is_finite() && (0.1..=3600.0).contains(&m.receipt_timeout_s))
+        {
+            return Err(invalid(
+                "mqtt.receipt_timeout_s",
+                format!("{} is not in [0.1, 3600]", m.receipt_timeout_s),
+            ));
         }
         if let Some(m) = &c.mqtt
             && !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://"))

@@ -1,51 +1,104 @@
-//! `/health` (JSON) and `/metrics` (Prometheus text) on a small HTTP/1.1 listener.
+//! `/health` (JSON) and `/metrics` (Prometheus text) over HTTP/1.1 (axum on hyper).
+//!
+//! The listener is small but hostile-proof: each connection is a task of its own (a slow client
+//! never holds up another), request headers must arrive within 5 s and fit in 16 KiB, a whole
+//! exchange takes at most 10 s, and at most 64 connections are served at once. Nothing it
+//! shows carries a secret: source URIs are shown with their passwords hidden.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 
-use crate::agent::AgentState;
+use crate::state::{AgentState, FrameQueue, SourceStats};
+
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+/// Time for a client to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for a whole exchange.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head read.
+const MAX_HEAD: usize = 16 * 1024;
 
 /// Starts serving on `listen` (`ADDR:PORT`) in a thread; returns the bound address.
-pub fn serve(listen: &str, state: Arc<AgentState>) -> Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind(listen).with_context(|| format!("health.listen {listen}"))?;
+pub fn serve(listen: &str, state: Arc<AgentState>) -> Result<SocketAddr> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the health runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .with_context(|| format!("health.listen {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "health and metrics at http://{addr}/health and /metrics");
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "try /health or /metrics\n") })
+        .with_state(state);
     std::thread::Builder::new()
         .name("health".into())
-        .spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let _ = answer(conn, &state);
-            }
-        })?;
+        .spawn(move || runtime.block_on(accept(listener, app)))?;
     Ok(addr)
 }
 
-fn answer(mut conn: TcpStream, state: &AgentState) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
-    let mut line = String::new();
-    BufReader::new(&conn).read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, kind, body) = match path {
-        "/health" => ("200 OK", "application/json", health(state)),
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics(state)),
-        _ => (
-            "404 Not Found",
-            "text/plain",
-            "try /health or /metrics\n".to_string(),
-        ),
+async fn accept(listener: tokio::net::TcpListener, app: Router) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "health listener: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEAD)
+                .keep_alive(false);
+            let conn = builder.serve_connection(TokioIo::new(tcp), service);
+            let _ = tokio::time::timeout(EXCHANGE_TIMEOUT, conn).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn health(State(s): State<Arc<AgentState>>) -> impl IntoResponse {
+    let body = health_json(&s);
+    let code = if body["status"] == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    (code, axum::Json(body))
+}
+
+async fn metrics(State(s): State<Arc<AgentState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics_text(&s),
     )
 }
 
-fn health(s: &AgentState) -> String {
+fn health_json(s: &AgentState) -> serde_json::Value {
     let sources: Vec<serde_json::Value> = s
         .sources
         .iter()
@@ -55,6 +108,7 @@ fn health(s: &AgentState) -> String {
                 "up": st.up.load(Ordering::Relaxed),
                 "ended": q.ended.load(Ordering::Relaxed),
                 "frames": st.decoded.load(Ordering::Relaxed),
+                "dropped": q.dropped.load(Ordering::Relaxed),
                 "last_error": st.last_error.lock().map(|e| e.clone()).unwrap_or_default(),
             })
         })
@@ -63,17 +117,26 @@ fn health(s: &AgentState) -> String {
         .publish
         .as_ref()
         .is_some_and(|p| p.connected.load(Ordering::Relaxed));
+    let disk_full = s.disk.full.load(Ordering::Relaxed);
+    let oldest = s.outbox.oldest_age().map(|d| d.as_secs_f64());
+    let ok = connected && !disk_full;
     serde_json::json!({
         "agent_id": s.agent_id,
-        "status": if connected { "ok" } else { "degraded" },
+        "status": if ok { "ok" } else { "degraded" },
         "broker_connected": connected,
         "outbox": s.outbox.len(),
+        "outbox_oldest_unreceipted_s": oldest,
+        "disk": {
+            "full": disk_full,
+            "free_bytes": s.disk.free_bytes(),
+            "held_hits": s.disk.held.load(Ordering::Relaxed),
+        },
+        "clock": s.clock.json(),
         "sources": sources,
     })
-    .to_string()
 }
 
-fn metrics(s: &AgentState) -> String {
+fn metrics_text(s: &AgentState) -> String {
     let mut out = String::new();
     let up_s = s.started.elapsed().as_secs_f64().max(1e-9);
     let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
@@ -82,9 +145,13 @@ fn metrics(s: &AgentState) -> String {
             out += &format!("{name}{labels} {v}\n");
         }
     };
-    let per = |f: &dyn Fn(&crate::agent::SourceStats, &crate::agent::FrameQueue) -> f64| -> Vec<(String, f64)> {
-        s.sources.iter().map(|(id, q, st)| (format!("{{source=\"{id}\"}}"), f(st, q))).collect()
+    let per = |f: &dyn Fn(&SourceStats, &FrameQueue) -> f64| -> Vec<(String, f64)> {
+        s.sources
+            .iter()
+            .map(|(id, q, st)| (format!("{{source=\"{id}\"}}"), f(st, q)))
+            .collect()
     };
+    let one = |v: f64| vec![(String::new(), v)];
     metric(
         "argus_frames_decoded_total",
         "Frames decoded per source.",
@@ -105,7 +172,7 @@ fn metrics(s: &AgentState) -> String {
     );
     metric(
         "argus_frames_dropped_total",
-        "Live frames dropped because the worker fell behind.",
+        "Live frames dropped because the worker fell behind (or waited for disk space).",
         "counter",
         per(&|_, q| q.dropped.load(Ordering::Relaxed) as f64),
     );
@@ -139,25 +206,67 @@ fn metrics(s: &AgentState) -> String {
     );
     metric(
         "argus_outbox_depth",
-        "Hits waiting for the broker's acknowledgement.",
+        "Hits waiting for triage's receipt.",
         "gauge",
-        vec![(String::new(), s.outbox.len() as f64)],
+        one(s.outbox.len() as f64),
     );
+    metric(
+        "argus_outbox_oldest_seconds",
+        "Age of the oldest hit without a receipt, seconds.",
+        "gauge",
+        one(s.outbox.oldest_age().map_or(0.0, |d| d.as_secs_f64())),
+    );
+    metric(
+        "argus_disk_free_bytes",
+        "Free space where the outbox lives, bytes.",
+        "gauge",
+        one(s.disk.free_bytes().unwrap_or(0) as f64),
+    );
+    metric(
+        "argus_disk_full",
+        "1 while hits wait in memory for disk space.",
+        "gauge",
+        one(f64::from(u8::from(s.disk.full.load(Ordering::Relaxed)))),
+    );
+    if let Some(offset) = s.clock.offset_s() {
+        metric(
+            "argus_clock_offset_seconds",
+            "This agent's clock minus its reference's (the dock's OSD), seconds.",
+            "gauge",
+            one(offset),
+        );
+    }
     if let Some(p) = &s.publish {
+        let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
         metric(
             "argus_hits_acked_total",
             "Hits the broker acknowledged.",
             "counter",
-            vec![(String::new(), p.acked.load(Ordering::Relaxed) as f64)],
+            one(c(&p.acked)),
+        );
+        metric(
+            "argus_hits_receipted_total",
+            "Hits triage confirmed stored.",
+            "counter",
+            one(c(&p.receipted)),
+        );
+        metric(
+            "argus_hits_refused_total",
+            "Hits triage refused (dead letters).",
+            "counter",
+            one(c(&p.refused)),
+        );
+        metric(
+            "argus_hits_resent_total",
+            "Hits sent again for want of a receipt.",
+            "counter",
+            one(c(&p.resent)),
         );
         metric(
             "argus_broker_connected",
             "1 when connected to the broker.",
             "gauge",
-            vec![(
-                String::new(),
-                f64::from(u8::from(p.connected.load(Ordering::Relaxed))),
-            )],
+            one(f64::from(u8::from(p.connected.load(Ordering::Relaxed)))),
         );
     }
     out

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod plot;
 pub mod publish;
 pub mod replay;
+pub mod state;
 
 /// A bar of `len` steps labelled `what`; drawn only when `show` and stderr is a terminal.
 pub fn progress_bar(len: u64, what: &str, show: bool) -> indicatif::ProgressBar {

@@ -13,6 +13,7 @@ use argus_core::telemetry::{PoseDefaults, PoseTimeline};
 use rumqttc::{Client, Event, Packet, QoS};
 
 use crate::publish::{PublishError, PublisherOptions};
+use crate::state::ClockStatus;
 
 /// Seconds of telemetry a live timeline keeps.
 const KEEP_S: f64 = 120.0;
@@ -42,25 +43,41 @@ impl LivePoses {
         }
     }
 
-    /// Takes one OSD message. Dock messages and messages without a fix are skipped quietly;
-    /// broken ones are an error for the caller to report.
-    pub fn take(&self, payload: &[u8]) -> Result<(), String> {
+    /// Takes one OSD message received at `now_unix_s`. Dock messages and messages without a
+    /// fix are skipped quietly; broken ones, and ones dated more than `max_skew_s` from this
+    /// agent's clock (one future-dated message would otherwise hold every later one back as
+    /// "late"), are an error for the caller to report. Returns this agent's clock minus the
+    /// message's, seconds, for a message taken.
+    pub fn take(
+        &self,
+        payload: &[u8],
+        now_unix_s: f64,
+        max_skew_s: f64,
+    ) -> Result<Option<f64>, String> {
         let sample = match osd::parse(payload) {
             Ok(s) => s,
-            Err(osd::OsdError::NoPosition) => return Ok(()),
+            Err(osd::OsdError::NoPosition) => return Ok(None),
             Err(e) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 return Err(e.to_string());
             }
         };
+        let offset = now_unix_s - sample.t_s;
+        if offset.is_nan() || offset.abs() > max_skew_s {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(format!(
+                "timestamp {:.3} is {offset:+.1} s from this agent's clock (at most ±{max_skew_s} s: check both clocks' NTP)",
+                sample.t_s
+            ));
+        }
         let mut local = sample;
         local.t_s -= self.origin_unix_s;
-        let mut tl = self.timeline.lock().expect("pose timeline lock");
+        let mut tl = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
         match tl.push(&local, &PoseDefaults::default()) {
             Ok(_) => {
                 tl.trim_before(local.t_s - KEEP_S);
                 self.taken.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(Some(offset))
             }
             Err(e) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
@@ -73,7 +90,7 @@ impl LivePoses {
     pub fn at(&self, t_s: f64, hold_s: f64) -> Option<Pose> {
         self.timeline
             .lock()
-            .expect("pose timeline lock")
+            .unwrap_or_else(|p| p.into_inner())
             .at(t_s, hold_s)
     }
 }
@@ -92,10 +109,13 @@ pub fn osd_topic(sn: &str) -> String {
 }
 
 impl OsdListener {
-    /// Starts listening with the agent's MQTT settings (its own client id).
+    /// Starts listening with the agent's MQTT settings (its own client id); the docks' clock
+    /// offsets go to `clock`, and messages more than `max_skew_s` off are refused.
     pub fn spawn(
         opts: &PublisherOptions,
         aircraft: Vec<(String, LivePoses)>,
+        clock: Arc<ClockStatus>,
+        max_skew_s: f64,
     ) -> Result<Self, PublishError> {
         let mut mo = opts.mqtt_options(&format!("{}-osd", opts.agent_id))?;
         mo.set_clean_session(true)
@@ -104,8 +124,8 @@ impl OsdListener {
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("osd-listener".into())
-            .spawn(move || listen(mo, &aircraft, &flag))
-            .expect("spawning the OSD listener thread");
+            .spawn(move || listen(mo, &aircraft, &flag, &clock, max_skew_s))
+            .map_err(PublishError::Spawn)?;
         Ok(Self {
             stop,
             handle: Some(handle),
@@ -122,7 +142,13 @@ impl Drop for OsdListener {
     }
 }
 
-fn listen(mo: rumqttc::MqttOptions, aircraft: &[(String, LivePoses)], stop: &AtomicBool) {
+fn listen(
+    mo: rumqttc::MqttOptions,
+    aircraft: &[(String, LivePoses)],
+    stop: &AtomicBool,
+    clock: &ClockStatus,
+    max_skew_s: f64,
+) {
     let mut backoff = Duration::from_millis(500);
     while !stop.load(Ordering::SeqCst) {
         let (client, mut conn) = Client::new(mo.clone(), 16);
@@ -143,11 +169,19 @@ fn listen(mo: rumqttc::MqttOptions, aircraft: &[(String, LivePoses)], stop: &Ato
                     let Some(sn) = osd::topic_sn(&p.topic) else {
                         continue;
                     };
+                    let now = argus_core::clock::now_unix_s();
                     for (_, poses) in aircraft.iter().filter(|(s, _)| s == sn) {
-                        if let Err(e) = poses.take(&p.payload) {
-                            // Report the first refusal and then one in a hundred.
-                            if poses.refused.load(Ordering::Relaxed) % 100 == 1 {
-                                tracing::warn!(topic = %p.topic, error = %e, refused = poses.refused.load(Ordering::Relaxed), "OSD message refused");
+                        match poses.take(&p.payload, now, max_skew_s) {
+                            Ok(Some(offset)) => clock.record(offset),
+                            Ok(None) => {}
+                            Err(e) => {
+                                if e.contains("from this agent's clock") {
+                                    clock.refused.fetch_add(1, Ordering::Relaxed);
+                                }
+                                // Report the first refusal and then one in a hundred.
+                                if poses.refused.load(Ordering::Relaxed) % 100 == 1 {
+                                    tracing::warn!(topic = %p.topic, error = %e, refused = poses.refused.load(Ordering::Relaxed), "OSD message refused");
+                                }
                             }
                         }
                     }
@@ -182,11 +216,11 @@ mod tests {
     #[test]
     fn osd_messages_pose_frames_in_source_time() {
         let poses = LivePoses::new(1_700_000_000.0);
+        let take = |m: &[u8]| poses.take(m, 1_700_000_001.2, 30.0);
         assert_eq!(poses.at(0.0, 1.0), None, "no message yet, no pose");
-        poses.take(msg(1_700_000_000_000, 30.0).as_bytes()).unwrap();
-        poses
-            .take(msg(1_700_000_001_000, 30.001).as_bytes())
-            .unwrap();
+        take(msg(1_700_000_000_000, 30.0).as_bytes()).unwrap();
+        let offset = take(msg(1_700_000_001_000, 30.001).as_bytes()).unwrap();
+        assert!((offset.unwrap() - 0.2).abs() < 1e-6, "{offset:?}");
         let p = poses.at(0.5, 1.0).unwrap();
         assert!((p.lat - 30.0005).abs() < 1e-9);
         assert_eq!((p.yaw_deg, p.pitch_deg, p.alt_m), (12.0, -90.0, 100.0));
@@ -194,10 +228,14 @@ mod tests {
         assert!((poses.at(1.5, 1.0).unwrap().lat - 30.0015).abs() < 1e-9);
         // A dock's own OSD is skipped; a broken message is refused and counted.
         let dock = br#"{"timestamp":1700000002000,"data":{"mode_code":0}}"#;
-        assert!(poses.take(dock).is_ok());
-        let err = poses.take(b"{\"timestamp\":1,").unwrap_err();
+        assert!(take(dock).is_ok());
+        let err = take(b"{\"timestamp\":1,").unwrap_err();
         assert!(err.contains("envelope"), "{err}");
-        assert_eq!(poses.taken.load(Ordering::Relaxed), 2);
-        assert_eq!(poses.refused.load(Ordering::Relaxed), 1);
+        // One message dated an hour ahead is refused, and the next good one still poses.
+        let err = take(msg(1_700_003_600_000, 31.0).as_bytes()).unwrap_err();
+        assert!(err.contains("from this agent's clock"), "{err}");
+        assert!(take(msg(1_700_000_001_100, 30.0011).as_bytes()).is_ok());
+        assert_eq!(poses.taken.load(Ordering::Relaxed), 3);
+        assert_eq!(poses.refused.load(Ordering::Relaxed), 2);
     }
 }

@@ -1,6 +1,6 @@
 //! The durable outbox: every hit is on disk before it is published, and leaves the disk only
-//! when the broker has acknowledged it (PUBACK). A crash, a kill -9 or a power cut loses
-//! nothing: the next start publishes what is left, oldest first.
+//! when triage's receipt says it is stored (see [`crate::publish`]). A crash, a kill -9 or a
+//! power cut loses nothing: the next start publishes what is left, oldest first.
 //!
 //! One file per hit, `{hit_id}.json` (UUIDv7 ids sort by time), written to a temporary name,
 //! synced and renamed, so a file is either whole or absent. The outbox is bounded: when it holds
@@ -94,6 +94,12 @@ impl Outbox {
         })
     }
 
+    /// The id set; a panic elsewhere while holding it leaves it whole (inserts and removes
+    /// are single steps), so a poisoned lock is taken over.
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
@@ -118,7 +124,7 @@ impl Outbox {
         fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.dir))?;
-        self.ids.lock().expect("outbox lock").insert(e.id.clone());
+        self.lock().insert(e.id.clone());
         self.changed.notify_all();
         Ok(())
     }
@@ -130,7 +136,7 @@ impl Outbox {
         loop {
             match self.put(e) {
                 Err(OutboxError::Full { .. }) if std::time::Instant::now() < deadline => {
-                    let ids = self.ids.lock().expect("outbox lock");
+                    let ids = self.lock();
                     let _ = self.changed.wait_timeout(ids, Duration::from_millis(200));
                 }
                 r => return r,
@@ -161,24 +167,51 @@ impl Outbox {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(&path)(e)),
         }
-        self.ids.lock().expect("outbox lock").remove(id);
+        self.lock().remove(id);
         self.changed.notify_all();
         Ok(())
     }
 
-    /// Waiting hit ids, oldest first.
-    pub fn ids(&self) -> Vec<String> {
-        self.ids
-            .lock()
-            .expect("outbox lock")
+    /// Whether a hit is waiting.
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().contains(id)
+    }
+
+    /// Up to `n` waiting hit ids, oldest first, that `skip` does not pass over.
+    pub fn first_ids(&self, n: usize, skip: impl Fn(&str) -> bool) -> Vec<String> {
+        self.lock()
             .iter()
+            .filter(|id| !skip(id))
+            .take(n)
             .cloned()
             .collect()
     }
 
+    /// How long the oldest waiting hit has waited, by the time in its UUIDv7 id (`None` when
+    /// the outbox is empty or the oldest id holds no time).
+    pub fn oldest_age(&self) -> Option<Duration> {
+        let ids = self.lock();
+        let oldest = ids.iter().next()?;
+        let (s, ns) = uuid::Uuid::try_parse(oldest)
+            .ok()?
+            .get_timestamp()?
+            .to_unix();
+        let at = std::time::UNIX_EPOCH + Duration::new(s, ns);
+        Some(
+            std::time::SystemTime::now()
+                .duration_since(at)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Waiting hit ids, oldest first.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+
     /// Waiting hits.
     pub fn len(&self) -> usize {
-        self.ids.lock().expect("outbox lock").len()
+        self.lock().len()
     }
 
     /// Whether no hit is waiting.
@@ -188,7 +221,7 @@ impl Outbox {
 
     /// Waits up to `timeout` for the outbox to change (a put or a remove).
     pub fn wait_change(&self, timeout: Duration) {
-        let ids = self.ids.lock().expect("outbox lock");
+        let ids = self.lock();
         let _ = self.changed.wait_timeout(ids, timeout);
     }
 }

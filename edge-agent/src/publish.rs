@@ -1,11 +1,18 @@
 //! Publishing the outbox over MQTT (QoS 1) with rumqttc.
 //!
-//! A hit leaves the outbox only on the broker's PUBACK for the packet that carried it:
+//! A hit leaves the outbox only on triage's receipt (`argus/v1/agents/{id}/receipts`, see
+//! [`argus_core::receipt`]), sent after the hit is committed to triage's store — never on the
+//! broker's PUBACK, which only says the broker has it (a broker restarted without persistence,
+//! a triage instance killed with the hit in flight, a full broker queue would lose it). The
+//! PUBACK frees a slot of the in-flight window; a hit without a receipt `receipt_timeout` after
+//! its PUBACK is sent again, the wait doubling each time up to ten minutes. Triage drops repeats
+//! by `hit_id`, so sending again is always safe.
+//!
 //! `publish()` returning `Ok` means only "queued". Packet ids are matched to hits through the
 //! order in which the event loop reports sending them; that order is exact because each
 //! connection gets a fresh client, so nothing queued on a dead connection is replayed behind
-//! our back. After any disconnection the remaining hits are sent again on the next connection
-//! (at least once; triage drops repeats by `hit_id`).
+//! our back. Hits are sent only once the receipts subscription is acknowledged, so no receipt
+//! comes before the agent listens for it.
 //!
 //! The agent's status is a retained message on `argus/v1/agents/{id}/status`: `online` once
 //! connected, `offline` on a clean stop, and the same `offline` as the last will when the agent
@@ -22,6 +29,7 @@ use rumqttc::{
 };
 
 use argus_core::broker::BrokerUrl;
+use argus_core::receipt::{Receipt, ReceiptStatus, receipts_topic};
 
 use crate::outbox::Outbox;
 
@@ -41,6 +49,9 @@ pub struct PublisherOptions {
     pub ca_pem: Option<Vec<u8>>,
     /// Keep-alive.
     pub keep_alive: Duration,
+    /// How long a hit the broker took waits for its receipt before it is sent again (the wait
+    /// doubles with each try, up to ten minutes).
+    pub receipt_timeout: Duration,
 }
 
 /// Publisher errors at start.
@@ -52,6 +63,9 @@ pub enum PublishError {
     /// `mqtts://` without a CA file.
     #[error("mqtt url {0:?}: mqtts needs `ca_file`")]
     NoCa(String),
+    /// The publisher's thread could not start.
+    #[error("starting the publisher: {0}")]
+    Spawn(std::io::Error),
 }
 
 /// Counters the metrics endpoint shows.
@@ -59,6 +73,12 @@ pub enum PublishError {
 pub struct PublishStats {
     /// Hits acknowledged by the broker.
     pub acked: AtomicU64,
+    /// Hits triage confirmed stored (a receipt).
+    pub receipted: AtomicU64,
+    /// Hits triage refused (a receipt naming a dead letter).
+    pub refused: AtomicU64,
+    /// Hits sent again for want of a receipt.
+    pub resent: AtomicU64,
     /// Publishes sent (including repeats after reconnects).
     pub sent: AtomicU64,
     /// Connections made.
@@ -110,6 +130,7 @@ impl PublisherOptions {
 impl Publisher {
     /// Starts publishing the outbox in a thread.
     pub fn spawn(opts: PublisherOptions, outbox: Arc<Outbox>) -> Result<Self, PublishError> {
+        let timeout = opts.receipt_timeout.max(Duration::from_millis(100));
         let mut mo = opts.mqtt_options(&opts.agent_id)?;
         mo.set_clean_session(true)
             .set_inflight(WINDOW as u16 + 8)
@@ -126,8 +147,8 @@ impl Publisher {
             let (stop, stats, agent) = (stop.clone(), stats.clone(), opts.agent_id.clone());
             std::thread::Builder::new()
                 .name("mqtt-publisher".into())
-                .spawn(move || run(mo, &agent, &outbox, &stop, &stats))
-                .expect("spawning the publisher thread")
+                .spawn(move || run(mo, &agent, timeout, &outbox, &stop, &stats))
+                .map_err(PublishError::Spawn)?
         };
         Ok(Self {
             stop,
@@ -136,7 +157,8 @@ impl Publisher {
         })
     }
 
-    /// Stops: waits up to `drain` for the outbox to empty, says `offline`, disconnects.
+    /// Stops: waits up to `drain` for the outbox to empty (every hit receipted), says
+    /// `offline`, disconnects.
     pub fn shutdown(mut self, outbox: &Outbox, drain: Duration) {
         let deadline = Instant::now() + drain;
         while !outbox.is_empty() && Instant::now() < deadline {
@@ -158,26 +180,94 @@ impl Drop for Publisher {
     }
 }
 
-/// What the FIFO of sent publishes carries: a hit, or our own status message.
+/// What the FIFO of sent publishes carries: a hit (and how many times it has been sent), or
+/// our own status message.
 enum Sent {
-    Hit(String),
+    Hit(String, u32),
     Status,
 }
 
-fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: &PublishStats) {
+/// A hit the broker took, waiting for its receipt.
+#[derive(Debug, Clone, Copy)]
+struct Awaiting {
+    /// When the broker acknowledged it.
+    acked_at: Instant,
+    /// Times sent.
+    tries: u32,
+}
+
+impl Awaiting {
+    /// Whether it is time to send it again.
+    fn due(&self, timeout: Duration) -> bool {
+        let wait = timeout
+            .saturating_mul(1 << self.tries.saturating_sub(1).min(12))
+            .min(Duration::from_secs(600));
+        self.acked_at.elapsed() >= wait
+    }
+}
+
+/// Takes a receipt: the hits it names leave the outbox.
+fn take_receipt(
+    payload: &[u8],
+    outbox: &Outbox,
+    awaiting: &mut HashMap<String, Awaiting>,
+    stats: &PublishStats,
+) {
+    let receipt: Receipt = match serde_json::from_slice(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "a receipt that is not one; ignored");
+            return;
+        }
+    };
+    for h in receipt.hits {
+        // Only hits this agent holds: a receipt cannot make it drop anything else.
+        if !outbox.contains(&h.hit_id) {
+            continue;
+        }
+        match h.status {
+            ReceiptStatus::Stored => {
+                stats.receipted.fetch_add(1, Ordering::Relaxed);
+            }
+            ReceiptStatus::Dead => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(hit = %h.hit_id, reason = h.reason.as_deref().unwrap_or(""), "triage refused a hit; it is dropped from the outbox");
+            }
+        }
+        if let Err(e) = outbox.remove(&h.hit_id) {
+            tracing::error!(error = %e, "clearing a receipted hit");
+        }
+        awaiting.remove(&h.hit_id);
+    }
+}
+
+fn run(
+    mo: MqttOptions,
+    agent: &str,
+    timeout: Duration,
+    outbox: &Outbox,
+    stop: &AtomicBool,
+    stats: &PublishStats,
+) {
     let mut backoff = Duration::from_millis(250);
     let topic = hits_topic(agent);
+    let receipts = receipts_topic(agent);
     // Why the last connection attempt failed: each new reason is reported once.
     let mut failing: Option<String> = None;
+    // Hits the broker took, waiting for their receipts: kept across connections (a receipt
+    // sent while we were away is lost, and the hit goes again when its wait is over).
+    let mut awaiting: HashMap<String, Awaiting> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
         let (client, mut conn) = Client::new(mo.clone(), WINDOW * 2);
         // Each hit leaves at once, not when Nagle's algorithm lets it.
         let mut net = conn.eventloop.network_options();
         net.set_tcp_nodelay(true);
         conn.eventloop.set_network_options(net);
+        // Connected and listening for receipts: hits may go.
+        let mut ready = false;
         let mut connected = false;
         let mut order: VecDeque<Sent> = VecDeque::new();
-        let mut pkids: HashMap<u16, String> = HashMap::new();
+        let mut pkids: HashMap<u16, (String, u32)> = HashMap::new();
         let mut inflight: HashSet<String> = HashSet::new();
         loop {
             if stop.load(Ordering::SeqCst) {
@@ -202,14 +292,12 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
                 stats.connected.store(false, Ordering::SeqCst);
                 return;
             }
-            if connected && inflight.len() < WINDOW {
-                for id in outbox.ids() {
-                    if inflight.len() >= WINDOW {
-                        break;
-                    }
-                    if inflight.contains(&id) {
-                        continue;
-                    }
+            if ready && inflight.len() < WINDOW {
+                let want = WINDOW - inflight.len();
+                let next = outbox.first_ids(want, |id| {
+                    inflight.contains(id) || awaiting.get(id).is_some_and(|a| !a.due(timeout))
+                });
+                for id in next {
                     let entry = match outbox.get(&id) {
                         Ok(e) => e,
                         Err(e) => {
@@ -228,7 +316,14 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
                     {
                         break; // the request queue is full: the rest go next round
                     }
-                    order.push_back(Sent::Hit(id.clone()));
+                    let tries = match awaiting.remove(&id) {
+                        Some(a) => {
+                            stats.resent.fetch_add(1, Ordering::Relaxed);
+                            a.tries + 1
+                        }
+                        None => 1,
+                    };
+                    order.push_back(Sent::Hit(id.clone(), tries));
                     inflight.insert(id);
                 }
             }
@@ -241,6 +336,7 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
                         stats.connects.fetch_add(1, Ordering::Relaxed);
                         stats.connected.store(true, Ordering::SeqCst);
                         tracing::info!(waiting = outbox.len(), "connected to the broker");
+                        let _ = client.try_subscribe(receipts.clone(), QoS::AtLeastOnce);
                         if client
                             .try_publish(
                                 status_topic(agent),
@@ -254,19 +350,39 @@ fn run(mo: MqttOptions, agent: &str, outbox: &Outbox, stop: &AtomicBool, stats: 
                         }
                     }
                 }
+                Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
+                    let granted = ack
+                        .return_codes
+                        .iter()
+                        .all(|c| !matches!(c, rumqttc::SubscribeReasonCode::Failure));
+                    if !granted {
+                        tracing::error!(topic = %receipts, "the broker refused the receipts subscription; hits are sent, and sent again until receipted");
+                    }
+                    ready = true;
+                }
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.topic == receipts => {
+                    take_receipt(&p.payload, outbox, &mut awaiting, stats);
+                }
                 Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
                     stats.sent.fetch_add(1, Ordering::Relaxed);
-                    if let Some(Sent::Hit(id)) = order.pop_front() {
-                        pkids.insert(pkid, id);
+                    if let Some(Sent::Hit(id, tries)) = order.pop_front() {
+                        pkids.insert(pkid, (id, tries));
                     }
                 }
                 Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                    if let Some(id) = pkids.remove(&ack.pkid) {
-                        if let Err(e) = outbox.remove(&id) {
-                            tracing::error!(error = %e, "clearing an acknowledged hit");
-                        }
+                    if let Some((id, tries)) = pkids.remove(&ack.pkid) {
                         inflight.remove(&id);
                         stats.acked.fetch_add(1, Ordering::Relaxed);
+                        // Receipted already (triage can be quicker than the PUBACK)?
+                        if outbox.contains(&id) {
+                            awaiting.insert(
+                                id,
+                                Awaiting {
+                                    acked_at: Instant::now(),
+                                    tries,
+                                },
+                            );
+                        }
                     }
                 }
                 Ok(Ok(_)) | Err(RecvTimeoutError::Timeout) => {}

@@ -77,12 +77,16 @@ fn seen(f: &Recording) -> Vec<SeenObject> {
 }
 
 /// A subscriber that keeps every hit, across broker restarts (persistent session, QoS 1).
+/// What the broker carried of one agent's hits (every copy), beside a real triage that stores
+/// them and sends the receipts the agent waits for.
 struct Collector {
     hits: Arc<Mutex<Vec<Value>>>,
+    _triage: argus_triage::service::Service,
 }
 
 impl Collector {
-    fn start(port: u16, agent: &str) -> Self {
+    fn start(broker: &Mosquitto, dir: &Path, agent: &str) -> Self {
+        let port = broker.port;
         let mut mo = MqttOptions::new(format!("test-collector-{agent}"), "127.0.0.1", port);
         mo.set_clean_session(false)
             .set_keep_alive(Duration::from_secs(5))
@@ -119,11 +123,25 @@ impl Collector {
             Duration::from_secs(20),
             || subscribed.load(std::sync::atomic::Ordering::SeqCst),
         );
-        Self { hits }
+        let triage = argus::services::triage_on(&broker.url(), &dir.join("triage"), None);
+        Self {
+            hits,
+            _triage: triage,
+        }
     }
 
-    fn hits(&self) -> Vec<Value> {
+    /// Every copy the broker carried (a hit sent again after an outage arrives twice).
+    fn copies(&self) -> Vec<Value> {
         self.hits.lock().unwrap().clone()
+    }
+
+    /// The distinct hits, by `hit_id`, in order of arrival.
+    fn hits(&self) -> Vec<Value> {
+        let mut seen = std::collections::HashSet::new();
+        self.copies()
+            .into_iter()
+            .filter(|h| seen.insert(h["hit_id"].as_str().unwrap_or("").to_string()))
+            .collect()
     }
 
     fn ids(&self) -> std::collections::BTreeSet<String> {
@@ -213,7 +231,7 @@ fn a_patrol_reports_each_violation_it_passes_once_and_no_look_alike() {
     let f = flight();
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let collector = Collector::start(broker.port, "dock-a");
+    let collector = Collector::start(&broker, tmp.path(), "dock-a");
     let cfg = write_config(tmp.path(), "dock-a", &broker.url(), &drone_source(&f));
     let log = tmp.path().join("agent.log");
     let status = wait_exit(&mut spawn_agent(&cfg, &log), Duration::from_secs(900));
@@ -284,7 +302,7 @@ fn a_broker_outage_of_a_minute_loses_no_hit_and_doubles_none() {
     let f = flight();
     let tmp = tempfile::tempdir().unwrap();
     let mut broker = Mosquitto::start(&tmp.path().join("broker"));
-    let collector = Collector::start(broker.port, "dock-b");
+    let collector = Collector::start(&broker, tmp.path(), "dock-b");
     let cfg = write_config(tmp.path(), "dock-b", &broker.url(), &drone_source(&f));
     let outbox = tmp.path().join("dock-b-outbox");
     let log = tmp.path().join("agent.log");
@@ -319,7 +337,7 @@ fn a_broker_outage_of_a_minute_loses_no_hit_and_doubles_none() {
             waiting.iter().all(|w| got.contains(w))
         },
     );
-    let hits = collector.hits();
+    let hits = collector.copies();
     let made = text.matches(" hit ").count();
     assert!(made > 0);
     assert_eq!(
@@ -339,7 +357,7 @@ fn a_killed_agent_replays_its_outbox_on_restart() {
     let f = flight();
     let tmp = tempfile::tempdir().unwrap();
     let mut broker = Mosquitto::start(&tmp.path().join("broker"));
-    let collector = Collector::start(broker.port, "dock-c");
+    let collector = Collector::start(&broker, tmp.path(), "dock-c");
     // First run: the broker is down, so hits pile up in the outbox; then kill -9.
     broker.stop();
     let cfg = write_config(tmp.path(), "dock-c", &broker.url(), &drone_source(&f));
@@ -391,7 +409,7 @@ fn a_corrupt_file_a_dead_camera_and_broken_telemetry_fail_alone() {
     let f = flight();
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let collector = Collector::start(broker.port, "dock-d");
+    let collector = Collector::start(&broker, tmp.path(), "dock-d");
     let corrupt = tmp.path().join("corrupt.mp4");
     std::fs::write(
         &corrupt,
@@ -607,7 +625,7 @@ fn a_live_dock_stream_over_rtp_is_placed_by_its_osd_telemetry() {
     let f = flight();
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let collector = Collector::start(broker.port, "dock-f");
+    let collector = Collector::start(&broker, tmp.path(), "dock-f");
     let udp = argus::services::free_port();
     let sources = format!(
         "[[source]]\nid = \"dock-live\"\nkind = \"drone\"\nuri = \"udp://@:{udp}\"\nosd_sn = \"1581F5BKD225D00B\"\n"

@@ -1,9 +1,17 @@
 //! The embedded MQTT broker (rumqttd): what triage listens on when no external broker is
-//! configured, so a site or a demo needs nothing installed. MQTT 3.1.1, plain TCP, no
-//! authentication — bind it to loopback or a private network; deployments that need TLS,
-//! passwords or persistence across restarts run Mosquitto and point `[mqtt] url` at it.
+//! configured, so a site or a demo needs nothing installed. MQTT 3.1.1, plain TCP, in memory:
+//! what it holds is lost with the process, and the agents' receipts bring it back.
+//!
+//! Without credentials it listens on loopback only (a non-loopback address is refused at
+//! start). With `[mqtt] credentials` (a folder of `USER.pass` files, as `triage broker-config`
+//! writes) every client logs in as one of those users, with a client id that is its username or
+//! starts with `USERNAME-` (so no one takes over another's session). Topic ACLs are not enforced
+//! here (rumqttd has none): deployments whose agents must be kept to their own topics run the
+//! Mosquitto set-up `triage broker-config` writes.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +32,19 @@ pub enum BrokerError {
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// A non-loopback address without credentials.
+    #[error(
+        "embedded broker: {0} is not a loopback address; set [mqtt] credentials (a folder of USER.pass files) to listen there"
+    )]
+    Open(SocketAddr),
+    /// The credentials folder.
+    #[error("embedded broker: credentials {path}: {why}")]
+    Credentials {
+        /// The folder.
+        path: String,
+        /// Why.
+        why: String,
     },
     /// The broker's threads did not start.
     #[error("embedded broker: {0}")]
@@ -50,8 +71,15 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts listening on `addr` and waits until the port accepts connections.
-    pub fn start(addr: SocketAddr) -> Result<Self, BrokerError> {
+    /// Starts listening on `addr` and waits until the port accepts connections; with `users`
+    /// (user → password), only they get in.
+    pub fn start(
+        addr: SocketAddr,
+        users: Option<HashMap<String, String>>,
+    ) -> Result<Self, BrokerError> {
+        if users.is_none() && !addr.ip().is_loopback() {
+            return Err(BrokerError::Open(addr));
+        }
         // rumqttd logs a failed bind from its own thread and carries on; find out here.
         TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
         let death: DeathNote = Arc::default();
@@ -66,7 +94,23 @@ impl EmbeddedBroker {
                 previous(info);
             }));
         }
-        let mut broker = rumqttd::Broker::new(config(addr));
+        let mut config = config(addr);
+        if let (Some(users), Some(v4)) = (users, config.v4.as_mut()) {
+            let users = Arc::new(users);
+            for server in v4.values_mut() {
+                let users = users.clone();
+                server.connections.set_auth_handler(
+                    move |client_id: String, user: String, pass: String| {
+                        let ok = allowed(&users, &client_id, &user, &pass);
+                        if !ok {
+                            refused_once(&user, &client_id);
+                        }
+                        async move { ok }
+                    },
+                );
+            }
+        }
+        let mut broker = rumqttd::Broker::new(config);
         let note = death.clone();
         std::thread::Builder::new()
             .name("mqtt-broker".into())
@@ -114,6 +158,76 @@ impl EmbeddedBroker {
     }
 }
 
+/// Whether `user` with `pass` may connect as `client_id`: a known user, its password (compared
+/// in constant time), and a client id that is the username or starts with `USERNAME-`.
+fn allowed(users: &HashMap<String, String>, client_id: &str, user: &str, pass: &str) -> bool {
+    let Some(want) = users.get(user) else {
+        return false;
+    };
+    let same = want.len() == pass.len()
+        && want
+            .bytes()
+            .zip(pass.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    let own_id = client_id == user
+        || client_id
+            .strip_prefix(user)
+            .is_some_and(|rest| rest.starts_with('-'));
+    same && own_id
+}
+
+/// Logs a refused login once per user and client id in ten minutes (a flood of wrong passwords
+/// is one line, not thousands).
+fn refused_once(user: &str, client_id: &str) {
+    static SEEN: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+    let key = format!("{user}\u{0}{client_id}");
+    let mut g = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = g.get_or_insert_with(HashMap::new);
+    if seen.len() > 10_000 {
+        seen.retain(|_, t| t.elapsed() < Duration::from_secs(600));
+    }
+    if seen
+        .get(&key)
+        .is_none_or(|t| t.elapsed() >= Duration::from_secs(600))
+    {
+        seen.insert(key, Instant::now());
+        tracing::warn!(user = %user.escape_debug(), client_id = %client_id.escape_debug(), "embedded broker refused a login (wrong user, password or client id)");
+    }
+}
+
+/// Reads a credentials folder: each `USER.pass` file holds that user's password.
+pub fn read_credentials(dir: &Path) -> Result<HashMap<String, String>, BrokerError> {
+    let bad = |why: String| BrokerError::Credentials {
+        path: dir.display().to_string(),
+        why,
+    };
+    let mut users = HashMap::new();
+    for e in std::fs::read_dir(dir).map_err(|e| bad(e.to_string()))? {
+        let e = e.map_err(|e| bad(e.to_string()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(user) = name.strip_suffix(".pass") else {
+            continue;
+        };
+        let password =
+            std::fs::read_to_string(e.path()).map_err(|e| bad(format!("{name}: {e}")))?;
+        let password = password.trim_end().to_string();
+        if password.is_empty() {
+            return Err(bad(format!("{name} is empty")));
+        }
+        users.insert(user.to_string(), password);
+    }
+    if users.is_empty() {
+        return Err(bad("holds no USER.pass file".into()));
+    }
+    Ok(users)
+}
+
+/// rumqttd keeps each topic's messages in a log of segments, delivered or not; two segments of
+/// 8 MiB bound a topic (an agent's hits) to 16 MiB. A subscriber that falls further behind
+/// skips what was dropped — and the agents send it again, for want of a receipt.
+const SEGMENT: usize = 8 * 1024 * 1024;
+
 fn config(addr: SocketAddr) -> rumqttd::Config {
     let text = format!(
         r#"
@@ -122,8 +236,8 @@ id = 0
 id = 0
 max_connections = 1024
 max_outgoing_packet_count = 1000
-max_segment_size = 104857600
-max_segment_count = 10
+max_segment_size = {SEGMENT}
+max_segment_count = 2
 [v4.1]
 name = "{SERVER_NAME}"
 listen = "{addr}"
@@ -146,11 +260,32 @@ mod tests {
     fn a_taken_port_is_a_clear_error() {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
-        let err = EmbeddedBroker::start(addr).unwrap_err().to_string();
+        let err = EmbeddedBroker::start(addr, None).unwrap_err().to_string();
         assert!(
             err.contains("cannot listen on") && err.contains(&addr.to_string()),
             "{err}"
         );
+    }
+
+    #[test]
+    fn logins_need_the_password_and_a_client_id_of_their_own() {
+        let users: HashMap<String, String> = [("dock-1", "s3cret"), ("triage", "t")]
+            .into_iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect();
+        assert!(allowed(&users, "dock-1", "dock-1", "s3cret"));
+        assert!(allowed(&users, "dock-1-osd", "dock-1", "s3cret"));
+        assert!(allowed(&users, "triage-0a1b2c", "triage", "t"));
+        assert!(!allowed(&users, "dock-1", "dock-1", "s3cre"));
+        assert!(
+            !allowed(&users, "triage-0a1b2c", "dock-1", "s3cret"),
+            "another's client id"
+        );
+        assert!(!allowed(&users, "dock-10", "dock-1", "s3cret"));
+        assert!(!allowed(&users, "x", "nobody", ""));
+        // Open only on loopback.
+        let e = EmbeddedBroker::start("0.0.0.0:0".parse().unwrap(), None).unwrap_err();
+        assert!(matches!(e, BrokerError::Open(_)), "{e}");
     }
 
     #[test]

@@ -9,10 +9,11 @@
 //! [mqtt]                               # without `url`, an embedded broker on `listen`
 //! url = "mqtt://127.0.0.1:1883"        # an external broker (Mosquitto, EMQX, …)
 //! listen = "127.0.0.1:1883"            # …or where the embedded broker listens
-//! client_id = "triage"                 # keep it: the broker holds its queued hits
+//! client_id = "triage-a"               # default: triage- and random digits, one per instance
 //! username = "triage"
 //! password_file = "/etc/argus/triage.pass"
 //! ca_file = "/etc/argus/ca.pem"        # for mqtts://
+//! credentials = "/etc/argus/broker/credentials"  # the embedded broker's users (USER.pass)
 //!
 //! [intake]                             # see check::Limits
 //! classes = ["vending_in_lane", "construction_waste", "illegal_structure"]
@@ -93,7 +94,7 @@ pub struct MqttConfig {
     /// Where the embedded broker listens (only without `url`).
     #[serde(default)]
     pub listen: Option<String>,
-    /// Client id (persistent session).
+    /// Client id; by default `triage-` and random digits, unique per instance.
     #[serde(default = "default_client_id")]
     pub client_id: String,
     /// Username.
@@ -105,6 +106,11 @@ pub struct MqttConfig {
     /// CA certificate (PEM) for `mqtts://`.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// The embedded broker's users: a folder of `USER.pass` files (as `triage broker-config`
+    /// writes). Triage itself logs in as `triage`. Without it the embedded broker listens on
+    /// loopback only.
+    #[serde(default)]
+    pub credentials: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
@@ -116,6 +122,7 @@ impl Default for MqttConfig {
             username: None,
             password_file: None,
             ca_file: None,
+            credentials: None,
         }
     }
 }
@@ -153,7 +160,7 @@ impl MqttConfig {
     }
 }
 fn default_client_id() -> String {
-    "triage".into()
+    crate::mqtt::instance_client_id()
 }
 
 /// A config that cannot be used.
@@ -201,6 +208,7 @@ impl Config {
         c.tokens.as_mut().map(fix);
         c.mqtt.password_file.as_mut().map(fix);
         c.mqtt.ca_file.as_mut().map(fix);
+        c.mqtt.credentials.as_mut().map(fix);
         if let Some(rest) = c.db.strip_prefix("sqlite:") {
             let p = Path::new(rest);
             if p.is_relative() {

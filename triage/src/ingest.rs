@@ -148,6 +148,17 @@ fn sighting(hit: &Hit, ticket_id: &str, observed: f64, now: f64, payload: String
     }
 }
 
+/// The `hit_id` of a payload that was refused, if it names one that a receipt can carry (a
+/// UUIDv7): the agent then stops sending it.
+fn loose_hit_id(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        hit_id: String,
+    }
+    let id = serde_json::from_slice::<Id>(payload).ok()?.hit_id;
+    crate::check::is_uuid7(&id).then_some(id)
+}
+
 /// `s` with every control character replaced (a topic may hold anything; a store may not).
 fn printable(s: &str) -> String {
     s.chars()
@@ -245,6 +256,19 @@ impl Ingest {
         messages: &[(&str, &[u8])],
         now: f64,
     ) -> Result<Vec<Outcome>, StoreError> {
+        Ok(self
+            .take_receipted(messages, now)?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect())
+    }
+
+    /// [`Ingest::take`], with each message's `hit_id` when it has one: what its receipt names.
+    pub fn take_receipted(
+        &mut self,
+        messages: &[(&str, &[u8])],
+        now: f64,
+    ) -> Result<Vec<(Outcome, Option<String>)>, StoreError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -273,12 +297,12 @@ impl Ingest {
             }
             let dead = Outcome::Dead(reason);
             self.counters.add(&dead);
-            return Ok(vec![dead]);
+            return Ok(vec![(dead, loose_hit_id(payload))]);
         }
         tracing::warn!(error = %e, messages = messages.len(), "the store refused a batch; splitting it");
         let (a, b) = messages.split_at(messages.len() / 2);
-        let mut outcomes = self.take(a, now)?;
-        outcomes.extend(self.take(b, now)?);
+        let mut outcomes = self.take_receipted(a, now)?;
+        outcomes.extend(self.take_receipted(b, now)?);
         Ok(outcomes)
     }
 
@@ -287,7 +311,7 @@ impl Ingest {
         &mut self,
         messages: &[(&str, &[u8])],
         now: f64,
-    ) -> Result<Vec<Outcome>, StoreError> {
+    ) -> Result<Vec<(Outcome, Option<String>)>, StoreError> {
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut effects: Vec<Effect> = Vec::new();
         let mut dead: Vec<NewDeadLetter> = Vec::new();
@@ -311,7 +335,7 @@ impl Ingest {
             let refused = match checked {
                 Err(reason) => Err(reason),
                 Ok(c) if known.contains(&c.hit.hit_id) || !seen.insert(c.hit.hit_id.clone()) => {
-                    outcomes.push(Outcome::Repeat);
+                    outcomes.push((Outcome::Repeat, Some(c.hit.hit_id)));
                     continue;
                 }
                 Ok(c) => self.place(c, now, &mut touched, &batch_hits)?,
@@ -331,16 +355,17 @@ impl Ingest {
                             uncertainty_m: s.uncertainty_m,
                         },
                     );
-                    outcomes.push(if effect.events.iter().any(|e| e.event == "opened") {
+                    let outcome = if effect.events.iter().any(|e| e.event == "opened") {
                         Outcome::Opened(effect.ticket.ticket_id.clone())
                     } else {
                         Outcome::Joined(effect.ticket.ticket_id.clone())
-                    });
+                    };
+                    outcomes.push((outcome, Some(s.hit_id.clone())));
                     effects.push(effect);
                 }
                 Err(reason) => {
                     dead.push(dead_letter(topic, &reason, payload, now));
-                    outcomes.push(Outcome::Dead(reason));
+                    outcomes.push((Outcome::Dead(reason), loose_hit_id(payload)));
                 }
             }
         }
@@ -352,7 +377,7 @@ impl Ingest {
         for d in &dead {
             tracing::warn!(topic = %d.topic, reason = %d.reason, bytes = d.payload.len(), "hit refused; kept as a dead letter");
         }
-        for o in &outcomes {
+        for (o, _) in &outcomes {
             self.counters.add(o);
         }
         Ok(outcomes)

@@ -13,12 +13,14 @@
 pub mod api;
 pub mod auth;
 pub mod broker;
+pub mod broker_config;
 pub mod check;
 pub mod config;
 pub mod dashboard;
 pub mod engine;
 pub mod ingest;
 pub mod mqtt;
+pub mod service;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

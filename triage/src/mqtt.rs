@@ -1,8 +1,12 @@
-//! Hits from the broker: a persistent session on a shared subscription
+//! Hits from the broker: a clean session on a shared subscription
 //! (`$share/triage/argus/v1/agents/+/hits`; on the embedded broker, where triage is the only
 //! reader, the plain filter), taken in batches, each message acknowledged only after its batch
-//! is committed. A triage killed mid-batch gets the unacknowledged messages again on its next
-//! connection, and the store's `hit_id` check drops the ones it had taken.
+//! is committed, and then a receipt to each agent (`argus/v1/agents/{id}/receipts`) naming the
+//! hits stored or kept as dead letters. Agents keep every hit until its receipt and send again
+//! whatever has none after a while, so a hit that no triage stored — lost with a killed
+//! instance, a restarted broker or a full queue — comes back, and the store's `hit_id` check
+//! drops the ones taken before. Clean sessions and a client id of its own per instance let a
+//! dead instance's share go to the others at once.
 //!
 //! The connection is never dropped because of the store: a batch the store cannot take now (a
 //! lock held elsewhere, a database restarting) is tried again in place with backoff while the
@@ -15,9 +19,11 @@ use std::time::{Duration, Instant};
 
 use argus_core::broker::BrokerUrl;
 use argus_core::clock;
+use argus_core::receipt::{HitReceipt, Receipt, ReceiptStatus, receipts_topic};
 use rumqttc::{Client, Event, MqttOptions, Packet, Publish, QoS, RecvTimeoutError, Transport};
 
-use crate::ingest::Ingest;
+use crate::check::topic_agent;
+use crate::ingest::{Ingest, Outcome};
 
 /// The largest packet MQTT 3.1.1 can encode.
 const MQTT_MAX_PACKET: usize = 268_435_455;
@@ -56,7 +62,8 @@ impl IngestStatus {
 pub struct ListenOptions {
     /// `mqtt://host:port` or `mqtts://host:port`.
     pub url: String,
-    /// Client id; keep it across restarts (the broker keeps its session and queued hits).
+    /// Client id, unique per instance (a second client with the same id takes the session
+    /// over and throws the first off).
     pub client_id: String,
     /// Username and password.
     pub credentials: Option<(String, String)>,
@@ -75,7 +82,7 @@ impl Default for ListenOptions {
     fn default() -> Self {
         Self {
             url: "mqtt://127.0.0.1:1883".into(),
-            client_id: "triage".into(),
+            client_id: instance_client_id(),
             credentials: None,
             ca_pem: None,
             batch_max: 500,
@@ -121,7 +128,7 @@ impl ListenOptions {
         let url = BrokerUrl::parse(&self.url).map_err(|e| ListenError::Url(e.0))?;
         let tls = url.tls;
         let mut mo = MqttOptions::new(&self.client_id, url.host, url.port);
-        mo.set_clean_session(false)
+        mo.set_clean_session(true)
             .set_manual_acks(true)
             .set_keep_alive(Duration::from_secs(15))
             .set_inflight(self.batch_max.clamp(10, u16::MAX as usize) as u16)
@@ -139,6 +146,55 @@ impl ListenOptions {
             _ => {}
         }
         Ok(mo)
+    }
+}
+
+/// `triage-` and 12 random hex digits: a client id no other instance has.
+pub fn instance_client_id() -> String {
+    let u = uuid::Uuid::now_v7().simple().to_string();
+    format!("triage-{}", &u[u.len() - 12..])
+}
+
+/// Receipts not yet handed to the event loop, at most (each names up to a batch of hits); past
+/// that the oldest are dropped: their agents send those hits again, and get a receipt then.
+const MAX_PENDING_RECEIPTS: usize = 10_000;
+
+/// The receipts of a committed batch: one message per agent, naming its hits.
+fn receipts(batch: &[Publish], taken: &[(Outcome, Option<String>)]) -> Vec<(String, Vec<u8>)> {
+    let mut by_agent: std::collections::BTreeMap<&str, Vec<HitReceipt>> = Default::default();
+    for (p, (outcome, id)) in batch.iter().zip(taken) {
+        let (Some(agent), Some(id)) = (topic_agent(&p.topic), id) else {
+            continue;
+        };
+        let (status, reason) = match outcome {
+            Outcome::Dead(r) => (ReceiptStatus::Dead, Some(r.to_string())),
+            _ => (ReceiptStatus::Stored, None),
+        };
+        by_agent.entry(agent).or_default().push(HitReceipt {
+            hit_id: id.clone(),
+            status,
+            reason,
+        });
+    }
+    by_agent
+        .into_iter()
+        .filter_map(|(agent, hits)| {
+            let payload = serde_json::to_vec(&Receipt::new(hits)).ok()?;
+            Some((receipts_topic(agent), payload))
+        })
+        .collect()
+}
+
+/// Hands the event loop as many waiting receipts as its queue takes, in order.
+fn queue_receipts(client: &Client, pending: &mut VecDeque<(String, Vec<u8>)>) {
+    while let Some((topic, payload)) = pending.front() {
+        if client
+            .try_publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone())
+            .is_err()
+        {
+            break;
+        }
+        pending.pop_front();
     }
 }
 
@@ -182,6 +238,8 @@ pub fn listen(
         // queue fills; an acknowledgement that does not fit waits here (a lost one would leave
         // the broker's in-flight window full and delivery stalled). Bounded by that window.
         let mut unacked: VecDeque<Publish> = VecDeque::new();
+        // Receipts of committed batches, waiting for room in the request queue.
+        let mut pending: VecDeque<(String, Vec<u8>)> = VecDeque::new();
         let mut first_at = Instant::now();
         let mut swept = Instant::now();
         // While the store refuses: when to try the batch again, and the next wait.
@@ -206,6 +264,7 @@ pub fn listen(
                 return Ok(());
             }
             queue_acks(&client, &mut unacked);
+            queue_receipts(&client, &mut pending);
             status.waiting.store(batch.len() as u64, Ordering::Relaxed);
             let due = !batch.is_empty()
                 && retry_at.is_none_or(|t| Instant::now() >= t)
@@ -218,8 +277,10 @@ pub fn listen(
                 let t0 = Instant::now();
                 let waited = first_at.elapsed();
                 let taken = match ingest.lock() {
-                    Ok(mut ing) => ing.take(&msgs, clock::now_unix_s()),
-                    Err(poisoned) => poisoned.into_inner().take(&msgs, clock::now_unix_s()),
+                    Ok(mut ing) => ing.take_receipted(&msgs, clock::now_unix_s()),
+                    Err(poisoned) => poisoned
+                        .into_inner()
+                        .take_receipted(&msgs, clock::now_unix_s()),
                 };
                 tracing::debug!(
                     n = msgs.len(),
@@ -228,7 +289,11 @@ pub fn listen(
                     "batch"
                 );
                 match taken {
-                    Ok(_) => {
+                    Ok(taken) => {
+                        pending.extend(receipts(&batch, &taken));
+                        while pending.len() > MAX_PENDING_RECEIPTS {
+                            pending.pop_front();
+                        }
                         if retry_at.take().is_some() {
                             tracing::info!(
                                 messages = batch.len(),
@@ -243,6 +308,7 @@ pub fn listen(
                         // At once: with the broker's window full, nothing else would wake us.
                         unacked.extend(batch.drain(..));
                         queue_acks(&client, &mut unacked);
+                        queue_receipts(&client, &mut pending);
                     }
                     Err(e) => {
                         // Not acknowledged, and the connection kept: the same messages (and

@@ -209,3 +209,146 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
         "{audit:?}"
     );
 }
+
+/// Strings that would run as script if the page put them into HTML.
+const PAYLOADS: [&str; 3] = [
+    "<img src=x onerror=\"window.__pwned='img'\">",
+    "</script><script>window.__pwned='script'</script>",
+    "<svg onload=\"window.__pwned='svg'\"></svg>",
+];
+
+/// Classes, categories, unit names and source ids carrying script payloads (a class is
+/// configuration, a unit comes from the district file, a source id from an agent): the
+/// dashboard, driven in Chromium, runs none of them and shows them literally; every response
+/// carries the Content-Security-Policy.
+#[test]
+fn hostile_strings_reach_the_dashboard_as_text_and_run_no_script() {
+    let root = argus::repo_root();
+    let script = root.join("triage/web/test/xss.mjs");
+    assert!(
+        root.join("triage/web/test/node_modules/playwright-core")
+            .exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "Playwright or Chromium is not installed: run scripts/bootstrap.sh (scripts/test.sh does)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let d = generate(&DistrictOptions::default()).unwrap();
+    argus_sim::district::geojson::write(&d, &tmp.path().join("district")).unwrap();
+    let district_file = tmp.path().join("district/district.geojson");
+    let mut district: Value =
+        serde_json::from_str(&std::fs::read_to_string(&district_file).unwrap()).unwrap();
+    // Units named with payloads.
+    let mut k = 0;
+    for f in district["features"].as_array_mut().unwrap() {
+        if f["properties"]["layer"] == "jurisdiction" {
+            f["properties"]["id"] = format!("{}{k}", PAYLOADS[k % 3]).into();
+            f["properties"]["name"] = PAYLOADS[(k + 1) % 3].into();
+            k += 1;
+        }
+    }
+    std::fs::write(&district_file, district.to_string()).unwrap();
+    let tokens = tmp.path().join("tokens.txt");
+    std::fs::write(&tokens, format!("operator:{OPERATOR}\n")).unwrap();
+    let (port, mqtt) = (free_port(), free_port());
+    let db = tmp.path().join("t.db");
+    let config = tmp.path().join("triage.toml");
+    let classes: Vec<String> = PAYLOADS.iter().map(|p| format!("{p:?}")).collect();
+    std::fs::write(
+        &config,
+        format!(
+            "db = \"sqlite:{}\"\ndistrict = \"{}\"\nhttp = \"127.0.0.1:{port}\"\ntokens = \"{}\"\n\
+             [mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n[intake]\nclasses = [{}]\n\
+             [rules]\ncategories = {{ {} = {:?} }}\n",
+            db.display(),
+            district_file.display(),
+            tokens.display(),
+            classes.join(", "),
+            classes[0],
+            PAYLOADS[2],
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("triage.log");
+    let args = [
+        "serve".to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let mut triage = start_triage(env!("CARGO_BIN_EXE_triage"), &args, &log);
+    let (client, mut conn) = Client::new(MqttOptions::new("test-dock", "127.0.0.1", mqtt), 100);
+    std::thread::spawn(move || for _ in conn.iter() {});
+    let units: Vec<(f64, f64)> = violations(&district)
+        .iter()
+        .map(|v| (v.3, v.4))
+        .step_by(4)
+        .take(3)
+        .collect();
+    for (k, (lat, lon)) in units.iter().enumerate() {
+        let mut h = hit(
+            &hit_id(&format!("xss-{k}")),
+            "dock-1",
+            PAYLOADS[k],
+            *lat,
+            0.45,
+        );
+        h.position.lon = *lon;
+        h.source.id = PAYLOADS[(k + 1) % 3].into();
+        h.rule.reason = PAYLOADS[(k + 2) % 3].into();
+        publish_hit(&client, &h);
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while Sqlite::open(&db).unwrap().counts().unwrap().1 < 3 {
+        assert!(
+            Instant::now() < until,
+            "the hostile hits did not become tickets: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(OPERATOR)
+        .output()
+        .expect("node runs");
+    let _ = triage.kill();
+    let _ = triage.wait();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let seen: Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .find(|l| l.starts_with(b"{"))
+            .unwrap(),
+    )
+    .unwrap();
+    eprintln!("the page saw {seen}");
+    assert_eq!(seen["pwned"], Value::Null, "an injected script ran: {seen}");
+    assert_eq!(seen["injected_images"], 0, "{seen}");
+    assert_eq!(seen["rows"], 3, "{seen}");
+    let list = seen["list_text"].as_str().unwrap();
+    for p in PAYLOADS {
+        assert!(
+            list.contains(p),
+            "the list does not show {p:?} literally: {list}"
+        );
+    }
+    let labels = seen["unit_labels"].to_string();
+    assert!(labels.contains("<img src=x"), "unit labels: {labels}");
+    assert!(
+        seen["detail_text"].as_str().unwrap().contains("</script>")
+            || seen["detail_text"].as_str().unwrap().contains("<"),
+        "{seen}"
+    );
+    assert!(seen["responses"].as_u64().unwrap() >= 5, "{seen}");
+    assert_eq!(
+        seen["without_csp"].as_array().unwrap().len(),
+        0,
+        "responses without a Content-Security-Policy: {seen}"
+    );
+    assert_eq!(seen["errors"].as_array().unwrap().len(), 0, "{seen}");
+}

@@ -1,21 +1,25 @@
 //! `triage serve` against a real Mosquitto: hits delivered again, a triage killed mid-stream and
-//! restarted, malformed and oversized payloads — nothing lost, nothing doubled, the service
-//! keeps running.
+//! restarted (what it had not stored comes back from the agent for want of a receipt),
+//! malformed and oversized payloads — nothing lost, nothing doubled, the service keeps running.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argus::services::Mosquitto;
+use argus_core::receipt::Receipt;
 use argus_triage::store::{Sqlite, Store};
 use argus_triage::testing::{hit, hit_id, publish_hit};
-use rumqttc::{Client, MqttOptions, QoS};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 const TRIAGE: &str = env!("CARGO_BIN_EXE_triage");
 
 fn spawn(url: &str, db: &Path, log: &Path) -> Child {
     Command::new(TRIAGE)
-        .args(["serve", "--mqtt", url, "--db"])
+        .args(["serve", "--http", "127.0.0.1:0", "--mqtt", url, "--db"])
         .arg(format!("sqlite:{}", db.display()))
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -60,6 +64,56 @@ fn publisher(port: u16) -> Client {
     client
 }
 
+/// An agent as the protocol wants one: it subscribes to its receipts, and sends again every
+/// hit without one (here: on demand).
+struct Agent {
+    client: Client,
+    receipted: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Agent {
+    fn start(port: u16, agent: &str) -> Self {
+        let mut mo = MqttOptions::new(format!("test-{agent}"), "127.0.0.1", port);
+        mo.set_max_packet_size(8 << 20, 8 << 20).set_inflight(100);
+        let (client, mut conn) = Client::new(mo, 1000);
+        let receipted: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let (sink, sub, topic) = (
+            receipted.clone(),
+            client.clone(),
+            argus_core::receipt::receipts_topic(agent),
+        );
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ready.clone();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = sub.try_subscribe(topic.clone(), QoS::AtLeastOnce);
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => flag.store(true, Ordering::SeqCst),
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let r: Receipt = serde_json::from_slice(&p.payload).unwrap();
+                        let mut m = sink.lock().unwrap();
+                        for h in r.hits {
+                            m.insert(h.hit_id, format!("{:?}", h.status));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        });
+        wait_for("the receipts subscription", Duration::from_secs(20), || {
+            ready.load(Ordering::SeqCst)
+        });
+        Self { client, receipted }
+    }
+
+    fn receipted(&self, id: &str) -> bool {
+        self.receipted.lock().unwrap().contains_key(id)
+    }
+}
+
 #[test]
 fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -70,12 +124,13 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
     wait_for("the subscription", Duration::from_secs(30), || {
         subscribed(&log, 1)
     });
-    let client = publisher(broker.port);
+    let agent = Agent::start(broker.port, "dock-1");
     let topic = "argus/v1/agents/dock-1/hits";
     // 2,000 hits 110 m apart (each its own ticket); the first 100 sent three times.
+    let id = |i: usize| hit_id(&format!("hit-{i:05}"));
     let payload = |i: usize| {
         let mut h = hit(
-            &hit_id(&format!("hit-{i:05}")),
+            &id(i),
             "dock-1",
             "construction_waste",
             30.6 + (i % 40) as f64 * 0.001,
@@ -84,22 +139,21 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
         h.position.lon = 121.0 + (i / 40) as f64 * 0.00115;
         serde_json::to_vec(&h).unwrap()
     };
+    let send = |i: usize| {
+        agent
+            .client
+            .publish(topic, QoS::AtLeastOnce, false, payload(i))
+            .unwrap()
+    };
     for round in 0..3 {
-        for i in 0..100 {
-            client
-                .publish(topic, QoS::AtLeastOnce, false, payload(i))
-                .unwrap();
-        }
+        (0..100).for_each(send);
         if round == 0 {
             std::thread::sleep(Duration::from_millis(300));
         }
     }
-    for i in 100..1000 {
-        client
-            .publish(topic, QoS::AtLeastOnce, false, payload(i))
-            .unwrap();
-    }
-    // Killed mid-stream, as a power cut would; hits keep coming while it is away.
+    (100..1000).for_each(send);
+    // Killed mid-stream, as a power cut would; hits keep coming while it is away (and, on
+    // clean sessions, no one keeps them: only the agent's resending brings them back).
     wait_for("the first hits stored", Duration::from_secs(60), || {
         counts(&db).1 > 300
     });
@@ -110,13 +164,16 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
         .unwrap();
     let _ = triage.wait();
     let at_kill = counts(&db).1;
-    for i in 1000..2000 {
-        client
-            .publish(topic, QoS::AtLeastOnce, false, payload(i))
-            .unwrap();
-    }
-    // Garbage and an oversized payload in between.
-    client
+    (1000..2000).for_each(send);
+    let mut triage = spawn(&broker.url(), &db, &log);
+    // (A new log: the restarted triage's own.)
+    wait_for("the new subscription", Duration::from_secs(30), || {
+        subscribed(&log, 1)
+    });
+    // Garbage and an oversized payload in between (sent to a running triage: with no hit id,
+    // no receipt can name them, and no agent would send them again).
+    agent
+        .client
         .publish(
             topic,
             QoS::AtLeastOnce,
@@ -124,20 +181,33 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
             b"{\"schema\":\"argus.hit/1\",".to_vec(),
         )
         .unwrap();
-    client
+    agent
+        .client
         .publish(topic, QoS::AtLeastOnce, false, vec![b'x'; 3 << 20])
         .unwrap();
-    let mut triage = spawn(&broker.url(), &db, &log);
-    wait_for("every hit stored", Duration::from_secs(120), || {
-        counts(&db).1 >= 2000
-    });
+
+    // Every receipt names a stored hit; what has none is sent again until it has.
+    let mut resent = 0;
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let missing: Vec<usize> = (0..2000).filter(|&i| !agent.receipted(&id(i))).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} hits never receipted",
+            missing.len()
+        );
+        resent += missing.len();
+        missing.into_iter().for_each(send);
+        std::thread::sleep(Duration::from_secs(2));
+    }
     wait_for("the dead letters", Duration::from_secs(30), || {
         counts(&db).2 >= 2
     });
     // Still serving after them.
-    client
-        .publish(topic, QoS::AtLeastOnce, false, payload(2000))
-        .unwrap();
+    send(2000);
     wait_for(
         "a hit after the dead letters",
         Duration::from_secs(30),
@@ -145,7 +215,7 @@ fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
     );
     let (tickets, sightings, dead, sum) = counts(&db);
     eprintln!(
-        "killed at {at_kill} stored; now {tickets} tickets, {sightings} sightings, {dead} dead letters"
+        "killed at {at_kill} stored; {resent} resent for want of a receipt; now {tickets} tickets, {sightings} sightings, {dead} dead letters"
     );
     assert_eq!((tickets, sightings, dead, sum), (2001, 2001, 2, 2001));
     let mut store = Sqlite::open(&db).unwrap();

@@ -39,6 +39,7 @@ pub mod hit;
 pub mod linalg;
 pub mod map;
 pub mod osd;
+pub mod receipt;
 pub mod redact;
 pub mod rules;
 pub mod srt;

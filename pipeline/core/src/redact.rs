@@ -36,6 +36,32 @@ pub fn url(url: &str) -> String {
     out
 }
 
+/// `text` (an error message, a log line) with the password of every URL in it hidden, as
+/// [`url`] hides one.
+pub fn text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = at + 3;
+        // The authority: up to the first '/', whitespace, quote or closing bracket.
+        let end = rest[start..]
+            .find(|c: char| c == '/' || c.is_whitespace() || "\"'<>)]}".contains(c))
+            .map_or(rest.len(), |e| start + e);
+        let authority = &rest[start..end];
+        out.push_str(&rest[..start]);
+        match authority.rsplit_once('@') {
+            Some((user_info, host)) if user_info.contains(':') => {
+                let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+                out.push_str(&format!("{user}:***@{host}"));
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,474 @@
+//! Triage as a running service: the store, the broker (embedded or external), the supervised
+//! ingest thread, and the HTTP API on a runtime of its own. `triage serve` is a thin command
+//! line over [`Service::start`]; tests and the demo run the same service in-process.
+//!
+//! ```no_run
+//! use argus_triage::config::Config;
+//! use argus_triage::service::Service;
+//!
+//! let cfg = Config {
+//!     db: "sqlite:/tmp/triage.db".into(),
+//!     http: "127.0.0.1:0".into(),
+//!     ..Config::default()
+//! };
+//! let service = Service::start(cfg)?;
+//! println!("API at http://{}", service.http_addr());
+//! service.wait_subscribed(std::time::Duration::from_secs(10));
+//! service.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use argus_core::map::Map;
+use axum::serve::ListenerExt as _;
+
+use crate::api;
+use crate::auth::{Tokens, TokensError};
+use crate::broker::{BrokerError, EmbeddedBroker};
+use crate::config::{BrokerChoice, Config, ConfigError};
+use crate::dashboard::{self, BasemapError};
+use crate::engine::Routing;
+use crate::ingest::Ingest;
+use crate::mqtt::{self, IngestStatus, ListenError, ListenOptions};
+use crate::store::{self, Pool, StoreError};
+
+/// Live-feed events held for slow readers (a batch of 500 hits makes 1,000 or more).
+const FEED_CAPACITY: usize = 16_384;
+
+/// Reads served at once (each on a connection of its own).
+const READ_POOL: usize = 8;
+
+/// Why the service cannot start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The config does not fit together.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The tokens file.
+    #[error(transparent)]
+    Tokens(#[from] TokensError),
+    /// The store cannot be opened.
+    #[error("opening the store {url}: {source}")]
+    Store {
+        /// The URL, password hidden.
+        url: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// A file the config names.
+    #[error("{what} {path}: {source}")]
+    File {
+        /// Which key.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The district map.
+    #[error("district {path}: {why}")]
+    District {
+        /// The file.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// The basemap.
+    #[error(transparent)]
+    Basemap(#[from] BasemapError),
+    /// The embedded broker.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The broker URL or its TLS set-up.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The HTTP address.
+    #[error("listening on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A thread or runtime could not start.
+    #[error("starting {what}: {source}")]
+    Spawn {
+        /// Which.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A supervised part stopped for good.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Why the service stopped on its own, once it has.
+#[derive(Debug, Default)]
+struct Failure {
+    why: Mutex<Option<String>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Failure {
+    fn set(&self, why: String) {
+        tracing::error!(error = %why, "a supervised part of triage stopped for good");
+        self.why
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+        self.notify.notify_one();
+    }
+
+    fn get(&self) -> Option<String> {
+        self.why.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A running triage.
+#[derive(Debug)]
+pub struct Service {
+    http: SocketAddr,
+    broker_url: String,
+    status: Arc<IngestStatus>,
+    stop: Arc<AtomicBool>,
+    failure: Arc<Failure>,
+    http_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    http_thread: Option<JoinHandle<()>>,
+    supervisor: Option<JoinHandle<()>>,
+    // The embedded broker lives as long as the service.
+    _broker: Option<Arc<EmbeddedBroker>>,
+}
+
+fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
+    std::fs::read(path).map_err(|source| ServiceError::File {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl Service {
+    /// Starts every part and returns once the HTTP API listens (the broker subscription
+    /// follows: [`Service::wait_subscribed`]).
+    pub fn start(cfg: Config) -> Result<Self, ServiceError> {
+        let tokens = match &cfg.tokens {
+            Some(p) => Tokens::load(p)?,
+            None => {
+                tracing::warn!("no tokens file: reads are open and every change is refused");
+                Tokens::default()
+            }
+        };
+        let db_shown = argus_core::redact::url(&cfg.db);
+        let store = store::open(&cfg.db).map_err(|source| ServiceError::Store {
+            url: db_shown.clone(),
+            source,
+        })?;
+        let (map, basemap) = match &cfg.district {
+            Some(p) => {
+                let text = String::from_utf8_lossy(&read_file("district", p)?).into_owned();
+                let map = Map::from_geojson(&text).map_err(|e| ServiceError::District {
+                    path: p.display().to_string(),
+                    why: e.to_string(),
+                })?;
+                (Some(map), Some(dashboard::basemap(&text)?.into()))
+            }
+            None => (None, None),
+        };
+        if map.is_none() {
+            tracing::warn!("no district map: tickets are not routed to units");
+        }
+        let mut ingest = Ingest::new(
+            store,
+            cfg.rules.clone(),
+            cfg.intake.clone(),
+            Routing::new(map),
+        )
+        .map_err(|source| ServiceError::Store {
+            url: db_shown.clone(),
+            source,
+        })?;
+        let failure = Arc::new(Failure::default());
+        let broker_alive = Arc::new(AtomicBool::new(true));
+        let mut password = match &cfg.mqtt.password_file {
+            Some(f) => Some(
+                String::from_utf8_lossy(&read_file("mqtt.password_file", f)?)
+                    .trim_end()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let mut username = cfg.mqtt.username.clone();
+        let (url, shared, broker) = match cfg.mqtt.broker()? {
+            BrokerChoice::External(url) => (url, true, None),
+            BrokerChoice::Embedded(addr) => {
+                let users = match &cfg.mqtt.credentials {
+                    Some(dir) => {
+                        let users = crate::broker::read_credentials(dir)?;
+                        // Triage logs in to its own broker as `triage`.
+                        let user = username.get_or_insert_with(|| "triage".into());
+                        if password.is_none() {
+                            password = users.get(user.as_str()).cloned();
+                        }
+                        Some(users)
+                    }
+                    None => None,
+                };
+                let b = Arc::new(EmbeddedBroker::start(addr, users)?);
+                (b.url(), false, Some(b))
+            }
+        };
+        let ca_pem = match &cfg.mqtt.ca_file {
+            Some(f) => Some(read_file("mqtt.ca_file", f)?),
+            None => None,
+        };
+        let opts = ListenOptions {
+            url: url.clone(),
+            client_id: cfg.mqtt.client_id.clone(),
+            credentials: username.map(|u| (u, password.unwrap_or_default())),
+            ca_pem,
+            shared,
+            ..ListenOptions::default()
+        };
+        // A TLS or URL mistake is reported now, not by an ingest thread that never connects.
+        opts.check()?;
+        // Room for a few full batches of events: a reader that falls further behind skips ahead.
+        let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
+        ingest.set_feed(feed.clone());
+        let counters = ingest.counters.clone();
+        let ingest = Arc::new(Mutex::new(ingest));
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(IngestStatus::new());
+        let supervisor = supervise_ingest(
+            opts,
+            ingest.clone(),
+            stop.clone(),
+            status.clone(),
+            failure.clone(),
+        )?;
+        if let Some(b) = &broker {
+            let (b, alive, failure) = (b.clone(), broker_alive.clone(), failure.clone());
+            std::thread::Builder::new()
+                .name("broker-watch".into())
+                .spawn(move || {
+                    let why = b.wait();
+                    alive.store(false, Ordering::SeqCst);
+                    failure.set(format!("the embedded broker stopped: {why}"));
+                })
+                .map_err(|source| ServiceError::Spawn {
+                    what: "the broker watch",
+                    source,
+                })?;
+        }
+        let app = Arc::new(api::App {
+            ingest,
+            reads: Pool::new(&cfg.db, READ_POOL),
+            counters,
+            status: status.clone(),
+            broker_alive,
+            tokens,
+            feed,
+            basemap,
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            // Reads and changes run on blocking threads (the stores block): bounded.
+            .max_blocking_threads(READ_POOL + 8)
+            .thread_name("triage-http")
+            .enable_all()
+            .build()
+            .map_err(|source| ServiceError::Spawn {
+                what: "the HTTP runtime",
+                source,
+            })?;
+        let socket = runtime
+            .block_on(tokio::net::TcpListener::bind(&cfg.http))
+            .map_err(|source| ServiceError::Http {
+                addr: cfg.http.clone(),
+                source,
+            })?;
+        let http = socket.local_addr().map_err(|source| ServiceError::Http {
+            addr: cfg.http.clone(),
+            source,
+        })?;
+        tracing::info!(http = %http, db = %db_shown, mqtt = %url, "triage serving");
+        let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let fail = failure.clone();
+        let http_thread = std::thread::Builder::new()
+            .name("triage-http".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // Live-feed events are small writes: sent at once, not after the reader's
+                    // delayed ACK.
+                    let socket = socket.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
+                    let served = axum::serve(socket, api::router(app))
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        fail.set(format!("the HTTP server stopped: {e}"));
+                    }
+                });
+                // Open feeds and slow readers do not hold the exit up.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(|source| ServiceError::Spawn {
+                what: "the HTTP thread",
+                source,
+            })?;
+        Ok(Self {
+            http,
+            broker_url: url,
+            status,
+            stop,
+            failure,
+            http_stop: Some(http_stop),
+            http_thread: Some(http_thread),
+            supervisor: Some(supervisor),
+            _broker: broker,
+        })
+    }
+
+    /// Where the HTTP API listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    /// The broker triage listens on (`mqtt://…`).
+    pub fn broker_url(&self) -> &str {
+        &self.broker_url
+    }
+
+    /// How intake is doing.
+    pub fn status(&self) -> &IngestStatus {
+        &self.status
+    }
+
+    /// Waits until subscribed to hits; false after `timeout`.
+    pub fn wait_subscribed(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        while !self.status.connected.load(Ordering::SeqCst) {
+            if Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// Blocks until a supervised part stops for good, or `interrupt` resolves; says which.
+    pub fn run_until<F: std::future::Future<Output = ()>>(
+        &self,
+        interrupt: F,
+    ) -> Result<(), ServiceError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| ServiceError::Spawn {
+                what: "the signal runtime",
+                source,
+            })?;
+        let failure = self.failure.clone();
+        rt.block_on(async move {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = failure.notify.notified() => {}
+            }
+        });
+        match self.failure.get() {
+            Some(why) => Err(ServiceError::Failed(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops every part: the API, then the ingest (its batch committed or left for the broker
+    /// to send again). Says why if a part had failed.
+    pub fn shutdown(mut self) -> Result<(), ServiceError> {
+        self.stop_all();
+        match self.failure.get() {
+            Some(why) => Err(ServiceError::Failed(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn stop_all(&mut self) {
+        if let Some(s) = self.http_stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.http_thread.take() {
+            let _ = h.join();
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.supervisor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// Runs the ingest thread, starting it again after a panic (a bug, never bad input: that is a
+/// dead letter) up to five times in ten minutes; after that, or when listening cannot start,
+/// the service is told to stop.
+fn supervise_ingest(
+    opts: ListenOptions,
+    ingest: Arc<Mutex<Ingest>>,
+    stop: Arc<AtomicBool>,
+    status: Arc<IngestStatus>,
+    failure: Arc<Failure>,
+) -> Result<JoinHandle<()>, ServiceError> {
+    std::thread::Builder::new()
+        .name("ingest-supervisor".into())
+        .spawn(move || {
+            let mut restarts: Vec<Instant> = Vec::new();
+            loop {
+                let run = {
+                    let (opts, ingest, stop, status) =
+                        (opts.clone(), ingest.clone(), stop.clone(), status.clone());
+                    std::thread::Builder::new()
+                        .name("mqtt-ingest".into())
+                        .spawn(move || mqtt::listen(&opts, &ingest, &stop, &status))
+                };
+                let outcome = match run {
+                    Ok(h) => h.join(),
+                    Err(e) => return failure.set(format!("cannot start the ingest thread: {e}")),
+                };
+                match outcome {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => return failure.set(e.to_string()),
+                    Err(_) if stop.load(Ordering::SeqCst) => return,
+                    Err(_) => {
+                        status.connected.store(false, Ordering::SeqCst);
+                        restarts.retain(|t| t.elapsed() < Duration::from_secs(600));
+                        restarts.push(Instant::now());
+                        if restarts.len() > 5 {
+                            return failure
+                                .set("the ingest thread panicked six times in ten minutes".into());
+                        }
+                        tracing::error!(
+                            restarts = restarts.len(),
+                            "the ingest thread panicked; starting it again"
+                        );
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            }
+        })
+        .map_err(|source| ServiceError::Spawn {
+            what: "the ingest supervisor",
+            source,
+        })
+}
