@@ -246,6 +246,14 @@ impl Mosquitto {
         );
     }
 
+    /// Kills the broker (SIGKILL: what it had not saved is gone).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Stops the broker (SIGTERM: it saves its sessions, as a service stop does).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -275,6 +283,7 @@ pub struct Postgres {
     /// Its port.
     pub port: u16,
     _lease: PortLease,
+    dir: PathBuf,
     data: PathBuf,
     child: Option<Child>,
 }
@@ -329,39 +338,14 @@ impl Postgres {
                 .arg(&data)
                 .args(["-A", "trust", "-U", "argus", "--no-sync", "-E", "UTF8"]),
         );
-        let child = as_postgres(&postgres_bin("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &lease.port.to_string(), "-h", "127.0.0.1", "-k"])
-            .arg(dir)
-            .args(["-c", "fsync=off", "-c", "max_connections=50"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("postgres.log")).expect("postgres log"))
-            .spawn()
-            .expect("starting postgres");
-        let pg = Self {
+        let mut pg = Self {
             port: lease.port,
             _lease: lease,
+            dir: dir.to_path_buf(),
             data,
-            child: Some(child),
+            child: None,
         };
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = Command::new(postgres_bin("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "argus"])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                break;
-            }
-            assert!(
-                Instant::now() < until,
-                "postgres did not start (see {}/postgres.log)",
-                dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        pg.start_server();
         run_tool(Command::new(postgres_bin("createdb")).args([
             "-h",
             "127.0.0.1",
@@ -372,6 +356,73 @@ impl Postgres {
             "argus",
         ]));
         pg
+    }
+
+    fn start_server(&mut self) {
+        let child = as_postgres(&postgres_bin("postgres"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-p", &self.port.to_string(), "-h", "127.0.0.1", "-k"])
+            .arg(&self.dir)
+            .args(["-c", "fsync=off", "-c", "max_connections=50"])
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join("postgres.log"))
+                    .expect("postgres log"),
+            )
+            .spawn()
+            .expect("starting postgres");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = Command::new(postgres_bin("pg_isready"))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "argus",
+                ])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "postgres did not start (see {}/postgres.log)",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop_server(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // A fast shutdown (open connections are closed), as the server's own user.
+            let _ = as_postgres(&postgres_bin("pg_ctl"))
+                .arg("stop")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "fast", "-w"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            reap(&mut c, Duration::from_secs(10));
+        }
+    }
+
+    /// Stops the server (fast: open connections are cut) and starts it again on its port,
+    /// `down` later — a restart as an operator or a failover does it.
+    pub fn restart(&mut self, down: Duration) {
+        self.stop_server();
+        std::thread::sleep(down);
+        self.start_server();
     }
 
     /// `postgres://argus@127.0.0.1:PORT/argus`.
@@ -401,18 +452,7 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // A fast shutdown (open connections are closed), as the server's own user.
-            let _ = as_postgres(&postgres_bin("pg_ctl"))
-                .arg("stop")
-                .arg("-D")
-                .arg(&self.data)
-                .args(["-m", "fast", "-w"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            reap(&mut c, Duration::from_secs(10));
-        }
+        self.stop_server();
     }
 }
 
@@ -545,4 +585,23 @@ pub fn triage_on(
         "triage did not subscribe to hits on {broker_url}"
     );
     service
+}
+
+/// A binary of the workspace (`triage`, `edge-agent`, …) next to the running test's own
+/// folder: the workspace's test build builds them all. Panics, saying how to build it, when it
+/// is missing.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/<profile>/deps");
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --workspace --all-targets` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
 }

@@ -19,8 +19,8 @@ struct Cli {
 enum Command {
     /// Run the service: take hits from the broker into tickets.
     Serve(Flags),
-    /// Write a Mosquitto set-up (config, ACL, hashed passwords, each user's password) in which
-    /// every agent writes only its own topics and triage alone reads the hits.
+    /// Write a Mosquitto set-up (config, dynamic-security users and roles, each user's
+    /// password) in which every agent touches only its own topics and triage alone reads hits.
     BrokerConfig(BrokerFlags),
 }
 
@@ -61,7 +61,7 @@ fn broker_config(f: BrokerFlags) -> Result<()> {
     };
     let creds = cfg.write(&out)?;
     println!(
-        "wrote {0}/mosquitto.conf, {0}/acl and {0}/passwords; each user's password is in {1}/USER.pass (hand it to that agent or dock as [mqtt] password_file)",
+        "wrote {0}/mosquitto.conf and {0}/dynamic-security.json; each user's password is in {1}/USER.pass (hand it to that agent or dock as [mqtt] password_file)",
         out.display(),
         creds.display()
     );
