@@ -3,6 +3,7 @@
 //! it loses nothing when the broker goes away for a minute or when it is killed; and a bad
 //! source fails alone.
 
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -208,6 +209,28 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(Instant::now() < until, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A small tmpfs mounted on a folder for one test (root only), unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
@@ -552,6 +575,28 @@ fn a_camera_that_drops_is_reconnected_when_it_comes_back() {
     wait_for("frames from the camera", Duration::from_secs(60), || {
         frames() > 10
     });
+    // A slow client (a request line that never ends) holds up no one, and is cut off.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", health_port)).unwrap();
+    slow.write_all(b"GET /hea").unwrap();
+    let asked = Instant::now();
+    assert!(
+        get_health(health_port).is_some(),
+        "a slow client blocked /health"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        asked.elapsed() < Duration::from_secs(12),
+        "the slow client was kept {:?}",
+        asked.elapsed()
+    );
     // The camera loses power…
     Command::new("kill")
         .arg("-9")
@@ -868,4 +913,62 @@ fn replay_writes_the_patrols_hits_standing_on_the_dems_terrain() {
             assert!((z - 5.0).abs() < 0.01, "{h}");
         }
     }
+}
+
+#[test]
+fn a_full_disk_holds_hits_in_memory_and_loses_none_when_space_returns() {
+    let f = flight();
+    let tmp = tempfile::tempdir().unwrap();
+    let outbox = tmp.path().join("dock-z-outbox");
+    let Some(_disk) = SmallDisk::mount(&outbox, "2m") else {
+        eprintln!("skipping: cannot mount a small tmpfs for the outbox (needs root)");
+        return;
+    };
+    // Fill it to the last byte.
+    let filler = outbox.join("filler");
+    {
+        let mut fill = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while fill.write_all(&block).is_ok() {}
+        while fill.write_all(&block[..512]).is_ok() {}
+    }
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let collector = Collector::start(&broker, tmp.path(), "dock-z");
+    let health_port = argus::services::free_port();
+    let sources = format!(
+        "{}\n[health]\nlisten = \"127.0.0.1:{health_port}\"\n",
+        drone_source(&f)
+    );
+    let cfg = write_config(tmp.path(), "dock-z", &broker.url(), &sources);
+    let log = tmp.path().join("agent.log");
+    let mut agent = spawn_agent(&cfg, &log);
+    wait_for(
+        "a hit held for want of space",
+        Duration::from_secs(600),
+        || get_health(health_port).is_some_and(|h| h["disk"]["full"] == true),
+    );
+    let h = get_health(health_port).unwrap();
+    assert_eq!(h["status"], "degraded", "{h}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        agent.try_wait().unwrap().is_none(),
+        "the agent exited on a full disk"
+    );
+    // Space returns.
+    std::fs::remove_file(&filler).unwrap();
+    let status = wait_exit(&mut agent, Duration::from_secs(900));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "agent failed:\n{text}");
+    assert!(text.contains("holding it in memory"), "{text}");
+    assert!(text.contains("the outbox is writable again"), "{text}");
+    assert!(
+        outbox_ids(&outbox).is_empty(),
+        "hits left behind in the outbox"
+    );
+    let made = text.matches(" hit hit=").count();
+    assert!(made > 0, "{text}");
+    wait_for("every hit at triage", Duration::from_secs(30), || {
+        collector.ids().len() == made
+    });
+    eprintln!("{made} hits made while the disk was full or after; all arrived once");
 }
