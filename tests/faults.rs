@@ -754,3 +754,165 @@ fn a_ten_second_sqlite_lock_stalls_intake_which_resumes_by_itself() {
 fn a_postgres_restart_stalls_intake_which_resumes_by_itself() {
     run_store_outage_case(Outage::PostgresRestart);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Poison
+
+/// Every poison hit of the list ([`argus_triage::testing::poisons`]) mixed into a stream of
+/// 1,000 good hits, through a real broker: the good ones are all stored within 5 s of the last
+/// being sent, each poison is a dead letter with its reason (and a receipt saying so), and
+/// nothing holds the queue up. On the embedded broker with SQLite, and on Mosquitto with
+/// PostgreSQL.
+fn run_poison_case(on_mosquitto: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mosquitto =
+        on_mosquitto.then(|| argus::services::Mosquitto::start(&tmp.path().join("mosquitto")));
+    let pg = on_mosquitto.then(|| argus::services::Postgres::start(&tmp.path().join("pg")));
+    let db = match &pg {
+        Some(pg) => pg.url(),
+        None => format!("sqlite:{}", tmp.path().join("triage.db").display()),
+    };
+    let port = argus::services::lease_port();
+    let mut args = vec![
+        "serve".to_string(),
+        "--http".into(),
+        "127.0.0.1:0".into(),
+        "--db".into(),
+        db.clone(),
+    ];
+    match &mosquitto {
+        Some(m) => args.extend(["--mqtt".into(), m.url()]),
+        None => args.extend(["--broker-listen".into(), format!("127.0.0.1:{}", port.port)]),
+    }
+    let mut triage = argus::services::start_triage(
+        argus::services::workspace_bin("triage").to_str().unwrap(),
+        &args,
+        &tmp.path().join("triage.log"),
+    );
+    let broker_port = mosquitto.as_ref().map_or(port.port, |m| m.port);
+    let agent = Peer::connect(broker_port, "dock-p", "dock-p", "");
+    agent.wait_connected();
+    assert!(agent.subscribe("argus/v1/agents/dock-p/receipts"));
+    let now = argus_core::clock::now_unix_s();
+    let poisons = argus_triage::testing::poisons();
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let every = 1000 / poisons.len();
+    for i in 0..1000 {
+        let name = format!("poison-case-{i}");
+        let mut h = hit(
+            &hit_id(&name),
+            "dock-p",
+            "construction_waste",
+            30.5 + i as f64 * 0.001,
+            0.9,
+        );
+        h.observed_at = argus_core::clock::rfc3339(now);
+        good.push(h.hit_id.clone());
+        agent
+            .client
+            .publish(
+                "argus/v1/agents/dock-p/hits",
+                QoS::AtLeastOnce,
+                false,
+                serde_json::to_vec(&h).unwrap(),
+            )
+            .unwrap();
+        if i % every == 0 && i / every < poisons.len() {
+            let (why, poison) = &poisons[i / every];
+            let mut p = hit(
+                &hit_id(&format!("{name}-poison")),
+                "dock-p",
+                "construction_waste",
+                30.4,
+                0.9,
+            );
+            p.observed_at = argus_core::clock::rfc3339(now);
+            poison(&mut p);
+            // "Ahead" is judged against triage's clock, which is not the poison list's.
+            if *why == "ahead" {
+                p.observed_at = argus_core::clock::rfc3339(now + 3600.0);
+            }
+            bad.push((why.to_string(), p.hit_id.clone()));
+            agent
+                .client
+                .publish(
+                    "argus/v1/agents/dock-p/hits",
+                    QoS::AtLeastOnce,
+                    false,
+                    serde_json::to_vec(&p).unwrap(),
+                )
+                .unwrap();
+        }
+    }
+    let sent = Instant::now();
+    wait_for("the good hits receipted", Duration::from_secs(30), || {
+        let r = receipted(&agent);
+        good.iter()
+            .all(|id| r.get(id).is_some_and(|s| s == "Stored"))
+    });
+    let took = sent.elapsed();
+    let dead: Vec<(String, String)> = match &pg {
+        Some(pg) => postgres::Client::connect(&pg.url(), postgres::NoTls)
+            .unwrap()
+            .query(
+                "SELECT reason, encode(payload, 'escape') FROM dead_letters",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect(),
+        None => {
+            let conn = rusqlite::Connection::open(tmp.path().join("triage.db")).unwrap();
+            let mut q = conn
+                .prepare("SELECT reason, payload FROM dead_letters")
+                .unwrap();
+            q.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    String::from_utf8_lossy(&r.get::<_, Vec<u8>>(1)?).into_owned(),
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        }
+    };
+    eprintln!(
+        "broker {}: {} good hits stored {:.2} s after the last was sent; {} poisons, {} dead letters",
+        if on_mosquitto {
+            "Mosquitto + PostgreSQL"
+        } else {
+            "embedded + SQLite"
+        },
+        good.len(),
+        took.as_secs_f64(),
+        bad.len(),
+        dead.len()
+    );
+    assert!(took < Duration::from_secs(5), "the good hits took {took:?}");
+    assert_eq!(dead.len(), bad.len(), "{dead:?}");
+    for (why, id) in &bad {
+        assert!(
+            dead.iter()
+                .any(|(reason, payload)| payload.contains(id.as_str())
+                    && reason.contains(why.as_str()))
+                || dead
+                    .iter()
+                    .any(|(reason, _)| reason.contains(id.as_str()) && reason.contains("hit_id")),
+            "no dead letter naming {why} for {id}: {dead:?}"
+        );
+    }
+    kill9(&mut triage);
+}
+
+#[test]
+fn poison_hits_among_good_ones_on_the_embedded_broker_and_sqlite() {
+    run_poison_case(false);
+}
+
+#[test]
+fn poison_hits_among_good_ones_on_mosquitto_and_postgres() {
+    run_poison_case(true);
+}
