@@ -127,6 +127,14 @@ async fn read<T: Send + 'static>(
     Ok(app.reads.read(f).await?)
 }
 
+/// The routes, each client held to `limits`.
+pub fn router_limited(app: Shared, limits: crate::limits::ClientLimits) -> Router {
+    router(app).layer(axum::middleware::from_fn_with_state(
+        crate::limits::Limiter::new(limits),
+        crate::limits::limit,
+    ))
+}
+
 /// The routes.
 pub fn router(app: Shared) -> Router {
     let mut r = Router::new();

@@ -21,6 +21,11 @@
 //! max_age_days = 3650                  # a dock's backlog or a replayed recording may be old
 //! max_future_s = 300                   # the agents' clock may run this far ahead
 //!
+//! [http_limits]                        # per client address; past them: 429
+//! per_second = 50
+//! burst = 200
+//! concurrent = 16
+//!
 //! [rules]                              # see engine::Rules
 //! join_radius_m = { construction_waste = 20 }
 //! categories = { construction_waste = "0301", vending_in_lane = "0105" }
@@ -33,6 +38,7 @@ use serde::Deserialize;
 
 use crate::check::Limits;
 use crate::engine::Rules;
+use crate::limits::ClientLimits;
 
 /// The whole config.
 #[derive(Debug, Clone, Deserialize)]
@@ -59,6 +65,9 @@ pub struct Config {
     /// What a hit may be (classes, bounds, time window).
     #[serde(default)]
     pub intake: Limits,
+    /// What one HTTP client may ask (requests per second, burst, in flight).
+    #[serde(default)]
+    pub http_limits: ClientLimits,
 }
 
 impl Default for Config {
@@ -71,6 +80,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             rules: Rules::default(),
             intake: Limits::default(),
+            http_limits: ClientLimits::default(),
         }
     }
 }

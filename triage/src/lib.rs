@@ -19,6 +19,7 @@ pub mod config;
 pub mod dashboard;
 pub mod engine;
 pub mod ingest;
+pub mod limits;
 pub mod mqtt;
 pub mod service;
 pub mod store;

@@ -298,6 +298,7 @@ impl Service {
             source,
         })?;
         tracing::info!(http = %http, db = %db_shown, mqtt = %url, "triage serving");
+        let client_limits = cfg.http_limits;
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let fail = failure.clone();
         let http_thread = std::thread::Builder::new()
@@ -309,11 +310,15 @@ impl Service {
                     let socket = socket.tap_io(|tcp| {
                         let _ = tcp.set_nodelay(true);
                     });
-                    let served = axum::serve(socket, api::router(app))
-                        .with_graceful_shutdown(async move {
-                            let _ = stopped.await;
-                        })
-                        .await;
+                    let router = api::router_limited(app, client_limits);
+                    let served = axum::serve(
+                        socket,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
                     if let Err(e) = served {
                         fail.set(format!("the HTTP server stopped: {e}"));
                     }
