@@ -265,6 +265,47 @@ fn cell_reach(lat: f64, radius_m: f64) -> (i64, i64) {
     )
 }
 
+/// The key of the cell holding `at`, as the store's `tickets.cell` column keeps it.
+pub fn cell_key(at: GeoPoint) -> i64 {
+    let (i, j) = cell_index(at);
+    i * 1_000_000 + j
+}
+
+/// The keys of every cell a hit at `at` may find a ticket in, `radius_m` around it.
+pub fn cells_within(at: GeoPoint, radius_m: f64) -> Vec<i64> {
+    let (ci, cj) = cell_index(at);
+    let (ri, rj) = cell_reach(at.lat, radius_m);
+    let mut v = Vec::with_capacity(((2 * ri + 1) * (2 * rj + 1)) as usize);
+    for i in ci - ri..=ci + ri {
+        for j in cj - rj..=cj + rj {
+            v.push(i * 1_000_000 + j);
+        }
+    }
+    v
+}
+
+/// Size of a placement lock's area, degrees (about 550 m north–south).
+const AREA_DEG: f64 = 0.005;
+
+/// The areas a hit at `at` with a join radius of `radius_m` must hold while it is placed: every
+/// area its radius touches. Two hits that could place onto one ticket always share an area (the
+/// ticket stands within both radii), so placements that could collide are serialised, and the
+/// rest run side by side.
+pub fn areas_within(at: GeoPoint, radius_m: f64) -> Vec<i64> {
+    let dlat = radius_m / M_PER_DEG;
+    let dlon = dlat / at.lat.to_radians().cos().max(0.01);
+    let idx = |d: f64| (d / AREA_DEG).floor() as i64;
+    let mut v = Vec::new();
+    for i in idx(at.lat - dlat)..=idx(at.lat + dlat) {
+        for j in idx(at.lon - dlon)..=idx(at.lon + dlon) {
+            v.push(i * 1_000_000 + j);
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 impl TicketIndex {
     /// Adds a ticket, or moves and updates one already there.
     pub fn put(&mut self, t: Placed) {
@@ -477,6 +518,32 @@ mod tests {
             ),
             Placement::Join("N".into())
         );
+    }
+
+    #[test]
+    fn hits_that_could_meet_share_a_lock_area_and_their_cells_cover_the_radius() {
+        let f = LocalFrame::new(GeoPoint {
+            lat: 30.7,
+            lon: 121.0,
+        });
+        // Around an area's corner, in every direction, 29 m apart: one area in common.
+        for (e, n) in [(10.0, 0.0), (0.0, 10.0), (-10.0, -10.0), (20.0, -20.0)] {
+            let corner = GeoPoint {
+                lat: (30.7 / AREA_DEG).round() * AREA_DEG,
+                lon: (121.0 / AREA_DEG).round() * AREA_DEG,
+            };
+            let c = LocalFrame::new(corner);
+            let a = c.ground_to_geo(e, n);
+            let b = c.ground_to_geo(-e, -n);
+            let (la, lb) = (areas_within(a, 30.0), areas_within(b, 30.0));
+            assert!(la.iter().any(|k| lb.contains(k)), "{la:?} {lb:?}");
+        }
+        // A ticket within the radius lies in one of the hit's cells.
+        let hit = at(&f, 0.0, 0.0);
+        let cells = cells_within(hit, 30.0);
+        for (e, n) in [(29.0, 0.0), (0.0, -29.0), (20.0, 20.0), (-21.0, 20.0)] {
+            assert!(cells.contains(&cell_key(at(&f, e, n))), "({e}, {n})");
+        }
     }
 
     #[test]

@@ -13,8 +13,10 @@ use serde_json::json;
 
 use crate::check::{Checked, check};
 pub use crate::check::{HitRejection, Limits, MAX_PAYLOAD, topic_agent};
-use crate::engine::{Placement, Routing, Rules, State, TicketIndex};
-use crate::store::{AuditEvent, Effect, NewDeadLetter, Sighting, Store, StoreError, Ticket};
+use crate::engine::{Placement, Routing, Rules, State, TicketIndex, areas_within, cells_within};
+use crate::store::{
+    AuditEvent, BatchView, Effect, NewDeadLetter, Sighting, Store, StoreError, Ticket,
+};
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,9 +97,6 @@ impl Counters {
 #[derive(Debug)]
 pub struct Ingest {
     store: Box<dyn Store>,
-    index: TicketIndex,
-    /// The index holds tickets of a batch that was not committed: rebuild it before the next.
-    stale: bool,
     rules: Rules,
     limits: Limits,
     routing: Routing,
@@ -187,38 +186,216 @@ fn event(ticket_id: &str, at: f64, event: &str, detail: serde_json::Value) -> Au
     }
 }
 
+/// One batch's placement, inside its transaction: the tickets around its hits as the
+/// database has them, and what the batch has done to them so far.
+struct Batch<'a, 'v> {
+    rules: &'a Rules,
+    routing: &'a Routing,
+    view: &'v mut dyn BatchView,
+    now: f64,
+    index: TicketIndex,
+    /// Tickets as this batch leaves them.
+    touched: HashMap<String, Ticket>,
+    /// The hits this batch takes, for updates that name them.
+    batch_hits: HashMap<String, FirstHit>,
+}
+
+impl Batch<'_, '_> {
+    /// The first hit an update names, from this batch or the store.
+    fn first_hit(&mut self, first: &str) -> Result<Option<FirstHit>, StoreError> {
+        match self.batch_hits.get(first) {
+            Some(f) => Ok(Some(f.clone())),
+            None => self.view.first_hit(first),
+        }
+    }
+
+    /// Decides one new hit's effect and updates the index; an update that cannot be its first
+    /// hit's is refused.
+    fn place(&mut self, checked: Checked) -> Result<Result<Effect, HitRejection>, StoreError> {
+        let now = self.now;
+        let Checked {
+            hit,
+            observed,
+            jpeg,
+            stored,
+        } = checked;
+        let category = self.rules.category(&hit.class);
+        let at = GeoPoint {
+            lat: hit.position.lat,
+            lon: hit.position.lon,
+        };
+        let radius = self.rules.radius(&hit.class);
+        // A track's later estimate goes to its first hit's ticket, and is not a new sighting;
+        // only the agent that made the first hit may move it, and not farther than the same
+        // violation can be.
+        let original = match &hit.update_of {
+            Some(first) => match self.first_hit(first)? {
+                Some(f) if f.agent_id != hit.agent_id => {
+                    return Ok(Err(HitRejection::UpdateAgent {
+                        first: first.clone(),
+                        owner: f.agent_id,
+                        agent: hit.agent_id,
+                    }));
+                }
+                Some(f) => {
+                    let distance_m = haversine_m(f.at, at);
+                    let allowed_m = radius + f.uncertainty_m + hit.position.uncertainty_m;
+                    if distance_m.is_nan() || distance_m > allowed_m {
+                        return Ok(Err(HitRejection::UpdateFar {
+                            first: first.clone(),
+                            distance_m,
+                            allowed_m,
+                        }));
+                    }
+                    Some(f.ticket_id)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let placement = match &original {
+            Some(t) => Placement::Join(t.clone()),
+            None => self
+                .index
+                .place(&category, at, radius, now, self.rules.recurrence_window_s),
+        };
+        let mut events = Vec::new();
+        let ticket = match placement {
+            Placement::Join(id) => {
+                let mut t = match self.touched.remove(&id) {
+                    Some(t) => t,
+                    None => self.view.ticket(&id)?.ok_or_else(|| StoreError::Corrupt {
+                        table: "tickets",
+                        what: format!("indexed ticket {id} is not stored"),
+                    })?,
+                };
+                let (lat, lon, u) = fuse(
+                    (t.lat, t.lon, t.uncertainty_m),
+                    (at.lat, at.lon, hit.position.uncertainty_m),
+                );
+                (t.lat, t.lon, t.uncertainty_m) = (lat, lon, u);
+                if original.is_none() {
+                    t.sightings += 1;
+                }
+                t.best_score = t.best_score.max(hit.score);
+                t.min_score = t.min_score.min(hit.score);
+                t.first_observed_at = t.first_observed_at.min(observed);
+                events.push(event(
+                    &t.ticket_id,
+                    now,
+                    if original.is_some() {
+                        "sighting_update"
+                    } else {
+                        "sighting"
+                    },
+                    json!({"hit_id": hit.hit_id, "agent_id": hit.agent_id, "score": hit.score}),
+                ));
+                if t.state == State::New
+                    && self
+                        .rules
+                        .dispatches(t.best_score, t.sightings, t.min_score)
+                {
+                    dispatch(self.rules, &mut t, now, &mut events);
+                }
+                t
+            }
+            Placement::Open { recurs } => {
+                let ticket_id = uuid::Uuid::now_v7().to_string();
+                let (unit, grid_cell) = self.routing.route(at);
+                let mut t = Ticket {
+                    ticket_id: ticket_id.clone(),
+                    category: category.clone(),
+                    class: hit.class.clone(),
+                    state: State::New,
+                    lat: at.lat,
+                    lon: at.lon,
+                    uncertainty_m: hit.position.uncertainty_m,
+                    unit,
+                    grid_cell,
+                    sightings: 1,
+                    best_score: hit.score,
+                    min_score: hit.score,
+                    review: true,
+                    opened_at: now,
+                    state_since: now,
+                    due_at: self.rules.sla.due(State::New, now),
+                    first_observed_at: observed,
+                    recurs: recurs.clone(),
+                    breached: false,
+                    version: 0,
+                };
+                events.push(event(
+                    &ticket_id,
+                    now,
+                    "opened",
+                    json!({"hit_id": hit.hit_id, "category": category, "unit": t.unit,
+                           "grid_cell": t.grid_cell, "recurs": recurs}),
+                ));
+                if let Some(old) = &recurs {
+                    events.push(event(old, now, "recurred", json!({"ticket_id": ticket_id})));
+                }
+                if self
+                    .rules
+                    .dispatches(t.best_score, t.sightings, t.min_score)
+                {
+                    dispatch(self.rules, &mut t, now, &mut events);
+                }
+                t
+            }
+        };
+        self.index.put(ticket.placed());
+        self.touched
+            .insert(ticket.ticket_id.clone(), ticket.clone());
+        self.batch_hits.insert(
+            hit.hit_id.clone(),
+            FirstHit {
+                ticket_id: ticket.ticket_id.clone(),
+                agent_id: hit.agent_id.clone(),
+                at,
+                uncertainty_m: hit.position.uncertainty_m,
+            },
+        );
+        Ok(Ok(Effect {
+            sighting: sighting(&hit, &ticket.ticket_id, observed, now, stored),
+            ticket,
+            events,
+            evidence: Some(jpeg),
+        }))
+    }
+}
+
+/// Sends a ticket out on the rules' say.
+fn dispatch(rules: &Rules, t: &mut Ticket, now: f64, events: &mut Vec<AuditEvent>) {
+    t.state = State::Dispatched;
+    t.breached = false;
+    t.review = false;
+    t.state_since = now;
+    t.due_at = rules.sla.due(State::Dispatched, now);
+    events.push(event(
+        &t.ticket_id,
+        now,
+        "dispatched",
+        json!({"by": "rule", "unit": t.unit, "best_score": t.best_score, "sightings": t.sightings}),
+    ));
+}
+
 impl Ingest {
-    /// Starts over a store: the index is rebuilt from its open and recently closed tickets.
+    /// Starts over a store. It keeps no tickets of its own: each batch reads those around its
+    /// hits from the store, so several instances over one database place hits as one would.
     pub fn new(
         store: Box<dyn Store>,
         rules: Rules,
         limits: Limits,
         routing: Routing,
     ) -> Result<Self, StoreError> {
-        let mut s = Self {
+        Ok(Self {
             store,
-            index: TicketIndex::default(),
-            stale: false,
             rules,
             limits,
             routing,
             counters: Arc::default(),
             feed: None,
-        };
-        s.reindex()?;
-        Ok(s)
-    }
-
-    fn reindex(&mut self) -> Result<(), StoreError> {
-        self.stale = true;
-        let mut index = TicketIndex::default();
-        let since = clock::now_unix_s() - self.rules.recurrence_window_s;
-        for p in self.store.placed(since)? {
-            index.put(p);
-        }
-        self.index = index;
-        self.stale = false;
-        Ok(())
+        })
     }
 
     /// Sends every committed change to `feed` as a JSON line (the live feed); a full feed
@@ -272,9 +449,6 @@ impl Ingest {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        if self.stale {
-            self.reindex()?;
-        }
         let e = match self.take_once(messages, now) {
             Ok(outcomes) => return Ok(outcomes),
             Err(e) if e.is_transient() => return Err(e),
@@ -306,245 +480,114 @@ impl Ingest {
         Ok(outcomes)
     }
 
-    /// One transaction for the whole batch: its effects and its dead letters.
+    /// One transaction for the whole batch: it holds the placement locks of every area its
+    /// hits touch, reads the tickets around them as the database has them now (other instances'
+    /// included), decides, and writes the effects and dead letters.
     fn take_once(
         &mut self,
         messages: &[(&str, &[u8])],
         now: f64,
     ) -> Result<Vec<(Outcome, Option<String>)>, StoreError> {
-        let mut outcomes = Vec::with_capacity(messages.len());
-        let mut effects: Vec<Effect> = Vec::new();
-        let mut dead: Vec<NewDeadLetter> = Vec::new();
-        // Tickets as this batch leaves them, and the hits it takes.
-        let mut touched: HashMap<String, Ticket> = HashMap::new();
-        let mut batch_hits: HashMap<String, FirstHit> = HashMap::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let checked: Vec<_> = messages
+        let mut checked: Vec<_> = messages
             .iter()
-            .map(|&(topic, payload)| (topic, payload, check(topic, payload, &self.limits, now)))
+            .map(|&(topic, payload)| {
+                Some((topic, payload, check(topic, payload, &self.limits, now)))
+            })
             .collect();
-        // Hits taken before: asked of the store once for the batch.
-        let ids: Vec<&str> = checked
+        let mut areas = Vec::new();
+        let mut cells = Vec::new();
+        for c in checked
             .iter()
-            .filter_map(|(_, _, c)| c.as_ref().ok().map(|c| c.hit.hit_id.as_str()))
-            .collect();
-        let known = self.store.known_hits(&ids)?;
-        // From here on the index may hold tickets this batch has not committed.
-        self.stale = true;
-        for (topic, payload, checked) in checked {
-            let refused = match checked {
-                Err(reason) => Err(reason),
-                Ok(c) if known.contains(&c.hit.hit_id) || !seen.insert(c.hit.hit_id.clone()) => {
-                    outcomes.push((Outcome::Repeat, Some(c.hit.hit_id)));
-                    continue;
-                }
-                Ok(c) => self.place(c, now, &mut touched, &batch_hits)?,
+            .flatten()
+            .filter_map(|(_, _, c)| c.as_ref().ok())
+        {
+            let at = GeoPoint {
+                lat: c.hit.position.lat,
+                lon: c.hit.position.lon,
             };
-            match refused {
-                Ok(effect) => {
-                    let s = &effect.sighting;
-                    batch_hits.insert(
-                        s.hit_id.clone(),
-                        FirstHit {
-                            ticket_id: s.ticket_id.clone(),
-                            agent_id: s.agent_id.clone(),
-                            at: GeoPoint {
-                                lat: s.lat,
-                                lon: s.lon,
-                            },
-                            uncertainty_m: s.uncertainty_m,
-                        },
-                    );
-                    let outcome = if effect.events.iter().any(|e| e.event == "opened") {
-                        Outcome::Opened(effect.ticket.ticket_id.clone())
-                    } else {
-                        Outcome::Joined(effect.ticket.ticket_id.clone())
-                    };
-                    outcomes.push((outcome, Some(s.hit_id.clone())));
-                    effects.push(effect);
-                }
-                Err(reason) => {
-                    dead.push(dead_letter(topic, &reason, payload, now));
-                    outcomes.push((Outcome::Dead(reason), loose_hit_id(payload)));
+            let radius = self.rules.radius(&c.hit.class);
+            areas.extend(areas_within(at, radius));
+            cells.extend(cells_within(at, radius));
+        }
+        cells.sort_unstable();
+        cells.dedup();
+        let (rules, routing) = (&self.rules, &self.routing);
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut events: Vec<AuditEvent> = Vec::new();
+        self.store.in_batch(&areas, &mut |view| {
+            outcomes.clear();
+            events.clear();
+            let mut batch = Batch {
+                rules,
+                routing,
+                view,
+                now,
+                index: TicketIndex::default(),
+                touched: HashMap::new(),
+                batch_hits: HashMap::new(),
+            };
+            for p in batch
+                .view
+                .placed_in(&cells, now - rules.recurrence_window_s)?
+            {
+                batch.index.put(p);
+            }
+            let ids: Vec<&str> = checked
+                .iter()
+                .flatten()
+                .filter_map(|(_, _, c)| c.as_ref().ok().map(|c| c.hit.hit_id.as_str()))
+                .collect();
+            let known = batch.view.known_hits(&ids)?;
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut effects: Vec<Effect> = Vec::new();
+            let mut dead: Vec<NewDeadLetter> = Vec::new();
+            for item in checked.iter_mut() {
+                let Some((topic, payload, checked)) = item.take() else {
+                    continue;
+                };
+                let refused = match checked {
+                    Err(reason) => Err(reason),
+                    Ok(c)
+                        if known.contains(&c.hit.hit_id) || !seen.insert(c.hit.hit_id.clone()) =>
+                    {
+                        outcomes.push((Outcome::Repeat, Some(c.hit.hit_id)));
+                        continue;
+                    }
+                    Ok(c) => batch.place(c)?,
+                };
+                match refused {
+                    Ok(effect) => {
+                        let outcome = if effect.events.iter().any(|e| e.event == "opened") {
+                            Outcome::Opened(effect.ticket.ticket_id.clone())
+                        } else {
+                            Outcome::Joined(effect.ticket.ticket_id.clone())
+                        };
+                        outcomes.push((outcome, Some(effect.sighting.hit_id.clone())));
+                        events.extend(effect.events.iter().cloned());
+                        effects.push(effect);
+                    }
+                    Err(reason) => {
+                        dead.push(dead_letter(topic, &reason, payload, now));
+                        outcomes.push((Outcome::Dead(reason), loose_hit_id(payload)));
+                    }
                 }
             }
-        }
-        self.store.apply(&effects, &dead)?;
-        self.stale = false;
-        for e in &effects {
-            self.publish(&e.events);
-        }
-        for d in &dead {
-            tracing::warn!(topic = %d.topic, reason = %d.reason, bytes = d.payload.len(), "hit refused; kept as a dead letter");
-        }
+            for d in &dead {
+                tracing::warn!(topic = %d.topic, reason = %d.reason, bytes = d.payload.len(), "hit refused; kept as a dead letter");
+            }
+            Ok((effects, dead))
+        })?;
+        self.publish(&events);
         for (o, _) in &outcomes {
             self.counters.add(o);
         }
         Ok(outcomes)
     }
 
-    /// The first hit an update names, from this batch or the store.
-    fn first_hit(
-        &mut self,
-        first: &str,
-        batch_hits: &HashMap<String, FirstHit>,
-    ) -> Result<Option<FirstHit>, StoreError> {
-        match batch_hits.get(first) {
-            Some(f) => Ok(Some(f.clone())),
-            None => self.store.first_hit(first),
-        }
-    }
-
-    /// Decides one new hit's effect and updates the index; an update that cannot be its first
-    /// hit's is refused.
-    fn place(
-        &mut self,
-        checked: Checked,
-        now: f64,
-        touched: &mut HashMap<String, Ticket>,
-        batch_hits: &HashMap<String, FirstHit>,
-    ) -> Result<Result<Effect, HitRejection>, StoreError> {
-        let Checked {
-            hit,
-            observed,
-            jpeg,
-            stored,
-        } = checked;
-        let category = self.rules.category(&hit.class);
-        let at = GeoPoint {
-            lat: hit.position.lat,
-            lon: hit.position.lon,
-        };
-        let radius = self.rules.radius(&hit.class);
-        // A track's later estimate goes to its first hit's ticket, and is not a new sighting;
-        // only the agent that made the first hit may move it, and not farther than the same
-        // violation can be.
-        let original = match &hit.update_of {
-            Some(first) => match self.first_hit(first, batch_hits)? {
-                Some(f) if f.agent_id != hit.agent_id => {
-                    return Ok(Err(HitRejection::UpdateAgent {
-                        first: first.clone(),
-                        owner: f.agent_id,
-                        agent: hit.agent_id,
-                    }));
-                }
-                Some(f) => {
-                    let distance_m = haversine_m(f.at, at);
-                    let allowed_m = radius + f.uncertainty_m + hit.position.uncertainty_m;
-                    if distance_m.is_nan() || distance_m > allowed_m {
-                        return Ok(Err(HitRejection::UpdateFar {
-                            first: first.clone(),
-                            distance_m,
-                            allowed_m,
-                        }));
-                    }
-                    Some(f.ticket_id)
-                }
-                None => None,
-            },
-            None => None,
-        };
-        let placement = match &original {
-            Some(t) => Placement::Join(t.clone()),
-            None => self
-                .index
-                .place(&category, at, radius, now, self.rules.recurrence_window_s),
-        };
-        let mut events = Vec::new();
-        let ticket = match placement {
-            Placement::Join(id) => {
-                let mut t = match touched.remove(&id) {
-                    Some(t) => t,
-                    None => self.store.ticket(&id)?.ok_or_else(|| StoreError::Corrupt {
-                        table: "tickets",
-                        what: format!("indexed ticket {id} is not stored"),
-                    })?,
-                };
-                let (lat, lon, u) = fuse(
-                    (t.lat, t.lon, t.uncertainty_m),
-                    (at.lat, at.lon, hit.position.uncertainty_m),
-                );
-                (t.lat, t.lon, t.uncertainty_m) = (lat, lon, u);
-                if original.is_none() {
-                    t.sightings += 1;
-                }
-                t.best_score = t.best_score.max(hit.score);
-                t.min_score = t.min_score.min(hit.score);
-                t.first_observed_at = t.first_observed_at.min(observed);
-                events.push(event(
-                    &t.ticket_id,
-                    now,
-                    if original.is_some() {
-                        "sighting_update"
-                    } else {
-                        "sighting"
-                    },
-                    json!({"hit_id": hit.hit_id, "agent_id": hit.agent_id, "score": hit.score}),
-                ));
-                if t.state == State::New
-                    && self
-                        .rules
-                        .dispatches(t.best_score, t.sightings, t.min_score)
-                {
-                    self.dispatch(&mut t, now, &mut events);
-                }
-                t
-            }
-            Placement::Open { recurs } => {
-                let ticket_id = uuid::Uuid::now_v7().to_string();
-                let (unit, grid_cell) = self.routing.route(at);
-                let mut t = Ticket {
-                    ticket_id: ticket_id.clone(),
-                    category: category.clone(),
-                    class: hit.class.clone(),
-                    state: State::New,
-                    lat: at.lat,
-                    lon: at.lon,
-                    uncertainty_m: hit.position.uncertainty_m,
-                    unit,
-                    grid_cell,
-                    sightings: 1,
-                    best_score: hit.score,
-                    min_score: hit.score,
-                    review: true,
-                    opened_at: now,
-                    state_since: now,
-                    due_at: self.rules.sla.due(State::New, now),
-                    first_observed_at: observed,
-                    recurs: recurs.clone(),
-                    breached: false,
-                };
-                events.push(event(
-                    &ticket_id,
-                    now,
-                    "opened",
-                    json!({"hit_id": hit.hit_id, "category": category, "unit": t.unit,
-                           "grid_cell": t.grid_cell, "recurs": recurs}),
-                ));
-                if let Some(old) = &recurs {
-                    events.push(event(old, now, "recurred", json!({"ticket_id": ticket_id})));
-                }
-                if self
-                    .rules
-                    .dispatches(t.best_score, t.sightings, t.min_score)
-                {
-                    self.dispatch(&mut t, now, &mut events);
-                }
-                t
-            }
-        };
-        self.index.put(ticket.placed());
-        touched.insert(ticket.ticket_id.clone(), ticket.clone());
-        Ok(Ok(Effect {
-            sighting: sighting(&hit, &ticket.ticket_id, observed, now, stored),
-            ticket,
-            events,
-            evidence: Some(jpeg),
-        }))
-    }
-
     /// Moves a ticket one step along its lifecycle on a person's say (`actor`), with an
-    /// optional note; the SLA clock restarts for the new stage.
+    /// optional note; the SLA clock restarts for the new stage. The change names the version it
+    /// read: if the ticket changed meanwhile (a hit joined it, another instance moved it), it is
+    /// read again and the step judged again, never written over.
     pub fn transition(
         &mut self,
         ticket_id: &str,
@@ -553,33 +596,38 @@ impl Ingest {
         note: Option<&str>,
         now: f64,
     ) -> Result<Ticket, ChangeError> {
-        let mut t = self
-            .store
-            .ticket(ticket_id)?
-            .ok_or_else(|| ChangeError::NotFound(ticket_id.into()))?;
-        if !t.state.can_become(to) {
-            return Err(ChangeError::NotAllowed { from: t.state, to });
+        let mut tries = 0;
+        loop {
+            let mut t = self
+                .store
+                .ticket(ticket_id)?
+                .ok_or_else(|| ChangeError::NotFound(ticket_id.into()))?;
+            if !t.state.can_become(to) {
+                return Err(ChangeError::NotAllowed { from: t.state, to });
+            }
+            let from = t.state;
+            t.state = to;
+            t.state_since = now;
+            t.due_at = self.rules.sla.due(to, now);
+            t.review = false;
+            t.breached = false;
+            let mut ev = event(
+                ticket_id,
+                now,
+                "transition",
+                json!({"from": from.as_str(), "to": to.as_str(), "note": note}),
+            );
+            ev.actor = actor.into();
+            match self.store.put_ticket(&t, std::slice::from_ref(&ev)) {
+                Ok(()) => {
+                    t.version += 1;
+                    self.publish(&[ev]);
+                    return Ok(t);
+                }
+                Err(StoreError::Conflict(_)) if tries < 20 => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
         }
-        let from = t.state;
-        t.state = to;
-        t.state_since = now;
-        t.due_at = self.rules.sla.due(to, now);
-        t.review = false;
-        t.breached = false;
-        let mut ev = event(
-            ticket_id,
-            now,
-            "transition",
-            json!({"from": from.as_str(), "to": to.as_str(), "note": note}),
-        );
-        ev.actor = actor.into();
-        self.store.put_ticket(&t, std::slice::from_ref(&ev))?;
-        self.publish(&[ev]);
-        match to {
-            State::Rejected | State::Duplicate => self.index.remove(ticket_id),
-            _ => self.index.put(t.placed()),
-        }
-        Ok(t)
     }
 
     /// Files a report that did not come from a hit (Open311 `POST requests`): a new ticket in
@@ -593,7 +641,7 @@ impl Ingest {
         now: f64,
     ) -> Result<Ticket, StoreError> {
         let (unit, grid_cell) = self.routing.route(at);
-        let t = Ticket {
+        let mut t = Ticket {
             ticket_id: uuid::Uuid::now_v7().to_string(),
             category: self.rules.category(class),
             class: class.into(),
@@ -613,6 +661,7 @@ impl Ingest {
             first_observed_at: now,
             recurs: None,
             breached: false,
+            version: 0,
         };
         let mut ev = event(
             &t.ticket_id,
@@ -622,43 +671,31 @@ impl Ingest {
         );
         ev.actor = actor.into();
         self.store.put_ticket(&t, std::slice::from_ref(&ev))?;
+        t.version = 1;
         self.publish(&[ev]);
-        self.index.put(t.placed());
         Ok(t)
     }
 
     /// Reports every stage deadline passed by `now` once: an `sla_breach` audit event (the
-    /// stage, how late). Returns the tickets it reported.
+    /// stage, how late), claimed in the store so that of several instances sweeping at once
+    /// one reports it. Returns the tickets it reported.
     pub fn sweep(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
-        let mut late = self.store.overdue(now)?;
-        for t in &mut late {
-            t.breached = true;
+        let breach = |t: &Ticket| {
             let due = t.due_at.unwrap_or(now);
-            let ev = event(
+            event(
                 &t.ticket_id,
                 now,
                 "sla_breach",
                 json!({"stage": t.state.as_str(), "due_at": clock::rfc3339(due), "late_s": now - due,
                        "unit": t.unit}),
-            );
-            self.store.put_ticket(t, std::slice::from_ref(&ev))?;
-            self.publish(&[ev]);
+            )
+        };
+        let late = self.store.claim_overdue(now, 1000, &breach)?;
+        for t in &late {
+            self.publish(&[breach(t)]);
+            let due = t.due_at.unwrap_or(now);
             tracing::warn!(ticket = %t.ticket_id, stage = t.state.as_str(), unit = ?t.unit, late_s = now - due, "SLA breached");
         }
         Ok(late)
-    }
-
-    fn dispatch(&self, t: &mut Ticket, now: f64, events: &mut Vec<AuditEvent>) {
-        t.state = State::Dispatched;
-        t.breached = false;
-        t.review = false;
-        t.state_since = now;
-        t.due_at = self.rules.sla.due(State::Dispatched, now);
-        events.push(event(
-            &t.ticket_id,
-            now,
-            "dispatched",
-            json!({"by": "rule", "unit": t.unit, "best_score": t.best_score, "sightings": t.sightings}),
-        ));
     }
 }

@@ -7,7 +7,7 @@ macro_rules! ticket_columns {
     () => {
         "ticket_id, category, class, state, lat, lon, uncertainty_m, unit, grid_cell, sightings, \
          best_score, min_score, review, opened_at, state_since, due_at, first_observed_at, \
-         recurs, breached"
+         recurs, breached, version"
     };
 }
 
@@ -70,9 +70,30 @@ pub trait Store: Send + std::fmt::Debug {
     fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError>;
     /// Writes a batch of effects and dead letters in one transaction: all or nothing.
     fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError>;
-    /// Writes one ticket as it now is (inserted or replaced) with its audit events, in one
-    /// transaction: a person's transition, or a report filed through the API.
+    /// Places a batch of hits in one write transaction: takes the placement locks of `areas`
+    /// (other instances placing hits in those areas wait; see [`crate::engine::areas_within`]),
+    /// lets `place` decide through a [`BatchView`] of the database as the transaction sees it,
+    /// and writes what it decided. A ticket whose version changed meanwhile (a person's
+    /// transition on another instance) fails the batch with [`StoreError::Conflict`], to be
+    /// tried again.
+    fn in_batch(
+        &mut self,
+        areas: &[i64],
+        place: &mut dyn FnMut(&mut dyn BatchView) -> Result<Decided, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Writes one ticket as it now is with its audit events, in one transaction: a new ticket
+    /// (version 0) is inserted, a stored one replaced only if its version is still the one it
+    /// was read at ([`StoreError::Conflict`] otherwise).
     fn put_ticket(&mut self, ticket: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Claims the open tickets whose stage deadline passed before `now` and was not yet
+    /// reported (at most `limit`), marks them breached and appends `event(ticket)` for each, in
+    /// one transaction: of several instances sweeping at once, each breach is claimed by one.
+    fn claim_overdue(
+        &mut self,
+        now: f64,
+        limit: usize,
+        event: &dyn Fn(&Ticket) -> AuditEvent,
+    ) -> Result<Vec<Ticket>, StoreError>;
     /// The newest dead letters, newest first.
     fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
     /// One ticket.
@@ -86,12 +107,24 @@ pub trait Store: Send + std::fmt::Debug {
     fn audit(&mut self, ticket_id: &str) -> Result<Vec<AuditEvent>, StoreError>;
     /// An evidence JPEG by its SHA-256.
     fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// What the ticket index starts from: open tickets, and tickets closed since `closed_since`.
-    fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError>;
-    /// Open tickets whose stage deadline is before `now` and not yet reported.
-    fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError>;
     /// Row counts: (tickets, sightings, dead letters).
     fn counts(&mut self) -> Result<(u64, u64, u64), StoreError>;
+}
+
+/// What a batch's placement decided: the effects and the dead letters to write.
+pub type Decided = (Vec<Effect>, Vec<NewDeadLetter>);
+
+/// The database as a batch's transaction sees it, for the placement to read.
+pub trait BatchView {
+    /// Which of these hits were taken before.
+    fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError>;
+    /// What an update needs of the hit it names.
+    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError>;
+    /// The tickets a hit may join or follow in these cells ([`crate::engine::cells_within`]):
+    /// open ones, and ones closed since `closed_since`.
+    fn placed_in(&mut self, cells: &[i64], closed_since: f64) -> Result<Vec<Placed>, StoreError>;
+    /// One ticket as stored.
+    fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite:PATH` (created if missing) or `postgres://…`.
@@ -141,6 +174,10 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
+    /// A ticket changed between its reading and its writing (another instance, a person):
+    /// the work is done again on what is stored now.
+    #[error("ticket {0} changed meanwhile")]
+    Conflict(String),
     /// The server cannot be reached now.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -192,7 +229,7 @@ impl StoreError {
                 // No server error: the connection itself failed.
                 None => true,
             },
-            StoreError::Unavailable(_) => true,
+            StoreError::Unavailable(_) | StoreError::Conflict(_) => true,
             _ => false,
         }
     }
@@ -239,6 +276,9 @@ pub struct Ticket {
     pub recurs: Option<String>,
     /// Its current stage's deadline has passed (reported once, by an `sla_breach` event).
     pub breached: bool,
+    /// How many times it was written (0: not yet stored). A write names the version it read,
+    /// and fails if another came first.
+    pub version: i64,
 }
 
 impl Ticket {

@@ -7,10 +7,10 @@ use ::postgres::{Client, NoTls, Row};
 use std::collections::HashSet;
 
 use super::{
-    AuditEvent, DeadLetter, Effect, FirstHit, NewDeadLetter, Sighting, Store, StoreError, Ticket,
-    TicketFilter,
+    AuditEvent, BatchView, DeadLetter, Decided, Effect, FirstHit, NewDeadLetter, Sighting, Store,
+    StoreError, Ticket, TicketFilter,
 };
-use crate::engine::{Placed, State};
+use crate::engine::{Placed, State, cell_key};
 
 /// Migrations, in order; `argus_schema.version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -85,6 +85,12 @@ CREATE TABLE dead_letters (
     // Lists are newest first, often of one unit or state.
     "CREATE INDEX tickets_opened ON tickets (opened_at); \
      CREATE INDEX tickets_unit_state ON tickets (unit, state, opened_at);",
+    // Placement reads a hit's neighbourhood by cell (the same key as engine::cell_key); writes
+    // name the version they read.
+    "ALTER TABLE tickets ADD COLUMN version BIGINT NOT NULL DEFAULT 1; \
+     ALTER TABLE tickets ADD COLUMN cell BIGINT; \
+     UPDATE tickets SET cell = floor(lat / 0.0005)::BIGINT * 1000000 + floor(lon / 0.0005)::BIGINT; \
+     CREATE INDEX tickets_cell ON tickets (cell);",
 ];
 
 const TICKET_COLUMNS: &str = ticket_columns!();
@@ -130,6 +136,7 @@ fn ticket(r: &Row) -> Result<Ticket, StoreError> {
         first_observed_at: r.get(16),
         recurs: r.get(17),
         breached: r.get(18),
+        version: r.get(19),
     })
 }
 
@@ -138,44 +145,77 @@ fn column<'a, R, T>(rows: &[&'a R], field: impl Fn(&'a R) -> T) -> Vec<T> {
     rows.iter().map(|&r| field(r)).collect()
 }
 
-/// Inserts or updates tickets (each at most once) in one statement.
-fn write_tickets(tx: &mut ::postgres::Transaction<'_>, t: &[&Ticket]) -> Result<(), StoreError> {
-    tx.execute(
-        &format!(
-            "INSERT INTO tickets ({TICKET_COLUMNS}) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], \
-             $3::TEXT[], $4::TEXT[], $5::FLOAT8[], $6::FLOAT8[], $7::FLOAT8[], $8::TEXT[], \
-             $9::TEXT[], $10::INT8[], $11::REAL[], $12::REAL[], $13::BOOL[], $14::FLOAT8[], \
-             $15::FLOAT8[], $16::FLOAT8[], $17::FLOAT8[], $18::TEXT[], $19::BOOL[]) \
-             ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state, lat = EXCLUDED.lat, \
-             lon = EXCLUDED.lon, uncertainty_m = EXCLUDED.uncertainty_m, unit = EXCLUDED.unit, \
-             grid_cell = EXCLUDED.grid_cell, sightings = EXCLUDED.sightings, \
-             best_score = EXCLUDED.best_score, min_score = EXCLUDED.min_score, \
-             review = EXCLUDED.review, state_since = EXCLUDED.state_since, \
-             due_at = EXCLUDED.due_at, first_observed_at = EXCLUDED.first_observed_at, \
-             recurs = EXCLUDED.recurs, breached = EXCLUDED.breached"
+/// Writes tickets (each at most once): the new ones (version 0) inserted in one statement, the
+/// stored ones replaced in another only where their version is still the one they were read at
+/// ([`StoreError::Conflict`] otherwise); each is stored at the next version.
+fn write_tickets(tx: &mut ::postgres::Transaction<'_>, all: &[&Ticket]) -> Result<(), StoreError> {
+    let (new, old): (Vec<&Ticket>, Vec<&Ticket>) = all.iter().partition(|t| t.version == 0);
+    let cells = |t: &[&Ticket]| {
+        column(t, |t| {
+            cell_key(argus_core::geodesy::GeoPoint {
+                lat: t.lat,
+                lon: t.lon,
+            })
+        })
+    };
+    let arrays = "$1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::FLOAT8[], $6::FLOAT8[], \
+                  $7::FLOAT8[], $8::TEXT[], $9::TEXT[], $10::INT8[], $11::REAL[], $12::REAL[], \
+                  $13::BOOL[], $14::FLOAT8[], $15::FLOAT8[], $16::FLOAT8[], $17::FLOAT8[], \
+                  $18::TEXT[], $19::BOOL[], $20::INT8[], $21::INT8[]";
+    for (t, sql) in [
+        (
+            &new,
+            format!("INSERT INTO tickets ({TICKET_COLUMNS}, cell) SELECT * FROM UNNEST({arrays})"),
         ),
-        &[
-            &column(t, |t| &t.ticket_id),
-            &column(t, |t| &t.category),
-            &column(t, |t| &t.class),
-            &column(t, |t| t.state.as_str()),
-            &column(t, |t| t.lat),
-            &column(t, |t| t.lon),
-            &column(t, |t| t.uncertainty_m),
-            &column(t, |t| t.unit.as_deref()),
-            &column(t, |t| t.grid_cell.as_deref()),
-            &column(t, |t| i64::from(t.sightings)),
-            &column(t, |t| t.best_score),
-            &column(t, |t| t.min_score),
-            &column(t, |t| t.review),
-            &column(t, |t| t.opened_at),
-            &column(t, |t| t.state_since),
-            &column(t, |t| t.due_at),
-            &column(t, |t| t.first_observed_at),
-            &column(t, |t| t.recurs.as_deref()),
-            &column(t, |t| t.breached),
-        ],
-    )?;
+        (
+            &old,
+            format!(
+                "UPDATE tickets AS t SET category = u.category, class = u.class, state = u.state, \
+                 lat = u.lat, lon = u.lon, uncertainty_m = u.uncertainty_m, unit = u.unit, \
+                 grid_cell = u.grid_cell, sightings = u.sightings, best_score = u.best_score, \
+                 min_score = u.min_score, review = u.review, opened_at = u.opened_at, \
+                 state_since = u.state_since, due_at = u.due_at, \
+                 first_observed_at = u.first_observed_at, recurs = u.recurs, \
+                 breached = u.breached, version = u.version, cell = u.cell \
+                 FROM UNNEST({arrays}) AS u({TICKET_COLUMNS}, cell) \
+                 WHERE t.ticket_id = u.ticket_id AND t.version = u.version - 1"
+            ),
+        ),
+    ] {
+        if t.is_empty() {
+            continue;
+        }
+        let written = tx.execute(
+            &sql,
+            &[
+                &column(t, |t| &t.ticket_id),
+                &column(t, |t| &t.category),
+                &column(t, |t| &t.class),
+                &column(t, |t| t.state.as_str()),
+                &column(t, |t| t.lat),
+                &column(t, |t| t.lon),
+                &column(t, |t| t.uncertainty_m),
+                &column(t, |t| t.unit.as_deref()),
+                &column(t, |t| t.grid_cell.as_deref()),
+                &column(t, |t| i64::from(t.sightings)),
+                &column(t, |t| t.best_score),
+                &column(t, |t| t.min_score),
+                &column(t, |t| t.review),
+                &column(t, |t| t.opened_at),
+                &column(t, |t| t.state_since),
+                &column(t, |t| t.due_at),
+                &column(t, |t| t.first_observed_at),
+                &column(t, |t| t.recurs.as_deref()),
+                &column(t, |t| t.breached),
+                &column(t, |t| t.version + 1),
+                &cells(t),
+            ],
+        )?;
+        if written as usize != t.len() {
+            let first = t.first().map_or(String::new(), |t| t.ticket_id.clone());
+            return Err(StoreError::Conflict(first));
+        }
+    }
     Ok(())
 }
 
@@ -201,6 +241,167 @@ fn write_events(
         ],
     )?;
     Ok(())
+}
+
+/// Writes a batch's effects and dead letters, a statement per table (a round trip each, not one
+/// per row); a ticket touched more than once is written once, as the batch leaves it.
+fn write_batch(
+    tx: &mut ::postgres::Transaction<'_>,
+    effects: &[Effect],
+    dead: &[NewDeadLetter],
+) -> Result<(), StoreError> {
+    // One statement per table for the whole batch (a round trip each, not one per row).
+    if !dead.is_empty() {
+        let d: Vec<&NewDeadLetter> = dead.iter().collect();
+        tx.execute(
+            "INSERT INTO dead_letters (at, topic, reason, payload, size) SELECT * FROM \
+             UNNEST($1::FLOAT8[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::INT8[])",
+            &[
+                &column(&d, |d| d.at),
+                &column(&d, |d| &d.topic),
+                &column(&d, |d| &d.reason),
+                &column(&d, |d| d.payload.as_slice()),
+                &column(&d, |d| d.size as i64),
+            ],
+        )?;
+    }
+    if effects.is_empty() {
+        return Ok(());
+    }
+    // A ticket touched twice in the batch is written as the batch leaves it.
+    let mut last = std::collections::HashMap::new();
+    for (k, e) in effects.iter().enumerate() {
+        last.insert(e.ticket.ticket_id.as_str(), k);
+    }
+    let tickets: Vec<&Ticket> = effects
+        .iter()
+        .enumerate()
+        .filter(|(k, e)| last[e.ticket.ticket_id.as_str()] == *k)
+        .map(|(_, e)| &e.ticket)
+        .collect();
+    write_tickets(tx, &tickets)?;
+    let sightings: Vec<&Sighting> = effects.iter().map(|e| &e.sighting).collect();
+    tx.execute(
+        "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
+         received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::REAL[], \
+         $6::FLOAT8[], $7::FLOAT8[], $8::FLOAT8[], $9::FLOAT8[], $10::FLOAT8[], $11::TEXT[], \
+         $12::TEXT[], $13::TEXT[])",
+        &[
+            &column(&sightings, |s| &s.hit_id),
+            &column(&sightings, |s| &s.ticket_id),
+            &column(&sightings, |s| &s.agent_id),
+            &column(&sightings, |s| &s.class),
+            &column(&sightings, |s| s.score),
+            &column(&sightings, |s| s.observed_at),
+            &column(&sightings, |s| s.received_at),
+            &column(&sightings, |s| s.lat),
+            &column(&sightings, |s| s.lon),
+            &column(&sightings, |s| s.uncertainty_m),
+            &column(&sightings, |s| &s.evidence_sha256),
+            &column(&sightings, |s| s.update_of.as_deref()),
+            &column(&sightings, |s| &s.payload),
+        ],
+    )?;
+    let events: Vec<&AuditEvent> = effects.iter().flat_map(|e| &e.events).collect();
+    write_events(tx, &events)?;
+    let (hashes, jpegs): (Vec<&str>, Vec<&[u8]>) = effects
+        .iter()
+        .filter_map(|e| {
+            let jpeg = e.evidence.as_deref()?;
+            Some((e.sighting.evidence_sha256.as_str(), jpeg))
+        })
+        .unzip();
+    if !hashes.is_empty() {
+        tx.execute(
+            "INSERT INTO evidence (sha256, jpeg) SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[]) \
+             ON CONFLICT (sha256) DO NOTHING",
+            &[&hashes, &jpegs],
+        )?;
+    }
+    Ok(())
+}
+
+/// The database as one write transaction sees it.
+struct View<'a, 'b>(&'a mut ::postgres::Transaction<'b>);
+
+impl BatchView for View<'_, '_> {
+    fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        known_hits(&mut *self.0, hit_ids)
+    }
+
+    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
+        first_hit(&mut *self.0, hit_id)
+    }
+
+    fn placed_in(&mut self, cells: &[i64], closed_since: f64) -> Result<Vec<Placed>, StoreError> {
+        self.0
+            .query(
+                &format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE cell = ANY($1) \
+                     AND state NOT IN ('rejected', 'duplicate') \
+                     AND (state NOT IN ('verified', 'closed') OR state_since >= $2)"
+                ),
+                &[&cells, &closed_since],
+            )?
+            .iter()
+            .map(|r| Ok(ticket(r)?.placed()))
+            .collect()
+    }
+
+    fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+        one_ticket(&mut *self.0, ticket_id)
+    }
+}
+
+fn known_hits(
+    db: &mut impl ::postgres::GenericClient,
+    hit_ids: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    if hit_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(db
+        .query(
+            "SELECT hit_id FROM sightings WHERE hit_id = ANY($1)",
+            &[&hit_ids],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+fn first_hit(
+    db: &mut impl ::postgres::GenericClient,
+    hit_id: &str,
+) -> Result<Option<FirstHit>, StoreError> {
+    Ok(db
+        .query_opt(
+            "SELECT ticket_id, agent_id, lat, lon, uncertainty_m FROM sightings WHERE hit_id = $1",
+            &[&hit_id],
+        )?
+        .map(|r| FirstHit {
+            ticket_id: r.get(0),
+            agent_id: r.get(1),
+            at: argus_core::geodesy::GeoPoint {
+                lat: r.get(2),
+                lon: r.get(3),
+            },
+            uncertainty_m: r.get(4),
+        }))
+}
+
+fn one_ticket(
+    db: &mut impl ::postgres::GenericClient,
+    ticket_id: &str,
+) -> Result<Option<Ticket>, StoreError> {
+    db.query_opt(
+        &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = $1"),
+        &[&ticket_id],
+    )?
+    .as_ref()
+    .map(ticket)
+    .transpose()
 }
 
 impl Postgres {
@@ -278,115 +479,75 @@ impl Store for Postgres {
     }
 
     fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        if hit_ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        Ok(self
-            .db()?
-            .query(
-                "SELECT hit_id FROM sightings WHERE hit_id = ANY($1)",
-                &[&hit_ids],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        known_hits(self.db()?, hit_ids)
     }
 
     fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
-        Ok(self
-            .db()?
-            .query_opt(
-                "SELECT ticket_id, agent_id, lat, lon, uncertainty_m FROM sightings WHERE hit_id = $1",
-                &[&hit_id],
-            )?
-            .map(|r| FirstHit {
-                ticket_id: r.get(0),
-                agent_id: r.get(1),
-                at: argus_core::geodesy::GeoPoint {
-                    lat: r.get(2),
-                    lon: r.get(3),
-                },
-                uncertainty_m: r.get(4),
-            }))
+        first_hit(self.db()?, hit_id)
     }
 
     fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError> {
         if effects.is_empty() && dead.is_empty() {
             return Ok(());
         }
-        // One statement per table for the whole batch (a round trip each, not one per row).
         let mut tx = self.db()?.transaction()?;
-        if !dead.is_empty() {
-            let d: Vec<&NewDeadLetter> = dead.iter().collect();
-            tx.execute(
-                "INSERT INTO dead_letters (at, topic, reason, payload, size) SELECT * FROM \
-                 UNNEST($1::FLOAT8[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::INT8[])",
-                &[
-                    &column(&d, |d| d.at),
-                    &column(&d, |d| &d.topic),
-                    &column(&d, |d| &d.reason),
-                    &column(&d, |d| d.payload.as_slice()),
-                    &column(&d, |d| d.size as i64),
-                ],
-            )?;
-        }
-        if effects.is_empty() {
-            tx.commit()?;
-            return Ok(());
-        }
-        // A ticket touched twice in the batch is written as the batch leaves it.
-        let mut last = std::collections::HashMap::new();
-        for (k, e) in effects.iter().enumerate() {
-            last.insert(e.ticket.ticket_id.as_str(), k);
-        }
-        let tickets: Vec<&Ticket> = effects
-            .iter()
-            .enumerate()
-            .filter(|(k, e)| last[e.ticket.ticket_id.as_str()] == *k)
-            .map(|(_, e)| &e.ticket)
-            .collect();
-        write_tickets(&mut tx, &tickets)?;
-        let sightings: Vec<&Sighting> = effects.iter().map(|e| &e.sighting).collect();
-        tx.execute(
-            "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
-             received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
-             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::REAL[], \
-             $6::FLOAT8[], $7::FLOAT8[], $8::FLOAT8[], $9::FLOAT8[], $10::FLOAT8[], $11::TEXT[], \
-             $12::TEXT[], $13::TEXT[])",
-            &[
-                &column(&sightings, |s| &s.hit_id),
-                &column(&sightings, |s| &s.ticket_id),
-                &column(&sightings, |s| &s.agent_id),
-                &column(&sightings, |s| &s.class),
-                &column(&sightings, |s| s.score),
-                &column(&sightings, |s| s.observed_at),
-                &column(&sightings, |s| s.received_at),
-                &column(&sightings, |s| s.lat),
-                &column(&sightings, |s| s.lon),
-                &column(&sightings, |s| s.uncertainty_m),
-                &column(&sightings, |s| &s.evidence_sha256),
-                &column(&sightings, |s| s.update_of.as_deref()),
-                &column(&sightings, |s| &s.payload),
-            ],
-        )?;
-        let events: Vec<&AuditEvent> = effects.iter().flat_map(|e| &e.events).collect();
-        write_events(&mut tx, &events)?;
-        let (hashes, jpegs): (Vec<&str>, Vec<&[u8]>) = effects
-            .iter()
-            .filter_map(|e| {
-                let jpeg = e.evidence.as_deref()?;
-                Some((e.sighting.evidence_sha256.as_str(), jpeg))
-            })
-            .unzip();
-        if !hashes.is_empty() {
-            tx.execute(
-                "INSERT INTO evidence (sha256, jpeg) SELECT * FROM UNNEST($1::TEXT[], $2::BYTEA[]) \
-                 ON CONFLICT (sha256) DO NOTHING",
-                &[&hashes, &jpegs],
-            )?;
-        }
+        write_batch(&mut tx, effects, dead)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn in_batch(
+        &mut self,
+        areas: &[i64],
+        place: &mut dyn FnMut(&mut dyn BatchView) -> Result<Decided, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db()?.transaction()?;
+        // The placement locks, in one order for every instance (no deadlock), released with
+        // the transaction.
+        let mut areas = areas.to_vec();
+        areas.sort_unstable();
+        areas.dedup();
+        for a in &areas {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[a])?;
+        }
+        let (effects, dead) = place(&mut View(&mut tx))?;
+        write_batch(&mut tx, &effects, &dead)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn claim_overdue(
+        &mut self,
+        now: f64,
+        limit: usize,
+        event: &dyn Fn(&Ticket) -> AuditEvent,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let mut tx = self.db()?.transaction()?;
+        // Rows another instance is claiming are skipped, not waited for: each breach is
+        // claimed once.
+        let mut late = tx
+            .query(
+                &format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE due_at < $1 AND NOT breached \
+                     ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+                ),
+                &[&now, &(limit as i64)],
+            )?
+            .iter()
+            .map(ticket)
+            .collect::<Result<Vec<_>, _>>()?;
+        for t in &mut late {
+            t.breached = true;
+        }
+        let refs: Vec<&Ticket> = late.iter().collect();
+        write_tickets(&mut tx, &refs)?;
+        let events: Vec<AuditEvent> = late.iter().map(event).collect();
+        write_events(&mut tx, &events.iter().collect::<Vec<_>>())?;
+        tx.commit()?;
+        for t in &mut late {
+            t.version += 1;
+        }
+        Ok(late)
     }
 
     fn put_ticket(&mut self, t: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError> {
@@ -417,14 +578,7 @@ impl Store for Postgres {
     }
 
     fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
-        self.db()?
-            .query_opt(
-                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = $1"),
-                &[&ticket_id],
-            )?
-            .as_ref()
-            .map(ticket)
-            .transpose()
+        one_ticket(self.db()?, ticket_id)
     }
 
     fn tickets(&mut self, f: &TicketFilter, limit: usize) -> Result<Vec<Ticket>, StoreError> {
@@ -503,31 +657,6 @@ impl Store for Postgres {
             .db()?
             .query_opt("SELECT jpeg FROM evidence WHERE sha256 = $1", &[&sha256])?
             .map(|r| r.get(0)))
-    }
-
-    fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
-        self.db()?
-            .query(
-                &format!(
-                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE state NOT IN ('rejected', 'duplicate') \
-                     AND (state NOT IN ('verified', 'closed') OR state_since >= $1)"
-                ),
-                &[&closed_since],
-            )?
-            .iter()
-            .map(|r| Ok(ticket(r)?.placed()))
-            .collect()
-    }
-
-    fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
-        self.db()?
-            .query(
-                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE due_at < $1 AND NOT breached"),
-                &[&now],
-            )?
-            .iter()
-            .map(ticket)
-            .collect()
     }
 
     fn counts(&mut self) -> Result<(u64, u64, u64), StoreError> {

@@ -2,13 +2,15 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    AuditEvent, DeadLetter, Effect, FirstHit, NewDeadLetter, Sighting, Store, StoreError, Ticket,
-    TicketFilter,
+    AuditEvent, BatchView, DeadLetter, Decided, Effect, FirstHit, NewDeadLetter, Sighting, Store,
+    StoreError, Ticket, TicketFilter,
 };
-use crate::engine::{Placed, State};
+use crate::engine::{Placed, State, cell_key};
 
 /// Migrations, in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -83,6 +85,11 @@ CREATE TABLE dead_letters (
     // Lists are newest first, often of one unit or state.
     "CREATE INDEX tickets_opened ON tickets (opened_at); \
      CREATE INDEX tickets_unit_state ON tickets (unit, state, opened_at);",
+    // Placement reads a hit's neighbourhood by cell; writes name the version they read.
+    // (Cells of tickets stored before are filled in by `fill_cells`.)
+    "ALTER TABLE tickets ADD COLUMN version INTEGER NOT NULL DEFAULT 1; \
+     ALTER TABLE tickets ADD COLUMN cell INTEGER; \
+     CREATE INDEX tickets_cell ON tickets (cell);",
 ];
 
 /// The SQLite store.
@@ -90,8 +97,6 @@ CREATE TABLE dead_letters (
 pub struct Sqlite {
     db: Connection,
 }
-
-const TICKET_COLUMNS: &str = ticket_columns!();
 
 fn ticket_row(r: &Row<'_>) -> rusqlite::Result<(Ticket, String)> {
     let state: String = r.get(3)?;
@@ -116,6 +121,7 @@ fn ticket_row(r: &Row<'_>) -> rusqlite::Result<(Ticket, String)> {
             first_observed_at: r.get(16)?,
             recurs: r.get(17)?,
             breached: r.get(18)?,
+            version: r.get(19)?,
         },
         state,
     ))
@@ -129,14 +135,14 @@ fn with_state((mut t, state): (Ticket, String)) -> Result<Ticket, StoreError> {
     Ok(t)
 }
 
+/// Writes a ticket: inserted when new (version 0), else replaced if its version is still the
+/// one it was read at; it is stored at the next version.
 fn write_ticket(tx: &rusqlite::Transaction<'_>, t: &Ticket) -> Result<(), StoreError> {
-    tx.prepare_cached(concat!(
-        "INSERT OR REPLACE INTO tickets (",
-        ticket_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19)"
-    ))?
-    .execute(params![
+    let cell = cell_key(argus_core::geodesy::GeoPoint {
+        lat: t.lat,
+        lon: t.lon,
+    });
+    let values = params![
         t.ticket_id,
         t.category,
         t.class,
@@ -156,8 +162,160 @@ fn write_ticket(tx: &rusqlite::Transaction<'_>, t: &Ticket) -> Result<(), StoreE
         t.first_observed_at,
         t.recurs,
         t.breached,
-    ])?;
+        t.version + 1,
+        cell,
+    ];
+    let written = if t.version == 0 {
+        tx.prepare_cached(concat!(
+            "INSERT INTO tickets (",
+            ticket_columns!(),
+            ", cell) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+             ?16, ?17, ?18, ?19, ?20, ?21)"
+        ))?
+        .execute(values)?
+    } else {
+        tx.prepare_cached(
+            "UPDATE tickets SET category = ?2, class = ?3, state = ?4, lat = ?5, lon = ?6, \
+             uncertainty_m = ?7, unit = ?8, grid_cell = ?9, sightings = ?10, best_score = ?11, \
+             min_score = ?12, review = ?13, opened_at = ?14, state_since = ?15, due_at = ?16, \
+             first_observed_at = ?17, recurs = ?18, breached = ?19, version = ?20, cell = ?21 \
+             WHERE ticket_id = ?1 AND version = ?20 - 1",
+        )?
+        .execute(values)?
+    };
+    if written != 1 {
+        return Err(StoreError::Conflict(t.ticket_id.clone()));
+    }
     Ok(())
+}
+
+/// Writes a batch's effects and dead letters; a ticket touched more than once is written once,
+/// as the batch leaves it.
+fn write_batch(
+    tx: &rusqlite::Transaction<'_>,
+    effects: &[Effect],
+    dead: &[NewDeadLetter],
+) -> Result<(), StoreError> {
+    let mut put_dead = tx.prepare_cached(
+        "INSERT INTO dead_letters (at, topic, reason, payload, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for d in dead {
+        put_dead.execute(params![d.at, d.topic, d.reason, d.payload, d.size as i64])?;
+    }
+    let mut last = HashMap::new();
+    for (k, e) in effects.iter().enumerate() {
+        last.insert(e.ticket.ticket_id.as_str(), k);
+    }
+    let mut put_sighting = tx.prepare_cached(
+        "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
+         received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    let mut put_evidence =
+        tx.prepare_cached("INSERT OR IGNORE INTO evidence (sha256, jpeg) VALUES (?1, ?2)")?;
+    for (k, e) in effects.iter().enumerate() {
+        if last.get(e.ticket.ticket_id.as_str()) == Some(&k) {
+            write_ticket(tx, &e.ticket)?;
+        }
+    }
+    for e in effects {
+        let s = &e.sighting;
+        put_sighting.execute(params![
+            s.hit_id,
+            s.ticket_id,
+            s.agent_id,
+            s.class,
+            s.score,
+            s.observed_at,
+            s.received_at,
+            s.lat,
+            s.lon,
+            s.uncertainty_m,
+            s.evidence_sha256,
+            s.update_of,
+            s.payload,
+        ])?;
+        for ev in &e.events {
+            write_event(tx, ev)?;
+        }
+        if let Some(jpeg) = &e.evidence {
+            put_evidence.execute(params![s.evidence_sha256, jpeg])?;
+        }
+    }
+    Ok(())
+}
+
+/// The database as one write transaction sees it.
+struct View<'a, 'b>(&'a rusqlite::Transaction<'b>);
+
+impl BatchView for View<'_, '_> {
+    fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let mut q = self
+            .0
+            .prepare_cached("SELECT 1 FROM sightings WHERE hit_id = ?1")?;
+        let mut known = HashSet::new();
+        for &id in hit_ids {
+            if q.exists([id])? {
+                known.insert(id.to_string());
+            }
+        }
+        Ok(known)
+    }
+
+    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
+        first_hit(self.0, hit_id)
+    }
+
+    fn placed_in(&mut self, cells: &[i64], closed_since: f64) -> Result<Vec<Placed>, StoreError> {
+        let mut q = self.0.prepare_cached(concat!(
+            "SELECT ",
+            ticket_columns!(),
+            " FROM tickets WHERE cell IN (SELECT value FROM json_each(?1)) \
+             AND state NOT IN ('rejected', 'duplicate') \
+             AND (state NOT IN ('verified', 'closed') OR state_since >= ?2)"
+        ))?;
+        let cells = serde_json::to_string(cells).map_err(|e| StoreError::Corrupt {
+            table: "tickets",
+            what: e.to_string(),
+        })?;
+        let rows = q.query_map(params![cells, closed_since], ticket_row)?;
+        rows.map(|r| Ok(with_state(r?)?.placed())).collect()
+    }
+
+    fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+        ticket(self.0, ticket_id)
+    }
+}
+
+fn first_hit(db: &Connection, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT ticket_id, agent_id, lat, lon, uncertainty_m FROM sightings WHERE hit_id = ?1",
+        )?
+        .query_row([hit_id], |r| {
+            Ok(FirstHit {
+                ticket_id: r.get(0)?,
+                agent_id: r.get(1)?,
+                at: argus_core::geodesy::GeoPoint {
+                    lat: r.get(2)?,
+                    lon: r.get(3)?,
+                },
+                uncertainty_m: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+fn ticket(db: &Connection, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+    db.prepare_cached(concat!(
+        "SELECT ",
+        ticket_columns!(),
+        " FROM tickets WHERE ticket_id = ?1"
+    ))?
+    .query_row([ticket_id], ticket_row)
+    .optional()?
+    .map(with_state)
+    .transpose()
 }
 
 fn write_event(tx: &rusqlite::Transaction<'_>, ev: &AuditEvent) -> Result<(), StoreError> {
@@ -218,6 +376,27 @@ impl Sqlite {
             tx.commit()?;
             tracing::info!(version = k + 1, "store migrated");
         }
+        self.fill_cells()
+    }
+
+    /// Gives tickets stored before cells existed their cell.
+    fn fill_cells(&mut self) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        let todo: Vec<(String, f64, f64)> = tx
+            .prepare("SELECT ticket_id, lat, lon FROM tickets WHERE cell IS NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, lat, lon) in &todo {
+            let cell = cell_key(argus_core::geodesy::GeoPoint {
+                lat: *lat,
+                lon: *lon,
+            });
+            tx.execute(
+                "UPDATE tickets SET cell = ?1 WHERE ticket_id = ?2",
+                params![cell, id],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 }
@@ -233,67 +412,28 @@ impl Store for Sqlite {
     }
 
     fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
-        Ok(self
-            .db
-            .prepare_cached(
-                "SELECT ticket_id, agent_id, lat, lon, uncertainty_m FROM sightings WHERE hit_id = ?1",
-            )?
-            .query_row([hit_id], |r| {
-                Ok(FirstHit {
-                    ticket_id: r.get(0)?,
-                    agent_id: r.get(1)?,
-                    at: argus_core::geodesy::GeoPoint {
-                        lat: r.get(2)?,
-                        lon: r.get(3)?,
-                    },
-                    uncertainty_m: r.get(4)?,
-                })
-            })
-            .optional()?)
+        first_hit(&self.db, hit_id)
     }
 
     fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
-        {
-            let mut put_dead = tx.prepare_cached(
-                "INSERT INTO dead_letters (at, topic, reason, payload, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for d in dead {
-                put_dead.execute(params![d.at, d.topic, d.reason, d.payload, d.size as i64])?;
-            }
-            let mut put_sighting = tx.prepare_cached(
-                "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
-                 received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?;
-            let mut put_evidence =
-                tx.prepare_cached("INSERT OR IGNORE INTO evidence (sha256, jpeg) VALUES (?1, ?2)")?;
-            for e in effects {
-                write_ticket(&tx, &e.ticket)?;
-                let s = &e.sighting;
-                put_sighting.execute(params![
-                    s.hit_id,
-                    s.ticket_id,
-                    s.agent_id,
-                    s.class,
-                    s.score,
-                    s.observed_at,
-                    s.received_at,
-                    s.lat,
-                    s.lon,
-                    s.uncertainty_m,
-                    s.evidence_sha256,
-                    s.update_of,
-                    s.payload,
-                ])?;
-                for ev in &e.events {
-                    write_event(&tx, ev)?;
-                }
-                if let Some(jpeg) = &e.evidence {
-                    put_evidence.execute(params![s.evidence_sha256, jpeg])?;
-                }
-            }
-        }
+        write_batch(&tx, effects, dead)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn in_batch(
+        &mut self,
+        _areas: &[i64],
+        place: &mut dyn FnMut(&mut dyn BatchView) -> Result<Decided, StoreError>,
+    ) -> Result<(), StoreError> {
+        // SQLite has one writer at a time: taking the write lock first serialises every
+        // placement, across processes too.
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (effects, dead) = place(&mut View(&tx))?;
+        write_batch(&tx, &effects, &dead)?;
         tx.commit()?;
         Ok(())
     }
@@ -306,6 +446,34 @@ impl Store for Sqlite {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn claim_overdue(
+        &mut self,
+        now: f64,
+        limit: usize,
+        event: &dyn Fn(&Ticket) -> AuditEvent,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut late: Vec<Ticket> = tx
+            .prepare_cached(concat!(
+                "SELECT ",
+                ticket_columns!(),
+                " FROM tickets WHERE due_at < ?1 AND breached = 0 LIMIT ?2"
+            ))?
+            .query_map(params![now, limit as i64], ticket_row)?
+            .map(|r| with_state(r?))
+            .collect::<Result<_, _>>()?;
+        for t in &mut late {
+            t.breached = true;
+            write_ticket(&tx, t)?;
+            write_event(&tx, &event(t))?;
+            t.version += 1;
+        }
+        tx.commit()?;
+        Ok(late)
     }
 
     fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
@@ -326,15 +494,7 @@ impl Store for Sqlite {
     }
 
     fn ticket(&mut self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
-        self.db
-            .query_row(
-                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id = ?1"),
-                [ticket_id],
-                ticket_row,
-            )
-            .optional()?
-            .map(with_state)
-            .transpose()
+        ticket(&self.db, ticket_id)
     }
 
     fn tickets(&mut self, f: &TicketFilter, limit: usize) -> Result<Vec<Ticket>, StoreError> {
@@ -412,25 +572,6 @@ impl Store for Sqlite {
                 |r| r.get(0),
             )
             .optional()?)
-    }
-
-    fn placed(&mut self, closed_since: f64) -> Result<Vec<Placed>, StoreError> {
-        let mut q = self.db.prepare(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE state NOT IN ('rejected', 'duplicate') \
-             AND (state NOT IN ('verified', 'closed') OR state_since >= ?1)"
-        ))?;
-        let rows = q.query_map([closed_since], ticket_row)?;
-        rows.map(|r| Ok(with_state(r?)?.placed())).collect()
-    }
-
-    fn overdue(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
-        let mut q = self.db.prepare_cached(concat!(
-            "SELECT ",
-            ticket_columns!(),
-            " FROM tickets WHERE due_at < ?1 AND breached = 0"
-        ))?;
-        let rows = q.query_map([now], ticket_row)?;
-        rows.map(|r| with_state(r?)).collect()
     }
 
     fn counts(&mut self) -> Result<(u64, u64, u64), StoreError> {
