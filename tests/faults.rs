@@ -916,3 +916,296 @@ fn poison_hits_among_good_ones_on_the_embedded_broker_and_sqlite() {
 fn poison_hits_among_good_ones_on_mosquitto_and_postgres() {
     run_poison_case(true);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scale-out
+
+/// A hit of the scale-out cases at grid point `k` (about 110 m apart), `offset_m` north of it.
+fn grid_hit(name: &str, agent: &str, k: usize, offset_m: f64) -> argus_core::hit::Hit {
+    let mut h = hit(
+        &hit_id(name),
+        agent,
+        "construction_waste",
+        30.5 + (k / 100) as f64 * 0.001 + offset_m / 111_320.0,
+        0.9,
+    );
+    h.position.lon = 121.0 + (k % 100) as f64 * 0.0012;
+    h.observed_at = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
+    h
+}
+
+/// An agent in this process: the edge agent's own outbox and publisher.
+struct InProcessAgent {
+    id: String,
+    url: String,
+    outbox: Arc<argus_edge_agent::outbox::Outbox>,
+    publisher: Option<argus_edge_agent::publish::Publisher>,
+}
+
+impl InProcessAgent {
+    /// Its outbox, not yet published.
+    fn open(id: &str, url: &str, dir: &Path) -> Self {
+        let outbox =
+            Arc::new(argus_edge_agent::outbox::Outbox::open(&dir.join(id), 100_000).unwrap());
+        Self {
+            id: id.into(),
+            url: url.into(),
+            outbox,
+            publisher: None,
+        }
+    }
+
+    /// Starts publishing the outbox.
+    fn publish(&mut self) {
+        self.publisher = Some(
+            argus_edge_agent::publish::Publisher::spawn(
+                argus_edge_agent::publish::PublisherOptions {
+                    url: self.url.clone(),
+                    agent_id: self.id.clone(),
+                    credentials: None,
+                    ca_pem: None,
+                    keep_alive: Duration::from_secs(5),
+                    receipt_timeout: Duration::from_secs(2),
+                },
+                self.outbox.clone(),
+            )
+            .unwrap(),
+        );
+    }
+
+    fn send(&self, h: &argus_core::hit::Hit) {
+        self.outbox
+            .put(&argus_edge_agent::outbox::Entry {
+                id: h.hit_id.clone(),
+                topic: argus_core::hit::hits_topic(&self.id),
+                payload: serde_json::to_vec(h).unwrap(),
+            })
+            .unwrap();
+    }
+}
+
+const OPERATOR: &str = "operator-token-scale-out-0123456789";
+
+/// `n` triage instances on one PostgreSQL behind one Mosquitto, started at the same moment on
+/// an empty database; 6,000 hits spread over a district, then 1,000 hits that each join an
+/// earlier ticket while 300 operators' transitions (dispatched → in progress) of those same
+/// tickets run through the instances' APIs. `kill_one` SIGKILLs one instance in the middle of
+/// the second phase, never to return. The tickets, their sightings, states and SLA breaches
+/// must be what one triage would have made. Returns hits/s of the first phase.
+fn run_scale_out(n: usize, kill_one: bool) -> f64 {
+    let tmp = tempfile::tempdir().unwrap();
+    let mosquitto = argus::services::Mosquitto::start(&tmp.path().join("mosquitto"));
+    let pg = argus::services::Postgres::start(&tmp.path().join("pg"));
+    let tokens = tmp.path().join("tokens.txt");
+    std::fs::write(&tokens, format!("operator:{OPERATOR}\n")).unwrap();
+    let config = tmp.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = \"{}\"\ntokens = \"{}\"\n[mqtt]\nurl = \"{}\"\n\
+             [rules]\nsla = {{ dispatch_s = 1, response_s = 3, completion_s = 3600 }}\n",
+            pg.url(),
+            tokens.display(),
+            mosquitto.url()
+        ),
+    )
+    .unwrap();
+    let bin = argus::services::workspace_bin("triage");
+    let ports: Vec<PortLease> = (0..n).map(|_| lease_port()).collect();
+    // All at once on the empty database: each start must succeed.
+    let mut children: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            std::process::Command::new(&bin)
+                .args(["serve", "--config"])
+                .arg(&config)
+                .args(["--http", &format!("127.0.0.1:{}", p.port)])
+                .env("RUST_LOG", "info")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(tmp.path().join(format!("triage-{k}.log"))).unwrap())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (k, p) in ports.iter().enumerate() {
+        wait_for("every instance up", Duration::from_secs(30), || {
+            if let Ok(Some(status)) = children[k].try_wait() {
+                panic!(
+                    "instance {k} exited ({status}): {}",
+                    std::fs::read_to_string(tmp.path().join(format!("triage-{k}.log"))).unwrap()
+                );
+            }
+            health(p.port) == 200
+        });
+    }
+    let mut agents: Vec<InProcessAgent> = ["dock-s1", "dock-s2", "cam-s3"]
+        .iter()
+        .map(|a| InProcessAgent::open(a, &mosquitto.url(), &tmp.path().join("agents")))
+        .collect();
+    let drained = |agents: &[InProcessAgent]| agents.iter().all(|a| a.outbox.is_empty());
+    // Phase one: 6,000 hits, each its own ticket, waiting in the agents' outboxes (their
+    // synced writes would otherwise be what is measured), then let go at once.
+    for k in 0..6000 {
+        agents[k % 3].send(&grid_hit(&format!("spread-{k}"), &agents[k % 3].id, k, 0.0));
+    }
+    let began = Instant::now();
+    for a in &mut agents {
+        a.publish();
+    }
+    wait_for(
+        "the spread hits receipted",
+        Duration::from_secs(300),
+        || drained(&agents),
+    );
+    let rate = 6000.0 / began.elapsed().as_secs_f64();
+    // Phase two: joins and transitions of the same tickets, at once.
+    let mut db = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let ticket_of = |db: &mut postgres::Client, k: usize| -> String {
+        db.query_one(
+            "SELECT ticket_id FROM sightings WHERE hit_id = $1",
+            &[&hit_id(&format!("spread-{k}"))],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let moved: Vec<String> = (0..300).map(|k| ticket_of(&mut db, k * 6)).collect();
+    let http_ports: Vec<u16> = ports.iter().map(|p| p.port).collect();
+    let operators = {
+        let moved = moved.clone();
+        let http_ports = http_ports.clone();
+        std::thread::spawn(move || {
+            let mut refused = Vec::new();
+            for (k, t) in moved.iter().enumerate() {
+                // Round the instances; one may be gone (killed): try the next.
+                let mut done = false;
+                for attempt in 0..http_ports.len() {
+                    let port = http_ports[(k + attempt) % http_ports.len()];
+                    let r = argus::services::http(
+                        port,
+                        "POST",
+                        &format!("/api/v1/tickets/{t}/transition"),
+                        &[
+                            ("Authorization", &format!("Bearer {OPERATOR}")),
+                            ("Content-Type", "application/json"),
+                        ],
+                        br#"{"to":"in_progress","note":"scale-out"}"#,
+                    );
+                    if let Some((200, _)) = r {
+                        done = true;
+                        break;
+                    }
+                    if let Some((code, body)) = r {
+                        refused.push(format!("{t}: {code} {}", String::from_utf8_lossy(&body)));
+                    }
+                }
+                assert!(
+                    done,
+                    "transition of {t} failed on every instance: {refused:?}"
+                );
+            }
+            refused
+        })
+    };
+    for j in 0..1000 {
+        let k = j * 6;
+        agents[(k + 1) % 3].send(&grid_hit(
+            &format!("join-{k}"),
+            &agents[(k + 1) % 3].id,
+            k,
+            3.0,
+        ));
+        if kill_one && j == 500 {
+            kill9(&mut children[n - 1]);
+        }
+    }
+    let refused = operators.join().unwrap();
+    wait_for("the joins receipted", Duration::from_secs(300), || {
+        drained(&agents)
+    });
+    // Let every dispatched ticket pass its 3 s response deadline and be swept.
+    std::thread::sleep(Duration::from_secs(5));
+    // What one triage makes of this input: ticket k holds spread-k (and join-k for every
+    // sixth below 6,000); the first 300 of those are in progress, the rest dispatched.
+    let rows = db
+        .query(
+            "SELECT t.ticket_id, t.state, string_agg(s.hit_id, ',' ORDER BY s.hit_id), \
+             (SELECT count(*) FROM audit a WHERE a.ticket_id = t.ticket_id AND a.event = 'sla_breach'), \
+             (SELECT count(DISTINCT a.detail) FROM audit a WHERE a.ticket_id = t.ticket_id AND a.event = 'sla_breach') \
+             FROM tickets t JOIN sightings s ON s.ticket_id = t.ticket_id GROUP BY t.ticket_id, t.state",
+            &[],
+        )
+        .unwrap();
+    let mut got = std::collections::BTreeSet::new();
+    let mut doubled_breaches = 0;
+    let mut dispatched_unbreached = 0;
+    for r in &rows {
+        let state: String = r.get(1);
+        let hits: String = r.get(2);
+        let breaches: i64 = r.get(3);
+        let stages: i64 = r.get(4);
+        if breaches > stages {
+            doubled_breaches += 1;
+        }
+        if state == "dispatched" && breaches == 0 {
+            dispatched_unbreached += 1;
+        }
+        got.insert((hits, state));
+    }
+    let mut want = std::collections::BTreeSet::new();
+    for k in 0..6000 {
+        let mut hits = vec![hit_id(&format!("spread-{k}"))];
+        if k % 6 == 0 {
+            hits.push(hit_id(&format!("join-{k}")));
+        }
+        hits.sort();
+        let state = if k % 6 == 0 && k / 6 < 300 {
+            "in_progress"
+        } else {
+            "dispatched"
+        };
+        want.insert((hits.join(","), state.to_string()));
+    }
+    let transitions: i64 = db
+        .query_one(
+            "SELECT count(*) FROM audit WHERE event = 'transition' AND actor LIKE 'operator%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    eprintln!(
+        "{n} instance(s){}: {rate:.0} hits/s over 6,000 spread hits; {} tickets ({} expected), {} equal; \
+         {transitions} transitions ({} refused on the way and retried); {doubled_breaches} doubled breaches",
+        if kill_one { ", one killed" } else { "" },
+        got.len(),
+        want.len(),
+        got.intersection(&want).count(),
+        refused.len()
+    );
+    assert_eq!(
+        got.difference(&want).take(5).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "tickets one triage would not have made"
+    );
+    assert_eq!(got, want, "the tickets differ from one triage's");
+    assert_eq!(transitions, 300, "a transition was lost or doubled");
+    assert_eq!(doubled_breaches, 0, "an SLA breach was recorded twice");
+    assert_eq!(dispatched_unbreached, 0, "an SLA breach was not recorded");
+    for c in &mut children {
+        kill9(c);
+    }
+    rate
+}
+
+#[test]
+fn scale_out_two_and_three_instances_make_the_tickets_of_one() {
+    let one = run_scale_out(1, false);
+    let two = run_scale_out(2, false);
+    let three = run_scale_out(3, false);
+    eprintln!("hits/s: 1 instance {one:.0}, 2 instances {two:.0}, 3 instances {three:.0}");
+}
+
+#[test]
+fn scale_out_with_one_instance_killed_for_good_loses_nothing() {
+    run_scale_out(2, true);
+}

@@ -241,23 +241,10 @@ pub fn listen(
         // Receipts of committed batches, waiting for room in the request queue.
         let mut pending: VecDeque<(String, Vec<u8>)> = VecDeque::new();
         let mut first_at = Instant::now();
-        let mut swept = Instant::now();
         // While the store refuses: when to try the batch again, and the next wait.
         let mut retry_at: Option<Instant> = None;
         let mut store_backoff = Duration::from_millis(100);
         loop {
-            // SLA deadlines are checked every second (not while the store is away).
-            if swept.elapsed() >= Duration::from_secs(1) && retry_at.is_none() {
-                swept = Instant::now();
-                match ingest.lock() {
-                    Ok(mut ing) => {
-                        if let Err(e) = ing.sweep(clock::now_unix_s()) {
-                            tracing::error!(error = %e, "SLA sweep failed");
-                        }
-                    }
-                    Err(_) => tracing::error!("the ingest lock is poisoned; SLA sweep skipped"),
-                }
-            }
             if stop.load(Ordering::SeqCst) {
                 let _ = client.disconnect();
                 status.connected.store(false, Ordering::SeqCst);

@@ -142,6 +142,7 @@ pub struct Service {
     http_stop: Option<tokio::sync::oneshot::Sender<()>>,
     http_thread: Option<JoinHandle<()>>,
     supervisor: Option<JoinHandle<()>>,
+    sweeper: Option<JoinHandle<()>>,
     // The embedded broker lives as long as the service.
     _broker: Option<Arc<EmbeddedBroker>>,
 }
@@ -240,11 +241,51 @@ impl Service {
         opts.check()?;
         // Room for a few full batches of events: a reader that falls further behind skips ahead.
         let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
         ingest.set_feed(feed.clone());
         let counters = ingest.counters.clone();
         let ingest = Arc::new(Mutex::new(ingest));
-        let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(IngestStatus::new());
+        // SLA deadlines are checked every second on a connection and a thread of their own,
+        // whatever the broker's state.
+        let sweeper = {
+            let store = store::open(&cfg.db).map_err(|source| ServiceError::Store {
+                url: db_shown.clone(),
+                source,
+            })?;
+            let mut sweeper = Ingest::new(
+                store,
+                cfg.rules.clone(),
+                cfg.intake.clone(),
+                Routing::new(None),
+            )
+            .map_err(|source| ServiceError::Store {
+                url: db_shown.clone(),
+                source,
+            })?;
+            sweeper.set_feed(feed.clone());
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("sla-sweeper".into())
+                .spawn(move || {
+                    let mut failing = false;
+                    while !stop.load(Ordering::SeqCst) {
+                        match sweeper.sweep(argus_core::clock::now_unix_s()) {
+                            Ok(_) => failing = false,
+                            Err(e) if !failing => {
+                                tracing::error!(error = %e, "SLA sweep failed; retrying every second");
+                                failing = true;
+                            }
+                            Err(_) => {}
+                        }
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                })
+                .map_err(|source| ServiceError::Spawn {
+                    what: "the SLA sweeper",
+                    source,
+                })?
+        };
         let supervisor = supervise_ingest(
             opts,
             ingest.clone(),
@@ -339,6 +380,7 @@ impl Service {
             http_stop: Some(http_stop),
             http_thread: Some(http_thread),
             supervisor: Some(supervisor),
+            sweeper: Some(sweeper),
             _broker: broker,
         })
     }
@@ -414,6 +456,9 @@ impl Service {
         }
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.supervisor.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.sweeper.take() {
             let _ = h.join();
         }
     }
