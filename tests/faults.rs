@@ -1209,3 +1209,117 @@ fn scale_out_two_and_three_instances_make_the_tickets_of_one() {
 fn scale_out_with_one_instance_killed_for_good_loses_nothing() {
     run_scale_out(2, true);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// A process's resident memory now and at its peak, bytes (from /proc).
+fn rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// 1 GB of hits (7,500 hits with 100 kB evidence each, 1.0 GB as published) through the
+/// embedded broker into SQLite: triage's resident memory stays under 300 MB, at the end and at
+/// its peak.
+#[test]
+fn a_gigabyte_of_hits_through_the_embedded_broker_keeps_triage_under_300_mb() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    const HITS: usize = 7_500;
+    const BOUND: u64 = 300 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let port = lease_port();
+    let db = tmp.path().join("triage.db");
+    let mut triage = argus::services::start_triage(
+        argus::services::workspace_bin("triage").to_str().unwrap(),
+        &[
+            "serve".to_string(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--db".into(),
+            format!("sqlite:{}", db.display()),
+            "--broker-listen".into(),
+            format!("127.0.0.1:{}", port.port),
+        ],
+        &tmp.path().join("triage.log"),
+    );
+    let (before, _) = rss(triage.id());
+    let mut mo = MqttOptions::new("dock-m", "127.0.0.1", port.port);
+    mo.set_max_packet_size(4 << 20, 4 << 20).set_inflight(200);
+    let (client, mut conn) = Client::new(mo, 64);
+    std::thread::spawn(move || for _ in conn.iter() {});
+    let now = argus_core::clock::now_unix_s();
+    let mut sent_bytes = 0usize;
+    let mut peak = 0;
+    let began = Instant::now();
+    for i in 0..HITS {
+        // 100 kB of evidence that differs from hit to hit (each is stored once, by hash).
+        let mut jpeg = vec![0u8; 100_000];
+        for (k, b) in jpeg.iter_mut().enumerate() {
+            *b = (k as u32)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(i as u32) as u8;
+        }
+        let mut h = hit(
+            &hit_id(&format!("mem-{i}")),
+            "dock-m",
+            "construction_waste",
+            30.5 + (i / 100) as f64 * 0.001,
+            0.9,
+        );
+        h.position.lon = 121.0 + (i % 100) as f64 * 0.0012;
+        h.observed_at = argus_core::clock::rfc3339(now);
+        h.evidence.sha256 = format!("{:x}", sha2::Sha256::digest(&jpeg));
+        h.evidence.jpeg_base64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
+        let payload = serde_json::to_vec(&h).unwrap();
+        sent_bytes += payload.len();
+        client
+            .publish(
+                "argus/v1/agents/dock-m/hits",
+                QoS::AtLeastOnce,
+                false,
+                payload,
+            )
+            .unwrap();
+        if i % 500 == 0 {
+            peak = peak.max(rss(triage.id()).0);
+        }
+    }
+    let stored = || {
+        argus_triage::store::Sqlite::open(&db)
+            .ok()
+            .and_then(|mut s| s.counts().ok())
+            .map_or(0, |c| c.1)
+    };
+    wait_for("every hit stored", Duration::from_secs(300), || {
+        peak = peak.max(rss(triage.id()).0);
+        stored() as usize >= HITS
+    });
+    let took = began.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let (after, hwm) = rss(triage.id());
+    eprintln!(
+        "{HITS} hits, {:.2} GB published in {:.1} s: triage's RSS {} MB before, {} MB after, peak {} MB (sampled {} MB); bound {} MB",
+        sent_bytes as f64 / 1e9,
+        took.as_secs_f64(),
+        before >> 20,
+        after >> 20,
+        hwm >> 20,
+        peak >> 20,
+        BOUND >> 20
+    );
+    assert!(sent_bytes >= 1_000_000_000, "only {sent_bytes} bytes sent");
+    assert!(
+        after <= BOUND && hwm <= BOUND,
+        "RSS {after} after, {hwm} at peak"
+    );
+    kill9(&mut triage);
+}
