@@ -1323,3 +1323,108 @@ fn a_gigabyte_of_hits_through_the_embedded_broker_keeps_triage_under_300_mb() {
     );
     kill9(&mut triage);
 }
+
+/// The embedded broker with credentials: wrong passwords and unknown users are refused, an
+/// agent cannot take another's client id, and 1,000 idle sockets with 1,000 wrong logins lock
+/// no real agent out. (Topic ACLs are Mosquitto's: see the case above.)
+#[test]
+fn broker_logins_on_the_embedded_broker_refuse_strangers_and_survive_a_flood() {
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    for (user, pass) in [
+        ("triage", "t-secret"),
+        ("dock-1", "d1-secret"),
+        ("dock-2", "d2-secret"),
+    ] {
+        std::fs::write(creds.join(format!("{user}.pass")), pass).unwrap();
+    }
+    let port = lease_port();
+    let config = tmp.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:0\"\n[mqtt]\nlisten = \"127.0.0.1:{}\"\ncredentials = \"{}\"\n",
+            tmp.path().join("triage.db").display(),
+            port.port,
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("triage.log");
+    let mut triage = argus::services::start_triage(
+        argus::services::workspace_bin("triage").to_str().unwrap(),
+        &[
+            "serve".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ],
+        &log,
+    );
+    let refused = |client_id: &str, user: &str, pass: &str| {
+        let p = Peer::connect(port.port, client_id, user, pass);
+        p.wait_connected();
+        *p.connack.lock().unwrap() != Some(ConnectReturnCode::Success)
+    };
+    assert!(
+        refused("dock-1", "dock-1", "wrong"),
+        "a wrong password got in"
+    );
+    assert!(refused("nobody", "nobody", "x"), "an unknown user got in");
+    assert!(
+        refused("dock-1", "dock-2", "d2-secret"),
+        "dock-2 took dock-1's client id"
+    );
+    assert!(
+        !refused("dock-2-osd", "dock-2", "d2-secret"),
+        "dock-2's own second client"
+    );
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port.port)) {
+            idle.push(s);
+        }
+    }
+    let flood: Vec<_> = (0..8)
+        .map(|t| {
+            let port = port.port;
+            std::thread::spawn(move || {
+                for n in 0..125 {
+                    let p = Peer::connect(port, &format!("dock-1-{t}-{n}"), "dock-1", "wrong");
+                    p.wait_connected();
+                }
+            })
+        })
+        .collect();
+    let a = Peer::connect(port.port, "dock-1", "dock-1", "d1-secret");
+    a.wait_connected();
+    assert_eq!(
+        *a.connack.lock().unwrap(),
+        Some(ConnectReturnCode::Success),
+        "the real agent was locked out"
+    );
+    assert!(a.subscribe("argus/v1/agents/dock-1/receipts"));
+    let (id, payload) = hit_payload("embedded-login", "dock-1", 30.7);
+    a.client
+        .publish(
+            "argus/v1/agents/dock-1/hits",
+            QoS::AtLeastOnce,
+            false,
+            payload,
+        )
+        .unwrap();
+    wait_for("the real agent's receipt", Duration::from_secs(30), || {
+        receipted(&a).contains_key(&id)
+    });
+    for f in flood {
+        f.join().unwrap();
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.matches("refused a login").count();
+    eprintln!(
+        "{} idle sockets, 1,000 wrong logins: the real agent got in and was stored; {lines} log lines for the refusals",
+        idle.len()
+    );
+    assert!(lines < 50, "each refused login was logged: {lines} lines");
+    kill9(&mut triage);
+}

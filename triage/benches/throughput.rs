@@ -19,39 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argus::services::{Mosquitto, Postgres, free_port, http, start_triage};
-use argus_triage::testing::{hit, hit_id};
+use argus_triage::testing::{bench_publisher as publisher, payloads};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 const TOPIC: &str = "argus/v1/agents/dock-1/hits";
-
-fn payloads(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
-    (0..n)
-        .map(|i| {
-            let id = hit_id(&format!("{tag}-{i:07}"));
-            let mut h = hit(
-                &id,
-                "dock-1",
-                "construction_waste",
-                30.5 + (i % 400) as f64 * 0.0005,
-                0.9,
-            );
-            h.position.lon = 121.0 + (i / 400) as f64 * 0.0006;
-            (id, serde_json::to_vec(&h).unwrap())
-        })
-        .collect()
-}
-
-fn publisher(port: u16, id: &str) -> Client {
-    let mut mo = MqttOptions::new(id, "127.0.0.1", port);
-    mo.set_inflight(1000).set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut conn) = Client::new(mo, 10_000);
-    // As the edge agent does: each hit leaves at once, not when Nagle's algorithm lets it.
-    let mut net = conn.eventloop.network_options();
-    net.set_tcp_nodelay(true);
-    conn.eventloop.set_network_options(net);
-    std::thread::spawn(move || for _ in conn.iter() {});
-    client
-}
 
 /// Messages/s from a publisher to a plain QoS 1 subscriber.
 fn broker_alone(port: u16, msgs: &[(String, Vec<u8>)]) -> f64 {

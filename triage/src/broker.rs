@@ -80,6 +80,7 @@ impl EmbeddedBroker {
         if users.is_none() && !addr.ip().is_loopback() {
             return Err(BrokerError::Open(addr));
         }
+        raise_open_files();
         // rumqttd logs a failed bind from its own thread and carries on; find out here.
         TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
         let death: DeathNote = Arc::default();
@@ -177,11 +178,11 @@ fn allowed(users: &HashMap<String, String>, client_id: &str, user: &str, pass: &
     same && own_id
 }
 
-/// Logs a refused login once per user and client id in ten minutes (a flood of wrong passwords
-/// is one line, not thousands).
+/// Logs a refused login once per user in ten minutes (a flood of wrong passwords is one line,
+/// not thousands), with the client id of the first.
 fn refused_once(user: &str, client_id: &str) {
     static SEEN: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
-    let key = format!("{user}\u{0}{client_id}");
+    let key = user.to_string();
     let mut g = SEEN.lock().unwrap_or_else(|p| p.into_inner());
     let seen = g.get_or_insert_with(HashMap::new);
     if seen.len() > 10_000 {
@@ -223,6 +224,26 @@ pub fn read_credentials(dir: &Path) -> Result<HashMap<String, String>, BrokerErr
     Ok(users)
 }
 
+/// Connections the embedded broker holds at once. A client that connects and says nothing is
+/// dropped after 5 s (`connection_timeout_ms`), so idle sockets cannot fill these for long; the
+/// process's open-file limit is raised to fit them ([`raise_open_files`]).
+const MAX_CONNECTIONS: usize = 10_000;
+
+/// Raises this process's open-file limit to its hard limit, so the embedded broker's
+/// connections are not refused for want of descriptors long before `MAX_CONNECTIONS`.
+pub fn raise_open_files() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if let Some(hard) = l.maximum
+        && l.current.is_some_and(|c| c < hard)
+    {
+        l.current = Some(hard);
+        if let Err(e) = setrlimit(Resource::Nofile, l) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+}
+
 /// rumqttd keeps each topic's messages in a log of segments, delivered or not; two segments of
 /// 8 MiB bound a topic (an agent's hits) to 16 MiB. A subscriber that falls further behind
 /// skips what was dropped — and the agents send it again, for want of a receipt.
@@ -234,7 +255,7 @@ fn config(addr: SocketAddr) -> rumqttd::Config {
 id = 0
 [router]
 id = 0
-max_connections = 1024
+max_connections = {MAX_CONNECTIONS}
 max_outgoing_packet_count = 1000
 max_segment_size = {SEGMENT}
 max_segment_count = 2
@@ -243,7 +264,7 @@ name = "{SERVER_NAME}"
 listen = "{addr}"
 next_connection_delay_ms = 1
 [v4.1.connections]
-connection_timeout_ms = 60000
+connection_timeout_ms = 5000
 max_payload_size = {MAX_PAYLOAD}
 max_inflight_count = 1000
 dynamic_filters = true

@@ -146,3 +146,37 @@ pub fn poisons() -> Vec<Poison> {
         ),
     ]
 }
+
+/// `n` hits of agent `dock-1` spread over a district (each its own ticket), named `tag-N`,
+/// observed now: `(hit_id, payload)`.
+pub fn payloads(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
+    let now = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
+    (0..n)
+        .map(|i| {
+            let id = hit_id(&format!("{tag}-{i:07}"));
+            let mut h = hit(
+                &id,
+                "dock-1",
+                "construction_waste",
+                30.5 + (i % 400) as f64 * 0.0005,
+                0.9,
+            );
+            h.position.lon = 121.0 + (i / 400) as f64 * 0.0006;
+            h.observed_at = now.clone();
+            (id, serde_json::to_vec(&h).expect("a hit serialises"))
+        })
+        .collect()
+}
+
+/// A publisher for benchmarks: a window of 1,000, TCP_NODELAY (each hit leaves at once, as
+/// the edge agent sends them), its event loop on a thread of its own.
+pub fn bench_publisher(port: u16, id: &str) -> rumqttc::Client {
+    let mut mo = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    mo.set_inflight(1000).set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut conn) = rumqttc::Client::new(mo, 10_000);
+    let mut net = conn.eventloop.network_options();
+    net.set_tcp_nodelay(true);
+    conn.eventloop.set_network_options(net);
+    std::thread::spawn(move || for _ in conn.iter() {});
+    client
+}

@@ -1,0 +1,189 @@
+//! Reads do not stall writes: ingest of 5,000 hits (SQLite, through a real Mosquitto into a
+//! `triage serve` process) timed alone, then under 50 concurrent Open311/API readers each
+//! polling once a second (50 requests/s in all), then under the same 50 readers polling as fast
+//! as they can — the ratios to the baseline of the same run, and the CPU share the readers made
+//! triage spend. Goal: ≤ 1.2× the baseline at 50 requests/s. The median of three runs each.
+//!
+//! Run: `cargo bench -p argus-triage --bench readers` (`ARGUS_BENCH_HITS`, default 5,000).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use argus::services::{Mosquitto, free_port, http, start_triage};
+use argus_triage::testing::{bench_publisher, payloads};
+use rumqttc::QoS;
+
+const TOPIC: &str = "argus/v1/agents/dock-1/hits";
+const READERS: usize = 50;
+
+/// What the readers ask, in turn.
+const PATHS: [&str; 4] = [
+    "/open311/v2/requests.json",
+    "/api/v1/tickets?limit=50",
+    "/api/v1/tickets?state=dispatched&limit=50",
+    "/open311/v2/services.json",
+];
+
+/// CPU seconds a process has used (user + system), from /proc.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |k: usize| {
+        fields
+            .get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// One run: seconds to store `n` hits with `readers` (None: no readers; Some(pause): each
+/// reader waits `pause` between requests), the requests served and triage's CPU seconds.
+fn run(
+    broker: &Mosquitto,
+    tmp: &std::path::Path,
+    n: usize,
+    tag: &str,
+    readers: Option<Duration>,
+) -> (f64, u64, f64) {
+    let port = free_port();
+    let config = tmp.join(format!("readers-{tag}.toml"));
+    // The readers share one address: the per-client limits are lifted so that what is
+    // measured is the store, not the limiter.
+    std::fs::write(
+        &config,
+        format!(
+            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:{port}\"\n[mqtt]\nurl = \"{}\"\n\
+             [http_limits]\nper_second = 1000000\nburst = 1000000\nconcurrent = 1000\n",
+            tmp.join(format!("readers-{tag}.db")).display(),
+            broker.url()
+        ),
+    )
+    .unwrap();
+    let mut triage = start_triage(
+        env!("CARGO_BIN_EXE_triage"),
+        &[
+            "serve".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ],
+        &tmp.join(format!("readers-{tag}.log")),
+    );
+    // A district's worth of tickets to read first.
+    let p = bench_publisher(broker.port, &format!("bench-pub-{tag}"));
+    let stored = |port: u16| {
+        http(port, "GET", "/health", &[], b"")
+            .and_then(|(_, b)| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["sightings"].as_u64())
+            .unwrap_or(0)
+    };
+    for (_, m) in payloads(1000, &format!("{tag}-seed")) {
+        p.publish(TOPIC, QoS::AtLeastOnce, false, m).unwrap();
+    }
+    while stored(port) < 1000 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = readers
+        .map(|pause| {
+            (0..READERS)
+                .map(|k| {
+                    let (stop, served) = (stop.clone(), served.clone());
+                    std::thread::spawn(move || {
+                        let mut i = k;
+                        while !stop.load(Ordering::Relaxed) {
+                            if http(port, "GET", PATHS[i % PATHS.len()], &[], b"")
+                                .is_some_and(|(s, _)| s == 200)
+                            {
+                                served.fetch_add(1, Ordering::Relaxed);
+                            }
+                            i += 1;
+                            std::thread::sleep(pause);
+                        }
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu0 = cpu_s(triage.id());
+    let served0 = served.load(Ordering::Relaxed);
+    let msgs = payloads(n, tag);
+    let started = Instant::now();
+    for (_, m) in msgs {
+        p.publish(TOPIC, QoS::AtLeastOnce, false, m).unwrap();
+    }
+    while stored(port) < (1000 + n) as u64 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = started.elapsed().as_secs_f64();
+    let cpu = cpu_s(triage.id()) - cpu0;
+    let served = served.load(Ordering::Relaxed) - served0;
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let _ = triage.kill();
+    let _ = triage.wait();
+    (took, served, cpu)
+}
+
+fn median(mut v: Vec<(f64, u64, f64)>) -> (f64, u64, f64) {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    // `cargo test --benches` smoke run: one small round of each.
+    let (n, rounds) = if bench {
+        let n = std::env::var("ARGUS_BENCH_HITS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5_000);
+        (n, 3)
+    } else {
+        (200, 1)
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let mut rows = Vec::new();
+    for (name, readers) in [
+        ("no readers", None),
+        ("50 readers at 1/s", Some(Duration::from_secs(1))),
+        ("50 readers flat out", Some(Duration::ZERO)),
+    ] {
+        let runs = (0..rounds)
+            .map(|k| {
+                run(
+                    &broker,
+                    tmp.path(),
+                    n,
+                    &format!("{}-{k}", rows.len()),
+                    readers,
+                )
+            })
+            .collect();
+        rows.push((name, median(runs)));
+    }
+    let base = rows[0].1.0;
+    println!("ingest of {n} hits into SQLite under readers (median of {rounds})");
+    for (name, (took, served, cpu)) in &rows {
+        println!(
+            "  {name:22} {took:6.2} s  {:5.2}× baseline  {:7.0} requests/s served  triage CPU {:5.1} %",
+            took / base,
+            *served as f64 / took,
+            100.0 * cpu / took
+        );
+    }
+    let ratio = rows[1].1.0 / base;
+    println!(
+        "  goal ≤ 1.2× at 50 requests/s: {}",
+        if ratio <= 1.2 { "met" } else { "missed" }
+    );
+}
