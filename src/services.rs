@@ -346,15 +346,7 @@ impl Postgres {
             child: None,
         };
         pg.start_server();
-        run_tool(Command::new(postgres_bin("createdb")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port.to_string(),
-            "-U",
-            "argus",
-            "argus",
-        ]));
+        pg.create_db("argus");
         pg
     }
 
@@ -378,15 +370,8 @@ impl Postgres {
         self.child = Some(child);
         let until = Instant::now() + Duration::from_secs(30);
         loop {
-            let ready = Command::new(postgres_bin("pg_isready"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "argus",
-                ])
+            let ready = self
+                .client_tool("pg_isready")
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
@@ -400,6 +385,20 @@ impl Postgres {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// A PostgreSQL client tool (`createdb`, `pg_isready`, …) pointed at this server as `argus`.
+    fn client_tool(&self, name: &str) -> Command {
+        let mut c = Command::new(postgres_bin(name));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "argus",
+        ]);
+        c
     }
 
     fn stop_server(&mut self) {
@@ -437,15 +436,7 @@ impl Postgres {
 
     /// Creates another empty database; returns its URL.
     pub fn create_db(&self, name: &str) -> String {
-        run_tool(Command::new(postgres_bin("createdb")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            "argus",
-            name,
-        ]));
+        run_tool(self.client_tool("createdb").arg(name));
         self.db_url(name)
     }
 }

@@ -179,6 +179,29 @@ impl Peer {
     }
 }
 
+/// Publishes hit `name` of `agent` (the peer's own or not) and returns its id.
+fn send(peer: &Peer, agent: &str, name: &str, lat: f64) -> String {
+    let (id, payload) = hit_payload(name, agent, lat);
+    peer.client
+        .publish(
+            argus_core::hit::hits_topic(agent),
+            QoS::AtLeastOnce,
+            false,
+            payload,
+        )
+        .unwrap();
+    id
+}
+
+/// Publishes hit `name` as the peer's agent and waits for its receipt.
+fn send_receipted(peer: &Peer, agent: &str, name: &str, lat: f64) -> String {
+    let id = send(peer, agent, name, lat);
+    wait_for("a receipt", Duration::from_secs(30), || {
+        receipted(peer).contains_key(&id)
+    });
+    id
+}
+
 fn hit_payload(name: &str, agent: &str, lat: f64) -> (String, Vec<u8>) {
     let mut h = hit(&hit_id(name), agent, "construction_waste", lat, 0.9);
     // Triage checks observed_at against its clock: a hit of now.
@@ -241,44 +264,12 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
             "the second agent may subscribe to {filter}"
         );
     }
-    let (id, payload) = hit_payload("acl-a", "dock-1", 30.7);
-    a.client
-        .publish(
-            "argus/v1/agents/dock-1/hits",
-            QoS::AtLeastOnce,
-            false,
-            payload,
-        )
-        .unwrap();
-    wait_for("the first agent's receipt", Duration::from_secs(20), || {
-        receipted(&a).contains_key(&id)
-    });
+    let id = send_receipted(&a, "dock-1", "acl-a", 30.7);
     assert_eq!(stored(), 1);
     // The second agent publishes under the first agent's id: nothing reaches triage.
-    let (forged, payload) = hit_payload("acl-forged", "dock-1", 30.71);
-    b.client
-        .publish(
-            "argus/v1/agents/dock-1/hits",
-            QoS::AtLeastOnce,
-            false,
-            payload,
-        )
-        .unwrap();
+    let forged = send(&b, "dock-1", "acl-forged", 30.71);
     // Under its own id it is taken (so the forged one had every chance to arrive first).
-    let (own, payload) = hit_payload("acl-b", "dock-2", 30.72);
-    b.client
-        .publish(
-            "argus/v1/agents/dock-2/hits",
-            QoS::AtLeastOnce,
-            false,
-            payload,
-        )
-        .unwrap();
-    wait_for(
-        "the second agent's receipt",
-        Duration::from_secs(20),
-        || receipted(&b).contains_key(&own),
-    );
+    send_receipted(&b, "dock-2", "acl-b", 30.72);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(stored(), 2, "the forged hit was stored");
     assert!(!receipted(&a).contains_key(&forged));
@@ -328,21 +319,7 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
         "the real agent was locked out"
     );
     assert!(again.subscribe("argus/v1/agents/dock-1/receipts"));
-    let (late, payload) = hit_payload("acl-late", "dock-1", 30.73);
-    again
-        .client
-        .publish(
-            "argus/v1/agents/dock-1/hits",
-            QoS::AtLeastOnce,
-            false,
-            payload,
-        )
-        .unwrap();
-    wait_for(
-        "a receipt during the flood",
-        Duration::from_secs(30),
-        || receipted(&again).contains_key(&late),
-    );
+    send_receipted(&again, "dock-1", "acl-late", 30.73);
     let attempts: usize = flood.into_iter().map(|h| h.join().unwrap()).sum();
     stop.store(true, Ordering::SeqCst);
     eprintln!(
@@ -373,6 +350,48 @@ fn agent_hit_ids(agent: &str) -> Vec<String> {
     (0..PER_AGENT)
         .map(|i| hit_id(&format!("{agent}-{i:05}")))
         .collect()
+}
+
+/// Every row's hit id in a store's sightings (`sqlite:PATH` or `postgres://…`).
+fn stored_hit_ids(db: &str) -> Vec<String> {
+    match db.strip_prefix("sqlite:") {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let mut q = conn.prepare("SELECT hit_id FROM sightings").unwrap();
+            q.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
+        None => postgres::Client::connect(db, postgres::NoTls)
+            .unwrap()
+            .query("SELECT hit_id FROM sightings", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect(),
+    }
+}
+
+/// Asserts that `stored` holds every hit of the [`AGENTS`], once, and nothing else; says so in
+/// figures.
+fn exactly_the_agents_hits(stored: &[String]) -> String {
+    let want: std::collections::BTreeSet<String> =
+        AGENTS.iter().flat_map(|a| agent_hit_ids(a)).collect();
+    let got: std::collections::BTreeSet<String> = stored.iter().cloned().collect();
+    let figures = format!(
+        "{} hits sent, {} stored, {} doubled, {} missing",
+        want.len(),
+        got.len(),
+        stored.len() - got.len(),
+        want.difference(&got).count()
+    );
+    assert_eq!(stored.len(), got.len(), "a hit was stored twice: {figures}");
+    assert_eq!(
+        got, want,
+        "the stored hits are not the hits sent: {figures}"
+    );
+    figures
 }
 
 /// Runs as an agent when the test binary is started with `ARGUS_FAULT_AGENT=ID,URL,OUTBOX`:
@@ -464,6 +483,26 @@ fn spawn_agent(agent: &str, url: &str, dir: &Path) -> std::process::Child {
         .unwrap()
 }
 
+/// The [`AGENTS`] as child processes on `url`, each in a folder of its own under `dir`.
+fn spawn_agents(url: &str, dir: &Path) -> (Vec<std::path::PathBuf>, Vec<std::process::Child>) {
+    let dirs: Vec<_> = AGENTS.iter().map(|a| dir.join(a)).collect();
+    let children = AGENTS
+        .iter()
+        .zip(&dirs)
+        .map(|(a, d)| spawn_agent(a, url, d))
+        .collect();
+    (dirs, children)
+}
+
+/// Waits until every agent has made its hits and had each receipted.
+fn wait_agents_done(dirs: &[std::path::PathBuf]) {
+    wait_for(
+        "every agent's hits receipted",
+        Duration::from_secs(180),
+        || dirs.iter().all(|d| d.join("done").exists()),
+    );
+}
+
 /// Where the kill case runs triage's broker.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Broker {
@@ -516,12 +555,7 @@ fn run_kill_case(broker: Broker, victim: Victim, seed: u64) {
         )
     };
     let mut triage = start_triage(0);
-    let agent_dirs: Vec<_> = AGENTS.iter().map(|a| tmp.path().join(a)).collect();
-    let mut agents: Vec<_> = AGENTS
-        .iter()
-        .zip(&agent_dirs)
-        .map(|(a, d)| spawn_agent(a, &url, d))
-        .collect();
+    let (agent_dirs, mut agents) = spawn_agents(&url, tmp.path());
     // Five kills at seeded moments while the hits flow (~3.5 s of making them).
     let mut kills = 0;
     let mut starts = 1;
@@ -549,31 +583,9 @@ fn run_kill_case(broker: Broker, victim: Victim, seed: u64) {
         }
         kills += 1;
     }
-    wait_for(
-        "every agent's hits receipted",
-        Duration::from_secs(180),
-        || agent_dirs.iter().all(|d| d.join("done").exists()),
-    );
-    let stored: Vec<String> = {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let mut q = conn.prepare("SELECT hit_id FROM sightings").unwrap();
-        q.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    let want: std::collections::BTreeSet<String> =
-        AGENTS.iter().flat_map(|a| agent_hit_ids(a)).collect();
-    let got: std::collections::BTreeSet<String> = stored.iter().cloned().collect();
-    eprintln!(
-        "{broker:?}, {kills} kills of the {victim:?}: {} hits sent, {} stored, {} doubled, {} missing",
-        want.len(),
-        got.len(),
-        stored.len() - got.len(),
-        want.difference(&got).count()
-    );
-    assert_eq!(stored.len(), got.len(), "a hit was stored twice");
-    assert_eq!(got, want, "the stored hits are not the hits sent");
+    wait_agents_done(&agent_dirs);
+    let figures = exactly_the_agents_hits(&stored_hit_ids(&format!("sqlite:{}", db.display())));
+    eprintln!("{broker:?}, {kills} kills of the {victim:?}: {figures}");
     for a in &mut agents {
         kill9(a);
     }
@@ -644,12 +656,7 @@ fn run_store_outage_case(outage: Outage) {
     wait_for("a healthy triage", Duration::from_secs(20), || {
         health(http.port) == 200
     });
-    let agent_dirs: Vec<_> = AGENTS.iter().map(|a| tmp.path().join(a)).collect();
-    let mut agents: Vec<_> = AGENTS
-        .iter()
-        .zip(&agent_dirs)
-        .map(|(a, d)| spawn_agent(a, &mosquitto.url(), d))
-        .collect();
+    let (agent_dirs, mut agents) = spawn_agents(&mosquitto.url(), tmp.path());
     std::thread::sleep(Duration::from_millis(800));
     // Health is polled all through the outage.
     let statuses: Arc<Mutex<Vec<(Instant, u16)>>> = Arc::default();
@@ -677,11 +684,7 @@ fn run_store_outage_case(outage: Outage) {
         }
     }
     let ended = Instant::now();
-    wait_for(
-        "every agent's hits receipted",
-        Duration::from_secs(180),
-        || agent_dirs.iter().all(|d| d.join("done").exists()),
-    );
+    wait_agents_done(&agent_dirs);
     wait_for("healthy again", Duration::from_secs(30), || {
         health(http.port) == 200
     });
@@ -694,32 +697,9 @@ fn run_store_outage_case(outage: Outage) {
         .filter(|(t, _)| *t > began && *t < ended)
         .map(|(_, s)| *s)
         .collect();
-    let stored: Vec<String> = match &pg {
-        Some(pg) => postgres::Client::connect(&pg.url(), postgres::NoTls)
-            .unwrap()
-            .query("SELECT hit_id FROM sightings", &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect(),
-        None => {
-            let conn = rusqlite::Connection::open(&sqlite).unwrap();
-            let mut q = conn.prepare("SELECT hit_id FROM sightings").unwrap();
-            q.query_map([], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        }
-    };
-    let want: std::collections::BTreeSet<String> =
-        AGENTS.iter().flat_map(|a| agent_hit_ids(a)).collect();
-    let got: std::collections::BTreeSet<String> = stored.iter().cloned().collect();
+    let figures = exactly_the_agents_hits(&stored_hit_ids(&db));
     eprintln!(
-        "{outage:?}: {} hits sent, {} stored, {} doubled, {} missing; /health during the outage {:?}; all receipted and healthy {:.1} s after it ended",
-        want.len(),
-        got.len(),
-        stored.len() - got.len(),
-        want.difference(&got).count(),
+        "{outage:?}: {figures}; /health during the outage {:?}; all receipted and healthy {:.1} s after it ended",
         during
             .iter()
             .fold(std::collections::BTreeMap::new(), |mut m, s| {
@@ -732,8 +712,6 @@ fn run_store_outage_case(outage: Outage) {
         during.contains(&503),
         "/health never said 503 during the outage: {during:?}"
     );
-    assert_eq!(stored.len(), got.len(), "a hit was stored twice");
-    assert_eq!(got, want, "the stored hits are not the hits sent");
     let log = std::fs::read_to_string(tmp.path().join("triage.log")).unwrap();
     assert!(
         log.contains("the store cannot take hits now") && log.contains("the store is back"),
@@ -1404,18 +1382,7 @@ fn broker_logins_on_the_embedded_broker_refuse_strangers_and_survive_a_flood() {
         "the real agent was locked out"
     );
     assert!(a.subscribe("argus/v1/agents/dock-1/receipts"));
-    let (id, payload) = hit_payload("embedded-login", "dock-1", 30.7);
-    a.client
-        .publish(
-            "argus/v1/agents/dock-1/hits",
-            QoS::AtLeastOnce,
-            false,
-            payload,
-        )
-        .unwrap();
-    wait_for("the real agent's receipt", Duration::from_secs(30), || {
-        receipted(&a).contains_key(&id)
-    });
+    send_receipted(&a, "dock-1", "embedded-login", 30.7);
     for f in flood {
         f.join().unwrap();
     }

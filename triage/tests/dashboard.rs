@@ -51,10 +51,11 @@ fn violations(district: &Value) -> Vec<(String, String, String, f64, f64)> {
         .collect()
 }
 
-#[test]
-fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
+/// The Playwright script `name`, once Playwright and Chromium are there; a folder with the
+/// default district written into it, its file and its GeoJSON.
+fn set_up(name: &str) -> (PathBuf, tempfile::TempDir, PathBuf, Value) {
     let root = argus::repo_root();
-    let script = root.join("triage/web/test/dashboard.mjs");
+    let script = root.join("triage/web/test").join(name);
     assert!(
         root.join("triage/web/test/node_modules/playwright-core")
             .exists()
@@ -67,6 +68,21 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
     let district_file = tmp.path().join("district/district.geojson");
     let district: Value =
         serde_json::from_str(&std::fs::read_to_string(&district_file).unwrap()).unwrap();
+    (script, tmp, district_file, district)
+}
+
+/// The JSON line a Playwright script prints of what it saw.
+fn page_saw(stdout: &[u8]) -> Value {
+    let line = stdout
+        .split(|b| *b == b'\n')
+        .find(|l| l.starts_with(b"{"))
+        .expect("the script printed what it saw");
+    serde_json::from_slice(line).expect("a JSON line")
+}
+
+#[test]
+fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
+    let (script, tmp, district_file, district) = set_up("dashboard.mjs");
     let tokens = tmp.path().join("tokens.txt");
     std::fs::write(&tokens, format!("operator:{OPERATOR}\n")).unwrap();
     let (port, mqtt) = (free_port(), free_port());
@@ -157,13 +173,7 @@ fn the_dashboard_shows_filters_opens_and_dispatches_tickets_in_chromium() {
         "{stderr}\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let seen: Value = serde_json::from_slice(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .find(|l| l.starts_with(b"{"))
-            .unwrap(),
-    )
-    .unwrap();
+    let seen = page_saw(&out.stdout);
     eprintln!("dashboard saw {seen}; screenshot {}", shot.display());
     let vending = 4;
     assert_eq!(seen["rows"], 12, "{seen}");
@@ -223,20 +233,7 @@ const PAYLOADS: [&str; 3] = [
 /// carries the Content-Security-Policy.
 #[test]
 fn hostile_strings_reach_the_dashboard_as_text_and_run_no_script() {
-    let root = argus::repo_root();
-    let script = root.join("triage/web/test/xss.mjs");
-    assert!(
-        root.join("triage/web/test/node_modules/playwright-core")
-            .exists()
-            && std::path::Path::new("/usr/bin/chromium").exists(),
-        "Playwright or Chromium is not installed: run scripts/bootstrap.sh (scripts/test.sh does)"
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let d = generate(&DistrictOptions::default()).unwrap();
-    argus_sim::district::geojson::write(&d, &tmp.path().join("district")).unwrap();
-    let district_file = tmp.path().join("district/district.geojson");
-    let mut district: Value =
-        serde_json::from_str(&std::fs::read_to_string(&district_file).unwrap()).unwrap();
+    let (script, tmp, district_file, mut district) = set_up("xss.mjs");
     // Units named with payloads.
     let mut k = 0;
     for f in district["features"].as_array_mut().unwrap() {
@@ -319,13 +316,7 @@ fn hostile_strings_reach_the_dashboard_as_text_and_run_no_script() {
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     );
-    let seen: Value = serde_json::from_slice(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .find(|l| l.starts_with(b"{"))
-            .unwrap(),
-    )
-    .unwrap();
+    let seen = page_saw(&out.stdout);
     eprintln!("the page saw {seen}");
     assert_eq!(seen["pwned"], Value::Null, "an injected script ran: {seen}");
     assert_eq!(seen["injected_images"], 0, "{seen}");
