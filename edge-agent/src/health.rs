@@ -131,7 +131,10 @@ fn health_json(s: &AgentState) -> serde_json::Value {
             "free_bytes": s.disk.free_bytes(),
             "held_hits": s.disk.held.load(Ordering::Relaxed),
         },
-        "clock": s.clock.json(),
+        "clock": {
+            "docks": s.clock.json(),
+            "triage": s.publish.as_ref().map(|p| p.clock.json()),
+        },
         "sources": sources,
     })
 }
@@ -228,12 +231,22 @@ fn metrics_text(s: &AgentState) -> String {
         "gauge",
         one(f64::from(u8::from(s.disk.full.load(Ordering::Relaxed)))),
     );
-    if let Some(offset) = s.clock.offset_s() {
+    let offsets: Vec<(String, f64)> = [
+        ("docks", s.clock.offset_s()),
+        (
+            "triage",
+            s.publish.as_ref().and_then(|p| p.clock.offset_s()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(r, o)| Some((format!("{{reference=\"{r}\"}}"), o?)))
+    .collect();
+    if !offsets.is_empty() {
         metric(
             "argus_clock_offset_seconds",
-            "This agent's clock minus its reference's (the dock's OSD), seconds.",
+            "This agent's clock minus its reference's (the docks' OSD, triage's receipts), seconds.",
             "gauge",
-            one(offset),
+            offsets,
         );
     }
     if let Some(p) = &s.publish {

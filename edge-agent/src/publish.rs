@@ -85,6 +85,8 @@ pub struct PublishStats {
     pub connects: AtomicU64,
     /// Whether connected now.
     pub connected: AtomicBool,
+    /// This agent's clock against triage's, from the receipts' send times.
+    pub clock: crate::state::ClockStatus,
 }
 
 pub use argus_core::hit::hits_topic;
@@ -220,6 +222,9 @@ fn take_receipt(
             return;
         }
     };
+    if let Some(sent) = receipt.sent_at.filter(|t| t.is_finite()) {
+        stats.clock.record(argus_core::clock::now_unix_s() - sent);
+    }
     for h in receipt.hits {
         // Only hits this agent holds: a receipt cannot make it drop anything else.
         if !outbox.contains(&h.hit_id) {

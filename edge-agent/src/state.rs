@@ -135,8 +135,8 @@ impl DiskStatus {
     }
 }
 
-/// This agent's clock against a reference (a dock's OSD timestamps): the median offset of the
-/// last samples.
+/// This agent's clock against a reference (a dock's OSD timestamps, or triage's receipts): the
+/// median offset of the last samples.
 #[derive(Debug, Default)]
 pub struct ClockStatus {
     samples: Mutex<VecDeque<f64>>,
@@ -171,11 +171,10 @@ impl ClockStatus {
         Some(s[s.len() / 2])
     }
 
-    /// What `/health` shows.
+    /// What `/health` shows of it.
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "offset_s": self.offset_s(),
-            "reference": "dock OSD",
             "refused": self.refused.load(Ordering::Relaxed),
         })
     }

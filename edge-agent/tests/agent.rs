@@ -954,8 +954,14 @@ fn a_full_disk_holds_hits_in_memory_and_loses_none_when_space_returns() {
         agent.try_wait().unwrap().is_none(),
         "the agent exited on a full disk"
     );
-    // Space returns.
+    // Space returns: the held hits go out, and their receipts tell the agent triage's clock.
     std::fs::remove_file(&filler).unwrap();
+    wait_for("a receipt's clock offset", Duration::from_secs(120), || {
+        get_health(health_port).is_some_and(|h| h["clock"]["triage"]["offset_s"].as_f64().is_some())
+    });
+    let h = get_health(health_port).unwrap();
+    let offset = h["clock"]["triage"]["offset_s"].as_f64().unwrap();
+    assert!(offset.abs() < 2.0, "one machine, one clock: {h}");
     let status = wait_exit(&mut agent, Duration::from_secs(900));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "agent failed:\n{text}");

@@ -179,7 +179,7 @@ fn receipts(batch: &[Publish], taken: &[(Outcome, Option<String>)]) -> Vec<(Stri
     by_agent
         .into_iter()
         .filter_map(|(agent, hits)| {
-            let payload = serde_json::to_vec(&Receipt::new(hits)).ok()?;
+            let payload = serde_json::to_vec(&Receipt::new(hits, clock::now_unix_s())).ok()?;
             Some((receipts_topic(agent), payload))
         })
         .collect()

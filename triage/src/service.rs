@@ -328,12 +328,17 @@ impl Service {
                 what: "the HTTP runtime",
                 source,
             })?;
-        let socket = runtime
-            .block_on(tokio::net::TcpListener::bind(&cfg.http))
-            .map_err(|source| ServiceError::Http {
-                addr: cfg.http.clone(),
-                source,
-            })?;
+        let socket = match runtime.block_on(tokio::net::TcpListener::bind(&cfg.http)) {
+            Ok(s) => s,
+            Err(source) => {
+                // The threads started so far stop with the service that never was.
+                stop.store(true, Ordering::SeqCst);
+                return Err(ServiceError::Http {
+                    addr: cfg.http.clone(),
+                    source,
+                });
+            }
+        };
         let http = socket.local_addr().map_err(|source| ServiceError::Http {
             addr: cfg.http.clone(),
             source,

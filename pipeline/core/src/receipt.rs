@@ -45,14 +45,19 @@ pub struct Receipt {
     pub schema: String,
     /// The hits.
     pub hits: Vec<HitReceipt>,
+    /// When triage sent it, Unix seconds by triage's clock: an agent measures its own clock
+    /// against triage's with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<f64>,
 }
 
 impl Receipt {
-    /// A receipt for `hits`.
-    pub fn new(hits: Vec<HitReceipt>) -> Self {
+    /// A receipt for `hits`, sent at `sent_at` (Unix seconds).
+    pub fn new(hits: Vec<HitReceipt>, sent_at: f64) -> Self {
         Self {
             schema: RECEIPT_SCHEMA.into(),
             hits,
+            sent_at: Some(sent_at),
         }
     }
 }
@@ -63,18 +68,21 @@ mod tests {
 
     #[test]
     fn receipts_round_trip_and_readers_ignore_unknown_fields() {
-        let r = Receipt::new(vec![
-            HitReceipt {
-                hit_id: "a".into(),
-                status: ReceiptStatus::Stored,
-                reason: None,
-            },
-            HitReceipt {
-                hit_id: "b".into(),
-                status: ReceiptStatus::Dead,
-                reason: Some("score 7 is out of range".into()),
-            },
-        ]);
+        let r = Receipt::new(
+            vec![
+                HitReceipt {
+                    hit_id: "a".into(),
+                    status: ReceiptStatus::Stored,
+                    reason: None,
+                },
+                HitReceipt {
+                    hit_id: "b".into(),
+                    status: ReceiptStatus::Dead,
+                    reason: Some("score 7 is out of range".into()),
+                },
+            ],
+            1_779_876_000.5,
+        );
         let mut v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["hits"][0].get("reason"), None);
         assert_eq!(v["hits"][1]["status"], "dead");
