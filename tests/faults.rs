@@ -981,7 +981,9 @@ fn run_scale_out(n: usize, kill_one: bool) -> f64 {
         &config,
         format!(
             "db = \"{}\"\ntokens = \"{}\"\n[mqtt]\nurl = \"{}\"\n\
-             [rules]\nsla = {{ dispatch_s = 1, response_s = 3, completion_s = 3600 }}\n",
+             [rules]\nsla = {{ dispatch_s = 1, response_s = 3, completion_s = 3600 }}\n\
+             # The operators all come from this one address.\n\
+             [http_limits]\nper_second = 10000\nburst = 10000\nconcurrent = 100\n",
             pg.url(),
             tokens.display(),
             mosquitto.url()
