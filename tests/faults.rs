@@ -221,6 +221,45 @@ fn receipted(peer: &Peer) -> HashMap<String, String> {
         .collect()
 }
 
+/// A connection flood on a broker: 1,000 sockets that never say CONNECT (kept open), and 1,000
+/// logins of `dock-1` with a wrong password from 8 threads (each says how many it made).
+fn flood(
+    port: u16,
+) -> (
+    Vec<std::net::TcpStream>,
+    Vec<std::thread::JoinHandle<usize>>,
+) {
+    let idle = (0..1000)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    let logins = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for n in 0..125 {
+                    let p = Peer::connect(port, &format!("dock-1-{t}-{n}"), "dock-1", "wrong");
+                    p.wait_connected();
+                }
+                125
+            })
+        })
+        .collect();
+    (idle, logins)
+}
+
+/// The real `dock-1` logs in during a flood, listens for its receipts and has hit `name`
+/// stored.
+fn real_agent_gets_in(port: u16, password: &str, name: &str) {
+    let a = Peer::connect(port, "dock-1", "dock-1", password);
+    a.wait_connected();
+    assert_eq!(
+        *a.connack.lock().unwrap(),
+        Some(ConnectReturnCode::Success),
+        "the real agent was locked out"
+    );
+    assert!(a.subscribe("argus/v1/agents/dock-1/receipts"));
+    send_receipted(&a, "dock-1", name, 30.73);
+}
+
 #[test]
 fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
     let tmp = tempfile::tempdir().unwrap();
@@ -290,38 +329,9 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
     }
     // 2,000 connection attempts — half idle sockets that never say CONNECT, half wrong
     // passwords — and the real agent still gets in and is stored.
-    let mut idle = Vec::new();
-    for _ in 0..1000 {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", broker.port)) {
-            idle.push(s);
-        }
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let flood: Vec<_> = (0..8)
-        .map(|t| {
-            let (stop, port) = (stop.clone(), broker.port);
-            std::thread::spawn(move || {
-                let mut n = 0;
-                while n < 125 && !stop.load(Ordering::SeqCst) {
-                    let p = Peer::connect(port, &format!("flood-{t}-{n}"), "dock-1", "wrong");
-                    p.wait_connected();
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let again = Peer::connect(broker.port, "dock-1", "dock-1", &broker.password("dock-1"));
-    again.wait_connected();
-    assert_eq!(
-        *again.connack.lock().unwrap(),
-        Some(ConnectReturnCode::Success),
-        "the real agent was locked out"
-    );
-    assert!(again.subscribe("argus/v1/agents/dock-1/receipts"));
-    send_receipted(&again, "dock-1", "acl-late", 30.73);
+    let (idle, flood) = flood(broker.port);
+    real_agent_gets_in(broker.port, &broker.password("dock-1"), "acl-late");
     let attempts: usize = flood.into_iter().map(|h| h.join().unwrap()).sum();
-    stop.store(true, Ordering::SeqCst);
     eprintln!(
         "{} idle sockets and {attempts} wrong-password attempts; the real agent got in and was stored",
         idle.len()
@@ -1359,32 +1369,8 @@ fn broker_logins_on_the_embedded_broker_refuse_strangers_and_survive_a_flood() {
         !refused("dock-2-osd", "dock-2", "d2-secret"),
         "dock-2's own second client"
     );
-    let mut idle = Vec::new();
-    for _ in 0..1000 {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port.port)) {
-            idle.push(s);
-        }
-    }
-    let flood: Vec<_> = (0..8)
-        .map(|t| {
-            let port = port.port;
-            std::thread::spawn(move || {
-                for n in 0..125 {
-                    let p = Peer::connect(port, &format!("dock-1-{t}-{n}"), "dock-1", "wrong");
-                    p.wait_connected();
-                }
-            })
-        })
-        .collect();
-    let a = Peer::connect(port.port, "dock-1", "dock-1", "d1-secret");
-    a.wait_connected();
-    assert_eq!(
-        *a.connack.lock().unwrap(),
-        Some(ConnectReturnCode::Success),
-        "the real agent was locked out"
-    );
-    assert!(a.subscribe("argus/v1/agents/dock-1/receipts"));
-    send_receipted(&a, "dock-1", "embedded-login", 30.7);
+    let (idle, flood) = flood(port.port);
+    real_agent_gets_in(port.port, "d1-secret", "embedded-login");
     for f in flood {
         f.join().unwrap();
     }

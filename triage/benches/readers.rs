@@ -95,6 +95,9 @@ fn run(
                 .map(|k| {
                     let (stop, served) = (stop.clone(), served.clone());
                     std::thread::spawn(move || {
+                        // Spread over the period: 50 readers at 1/s are 50 requests in every
+                        // second, not a burst of 50 once a second.
+                        std::thread::sleep(pause * k as u32 / READERS as u32);
                         let mut i = k;
                         while !stop.load(Ordering::Relaxed) {
                             if http(port, "GET", PATHS[i % PATHS.len()], &[], b"")
@@ -110,7 +113,7 @@ fn run(
                 .collect()
         })
         .unwrap_or_default();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1500));
     let cpu0 = cpu_s(triage.id());
     let served0 = served.load(Ordering::Relaxed);
     let msgs = payloads(n, tag);
