@@ -1121,7 +1121,7 @@ fn run_scale_out(n: usize, kill_one: bool) -> f64 {
         .query(
             "SELECT t.ticket_id, t.state, string_agg(s.hit_id, ',' ORDER BY s.hit_id), \
              (SELECT count(*) FROM audit a WHERE a.ticket_id = t.ticket_id AND a.event = 'sla_breach'), \
-             (SELECT count(DISTINCT a.detail) FROM audit a WHERE a.ticket_id = t.ticket_id AND a.event = 'sla_breach') \
+             (SELECT count(DISTINCT a.detail::json->>'stage') FROM audit a WHERE a.ticket_id = t.ticket_id AND a.event = 'sla_breach') \
              FROM tickets t JOIN sightings s ON s.ticket_id = t.ticket_id GROUP BY t.ticket_id, t.state",
             &[],
         )
