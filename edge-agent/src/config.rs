@@ -273,7 +273,7 @@ impl Config {
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
-        if !id_ok(&c.agent.id) || c.agent.id.len() > 64 {
+        if !argus_core::hit::is_agent_id(&c.agent.id) {
             return Err(invalid(
                 "agent.id",
                 format!("{:?} must be letters, digits, - or _", c.agent.id),

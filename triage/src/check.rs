@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 
 use argus_core::clock;
+pub use argus_core::hit::is_agent_id;
 use argus_core::hit::{HIT_SCHEMA, Hit};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -176,14 +177,6 @@ pub struct Checked {
     pub jpeg: Vec<u8>,
     /// The message as received (unknown fields too), less the JPEG: what the store keeps.
     pub stored: String,
-}
-
-/// Whether `id` is an agent id: 1–64 of `[A-Za-z0-9_-]`.
-pub fn is_agent_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The agent id in a hits topic `argus/v1/agents/{id}/hits`, when it is one.

@@ -31,13 +31,6 @@ pub enum Outcome {
     Dead(HitRejection),
 }
 
-impl Outcome {
-    /// Whether the hit is stored (now or before): what its receipt says.
-    pub fn stored(&self) -> bool {
-        !matches!(self, Outcome::Dead(_))
-    }
-}
-
 /// Why a person's change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -93,7 +86,7 @@ impl Counters {
     }
 }
 
-/// The ingest: the store, the ticket index over it, the rules and the routing.
+/// The ingest: the store, the rules, the limits of a hit and the routing.
 #[derive(Debug)]
 pub struct Ingest {
     store: Box<dyn Store>,

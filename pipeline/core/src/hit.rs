@@ -12,6 +12,15 @@ use crate::rules::Rule;
 /// The schema tag of this version.
 pub const HIT_SCHEMA: &str = "argus.hit/1";
 
+/// Whether `id` can be an agent id: 1–64 of `[A-Za-z0-9_-]` (it is a topic segment, a client id
+/// and a broker username).
+pub fn is_agent_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The MQTT topic an agent publishes its hits on (triage subscribes to `argus/v1/agents/+/hits`).
 pub fn hits_topic(agent_id: &str) -> String {
     format!("argus/v1/agents/{agent_id}/hits")

@@ -53,21 +53,6 @@ impl TicketFilter {
 
 /// What triage keeps, wherever it keeps it.
 pub trait Store: Send + std::fmt::Debug {
-    /// The ticket a hit went to, if the hit was taken before.
-    fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError>;
-    /// Which of these hits were taken before (a batch's idempotency check; a store with a
-    /// round trip per query answers it in one).
-    fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        let mut known = HashSet::new();
-        for &id in hit_ids {
-            if self.hit_ticket(id)?.is_some() {
-                known.insert(id.to_string());
-            }
-        }
-        Ok(known)
-    }
-    /// What an update needs of the hit it names, if that hit was taken before.
-    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError>;
     /// Writes a batch of effects and dead letters in one transaction: all or nothing.
     fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError>;
     /// Places a batch of hits in one write transaction: takes the placement locks of `areas`

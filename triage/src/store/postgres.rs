@@ -468,24 +468,6 @@ impl Postgres {
 }
 
 impl Store for Postgres {
-    fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .db()?
-            .query_opt(
-                "SELECT ticket_id FROM sightings WHERE hit_id = $1",
-                &[&hit_id],
-            )?
-            .map(|r| r.get(0)))
-    }
-
-    fn known_hits(&mut self, hit_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        known_hits(self.db()?, hit_ids)
-    }
-
-    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
-        first_hit(self.db()?, hit_id)
-    }
-
     fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError> {
         if effects.is_empty() && dead.is_empty() {
             return Ok(());

@@ -402,19 +402,6 @@ impl Sqlite {
 }
 
 impl Store for Sqlite {
-    fn hit_ticket(&mut self, hit_id: &str) -> Result<Option<String>, StoreError> {
-        // Asked once per hit: a cached statement, not one parsed each time.
-        Ok(self
-            .db
-            .prepare_cached("SELECT ticket_id FROM sightings WHERE hit_id = ?1")?
-            .query_row([hit_id], |r| r.get(0))
-            .optional()?)
-    }
-
-    fn first_hit(&mut self, hit_id: &str) -> Result<Option<FirstHit>, StoreError> {
-        first_hit(&self.db, hit_id)
-    }
-
     fn apply(&mut self, effects: &[Effect], dead: &[NewDeadLetter]) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
         write_batch(&tx, effects, dead)?;
