@@ -1,9 +1,10 @@
 //! The fault-injection suite: real processes (Mosquitto, PostgreSQL, triage) under the faults and
 //! attacks of an unlucky day, each case asserting exactly which hits were stored afterwards.
 //!
-//! - `broker_acl_*`: the Mosquitto set-up `triage broker-config` writes keeps each agent to its
-//!   own topics, keeps hits and `$share/triage` for triage, refuses wrong passwords, and a flood
-//!   of connections locks no real agent out.
+//! - `broker_acl_*`: the set-up `triage broker-config` writes, on Mosquitto and on the embedded
+//!   broker alike, keeps each agent to its own topics, keeps hits and `$share/triage` for
+//!   triage, refuses wrong passwords and another's client id, and a flood of connections locks
+//!   no real agent out.
 //! - `kill_*`: 3,000 hits from three agents (the agent's own outbox and publisher, each in a
 //!   process of its own) while triage, the broker or an agent is killed with SIGKILL at seeded
 //!   random moments: every hit is stored exactly once at the end, on the embedded broker and on
@@ -108,10 +109,22 @@ struct Peer {
 
 impl Peer {
     fn connect(port: u16, client_id: &str, user: &str, password: &str) -> Self {
+        Self::with(port, client_id, user, password, |_| {})
+    }
+
+    /// Connects with options of its own (`tune` sees them before the connection).
+    fn with(
+        port: u16,
+        client_id: &str,
+        user: &str,
+        password: &str,
+        tune: impl FnOnce(&mut MqttOptions),
+    ) -> Self {
         let mut mo = MqttOptions::new(client_id, "127.0.0.1", port);
         mo.set_credentials(user, password)
             .set_max_packet_size(8 << 20, 8 << 20)
             .set_keep_alive(Duration::from_secs(5));
+        tune(&mut mo);
         let (client, mut conn) = Client::new(mo, 100);
         let connack: Arc<Mutex<Option<ConnectReturnCode>>> = Arc::default();
         let subacks: Arc<Mutex<Vec<Vec<SubscribeReasonCode>>>> = Arc::default();
@@ -260,34 +273,18 @@ fn real_agent_gets_in(port: u16, password: &str, name: &str) {
     send_receipted(&a, "dock-1", name, 30.73);
 }
 
-#[test]
-fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
-    let tmp = tempfile::tempdir().unwrap();
-    let broker = SecuredMosquitto::start(&tmp.path().join("broker"), &["dock-1", "dock-2"]);
-    let triage = argus::services::triage_on(
-        &broker.url(),
-        &tmp.path().join("triage"),
-        Some(&Login {
-            user: "triage".into(),
-            password: broker.password("triage"),
-            ca_file: None,
-        }),
-    );
-    let db = tmp.path().join("triage/triage.db");
-    let stored = || {
-        argus_triage::store::Sqlite::open(&db)
-            .unwrap()
-            .counts()
-            .unwrap()
-            .1
-    };
+/// What both brokers hold with the set-up `triage broker-config` writes, triage running on
+/// `port` and storing into `stored`: each agent keeps to its own topics, hits and `$share/triage`
+/// are triage's, wrong credentials are refused, and 2,000 connection attempts lock no real agent
+/// out.
+fn acl_holds(port: u16, password: &dyn Fn(&str) -> String, stored: &dyn Fn() -> u64) {
     // The first agent, with its own credentials: stored, and receipted to it alone.
-    let a = Peer::connect(broker.port, "dock-1", "dock-1", &broker.password("dock-1"));
+    let a = Peer::connect(port, "dock-1", "dock-1", &password("dock-1"));
     a.wait_connected();
     assert!(a.subscribe("argus/v1/agents/dock-1/receipts"));
     // The second agent tries what it must not: read hits (plainly, through triage's shared
     // group, or through `#`), read the first agent's receipts.
-    let b = Peer::connect(broker.port, "dock-2", "dock-2", &broker.password("dock-2"));
+    let b = Peer::connect(port, "dock-2", "dock-2", &password("dock-2"));
     b.wait_connected();
     assert_eq!(*b.connack.lock().unwrap(), Some(ConnectReturnCode::Success));
     assert!(b.subscribe("argus/v1/agents/dock-2/receipts"));
@@ -305,8 +302,11 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
     }
     let id = send_receipted(&a, "dock-1", "acl-a", 30.7);
     assert_eq!(stored(), 1);
-    // The second agent publishes under the first agent's id: nothing reaches triage.
-    let forged = send(&b, "dock-1", "acl-forged", 30.71);
+    // The second agent publishes under the first agent's id (from a connection of its own:
+    // the embedded broker closes it, Mosquitto drops the message): nothing reaches triage.
+    let forger = Peer::connect(port, "dock-2-forger", "dock-2", &password("dock-2"));
+    forger.wait_connected();
+    let forged = send(&forger, "dock-1", "acl-forged", 30.71);
     // Under its own id it is taken (so the forged one had every chance to arrive first).
     send_receipted(&b, "dock-2", "acl-b", 30.72);
     std::thread::sleep(Duration::from_millis(500));
@@ -318,26 +318,144 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
         "the second agent read the first agent's receipts"
     );
     // Wrong credentials are refused; an unknown user too.
-    for (user, password) in [("dock-1", "wrong"), ("nobody", "x")] {
-        let p = Peer::connect(broker.port, &format!("{user}-x"), user, password);
-        p.wait_connected();
-        let code = *p.connack.lock().unwrap();
+    for (user, pw) in [("dock-1", "wrong"), ("nobody", "x")] {
         assert!(
-            code.is_none_or(|c| c != ConnectReturnCode::Success),
-            "{user} with a wrong password got in"
+            refused(port, &format!("{user}-x"), user, pw),
+            "{user} got in"
         );
     }
     // 2,000 connection attempts — half idle sockets that never say CONNECT, half wrong
     // passwords — and the real agent still gets in and is stored.
-    let (idle, flood) = flood(broker.port);
-    real_agent_gets_in(broker.port, &broker.password("dock-1"), "acl-late");
+    let (idle, flood) = flood(port);
+    real_agent_gets_in(port, &password("dock-1"), "acl-late");
     let attempts: usize = flood.into_iter().map(|h| h.join().unwrap()).sum();
     eprintln!(
         "{} idle sockets and {attempts} wrong-password attempts; the real agent got in and was stored",
         idle.len()
     );
     assert_eq!(stored(), 3);
+}
+
+/// Whether the broker refuses this login.
+fn refused(port: u16, client_id: &str, user: &str, password: &str) -> bool {
+    let p = Peer::connect(port, client_id, user, password);
+    p.wait_connected();
+    p.connack
+        .lock()
+        .unwrap()
+        .is_none_or(|c| c != ConnectReturnCode::Success)
+}
+
+/// A triage store's sightings.
+fn sightings(db: &Path) -> u64 {
+    argus_triage::store::Sqlite::open(db)
+        .unwrap()
+        .counts()
+        .unwrap()
+        .1
+}
+
+#[test]
+fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = SecuredMosquitto::start(&tmp.path().join("broker"), &["dock-1", "dock-2"]);
+    let triage = argus::services::triage_on(
+        &broker.url(),
+        &tmp.path().join("triage"),
+        Some(&Login {
+            user: "triage".into(),
+            password: broker.password("triage"),
+            ca_file: None,
+        }),
+    );
+    let db = tmp.path().join("triage/triage.db");
+    acl_holds(broker.port, &|u| broker.password(u), &|| sightings(&db));
     drop(triage);
+}
+
+/// The embedded broker enforces the same files: the `USER.pass` credentials and the
+/// `dynamic-security.json` that `triage broker-config` writes for Mosquitto. On top: a will on
+/// another's topic is refused at CONNECT, and a flood of refusals is a few log lines.
+#[test]
+fn broker_acl_keeps_each_agent_to_its_own_topics_on_the_embedded_broker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("broker");
+    let port = lease_port();
+    let creds = argus_triage::broker_config::BrokerConfig {
+        listen: format!("127.0.0.1:{}", port.port),
+        triage_user: "triage".into(),
+        agents: vec!["dock-1".into(), "dock-2".into()],
+        docks: vec![],
+        persistence_dir: dir.join("data"),
+    }
+    .write(&dir)
+    .expect("writing the broker set-up");
+    let password = |user: &str| {
+        std::fs::read_to_string(creds.join(format!("{user}.pass")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let config = tmp.path().join("triage.toml");
+    let db = tmp.path().join("triage.db");
+    std::fs::write(
+        &config,
+        format!(
+            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:0\"\n[mqtt]\nlisten = \"127.0.0.1:{}\"\ncredentials = \"{}\"\nacl = \"{}\"\n",
+            db.display(),
+            port.port,
+            creds.display(),
+            dir.join("dynamic-security.json").display()
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("triage.log");
+    let mut triage = argus::services::start_triage(
+        argus::services::workspace_bin("triage").to_str().unwrap(),
+        &[
+            "serve".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ],
+        &log,
+    );
+    acl_holds(port.port, &password, &|| sightings(&db));
+    // dock-2's own second client gets in; with a will on dock-1's status it does not.
+    let own = Peer::connect(port.port, "dock-2-osd", "dock-2", &password("dock-2"));
+    own.wait_connected();
+    assert_eq!(
+        *own.connack.lock().unwrap(),
+        Some(ConnectReturnCode::Success)
+    );
+    let will = Peer::with(
+        port.port,
+        "dock-2-will",
+        "dock-2",
+        &password("dock-2"),
+        |mo| {
+            mo.set_last_will(rumqttc::LastWill::new(
+                "argus/v1/agents/dock-1/status",
+                "offline",
+                QoS::AtLeastOnce,
+                true,
+            ));
+        },
+    );
+    will.wait_connected();
+    assert_ne!(
+        *will.connack.lock().unwrap(),
+        Some(ConnectReturnCode::Success),
+        "a will on another agent's topic"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.matches("refused a login").count();
+    eprintln!("{lines} log lines for 1,000 refused logins");
+    assert!(lines < 50, "each refused login was logged: {lines} lines");
+    assert!(
+        text.contains("refused a topic"),
+        "the refused topics were not logged"
+    );
+    kill9(&mut triage);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1311,75 +1429,5 @@ fn a_gigabyte_of_hits_through_the_embedded_broker_keeps_triage_under_300_mb() {
         after <= BOUND && hwm <= BOUND,
         "RSS {after} after, {hwm} at peak"
     );
-    kill9(&mut triage);
-}
-
-/// The embedded broker with credentials: wrong passwords and unknown users are refused, an
-/// agent cannot take another's client id, and 1,000 idle sockets with 1,000 wrong logins lock
-/// no real agent out. (Topic ACLs are Mosquitto's: see the case above.)
-#[test]
-fn broker_logins_on_the_embedded_broker_refuse_strangers_and_survive_a_flood() {
-    let tmp = tempfile::tempdir().unwrap();
-    let creds = tmp.path().join("credentials");
-    std::fs::create_dir_all(&creds).unwrap();
-    for (user, pass) in [
-        ("triage", "t-secret"),
-        ("dock-1", "d1-secret"),
-        ("dock-2", "d2-secret"),
-    ] {
-        std::fs::write(creds.join(format!("{user}.pass")), pass).unwrap();
-    }
-    let port = lease_port();
-    let config = tmp.path().join("triage.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:0\"\n[mqtt]\nlisten = \"127.0.0.1:{}\"\ncredentials = \"{}\"\n",
-            tmp.path().join("triage.db").display(),
-            port.port,
-            creds.display()
-        ),
-    )
-    .unwrap();
-    let log = tmp.path().join("triage.log");
-    let mut triage = argus::services::start_triage(
-        argus::services::workspace_bin("triage").to_str().unwrap(),
-        &[
-            "serve".to_string(),
-            "--config".into(),
-            config.display().to_string(),
-        ],
-        &log,
-    );
-    let refused = |client_id: &str, user: &str, pass: &str| {
-        let p = Peer::connect(port.port, client_id, user, pass);
-        p.wait_connected();
-        *p.connack.lock().unwrap() != Some(ConnectReturnCode::Success)
-    };
-    assert!(
-        refused("dock-1", "dock-1", "wrong"),
-        "a wrong password got in"
-    );
-    assert!(refused("nobody", "nobody", "x"), "an unknown user got in");
-    assert!(
-        refused("dock-1", "dock-2", "d2-secret"),
-        "dock-2 took dock-1's client id"
-    );
-    assert!(
-        !refused("dock-2-osd", "dock-2", "d2-secret"),
-        "dock-2's own second client"
-    );
-    let (idle, flood) = flood(port.port);
-    real_agent_gets_in(port.port, "d1-secret", "embedded-login");
-    for f in flood {
-        f.join().unwrap();
-    }
-    let text = std::fs::read_to_string(&log).unwrap();
-    let lines = text.matches("refused a login").count();
-    eprintln!(
-        "{} idle sockets, 1,000 wrong logins: the real agent got in and was stored; {lines} log lines for the refusals",
-        idle.len()
-    );
-    assert!(lines < 50, "each refused login was logged: {lines} lines");
     kill9(&mut triage);
 }

@@ -3,17 +3,21 @@
 //! what it holds is lost with the process, and the agents' receipts bring it back.
 //!
 //! Without credentials it listens on loopback only (a non-loopback address is refused at
-//! start). With `[mqtt] credentials` (a folder of `USER.pass` files, as `triage broker-config`
-//! writes) every client logs in as one of those users, with a client id that is its username or
-//! starts with `USERNAME-` (so no one takes over another's session). Topic ACLs are not enforced
-//! here (rumqttd has none): deployments whose agents must be kept to their own topics run the
-//! Mosquitto set-up `triage broker-config` writes.
+//! start). With `[mqtt] credentials` and `[mqtt] acl` (the `USER.pass` files and the
+//! `dynamic-security.json` that `triage broker-config` writes for Mosquitto) every client logs
+//! in as one of those users, with a client id that is its username or starts with `USERNAME-`
+//! (so no one takes over another's session), and may publish and subscribe only as the ACL
+//! says — the same rights Mosquitto enforces from the same file. A refused subscription gets a
+//! failed SUBACK; a refused publish or will closes the connection (MQTT 3.1.1 cannot refuse one
+//! message). The ACL is enforced by Argus's fork of rumqttd (`vendor/rumqttd/ARGUS.md`).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::acl::Acl;
 
 /// The name of the embedded broker's MQTT listener thread (rumqttd names it after the server).
 const SERVER_NAME: &str = "argus-v4";
@@ -38,6 +42,11 @@ pub enum BrokerError {
         "embedded broker: {0} is not a loopback address; set [mqtt] credentials (a folder of USER.pass files) to listen there"
     )]
     Open(SocketAddr),
+    /// Credentials without an ACL, or the other way round.
+    #[error(
+        "embedded broker: [mqtt] credentials and [mqtt] acl go together (both are written by `triage broker-config`)"
+    )]
+    HalfSecured,
     /// The credentials folder.
     #[error("embedded broker: credentials {path}: {why}")]
     Credentials {
@@ -46,6 +55,9 @@ pub enum BrokerError {
         /// Why.
         why: String,
     },
+    /// The ACL file.
+    #[error("embedded broker: acl {0}")]
+    Acl(#[from] crate::acl::AclError),
     /// The broker's threads did not start.
     #[error("embedded broker: {0}")]
     Start(String),
@@ -61,6 +73,33 @@ fn note_death(note: &DeathNote, why: String) {
     cond.notify_all();
 }
 
+/// Who may log in to the embedded broker, and what each user may do.
+#[derive(Debug, Clone)]
+pub struct Logins {
+    /// User → password.
+    pub passwords: HashMap<String, String>,
+    /// Each user's topic rights.
+    pub acl: Acl,
+}
+
+impl Logins {
+    /// Reads the credentials folder and the ACL file (both or neither: a broker that checks
+    /// passwords but not topics, or the other way round, is refused).
+    pub fn read(
+        credentials: Option<&Path>,
+        acl: Option<&Path>,
+    ) -> Result<Option<Self>, BrokerError> {
+        match (credentials, acl) {
+            (None, None) => Ok(None),
+            (Some(dir), Some(acl)) => Ok(Some(Self {
+                passwords: read_credentials(dir)?,
+                acl: Acl::load(acl)?,
+            })),
+            _ => Err(BrokerError::HalfSecured),
+        }
+    }
+}
+
 /// A running embedded broker; it lives as long as the process. Its threads are watched: a
 /// panic on rumqttd's router or listener threads (which would leave the port open and every
 /// client unanswered) is noted, and [`EmbeddedBroker::wait`] returns.
@@ -71,13 +110,10 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts listening on `addr` and waits until the port accepts connections; with `users`
-    /// (user → password), only they get in.
-    pub fn start(
-        addr: SocketAddr,
-        users: Option<HashMap<String, String>>,
-    ) -> Result<Self, BrokerError> {
-        if users.is_none() && !addr.ip().is_loopback() {
+    /// Starts listening on `addr` and waits until the port accepts connections; with `logins`,
+    /// only those users get in, each to its own topics.
+    pub fn start(addr: SocketAddr, logins: Option<Logins>) -> Result<Self, BrokerError> {
+        if logins.is_none() && !addr.ip().is_loopback() {
             return Err(BrokerError::Open(addr));
         }
         raise_open_files();
@@ -96,19 +132,35 @@ impl EmbeddedBroker {
             }));
         }
         let mut config = config(addr);
-        if let (Some(users), Some(v4)) = (users, config.v4.as_mut()) {
-            let users = Arc::new(users);
+        if let (Some(logins), Some(v4)) = (logins, config.v4.as_mut()) {
+            let users = Arc::new(logins.passwords);
+            let acl = Arc::new(logins.acl);
             for server in v4.values_mut() {
                 let users = users.clone();
                 server.connections.set_auth_handler(
                     move |client_id: String, user: String, pass: String| {
                         let ok = allowed(&users, &client_id, &user, &pass);
                         if !ok {
-                            refused_once(&user, &client_id);
+                            refused_once(
+                                &user,
+                                "embedded broker refused a login (wrong user, password or client id)",
+                                &client_id,
+                            );
                         }
                         async move { ok }
                     },
                 );
+                let acl = acl.clone();
+                server.connections.acl = Some(Arc::new(move |user, access, topic| {
+                    let ok = match access {
+                        rumqttd::Access::Publish => acl.may_send(user, topic),
+                        rumqttd::Access::Subscribe => acl.may_subscribe(user, topic),
+                    };
+                    if !ok {
+                        refused_once(user, "embedded broker refused a topic", topic);
+                    }
+                    ok
+                }));
             }
         }
         let mut broker = rumqttd::Broker::new(config);
@@ -178,11 +230,11 @@ fn allowed(users: &HashMap<String, String>, client_id: &str, user: &str, pass: &
     same && own_id
 }
 
-/// Logs a refused login once per user in ten minutes (a flood of wrong passwords is one line,
-/// not thousands), with the client id of the first.
-fn refused_once(user: &str, client_id: &str) {
-    static SEEN: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
-    let key = user.to_string();
+/// Logs a refusal once per user and kind in ten minutes (a flood of wrong passwords is one
+/// line, not thousands), with what the first asked for (a client id, a topic).
+fn refused_once(user: &str, what: &'static str, asked: &str) {
+    static SEEN: Mutex<Option<HashMap<(String, &'static str), Instant>>> = Mutex::new(None);
+    let key = (user.to_string(), what);
     let mut g = SEEN.lock().unwrap_or_else(|p| p.into_inner());
     let seen = g.get_or_insert_with(HashMap::new);
     if seen.len() > 10_000 {
@@ -193,7 +245,7 @@ fn refused_once(user: &str, client_id: &str) {
         .is_none_or(|t| t.elapsed() >= Duration::from_secs(600))
     {
         seen.insert(key, Instant::now());
-        tracing::warn!(user = %user.escape_debug(), client_id = %client_id.escape_debug(), "embedded broker refused a login (wrong user, password or client id)");
+        tracing::warn!(user = %user.escape_debug(), asked = %asked.escape_debug(), "{what}");
     }
 }
 

@@ -1,7 +1,8 @@
-//! `triage broker-config`: a Mosquitto set-up that holds the contract's promises — every client
+//! `triage broker-config`: a broker set-up that holds the contract's promises — every client
 //! logs in, an agent writes only under its own id and reads only its own receipts, triage alone
 //! reads hits and joins `$share/triage`, a dock gateway alone writes its `thing/product/{sn}/…`
-//! topics — with persistence on and queue limits sized for bursts.
+//! topics — with persistence on and queue limits sized for bursts. Written for Mosquitto; the
+//! embedded broker reads the same credentials and `dynamic-security.json` ([`crate::acl`]).
 //!
 //! The ACL is enforced by Mosquitto's dynamic-security plugin, not by an `acl_file`: Mosquitto
 //! 2.0's ACL file does not check subscriptions at all (any client could join `$share/triage`
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::acl::Rights;
 use crate::check::is_agent_id;
 
 /// Where Debian's `mosquitto` package installs the dynamic-security plugin.
@@ -91,10 +93,8 @@ impl BrokerConfig {
         Ok(all)
     }
 
-    /// Each user's role: (send, receive, subscribe) topic filters. Subscriptions are literal
-    /// filters (a client may subscribe to exactly these, no wider), sending and receiving match
-    /// the topic against the filter.
-    fn rights(&self, user: &str) -> Rights {
+    /// Each user's rights.
+    pub fn rights(&self, user: &str) -> Rights {
         let own = |t: &str| format!("argus/v1/agents/{user}/{t}");
         if user == self.triage_user {
             let hits = "argus/v1/agents/+/hits";
@@ -265,14 +265,6 @@ impl BrokerConfig {
     }
 }
 
-/// What one user may do.
-#[derive(Debug)]
-struct Rights {
-    send: Vec<String>,
-    receive: Vec<String>,
-    subscribe: Vec<String>,
-}
-
 fn set_mode(path: &Path, mode: u32) -> Result<(), BrokerConfigError> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))
@@ -329,6 +321,10 @@ mod tests {
                 .contains(&"thing/product/7CTDM12345/osd".to_string())
         );
         let d = c.dynsec(&[("dock-1".into(), "pw".into())]);
+        // The embedded broker reads back exactly these rights.
+        let acl = crate::acl::Acl::from_dynsec(&d.to_string()).unwrap();
+        assert_eq!(acl.rights("dock-1"), Some(&agent));
+        assert!(acl.rights("triage").is_none(), "not in the file");
         assert_eq!(d["defaultACLAccess"]["subscribe"], false);
         assert_eq!(d["clients"][0]["iterations"], ITERATIONS);
         let conf = c.conf(Path::new("/etc/argus/broker")).unwrap();

@@ -14,6 +14,7 @@
 //! password_file = "/etc/argus/triage.pass"
 //! ca_file = "/etc/argus/ca.pem"        # for mqtts://
 //! credentials = "/etc/argus/broker/credentials"  # the embedded broker's users (USER.pass)
+//! acl = "/etc/argus/broker/dynamic-security.json"  # …and their topics (with credentials)
 //!
 //! [intake]                             # see check::Limits
 //! classes = ["vending_in_lane", "construction_waste", "illegal_structure"]
@@ -121,6 +122,11 @@ pub struct MqttConfig {
     /// loopback only.
     #[serde(default)]
     pub credentials: Option<PathBuf>,
+    /// The embedded broker's topic rights: the `dynamic-security.json` that `triage
+    /// broker-config` writes for Mosquitto, read by the embedded broker too. Required with
+    /// `credentials`.
+    #[serde(default)]
+    pub acl: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
@@ -133,6 +139,7 @@ impl Default for MqttConfig {
             password_file: None,
             ca_file: None,
             credentials: None,
+            acl: None,
         }
     }
 }
@@ -219,6 +226,7 @@ impl Config {
         c.mqtt.password_file.as_mut().map(fix);
         c.mqtt.ca_file.as_mut().map(fix);
         c.mqtt.credentials.as_mut().map(fix);
+        c.mqtt.acl.as_mut().map(fix);
         if let Some(rest) = c.db.strip_prefix("sqlite:") {
             let p = Path::new(rest);
             if p.is_relative() {

@@ -10,6 +10,7 @@
 //!   acknowledged only once stored.
 #![deny(missing_docs)]
 
+pub mod acl;
 pub mod api;
 pub mod auth;
 pub mod broker;

@@ -19,8 +19,9 @@ struct Cli {
 enum Command {
     /// Run the service: take hits from the broker into tickets.
     Serve(Flags),
-    /// Write a Mosquitto set-up (config, dynamic-security users and roles, each user's
-    /// password) in which every agent touches only its own topics and triage alone reads hits.
+    /// Write the brokers' logins and topic rights (each user's password, dynamic-security users
+    /// and roles, a Mosquitto config), in which every agent touches only its own topics and
+    /// triage alone reads hits; Mosquitto and the embedded broker read the same files.
     BrokerConfig(BrokerFlags),
 }
 
@@ -65,7 +66,11 @@ fn broker_config(f: BrokerFlags) -> Result<()> {
         out.display(),
         creds.display()
     );
-    println!("run: mosquitto -c {}/mosquitto.conf", out.display());
+    println!(
+        "run: mosquitto -c {0}/mosquitto.conf\nor, on triage's embedded broker: [mqtt] credentials = \"{1}\" and acl = \"{0}/dynamic-security.json\"",
+        out.display(),
+        creds.display()
+    );
     Ok(())
 }
 

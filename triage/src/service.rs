@@ -209,19 +209,18 @@ impl Service {
         let (url, shared, broker) = match cfg.mqtt.broker()? {
             BrokerChoice::External(url) => (url, true, None),
             BrokerChoice::Embedded(addr) => {
-                let users = match &cfg.mqtt.credentials {
-                    Some(dir) => {
-                        let users = crate::broker::read_credentials(dir)?;
-                        // Triage logs in to its own broker as `triage`.
-                        let user = username.get_or_insert_with(|| "triage".into());
-                        if password.is_none() {
-                            password = users.get(user.as_str()).cloned();
-                        }
-                        Some(users)
+                let logins = crate::broker::Logins::read(
+                    cfg.mqtt.credentials.as_deref(),
+                    cfg.mqtt.acl.as_deref(),
+                )?;
+                if let Some(logins) = &logins {
+                    // Triage logs in to its own broker as `triage`.
+                    let user = username.get_or_insert_with(|| "triage".into());
+                    if password.is_none() {
+                        password = logins.passwords.get(user.as_str()).cloned();
                     }
-                    None => None,
-                };
-                let b = Arc::new(EmbeddedBroker::start(addr, users)?);
+                }
+                let b = Arc::new(EmbeddedBroker::start(addr, logins)?);
                 (b.url(), false, Some(b))
             }
         };
