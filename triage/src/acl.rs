@@ -82,7 +82,7 @@ pub struct Acl {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Dynsec {
-    #[serde(default)]
+    #[serde(default, rename = "defaultACLAccess")]
     default_acl_access: HashMap<String, bool>,
     #[serde(default)]
     clients: Vec<DynsecClient>,
