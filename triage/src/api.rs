@@ -127,6 +127,22 @@ async fn read<T: Send + 'static>(
     Ok(app.reads.read(f).await?)
 }
 
+/// Reads through the read pool and answers with the JSON of what `f` made, serialised on the
+/// reader thread too (a list of a thousand tickets is work best done at the readers' priority).
+async fn read_json<T: serde::Serialize>(
+    app: &Shared,
+    f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> ApiResult<Response> {
+    let body = read(app, move |s| {
+        serde_json::to_vec(&f(s)?).map_err(|e| StoreError::Corrupt {
+            table: "tickets",
+            what: format!("cannot serialise: {e}"),
+        })
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
 /// The routes, each client held to `limits`.
 pub fn router_limited(app: Shared, limits: crate::limits::ClientLimits) -> Router {
     router(app).layer(axum::middleware::from_fn_with_state(
@@ -248,35 +264,36 @@ fn parse_state(s: &str) -> ApiResult<State> {
     State::parse(s).ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")))
 }
 
-/// The tickets a filter asks for, filtered in the store before the limit.
-async fn filtered(app: &Shared, f: Filter) -> ApiResult<Vec<Ticket>> {
+/// The tickets a filter asks for, filtered in the store before the limit: the store's filter
+/// and the limit.
+fn filtered(f: Filter) -> ApiResult<(TicketFilter, usize)> {
     let filter = TicketFilter {
         state: f.state.as_deref().map(parse_state).transpose()?,
         unit: f.unit,
         category: f.category,
         class: f.class,
-        review: None,
+        ..TicketFilter::default()
     };
-    let limit = f.limit.unwrap_or(1000).min(10_000);
-    read(app, move |s| s.tickets(&filter, limit)).await
+    Ok((filter, f.limit.unwrap_or(1000).min(10_000)))
 }
 
 async fn tickets(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
     Query(f): Query<Filter>,
-) -> ApiResult<Json<Vec<Ticket>>> {
+) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
-    Ok(Json(filtered(&app, f).await?))
+    let (filter, limit) = filtered(f)?;
+    read_json(&app, move |s| s.tickets(&filter, limit)).await
 }
 
-async fn review(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Json<Vec<Ticket>>> {
+async fn review(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
     let f = TicketFilter {
         review: Some(true),
         ..TicketFilter::state(State::New)
     };
-    Ok(Json(read(&app, move |s| s.tickets(&f, 10_000)).await?))
+    read_json(&app, move |s| s.tickets(&f, 10_000)).await
 }
 
 async fn geojson(
@@ -285,20 +302,25 @@ async fn geojson(
     Query(f): Query<Filter>,
 ) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
-    let features: Vec<Value> = filtered(&app, f)
-        .await?
-        .into_iter()
-        .map(|t| {
-            json!({"type": "Feature", "id": t.ticket_id,
-                   "geometry": {"type": "Point", "coordinates": [t.lon, t.lat]},
-                   "properties": t})
-        })
-        .collect();
-    Ok((
-        [(header::CONTENT_TYPE, "application/geo+json")],
-        Json(json!({"type": "FeatureCollection", "features": features})),
-    )
-        .into_response())
+    let (filter, limit) = filtered(f)?;
+    let mut r = read_json(&app, move |s| {
+        let features: Vec<Value> = s
+            .tickets(&filter, limit)?
+            .into_iter()
+            .map(|t| {
+                json!({"type": "Feature", "id": t.ticket_id,
+                       "geometry": {"type": "Point", "coordinates": [t.lon, t.lat]},
+                       "properties": t})
+            })
+            .collect();
+        Ok(json!({"type": "FeatureCollection", "features": features}))
+    })
+    .await?;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    Ok(r)
 }
 
 async fn ticket(
@@ -504,42 +526,57 @@ struct RequestsQuery {
 async fn requests(
     AxState(app): AxState<Shared>,
     Query(q): Query<RequestsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let ids: Option<Vec<String>> = q.service_request_id.as_ref().map(|ids| {
         ids.split(',')
             .map(|i| i.trim().to_string())
             .take(100)
             .collect()
     });
-    let filter = TicketFilter {
-        class: q.service_code.clone(),
-        ..TicketFilter::default()
-    };
-    let all = read(&app, move |s| match ids {
-        Some(ids) => {
-            let mut v = Vec::new();
-            for id in ids {
-                if let Some(t) = s.ticket(&id)? {
-                    v.push(t);
+    // `status=open`, `closed` or both: filtered in the store, before the limit.
+    let mut open = None;
+    if let Some(wanted) = q.status.as_deref() {
+        let (mut opened, mut closed) = (false, false);
+        for w in wanted.split(',').map(str::trim) {
+            match w {
+                "open" => opened = true,
+                "closed" => closed = true,
+                other => {
+                    return Err(ApiError(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown status {other:?}: open or closed"),
+                    ));
                 }
             }
-            Ok(v)
         }
-        None => s.tickets(&filter, 1000),
-    })
-    .await?;
-    let wanted: Option<Vec<&str>> = q.status.as_deref().map(|s| s.split(',').collect());
-    Ok(Json(Value::Array(
-        all.iter()
-            .filter(|t| q.service_code.as_ref().is_none_or(|c| &t.class == c))
+        open = (opened != closed).then_some(opened);
+    }
+    let filter = TicketFilter {
+        class: q.service_code.clone(),
+        open,
+        ..TicketFilter::default()
+    };
+    read_json(&app, move |s| {
+        let tickets = match ids {
+            Some(ids) => {
+                let mut v = Vec::new();
+                for id in ids {
+                    if let Some(t) = s.ticket(&id)? {
+                        v.push(t);
+                    }
+                }
+                v
+            }
+            None => s.tickets(&filter, 1000)?,
+        };
+        Ok(tickets
+            .iter()
+            .filter(|t| filter.class.as_ref().is_none_or(|c| &t.class == c))
+            .filter(|t| filter.open.is_none_or(|o| t.state.is_open() == o))
             .map(open311)
-            .filter(|r| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| w.contains(&r["status"].as_str().unwrap_or("")))
-            })
-            .collect(),
-    )))
+            .collect::<Vec<Value>>())
+    })
+    .await
 }
 
 async fn request(

@@ -306,9 +306,13 @@ impl Service {
                     source,
                 })?;
         }
+        let reads = Pool::new(&cfg.db, READ_POOL).map_err(|source| ServiceError::Spawn {
+            what: "the readers",
+            source,
+        })?;
         let app = Arc::new(api::App {
             ingest,
-            reads: Pool::new(&cfg.db, READ_POOL),
+            reads,
             counters,
             status: status.clone(),
             broker_alive,
@@ -318,8 +322,9 @@ impl Service {
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            // Reads and changes run on blocking threads (the stores block): bounded.
-            .max_blocking_threads(READ_POOL + 8)
+            // Changes run on blocking threads (the stores block; reads have threads of their
+            // own): bounded.
+            .max_blocking_threads(8)
             .thread_name("triage-http")
             .enable_all()
             .build()

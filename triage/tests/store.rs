@@ -378,6 +378,27 @@ fn a_ticket_walks_its_lifecycle_and_a_returning_violation_links_to_it(open: &Ope
         ing.store().ticket(&filed.ticket_id).unwrap().unwrap().state,
         State::New
     );
+    // Open311's `status=closed`, one at a time: the closed ticket, though two open ones are
+    // newer (the filter is the store's, before the limit); `status=open` finds those two.
+    let mut ids = |open: bool, limit: usize| -> Vec<String> {
+        let f = TicketFilter {
+            open: Some(open),
+            ..TicketFilter::default()
+        };
+        let mut v: Vec<String> = ing
+            .store()
+            .tickets(&f, limit)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.ticket_id)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(false, 1), std::slice::from_ref(&t));
+    let mut open = vec![t2, filed.ticket_id];
+    open.sort();
+    assert_eq!(ids(true, 5), open);
 }
 
 fn a_passed_deadline_is_reported_once_per_stage(open: &Open) {

@@ -39,6 +39,18 @@ pub struct TicketFilter {
     pub class: Option<String>,
     /// Waiting for review (or not).
     pub review: Option<bool>,
+    /// Open (new, dispatched, in progress, resolved) or closed.
+    pub open: Option<bool>,
+}
+
+/// The open states as an SQL list (`'new', …`), for `state IN (…)`.
+pub(crate) fn open_states_sql() -> String {
+    State::ALL
+        .iter()
+        .filter(|s| s.is_open())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl TicketFilter {

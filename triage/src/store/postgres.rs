@@ -570,7 +570,9 @@ impl Store for Postgres {
                     "SELECT {TICKET_COLUMNS} FROM tickets WHERE ($1::TEXT IS NULL OR state = $1) \
                      AND ($2::TEXT IS NULL OR unit = $2) AND ($3::TEXT IS NULL OR category = $3) \
                      AND ($4::TEXT IS NULL OR class = $4) AND ($5::BOOL IS NULL OR review = $5) \
-                     ORDER BY opened_at DESC LIMIT $6"
+                     AND ($7::BOOL IS NULL OR (state IN ({})) = $7) \
+                     ORDER BY opened_at DESC LIMIT $6",
+                    super::open_states_sql()
                 ),
                 &[
                     &f.state.map(State::as_str),
@@ -579,6 +581,7 @@ impl Store for Postgres {
                     &f.class,
                     &f.review,
                     &(limit.min(i64::MAX as usize) as i64),
+                    &f.open,
                 ],
             )?
             .iter()

@@ -485,12 +485,13 @@ impl Store for Sqlite {
     }
 
     fn tickets(&mut self, f: &TicketFilter, limit: usize) -> Result<Vec<Ticket>, StoreError> {
-        let mut q = self.db.prepare_cached(concat!(
-            "SELECT ",
-            ticket_columns!(),
-            " FROM tickets WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR unit = ?2) \
+        let mut q = self.db.prepare_cached(&format!(
+            "SELECT {} FROM tickets WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR unit = ?2) \
              AND (?3 IS NULL OR category = ?3) AND (?4 IS NULL OR class = ?4) \
-             AND (?5 IS NULL OR review = ?5) ORDER BY opened_at DESC LIMIT ?6"
+             AND (?5 IS NULL OR review = ?5) AND (?7 IS NULL OR (state IN ({})) = ?7) \
+             ORDER BY opened_at DESC LIMIT ?6",
+            ticket_columns!(),
+            super::open_states_sql()
         ))?;
         let rows = q.query_map(
             params![
@@ -499,7 +500,8 @@ impl Store for Sqlite {
                 f.category,
                 f.class,
                 f.review,
-                limit.min(i64::MAX as usize) as i64
+                limit.min(i64::MAX as usize) as i64,
+                f.open
             ],
             ticket_row,
         )?;
