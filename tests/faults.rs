@@ -197,7 +197,7 @@ fn send(peer: &Peer, agent: &str, name: &str, lat: f64) -> String {
     let (id, payload) = hit_payload(name, agent, lat);
     peer.client
         .publish(
-            argus_core::hit::hits_topic(agent),
+            argus_core::topics::AgentTopic::Hits.topic(agent),
             QoS::AtLeastOnce,
             false,
             payload,
@@ -557,7 +557,7 @@ fn helper_fault_agent_process() {
     // made/ marker says which hits were accepted, so each is made once across kills.
     let made = dir.join("made");
     std::fs::create_dir_all(&made).unwrap();
-    let topic = argus_core::hit::hits_topic(&agent);
+    let topic = argus_core::topics::AgentTopic::Hits.topic(&agent);
     for (i, id) in agent_hit_ids(&agent).into_iter().enumerate() {
         if made.join(&id).exists() {
             continue;
@@ -1083,7 +1083,7 @@ impl InProcessAgent {
         self.outbox
             .put(&argus_edge_agent::outbox::Entry {
                 id: h.hit_id.clone(),
-                topic: argus_core::hit::hits_topic(&self.id),
+                topic: argus_core::topics::AgentTopic::Hits.topic(&self.id),
                 payload: serde_json::to_vec(h).unwrap(),
             })
             .unwrap();

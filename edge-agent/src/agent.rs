@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::health;
 use crate::osd::OsdListener;
 use crate::outbox::{Entry, Outbox};
-use crate::publish::{Publisher, PublisherOptions, hits_topic};
+use crate::publish::{Publisher, PublisherOptions};
 use crate::replay::{World, load_detector, setup};
 pub use crate::state::{AgentState, ClockStatus, DiskStatus, FrameQueue, SourceStats};
 
@@ -230,7 +230,7 @@ pub fn run(cfg: Config) -> Result<()> {
     if let Some(h) = &cfg.health {
         health::serve(&h.listen, state.clone())?;
     }
-    let topic = hits_topic(&cfg.agent.id);
+    let topic = argus_core::topics::AgentTopic::Hits.topic(&cfg.agent.id);
     let accept = |hits: Vec<Hit>, stats: &SourceStats| -> Result<()> {
         for h in hits {
             let payload = serde_json::to_vec(&h)?;

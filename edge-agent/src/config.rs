@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [agent]
-//! id = "dock-7"                    # publishes under argus/v1/agents/dock-7/…
+//! id = "dock-7"                    # its topics: argus_core::topics::AgentTopic
 //! model = "models/argus-det"
 //! map = "district.geojson"         # rules and roofs; without it nothing is a violation
 //! dem = "terrain.tif"              # optional: terrain heights (GeoTIFF, WGS84); else flat ground
@@ -155,7 +155,7 @@ pub struct SourceConfig {
     #[serde(default)]
     pub telemetry: Option<PathBuf>,
     /// A live dock drone's aircraft serial number: its poses come from its DJI Cloud API OSD
-    /// messages (`thing/product/{sn}/osd`) on the `[mqtt]` broker.
+    /// messages (`DockTopic::Osd`) on the `[mqtt]` broker.
     #[serde(default)]
     pub osd_sn: Option<String>,
     /// A fixed camera's calibration (`camera.json`: pose, intrinsics, GCPs).

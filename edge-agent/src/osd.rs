@@ -1,4 +1,4 @@
-//! Live poses for a dock's drone: its DJI Cloud API OSD messages (`thing/product/{sn}/osd`,
+//! Live poses for a dock's drone: its DJI Cloud API OSD messages (`DockTopic::Osd`,
 //! parsed by [`argus_core::osd`]) arrive over MQTT while its video arrives over RTSP or RTP, and
 //! each frame is posed from the messages around its arrival time.
 
@@ -103,11 +103,6 @@ pub struct OsdListener {
     handle: Option<JoinHandle<()>>,
 }
 
-/// The OSD topic of an aircraft.
-pub fn osd_topic(sn: &str) -> String {
-    format!("thing/product/{sn}/osd")
-}
-
 impl OsdListener {
     /// Starts listening with the agent's MQTT settings (its own client id); the docks' clock
     /// offsets go to `clock`, and messages more than `max_skew_s` off are refused.
@@ -161,7 +156,10 @@ fn listen(
                 Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                     backoff = Duration::from_millis(500);
                     for (sn, _) in aircraft {
-                        let _ = client.try_subscribe(osd_topic(sn), QoS::AtMostOnce);
+                        let _ = client.try_subscribe(
+                            argus_core::topics::DockTopic::Osd.topic(sn),
+                            QoS::AtMostOnce,
+                        );
                     }
                     tracing::info!(aircraft = aircraft.len(), "listening to OSD telemetry");
                 }

@@ -1,6 +1,6 @@
 //! Publishing the outbox over MQTT (QoS 1) with rumqttc.
 //!
-//! A hit leaves the outbox only on triage's receipt (`argus/v1/agents/{id}/receipts`, see
+//! A hit leaves the outbox only on triage's receipt ([`AgentTopic::Receipts`], see
 //! [`argus_core::receipt`]), sent after the hit is committed to triage's store — never on the
 //! broker's PUBACK, which only says the broker has it (a broker restarted without persistence,
 //! a triage instance killed with the hit in flight, a full broker queue would lose it). The
@@ -14,7 +14,7 @@
 //! our back. Hits are sent only once the receipts subscription is acknowledged, so no receipt
 //! comes before the agent listens for it.
 //!
-//! The agent's status is a retained message on `argus/v1/agents/{id}/status`: `online` once
+//! The agent's status is a retained message on [`AgentTopic::Status`]: `online` once
 //! connected, `offline` on a clean stop, and the same `offline` as the last will when the agent
 //! vanishes.
 
@@ -29,7 +29,8 @@ use rumqttc::{
 };
 
 use argus_core::broker::BrokerUrl;
-use argus_core::receipt::{Receipt, ReceiptStatus, receipts_topic};
+use argus_core::receipt::{Receipt, ReceiptStatus};
+use argus_core::topics::AgentTopic;
 
 use crate::outbox::Outbox;
 
@@ -89,13 +90,6 @@ pub struct PublishStats {
     pub clock: crate::state::ClockStatus,
 }
 
-pub use argus_core::hit::hits_topic;
-
-/// The retained status topic.
-pub fn status_topic(agent_id: &str) -> String {
-    format!("argus/v1/agents/{agent_id}/status")
-}
-
 fn status_payload(state: &str) -> Vec<u8> {
     format!("{{\"state\":\"{state}\"}}").into_bytes()
 }
@@ -138,7 +132,7 @@ impl Publisher {
             .set_inflight(WINDOW as u16 + 8)
             .set_max_packet_size(4 << 20, 4 << 20)
             .set_last_will(LastWill::new(
-                status_topic(&opts.agent_id),
+                AgentTopic::Status.topic(&opts.agent_id),
                 status_payload("offline"),
                 QoS::AtLeastOnce,
                 true,
@@ -255,8 +249,8 @@ fn run(
     stats: &PublishStats,
 ) {
     let mut backoff = Duration::from_millis(250);
-    let topic = hits_topic(agent);
-    let receipts = receipts_topic(agent);
+    let topic = AgentTopic::Hits.topic(agent);
+    let receipts = AgentTopic::Receipts.topic(agent);
     // Why the last connection attempt failed: each new reason is reported once.
     let mut failing: Option<String> = None;
     // Hits the broker took, waiting for their receipts: kept across connections (a receipt
@@ -278,7 +272,7 @@ fn run(
             if stop.load(Ordering::SeqCst) {
                 if connected {
                     let _ = client.try_publish(
-                        status_topic(agent),
+                        AgentTopic::Status.topic(agent),
                         QoS::AtLeastOnce,
                         true,
                         status_payload("offline"),
@@ -344,7 +338,7 @@ fn run(
                         let _ = client.try_subscribe(receipts.clone(), QoS::AtLeastOnce);
                         if client
                             .try_publish(
-                                status_topic(agent),
+                                AgentTopic::Status.topic(agent),
                                 QoS::AtLeastOnce,
                                 true,
                                 status_payload("online"),

@@ -15,7 +15,9 @@ use argus::services::{Mosquitto, free_port, http, start_triage};
 use argus_triage::testing::{bench_publisher, payloads};
 use rumqttc::QoS;
 
-const TOPIC: &str = "argus/v1/agents/dock-1/hits";
+/// The hits topic of the benchmarks' agent.
+static TOPIC: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| argus_core::topics::AgentTopic::Hits.topic("dock-1"));
 const READERS: usize = 50;
 
 /// What the readers ask, in turn.
@@ -83,7 +85,7 @@ fn run(
             .unwrap_or(0)
     };
     for (_, m) in payloads(1000, &format!("{tag}-seed")) {
-        p.publish(TOPIC, QoS::AtLeastOnce, false, m).unwrap();
+        p.publish(&*TOPIC, QoS::AtLeastOnce, false, m).unwrap();
     }
     while stored(port) < 1000 {
         std::thread::sleep(Duration::from_millis(20));
@@ -120,7 +122,7 @@ fn run(
     let msgs = payloads(n, tag);
     let started = Instant::now();
     for (_, m) in msgs {
-        p.publish(TOPIC, QoS::AtLeastOnce, false, m).unwrap();
+        p.publish(&*TOPIC, QoS::AtLeastOnce, false, m).unwrap();
     }
     while stored(port) < (1000 + n) as u64 {
         std::thread::sleep(Duration::from_millis(5));

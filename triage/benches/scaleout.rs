@@ -17,7 +17,9 @@ use argus::services::{Mosquitto, Postgres, free_port, start_triage};
 use argus_triage::testing::{bench_publisher, payloads};
 use rumqttc::QoS;
 
-const TOPIC: &str = "argus/v1/agents/dock-1/hits";
+/// The hits topic of the benchmarks' agent.
+static TOPIC: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| argus_core::topics::AgentTopic::Hits.topic("dock-1"));
 
 /// One run: seconds to store `n` hits with `instances` triages on a new database.
 fn run(
@@ -62,7 +64,7 @@ fn run(
     let msgs = payloads(n, tag);
     let started = Instant::now();
     for (_, m) in msgs {
-        p.publish(TOPIC, QoS::AtLeastOnce, false, m).unwrap();
+        p.publish(&*TOPIC, QoS::AtLeastOnce, false, m).unwrap();
     }
     let deadline = started + Duration::from_secs(600);
     while stored(&mut count) < n as i64 {

@@ -22,7 +22,9 @@ use argus::services::{Mosquitto, Postgres, free_port, http, start_triage};
 use argus_triage::testing::{bench_publisher as publisher, payloads};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
-const TOPIC: &str = "argus/v1/agents/dock-1/hits";
+/// The hits topic of the benchmarks' agent.
+static TOPIC: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| argus_core::topics::AgentTopic::Hits.topic("dock-1"));
 
 /// Messages/s from a publisher to a plain QoS 1 subscriber.
 fn broker_alone(port: u16, msgs: &[(String, Vec<u8>)]) -> f64 {
@@ -110,7 +112,7 @@ fn into_tickets(
     let p = publisher(broker.port, &format!("bench-pub-{port}"));
     let started = Instant::now();
     for (_, m) in msgs {
-        p.publish(TOPIC, QoS::AtLeastOnce, false, m.clone())
+        p.publish(&*TOPIC, QoS::AtLeastOnce, false, m.clone())
             .unwrap();
     }
     while sightings(port) < msgs.len() as u64 {
@@ -165,7 +167,7 @@ fn latency(
             std::thread::sleep(wait);
         }
         sent.push((id.clone(), Instant::now()));
-        p.publish(TOPIC, QoS::AtLeastOnce, false, m.clone())
+        p.publish(&*TOPIC, QoS::AtLeastOnce, false, m.clone())
             .unwrap();
     }
     let until = Instant::now() + Duration::from_secs(30);

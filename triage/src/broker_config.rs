@@ -1,6 +1,6 @@
 //! `triage broker-config`: a broker set-up that holds the contract's promises — every client
 //! logs in, an agent writes only under its own id and reads only its own receipts, triage alone
-//! reads hits and joins `$share/triage`, a dock gateway alone writes its `thing/product/{sn}/…`
+//! reads hits and joins `$share/triage`, a dock gateway alone writes its own DJI Cloud API
 //! topics — with persistence on and queue limits sized for bursts. Written for Mosquitto; the
 //! embedded broker reads the same credentials and `dynamic-security.json` ([`crate::acl`]).
 //!
@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+
+use argus_core::topics::{AgentTopic, DockTopic, TRIAGE_GROUP, shared};
 
 use crate::acl::Rights;
 use crate::check::is_agent_id;
@@ -95,54 +97,45 @@ impl BrokerConfig {
 
     /// Each user's rights.
     pub fn rights(&self, user: &str) -> Rights {
-        let own = |t: &str| format!("argus/v1/agents/{user}/{t}");
+        use AgentTopic as A;
+        use DockTopic as D;
+        let all = |ts: &[D]| ts.iter().map(|t| t.filter()).collect::<Vec<_>>();
         if user == self.triage_user {
-            let hits = "argus/v1/agents/+/hits";
+            let reads = [A::Hits.filter(), A::Status.filter()]
+                .into_iter()
+                .chain(all(&[D::Events, D::ServicesReply, D::Requests]));
             Rights {
-                send: vec![
-                    "argus/v1/agents/+/receipts".into(),
-                    "thing/product/+/services".into(),
-                    "thing/product/+/events_reply".into(),
-                    "thing/product/+/requests_reply".into(),
-                ],
-                receive: vec![
-                    hits.into(),
-                    "argus/v1/agents/+/status".into(),
-                    "thing/product/+/events".into(),
-                    "thing/product/+/services_reply".into(),
-                    "thing/product/+/requests".into(),
-                ],
-                subscribe: vec![
-                    format!("$share/triage/{hits}"),
-                    hits.into(),
-                    "argus/v1/agents/+/status".into(),
-                    "thing/product/+/events".into(),
-                    "thing/product/+/services_reply".into(),
-                    "thing/product/+/requests".into(),
-                ],
+                send: [A::Receipts.filter()]
+                    .into_iter()
+                    .chain(all(&[D::Services, D::EventsReply, D::RequestsReply]))
+                    .collect(),
+                receive: reads.clone().collect(),
+                subscribe: [shared(TRIAGE_GROUP, &A::Hits.filter())]
+                    .into_iter()
+                    .chain(reads)
+                    .collect(),
             }
         } else if self.docks.iter().any(|d| d == user) {
-            let own = |t: &str| format!("thing/product/{user}/{t}");
+            let own = |ts: &[D]| ts.iter().map(|t| t.topic(user)).collect::<Vec<_>>();
+            let replies = own(&[D::Services, D::EventsReply, D::RequestsReply]);
             Rights {
-                send: ["osd", "state", "events", "services_reply", "requests"]
-                    .iter()
-                    .map(|t| own(t))
-                    .chain([format!("sys/product/{user}/status")])
-                    .collect(),
-                receive: ["services", "events_reply", "requests_reply"]
-                    .iter()
-                    .map(|t| own(t))
-                    .collect(),
-                subscribe: ["services", "events_reply", "requests_reply"]
-                    .iter()
-                    .map(|t| own(t))
-                    .collect(),
+                send: own(&[
+                    D::Osd,
+                    D::State,
+                    D::Events,
+                    D::ServicesReply,
+                    D::Requests,
+                    D::Status,
+                ]),
+                receive: replies.clone(),
+                subscribe: replies,
             }
         } else {
+            let reads = vec![A::Receipts.topic(user), D::Osd.filter()];
             Rights {
-                send: vec![own("hits"), own("status")],
-                receive: vec![own("receipts"), "thing/product/+/osd".into()],
-                subscribe: vec![own("receipts"), "thing/product/+/osd".into()],
+                send: vec![A::Hits.topic(user), A::Status.topic(user)],
+                receive: reads.clone(),
+                subscribe: reads,
             }
         }
     }

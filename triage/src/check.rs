@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use argus_core::clock;
 pub use argus_core::hit::is_agent_id;
 use argus_core::hit::{HIT_SCHEMA, Hit};
+use argus_core::topics::AgentTopic;
 use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -30,7 +31,7 @@ pub enum HitRejection {
     TooLarge(usize),
     /// Not a hits topic, or its agent id is not `[A-Za-z0-9_-]{1,64}`.
     #[error(
-        "topic {0:?} is not argus/v1/agents/{{agent_id}}/hits with an id of 1-64 letters, digits, '-' or '_'"
+        "topic {0:?} is not an agent's hits topic (an agent id is 1-64 letters, digits, '-' or '_')"
     )]
     Topic(String),
     /// Not UTF-8 JSON.
@@ -179,12 +180,12 @@ pub struct Checked {
     pub stored: String,
 }
 
-/// The agent id in a hits topic `argus/v1/agents/{id}/hits`, when it is one.
+/// The agent id in a hits topic, when it is one.
 pub fn topic_agent(topic: &str) -> Option<&str> {
-    let id = topic
-        .strip_prefix("argus/v1/agents/")?
-        .strip_suffix("/hits")?;
-    is_agent_id(id).then_some(id)
+    match AgentTopic::parse(topic)? {
+        (agent, AgentTopic::Hits) => Some(agent),
+        _ => None,
+    }
 }
 
 /// Whether `id` is a UUIDv7 in its canonical lower-case form.
@@ -409,7 +410,7 @@ mod tests {
     const NOW: f64 = 1_779_876_000.0; // 2026-05-27T10:00:00Z, the test hits' time
 
     fn checked(h: &Hit) -> Result<Checked, HitRejection> {
-        let topic = argus_core::hit::hits_topic(&h.agent_id);
+        let topic = argus_core::topics::AgentTopic::Hits.topic(&h.agent_id);
         check(
             &topic,
             &serde_json::to_vec(h).unwrap(),
@@ -451,7 +452,7 @@ mod tests {
         for (why, poison) in crate::testing::poisons() {
             let mut h = good.clone();
             poison(&mut h);
-            let topic = argus_core::hit::hits_topic(&h.agent_id);
+            let topic = argus_core::topics::AgentTopic::Hits.topic(&h.agent_id);
             let payload = serde_json::to_vec(&h).unwrap();
             let e = check(&topic, &payload, &Limits::default(), NOW).unwrap_err();
             assert!(e.to_string().contains(why), "{why}: {e}");

@@ -1,7 +1,7 @@
-//! Hits from the broker: a clean session on a shared subscription
-//! (`$share/triage/argus/v1/agents/+/hits`; on the embedded broker, where triage is the only
-//! reader, the plain filter), taken in batches, each message acknowledged only after its batch
-//! is committed, and then a receipt to each agent (`argus/v1/agents/{id}/receipts`) naming the
+//! Hits from the broker: a clean session on a shared subscription to every agent's hits
+//! (`$share/triage/…`; on the embedded broker, where triage is the only reader, the plain
+//! filter), taken in batches, each message acknowledged only after its batch is committed, and
+//! then a receipt to each agent (on its receipts topic) naming the
 //! hits stored or kept as dead letters. Agents keep every hit until its receipt and send again
 //! whatever has none after a while, so a hit that no triage stored — lost with a killed
 //! instance, a restarted broker or a full queue — comes back, and the store's `hit_id` check
@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use argus_core::broker::BrokerUrl;
 use argus_core::clock;
-use argus_core::receipt::{HitReceipt, Receipt, ReceiptStatus, receipts_topic};
+use argus_core::receipt::{HitReceipt, Receipt, ReceiptStatus};
+use argus_core::topics::{AgentTopic, TRIAGE_GROUP, shared};
 use rumqttc::{Client, Event, MqttOptions, Packet, Publish, QoS, RecvTimeoutError, Transport};
 
 use crate::check::topic_agent;
@@ -27,12 +28,6 @@ use crate::ingest::{Ingest, Outcome};
 
 /// The largest packet MQTT 3.1.1 can encode.
 const MQTT_MAX_PACKET: usize = 268_435_455;
-
-/// The subscription: every agent's hits, shared among triage instances.
-pub const HITS_SUBSCRIPTION: &str = "$share/triage/argus/v1/agents/+/hits";
-/// Every agent's hits, for a triage that is the broker's only reader (the embedded broker:
-/// rumqttd 0.20 panics its router when a persistent member of a shared group disconnects).
-pub const HITS_FILTER: &str = "argus/v1/agents/+/hits";
 
 /// How intake is doing, for `/health` and `/metrics`.
 #[derive(Debug, Default)]
@@ -180,7 +175,7 @@ fn receipts(batch: &[Publish], taken: &[(Outcome, Option<String>)]) -> Vec<(Stri
         .into_iter()
         .filter_map(|(agent, hits)| {
             let payload = serde_json::to_vec(&Receipt::new(hits, clock::now_unix_s())).ok()?;
-            Some((receipts_topic(agent), payload))
+            Some((AgentTopic::Receipts.topic(agent), payload))
         })
         .collect()
 }
@@ -216,10 +211,12 @@ pub fn listen(
     status: &IngestStatus,
 ) -> Result<(), ListenError> {
     let mo = opts.mqtt_options()?;
+    // Every agent's hits, shared among triage instances; plainly when triage is the broker's
+    // only reader (the embedded broker).
     let filter = if opts.shared {
-        HITS_SUBSCRIPTION
+        shared(TRIAGE_GROUP, &AgentTopic::Hits.filter())
     } else {
-        HITS_FILTER
+        AgentTopic::Hits.filter()
     };
     let mut backoff = Duration::from_millis(250);
     let mut failing: Option<String> = None;
@@ -320,11 +317,11 @@ pub fn listen(
                 Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                     backoff = Duration::from_millis(250);
                     failing = None;
-                    let _ = client.try_subscribe(filter, QoS::AtLeastOnce);
+                    let _ = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce);
                 }
                 Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
                     status.connected.store(true, Ordering::SeqCst);
-                    tracing::info!(topic = filter, url = %opts.url, "subscribed to hits");
+                    tracing::info!(topic = %filter, url = %opts.url, "subscribed to hits");
                 }
                 Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                     if batch.is_empty() {

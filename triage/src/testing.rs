@@ -83,7 +83,7 @@ pub fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
 pub fn publish_hit(client: &rumqttc::Client, hit: &Hit) {
     client
         .publish(
-            argus_core::hit::hits_topic(&hit.agent_id),
+            argus_core::topics::AgentTopic::Hits.topic(&hit.agent_id),
             rumqttc::QoS::AtLeastOnce,
             false,
             serde_json::to_vec(hit).expect("a hit serialises"),

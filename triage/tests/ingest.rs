@@ -80,7 +80,7 @@ impl Agent {
         let (sink, sub, topic) = (
             receipted.clone(),
             client.clone(),
-            argus_core::receipt::receipts_topic(agent),
+            argus_core::topics::AgentTopic::Receipts.topic(agent),
         );
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = ready.clone();

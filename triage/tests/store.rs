@@ -18,7 +18,7 @@ type Open = dyn Fn() -> Box<dyn Store>;
 
 fn msg(h: &Hit) -> (String, Vec<u8>) {
     (
-        argus_core::hit::hits_topic(&h.agent_id),
+        argus_core::topics::AgentTopic::Hits.topic(&h.agent_id),
         serde_json::to_vec(h).unwrap(),
     )
 }

@@ -1,5 +1,5 @@
-//! The hit: one violation seen by one agent on one pass, as published on
-//! `argus/v1/agents/{agent_id}/hits`. Its JSON Schema is `schemas/hit.v1.schema.json`.
+//! The hit: one violation seen by one agent on one pass, as published on its
+//! [`AgentTopic::Hits`](crate::topics::AgentTopic::Hits). Its JSON Schema is `schemas/hit.v1.schema.json`.
 //!
 //! Readers ignore unknown fields (so this type does not deny them); removing or changing a
 //! field means `argus.hit/2`.
@@ -19,11 +19,6 @@ pub fn is_agent_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The MQTT topic an agent publishes its hits on (triage subscribes to `argus/v1/agents/+/hits`).
-pub fn hits_topic(agent_id: &str) -> String {
-    format!("argus/v1/agents/{agent_id}/hits")
 }
 
 /// What kind of source saw it.

@@ -44,4 +44,5 @@ pub mod redact;
 pub mod rules;
 pub mod srt;
 pub mod telemetry;
+pub mod topics;
 pub mod track;

@@ -1,4 +1,4 @@
-//! DJI Cloud API aircraft OSD messages (`thing/product/{aircraft_sn}/osd`, `formats.md` §1) →
+//! DJI Cloud API aircraft OSD messages ([`DockTopic::Osd`](crate::topics::DockTopic::Osd), `formats.md` §1) →
 //! telemetry samples, for drones whose video arrives live from a dock.
 //!
 //! The envelope carries `timestamp` (Unix ms) and `data`; the aircraft's `data` has `latitude`,
@@ -31,8 +31,10 @@ pub enum OsdError {
 
 /// The aircraft serial number of an OSD topic, if it is one.
 pub fn topic_sn(topic: &str) -> Option<&str> {
-    let sn = topic.strip_prefix("thing/product/")?.strip_suffix("/osd")?;
-    (!sn.is_empty() && sn.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(sn)
+    match crate::topics::DockTopic::parse(topic)? {
+        (sn, crate::topics::DockTopic::Osd) => Some(sn),
+        _ => None,
+    }
 }
 
 fn num(data: &serde_json::Value, field: &'static str) -> Result<Option<f64>, OsdError> {

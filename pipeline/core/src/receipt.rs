@@ -1,5 +1,5 @@
-//! The receipt: triage's word that it has a hit, sent on `argus/v1/agents/{agent_id}/receipts`
-//! (QoS 1) only after the transaction that stored the hit committed — or that kept it as a dead
+//! The receipt: triage's word that it has a hit, sent on the agent's
+//! [`AgentTopic::Receipts`](crate::topics::AgentTopic::Receipts) (QoS 1) only after the transaction that stored the hit committed — or that kept it as a dead
 //! letter, with the reason. An agent lets a hit leave its outbox only on its receipt, never on
 //! the broker's PUBACK, so no broker (restarted, killed, or dropping its queue) can lose a hit:
 //! whatever has no receipt is sent again, and triage drops repeats by `hit_id`.
@@ -10,11 +10,6 @@ use serde::{Deserialize, Serialize};
 
 /// The schema tag of this version.
 pub const RECEIPT_SCHEMA: &str = "argus.receipt/1";
-
-/// The topic triage sends an agent's receipts on.
-pub fn receipts_topic(agent_id: &str) -> String {
-    format!("argus/v1/agents/{agent_id}/receipts")
-}
 
 /// What became of a hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +83,5 @@ mod tests {
         assert_eq!(v["hits"][1]["status"], "dead");
         v["instance"] = "triage-2".into();
         assert_eq!(serde_json::from_value::<Receipt>(v).unwrap(), r);
-        assert_eq!(receipts_topic("dock-1"), "argus/v1/agents/dock-1/receipts");
     }
 }
