@@ -291,3 +291,73 @@ fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
     let _ = triage.kill();
     let _ = triage.wait();
 }
+
+/// The contract says readers ignore unknown fields: a newer agent's hit, with a field of its own
+/// in `pose`, `rule`, `position`, `source`, `model` and at the top, becomes a ticket; a hit
+/// missing a required field is a dead letter whose reason is the refusal's text, sent back in
+/// its receipt too.
+#[test]
+fn a_newer_agents_fields_are_ignored_and_a_missing_one_is_a_dead_letter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let db = tmp.path().join("triage.db");
+    let log = tmp.path().join("triage.log");
+    let mut triage = spawn(&broker.url(), &db, &log);
+    wait_for("the subscription", Duration::from_secs(30), || {
+        subscribed(&log, 1)
+    });
+    let agent = Agent::start(broker.port, "dock-9");
+    let topic = argus_core::topics::AgentTopic::Hits.topic("dock-9");
+    let mut newer = serde_json::to_value(hit(
+        &hit_id("newer"),
+        "dock-9",
+        "construction_waste",
+        30.61,
+        0.9,
+    ))
+    .unwrap();
+    newer["wind_mps"] = 3.5.into();
+    for part in ["pose", "rule", "position", "source", "model"] {
+        newer[part]["added_in_v1_7"] = serde_json::json!({"gimbal_mode": "free"});
+    }
+    let mut missing = serde_json::to_value(hit(
+        &hit_id("missing"),
+        "dock-9",
+        "construction_waste",
+        30.62,
+        0.9,
+    ))
+    .unwrap();
+    missing.as_object_mut().unwrap().remove("pose");
+    for v in [&newer, &missing] {
+        agent
+            .client
+            .publish(
+                topic.as_str(),
+                QoS::AtLeastOnce,
+                false,
+                serde_json::to_vec(v).unwrap(),
+            )
+            .unwrap();
+    }
+    wait_for("both receipts", Duration::from_secs(30), || {
+        agent.receipted(&hit_id("newer")) && agent.receipted(&hit_id("missing"))
+    });
+    let receipts = agent.receipted.lock().unwrap().clone();
+    assert_eq!(receipts[&hit_id("newer")], "Stored");
+    assert_eq!(receipts[&hit_id("missing")], "Dead");
+    assert_eq!(counts(&db), (1, 1, 1, 1));
+    let letters = Sqlite::open(&db).unwrap().dead_letters(10).unwrap();
+    let want = argus_triage::check::check(
+        &topic,
+        &serde_json::to_vec(&missing).unwrap(),
+        &argus_triage::check::Limits::default(),
+        argus_core::clock::now_unix_s(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(want.contains("missing field `pose`"), "{want}");
+    assert_eq!(letters[0].reason, want);
+    let _ = triage.kill();
+    let _ = triage.wait();
+}

@@ -132,9 +132,9 @@ impl Intrinsics {
 }
 
 /// Where a camera is and where it looks: lat/lon, height above the ground plane, and the
-/// gimbal's absolute angles in DJI's convention (degrees).
+/// gimbal's absolute angles in DJI's convention (degrees). It travels in every hit, so like
+/// the hit it ignores fields it does not know (a newer agent may send more).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Pose {
     /// Latitude, degrees.
     pub lat: f64,

@@ -196,7 +196,13 @@ mod tests {
         };
         let mut v = serde_json::to_value(&hit).unwrap();
         assert!(v.get("update_of").is_none());
+        // A newer agent adds fields at every depth: this one still reads its hit.
         v["future_field"] = serde_json::json!(1);
+        for part in [
+            "source", "model", "frame", "position", "pose", "rule", "evidence",
+        ] {
+            v[part]["future_field"] = serde_json::json!({"nested": [1, 2]});
+        }
         let back: Hit = serde_json::from_value(v).unwrap();
         assert_eq!(back, hit);
     }

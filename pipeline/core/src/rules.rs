@@ -17,9 +17,9 @@ pub const CONSTRUCTION_WASTE: &str = "construction_waste";
 /// A structure absent from the building baseline.
 pub const ILLEGAL_STRUCTURE: &str = "illegal_structure";
 
-/// Which rule made a sighting a violation.
+/// Which rule made a sighting a violation. It travels in every hit, so like the hit it ignores
+/// fields it does not know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Rule {
     /// The layer that decided (`lane`, `footway`, `vending_zone`, `construction_site`,
     /// `baseline_structure`).
