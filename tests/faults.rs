@@ -346,6 +346,33 @@ fn refused(port: u16, client_id: &str, user: &str, password: &str) -> bool {
         .is_none_or(|c| c != ConnectReturnCode::Success)
 }
 
+/// Sends a CONNECT and resets the connection at once (SO_LINGER 0), before the broker answers.
+fn reset_mid_connect(port: u16, client_id: &str, user: &str, password: &str) {
+    use std::io::Write as _;
+    let field = |s: &str| {
+        let mut v = (s.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(s.as_bytes());
+        v
+    };
+    // MQTT 3.1.1: protocol name and level, flags (username, password, clean session), keep-alive.
+    let mut body = field("MQTT");
+    body.extend_from_slice(&[4, 0xC2, 0, 30]);
+    for s in [client_id, user, password] {
+        body.extend(field(s));
+    }
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    let mut tcp: std::net::TcpStream = s.into();
+    tcp.write_all(&packet).unwrap();
+    socket2::SockRef::from(&tcp)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(tcp);
+}
+
 /// A triage store's sightings.
 fn sightings(db: &Path) -> u64 {
     argus_triage::store::Sqlite::open(db)
@@ -420,13 +447,33 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_the_embedded_broker() {
         &log,
     );
     acl_holds(port.port, &password, &|| sightings(&db));
-    // dock-2's own second client gets in; with a will on dock-1's status it does not.
-    let own = Peer::connect(port.port, "dock-2-osd", "dock-2", &password("dock-2"));
-    own.wait_connected();
-    assert_eq!(
-        *own.connack.lock().unwrap(),
-        Some(ConnectReturnCode::Success)
-    );
+    // A client id is its user's (Mosquitto cannot bind a client id to a user, only pin one):
+    // dock-2 cannot take dock-1's, nor one the broker could not route; a refusal is told with
+    // a CONNACK, not a silent close.
+    for client_id in ["dock-1", "dock-1-x", "dock-2-#"] {
+        let p = Peer::connect(port.port, client_id, "dock-2", &password("dock-2"));
+        p.wait_connected();
+        let why = p.failed.lock().unwrap().clone().unwrap_or_default();
+        assert!(
+            why.contains("NotAuthorized"),
+            "dock-2 as {client_id}: {why:?}"
+        );
+    }
+    // Clients that vanish mid-CONNECT (a reset before the CONNACK), again and again under one
+    // id, leave nothing behind that breaks the next login of that id.
+    for _ in 0..20 {
+        reset_mid_connect(port.port, "dock-2", "dock-2", &password("dock-2"));
+    }
+    // dock-2's own clients get in; with a will on dock-1's status they do not.
+    for client_id in ["dock-2", "dock-2-osd"] {
+        let own = Peer::connect(port.port, client_id, "dock-2", &password("dock-2"));
+        own.wait_connected();
+        assert_eq!(
+            *own.connack.lock().unwrap(),
+            Some(ConnectReturnCode::Success),
+            "dock-2 as {client_id}"
+        );
+    }
     let will = Peer::with(
         port.port,
         "dock-2-will",

@@ -1,8 +1,9 @@
 //! `/health` (JSON) and `/metrics` (Prometheus text) over HTTP/1.1 (axum on hyper).
 //!
-//! The listener is small but hostile-proof: each connection is a task of its own (a slow client
-//! never holds up another), request headers must arrive within 5 s and fit in 16 KiB, a whole
-//! exchange takes at most 10 s, and at most 64 connections are served at once. Nothing it
+//! The listener is small but hostile-proof ([`argus_net::serve`]): each connection is a task of
+//! its own (a slow client never holds up another), request headers must arrive within 5 s and
+//! fit in 16 KiB, a whole exchange takes at most 10 s, and at most 64 connections are served at
+//! once, 16 of them from one address. Nothing it
 //! shows carries a secret: source URIs are shown with their passwords hidden.
 
 use std::net::SocketAddr;
@@ -16,8 +17,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 
 use crate::state::{AgentState, FrameQueue, SourceStats};
 
@@ -48,37 +47,23 @@ pub fn serve(listen: &str, state: Arc<AgentState>) -> Result<SocketAddr> {
         .with_state(state);
     std::thread::Builder::new()
         .name("health".into())
-        .spawn(move || runtime.block_on(accept(listener, app)))?;
+        .spawn(move || {
+            let limits = argus_net::Listen {
+                max_connections: MAX_CONNECTIONS,
+                per_client: MAX_CONNECTIONS / 4,
+                header_timeout: HEADER_TIMEOUT,
+                exchange_timeout: Some(EXCHANGE_TIMEOUT),
+                max_head: MAX_HEAD,
+                keep_alive: false,
+            };
+            runtime.block_on(argus_net::serve(
+                listener,
+                app,
+                limits,
+                std::future::pending(),
+            ))
+        })?;
     Ok(addr)
-}
-
-async fn accept(listener: tokio::net::TcpListener, app: Router) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (tcp, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "health listener: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let service = TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEAD)
-                .keep_alive(false);
-            let conn = builder.serve_connection(TokioIo::new(tcp), service);
-            let _ = tokio::time::timeout(EXCHANGE_TIMEOUT, conn).await;
-            drop(permit);
-        });
-    }
 }
 
 async fn health(State(s): State<Arc<AgentState>>) -> impl IntoResponse {

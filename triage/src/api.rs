@@ -34,6 +34,9 @@ pub struct App {
     pub ingest: Arc<Mutex<Ingest>>,
     /// Reads go through stores of their own, never the ingest's lock.
     pub reads: Arc<Pool>,
+    /// Reads of the operators' probes (`/health`, `/metrics`): a pool of their own, so a
+    /// crowd of public readers never makes a liveness probe wait.
+    pub probes: Arc<Pool>,
     /// The ingest's counters.
     pub counters: Arc<Counters>,
     /// How intake is doing.
@@ -209,7 +212,7 @@ async fn health(AxState(app): AxState<Shared>) -> Response {
     let connected = st.connected.load(Ordering::SeqCst);
     let mut store_ok = st.store_ok.load(Ordering::SeqCst);
     let broker = app.broker_alive.load(Ordering::SeqCst);
-    let counts = read(&app, |s| s.counts()).await;
+    let counts = app.probes.read(|s| s.counts()).await;
     store_ok &= counts.is_ok();
     let (tickets, sightings, dead) = counts.unwrap_or_default();
     let last_ms = st.last_batch_at_ms.load(Ordering::SeqCst);
@@ -233,7 +236,7 @@ async fn health(AxState(app): AxState<Shared>) -> Response {
 
 async fn metrics(AxState(app): AxState<Shared>) -> ApiResult<Response> {
     let (opened, joined, repeats, dead_hits) = app.counters.get();
-    let (tickets, sightings, dead) = read(&app, |s| s.counts()).await?;
+    let (tickets, sightings, dead) = app.probes.read(|s| s.counts()).await?;
     let up = u8::from(app.status.connected.load(Ordering::SeqCst));
     let store_ok = u8::from(app.status.store_ok.load(Ordering::SeqCst));
     let text = format!(
@@ -513,6 +516,9 @@ fn open311(t: &Ticket) -> Value {
     })
 }
 
+/// Ids one `GET /requests.json` may name.
+const MAX_REQUEST_IDS: usize = 100;
+
 /// `GET /requests.json` parameters.
 #[derive(Debug, Deserialize)]
 struct RequestsQuery {
@@ -527,12 +533,26 @@ async fn requests(
     AxState(app): AxState<Shared>,
     Query(q): Query<RequestsQuery>,
 ) -> ApiResult<Response> {
-    let ids: Option<Vec<String>> = q.service_request_id.as_ref().map(|ids| {
-        ids.split(',')
-            .map(|i| i.trim().to_string())
-            .take(100)
-            .collect()
-    });
+    // At most 100 ids a request, each once, in the order asked.
+    let ids: Option<Vec<String>> = match q.service_request_id.as_deref() {
+        None => None,
+        Some(ids) => {
+            let mut seen = std::collections::HashSet::new();
+            let v: Vec<String> = ids
+                .split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty() && seen.insert(*i))
+                .map(str::to_string)
+                .collect();
+            if v.len() > MAX_REQUEST_IDS {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("at most {MAX_REQUEST_IDS} service_request_id values a request"),
+                ));
+            }
+            Some(v)
+        }
+    };
     // `status=open`, `closed` or both: filtered in the store, before the limit.
     let mut open = None;
     if let Some(wanted) = q.status.as_deref() {

@@ -6,7 +6,8 @@
 //! start). With `[mqtt] credentials` and `[mqtt] acl` (the `USER.pass` files and the
 //! `dynamic-security.json` that `triage broker-config` writes for Mosquitto) every client logs
 //! in as one of those users, with a client id that is its username or starts with `USERNAME-`
-//! (so no one takes over another's session), and may publish and subscribe only as the ACL
+//! (the longest username that is the id or begins it with `-` owns it, so no one takes over
+//! another's session), and may publish and subscribe only as the ACL
 //! says — the same rights Mosquitto enforces from the same file. A refused subscription gets a
 //! failed SUBACK; a refused publish or will closes the connection (MQTT 3.1.1 cannot refuse one
 //! message). The ACL is enforced by Argus's fork of rumqttd (`vendor/rumqttd/ARGUS.md`).
@@ -125,7 +126,9 @@ impl EmbeddedBroker {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
                 let name = std::thread::current().name().unwrap_or("").to_string();
-                if name.starts_with("router-") || name == SERVER_NAME || name == "mqtt-broker" {
+                // The listener's connection tasks run on the server thread, where tokio keeps a
+                // panic to its task; the thread's own end is seen by `Broker::start` returning.
+                if name.starts_with("router-") || name == "mqtt-broker" {
                     note_death(&note, format!("thread {name} panicked: {info}"));
                 }
                 previous(info);
@@ -212,7 +215,9 @@ impl EmbeddedBroker {
 }
 
 /// Whether `user` with `pass` may connect as `client_id`: a known user, its password (compared
-/// in constant time), and a client id that is the username or starts with `USERNAME-`.
+/// in constant time), and a client id of its own — `[A-Za-z0-9_-]`, the username or
+/// `USERNAME-…`, and no other user's by that same rule with a longer name (so `dock` cannot take
+/// `dock-1`'s session, nor `dock-1` the sessions of a user `dock-1-b`).
 fn allowed(users: &HashMap<String, String>, client_id: &str, user: &str, pass: &str) -> bool {
     let Some(want) = users.get(user) else {
         return false;
@@ -223,11 +228,30 @@ fn allowed(users: &HashMap<String, String>, client_id: &str, user: &str, pass: &
             .zip(pass.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
-    let own_id = client_id == user
-        || client_id
-            .strip_prefix(user)
-            .is_some_and(|rest| rest.starts_with('-'));
-    same && own_id
+    same && owner(users, client_id) == Some(user)
+}
+
+/// The user a client id belongs to: the longest username that is the id or, followed by `-`,
+/// begins it. Ids of other characters than `[A-Za-z0-9_-]` belong to no one.
+fn owner<'a>(users: &'a HashMap<String, String>, client_id: &str) -> Option<&'a str> {
+    if client_id.is_empty()
+        || client_id.len() > 128
+        || !client_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    users
+        .keys()
+        .filter(|u| {
+            client_id == u.as_str()
+                || client_id
+                    .strip_prefix(u.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .max_by_key(|u| u.len())
+        .map(String::as_str)
 }
 
 /// Logs a refusal once per user and kind in ten minutes (a flood of wrong passwords is one
@@ -356,6 +380,18 @@ mod tests {
         );
         assert!(!allowed(&users, "dock-10", "dock-1", "s3cret"));
         assert!(!allowed(&users, "x", "nobody", ""));
+        assert!(
+            !allowed(&users, "dock-1-#", "dock-1", "s3cret"),
+            "an id the broker cannot route"
+        );
+        assert!(!allowed(&users, "dock-1-x/y", "dock-1", "s3cret"));
+        // A user whose name begins another's cannot take the other's ids.
+        let mut users = users;
+        users.insert("dock".into(), "d".into());
+        assert!(allowed(&users, "dock-2", "dock", "d"));
+        assert!(!allowed(&users, "dock-1", "dock", "d"), "dock-1's session");
+        assert!(!allowed(&users, "dock-1-osd", "dock", "d"));
+        assert!(allowed(&users, "dock-1-osd", "dock-1", "s3cret"));
         // Open only on loopback.
         let e = EmbeddedBroker::start("0.0.0.0:0".parse().unwrap(), None).unwrap_err();
         assert!(matches!(e, BrokerError::Open(_)), "{e}");

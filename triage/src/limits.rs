@@ -62,8 +62,9 @@ impl Limiter {
         })
     }
 
-    /// Takes a request of `ip`: `Err(seconds to wait)` when over a limit.
-    fn admit(&self, ip: IpAddr) -> Result<(), f64> {
+    /// Takes a request of `ip`: its slot, given back when dropped (the request answered, or
+    /// its client gone mid-way), or `Err(seconds to wait)` when over a limit.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, f64> {
         let l = self.limits;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
@@ -85,7 +86,10 @@ impl Limiter {
         }
         c.tokens -= 1.0;
         c.in_flight += 1;
-        Ok(())
+        Ok(Slot {
+            limiter: self.clone(),
+            ip,
+        })
     }
 
     fn done(&self, ip: IpAddr) {
@@ -93,6 +97,20 @@ impl Limiter {
         if let Some(c) = clients.get_mut(&ip) {
             c.in_flight = c.in_flight.saturating_sub(1);
         }
+    }
+}
+
+/// A request in flight. Dropping it gives its place back, also when the client goes away before
+/// the answer and the request's future is dropped half-way.
+#[derive(Debug)]
+struct Slot {
+    limiter: Arc<Limiter>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.limiter.done(self.ip);
     }
 }
 
@@ -105,11 +123,7 @@ pub async fn limit(
 ) -> Response {
     let ip = peer.ip();
     match limiter.admit(ip) {
-        Ok(()) => {
-            let response = next.run(request).await;
-            limiter.done(ip);
-            response
-        }
+        Ok(_slot) => next.run(request).await,
         Err(wait_s) => {
             let mut r = (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -137,19 +151,14 @@ mod tests {
         });
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        for _ in 0..3 {
-            l.admit(a).unwrap();
-        }
+        let held: Vec<Slot> = (0..3).map(|_| l.admit(a).unwrap()).collect();
         assert!(l.admit(a).is_err(), "a fourth request in flight");
         assert!(l.admit(b).is_ok(), "another client is not held up");
-        for _ in 0..3 {
-            l.done(a);
-        }
+        // Answered, or abandoned by their client: either way the places come back.
+        drop(held);
         // Two tokens left of five; then the bucket is empty.
-        l.admit(a).unwrap();
-        l.done(a);
-        l.admit(a).unwrap();
-        l.done(a);
+        drop(l.admit(a).unwrap());
+        drop(l.admit(a).unwrap());
         let wait = l.admit(a).unwrap_err();
         assert!(wait > 0.0 && wait <= 0.1, "{wait}");
         std::thread::sleep(std::time::Duration::from_millis(120));

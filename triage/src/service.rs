@@ -25,7 +25,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use argus_core::map::Map;
-use axum::serve::ListenerExt as _;
 
 use crate::api;
 use crate::auth::{Tokens, TokensError};
@@ -35,10 +34,23 @@ use crate::dashboard::{self, BasemapError};
 use crate::engine::Routing;
 use crate::ingest::Ingest;
 use crate::mqtt::{self, IngestStatus, ListenError, ListenOptions};
-use crate::store::{self, Pool, StoreError};
+use crate::store::{self, Pool, READ_NICE, StoreError};
 
 /// Live-feed events held for slow readers (a batch of 500 hits makes 1,000 or more).
 const FEED_CAPACITY: usize = 16_384;
+
+/// The HTTP listener's bounds: headers within 10 s, 2,048 connections at once and 128 from one
+/// address (a dashboard holds a live feed and a few requests; an office behind one address
+/// holds a few dozen dashboards), so slow or idle sockets cannot take the descriptors the
+/// broker and the stores need. No bound on a whole exchange: live feeds stay open.
+const HTTP_LISTEN: argus_net::Listen = argus_net::Listen {
+    max_connections: 2048,
+    per_client: 128,
+    header_timeout: Duration::from_secs(10),
+    exchange_timeout: None,
+    max_head: 64 * 1024,
+    keep_alive: true,
+};
 
 /// Reads served at once (each on a connection of its own).
 const READ_POOL: usize = 8;
@@ -306,13 +318,13 @@ impl Service {
                     source,
                 })?;
         }
-        let reads = Pool::new(&cfg.db, READ_POOL).map_err(|source| ServiceError::Spawn {
-            what: "the readers",
-            source,
-        })?;
+        let spawn = |what| move |source| ServiceError::Spawn { what, source };
+        let reads = Pool::new(&cfg.db, READ_POOL, READ_NICE).map_err(spawn("the readers"))?;
+        let probes = Pool::new(&cfg.db, 1, 0).map_err(spawn("the probes' reader"))?;
         let app = Arc::new(api::App {
             ingest,
             reads,
+            probes,
             counters,
             status: status.clone(),
             broker_alive,
@@ -350,28 +362,15 @@ impl Service {
         tracing::info!(http = %http, db = %db_shown, mqtt = %url, "triage serving");
         let client_limits = cfg.http_limits;
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let fail = failure.clone();
         let http_thread = std::thread::Builder::new()
             .name("triage-http".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    // Live-feed events are small writes: sent at once, not after the reader's
-                    // delayed ACK.
-                    let socket = socket.tap_io(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
                     let router = api::router_limited(app, client_limits);
-                    let served = axum::serve(
-                        socket,
-                        router.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(async move {
+                    argus_net::serve(socket, router, HTTP_LISTEN, async move {
                         let _ = stopped.await;
                     })
                     .await;
-                    if let Err(e) = served {
-                        fail.set(format!("the HTTP server stopped: {e}"));
-                    }
                 });
                 // Open feeds and slow readers do not hold the exit up.
                 runtime.shutdown_timeout(Duration::from_secs(1));

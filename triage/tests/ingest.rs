@@ -260,6 +260,10 @@ fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
         subscribed(&log, 1)
     });
     let client = publisher(port);
+    // A topic that starts with a multi-byte character once killed the broker's router.
+    client
+        .publish("é/x", QoS::AtLeastOnce, false, b"x".to_vec())
+        .unwrap();
     for i in [0, 1, 2, 0] {
         let h = hit(
             &hit_id(&format!("hit-{i}")),

@@ -15,7 +15,7 @@ mod pool;
 mod postgres;
 mod sqlite;
 
-pub use self::pool::Pool;
+pub use self::pool::{NICE as READ_NICE, Pool};
 pub use self::postgres::Postgres;
 pub use self::sqlite::Sqlite;
 

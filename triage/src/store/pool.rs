@@ -2,8 +2,8 @@
 //! ingest's, so a read never waits for a batch to commit (SQLite's write-ahead log lets
 //! readers run beside the writer; PostgreSQL serves each connection apart).
 //!
-//! Reads run on threads of their own, each with its own store, at a lower CPU priority than
-//! the rest of triage (nice +10): when the machine is busy, ingest goes first and readers wait,
+//! Reads run on threads of their own, each with its own store; the public readers' pool runs at
+//! a lower CPU priority than the rest of triage (nice +10): when the machine is busy, ingest goes first and readers wait,
 //! so a crowd of readers slows itself down, not the intake. The queue in front of them is
 //! bounded; a request beyond it waits for room. A store whose connection failed is dropped and
 //! made again for the next read; a read that panics costs that read, not its thread.
@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use super::{Store, StoreError};
 
-/// The niceness of the reader threads (0 is normal, 19 the lowest priority).
-const NICE: i32 = 10;
+/// The niceness of the public readers' threads (0 is normal, 19 the lowest priority).
+pub const NICE: i32 = 10;
 
 /// Reads waiting per reader thread before a new one waits to be queued.
 const QUEUE_PER_THREAD: usize = 4;
@@ -40,16 +40,16 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// A pool of `size` reader threads on `url` (each opens its store when first needed). The
-    /// threads end when the pool is dropped.
-    pub fn new(url: &str, size: usize) -> Result<Arc<Self>, std::io::Error> {
+    /// A pool of `size` reader threads on `url` at niceness `nice` (each opens its store when
+    /// first needed). The threads end when the pool is dropped.
+    pub fn new(url: &str, size: usize, nice: i32) -> Result<Arc<Self>, std::io::Error> {
         let size = size.max(1);
         let (jobs, queue) = flume::bounded::<Job>(size * QUEUE_PER_THREAD);
         for k in 0..size {
             let (queue, url) = (queue.clone(), url.to_string());
             std::thread::Builder::new()
                 .name(format!("triage-read-{k}"))
-                .spawn(move || reader(&url, &queue))?;
+                .spawn(move || reader(&url, &queue, nice))?;
         }
         Ok(Arc::new(Self {
             url: url.to_string(),
@@ -80,8 +80,10 @@ impl Pool {
 }
 
 /// A reader thread: takes jobs until the pool is gone.
-fn reader(url: &str, queue: &flume::Receiver<Job>) {
-    lower_priority();
+fn reader(url: &str, queue: &flume::Receiver<Job>, nice: i32) {
+    if nice > 0 {
+        lower_priority(nice);
+    }
     let mut store: Option<Box<dyn Store>> = None;
     while let Ok(job) = queue.recv() {
         if store.is_none() {
@@ -105,10 +107,10 @@ fn reader(url: &str, queue: &flume::Receiver<Job>) {
     }
 }
 
-/// Lowers this thread's CPU priority to [`NICE`] (on Linux a thread has a niceness of its own).
-fn lower_priority() {
+/// Lowers this thread's CPU priority to `nice` (on Linux a thread has a niceness of its own).
+fn lower_priority(nice: i32) {
     let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), NICE) {
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
         tracing::warn!(error = %e, "cannot lower a reader thread's priority");
     }
 }
@@ -134,7 +136,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", tmp.path().join("t.db").display());
         drop(super::super::open(&url).unwrap());
-        let pool = Pool::new(&url, 2).unwrap();
+        let pool = Pool::new(&url, 2, NICE).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -160,7 +162,7 @@ mod tests {
         // A store that cannot be opened is an error for each read, not a dead thread.
         let file = tmp.path().join("a-file");
         std::fs::write(&file, "").unwrap();
-        let bad = Pool::new(&format!("sqlite:{}/t.db", file.display()), 1).unwrap();
+        let bad = Pool::new(&format!("sqlite:{}/t.db", file.display()), 1, 0).unwrap();
         rt.block_on(async {
             for _ in 0..2 {
                 assert!(bad.read(|s| s.counts()).await.is_err());

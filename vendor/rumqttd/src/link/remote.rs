@@ -99,9 +99,7 @@ impl Rights {
                         .map(|f| self.check(Access::Subscribe, f.path.as_bytes()))
                         .collect();
                     if verdicts.iter().all(Result::is_err) {
-                        if let Some(Err(e)) = verdicts.into_iter().next() {
-                            tracing::warn!(error = %e, "subscription refused");
-                        }
+                        // (The ACL handler says why, as often as it sees fit.)
                         refused.push_back(Packet::SubAck(
                             SubAck {
                                 pkid: s.pkid,
@@ -285,8 +283,12 @@ where
 
     Span::current().record("client_id", &connect.client_id);
 
-    handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
-    if let (Some(acl), Packet::Connect(_, _, Some(will), _, _)) = (&config.acl, &packet) {
+    // Argus fork: a refused login or will is told (CONNACK "not authorized") before the
+    // connection closes, so a client can tell it from a network failure.
+    let mut verdict = handle_auth(config.clone(), login.as_ref(), &connect.client_id).await;
+    if let (Ok(()), Some(acl), Packet::Connect(_, _, Some(will), _, _)) =
+        (&verdict, &config.acl, &packet)
+    {
         let rights = Rights {
             acl: acl.clone(),
             user: login
@@ -294,7 +296,15 @@ where
                 .map(|l| l.username.clone())
                 .unwrap_or_default(),
         };
-        rights.check(Access::Publish, &will.topic)?;
+        verdict = rights.check(Access::Publish, &will.topic);
+    }
+    if let Err(e) = verdict {
+        let ack = ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::NotAuthorized,
+        };
+        let _ = network.write(Packet::ConnAck(ack, None)).await;
+        return Err(e);
     }
 
     // When keep_alive feature is disabled client can live forever, which is not good in

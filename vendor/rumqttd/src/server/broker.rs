@@ -14,7 +14,7 @@ use flume::{RecvError, SendError, Sender};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tracing::{error, field, info, warn, Instrument};
+use tracing::{debug, error, field, info, warn, Instrument};
 use uuid::Uuid;
 
 #[cfg(feature = "websocket")]
@@ -383,6 +383,7 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
         let listener = TcpListener::bind(&self.config.listen).await?;
         let delay = Duration::from_millis(self.config.next_connection_delay_ms);
         let mut count: usize = 0;
+        let mut last_accept_error: Option<std::time::Instant> = None;
 
         let config = Arc::new(self.config.connections.clone());
         info!(
@@ -395,7 +396,16 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
             let (stream, addr) = match listener.accept().await {
                 Ok((s, r)) => (s, r),
                 Err(e) => {
-                    error!(error=?e, "Unable to accept socket.");
+                    // Argus fork: out of descriptors (or another passing failure), upstream
+                    // retried at once, spinning a core and writing a log line each time. Wait a
+                    // little, and say so at most every ten seconds.
+                    if last_accept_error
+                        .is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(10))
+                    {
+                        error!(error=?e, "Unable to accept socket (waiting 100 ms between tries; said once every 10 s).");
+                        last_accept_error = Some(std::time::Instant::now());
+                    }
+                    time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
@@ -509,6 +519,12 @@ async fn remote<P: Protocol>(
 
     let connect_packet = match mqtt_connect(config, &mut network).await {
         Ok(p) => p,
+        // Argus fork: refusals are the ACL's and the auth handler's to log (once, not per
+        // attempt: a flood of wrong passwords would otherwise fill the log).
+        Err(e @ (remote::Error::InvalidAuth | remote::Error::NotAllowed { .. })) => {
+            debug!(error=?e, "refused at CONNECT");
+            return;
+        }
         Err(e) => {
             error!(error=?e, "Error while handling MQTT connect packet");
             return;
@@ -550,14 +566,16 @@ async fn remote<P: Protocol>(
         } else {
             AwaitingWill::Cancel
         };
-        sender.try_send(awaiting_will).unwrap();
+        // Argus fork: the connection that left this handler may be gone without taking it
+        // away (upstream unwrapped here, and a second CONNECT with that id panicked).
+        let _ = sender.try_send(awaiting_will);
     }
 
     let (will_tx, will_rx) = flume::bounded::<AwaitingWill>(1);
     will_handlers
         .lock()
         .unwrap()
-        .insert(client_id.clone(), will_tx);
+        .insert(client_id.clone(), will_tx.clone());
 
     // Start the link
     let mut link = match RemoteLink::new(
@@ -574,6 +592,14 @@ async fn remote<P: Protocol>(
         Ok(l) => l,
         Err(e) => {
             error!(error=?e, "Remote link error");
+            // Argus fork: the will handler of a connection that never started goes with it.
+            let mut handlers = will_handlers.lock().unwrap();
+            if handlers
+                .get(&client_id)
+                .is_some_and(|h| h.same_channel(&will_tx))
+            {
+                handlers.remove(&client_id);
+            }
             return;
         }
     };
@@ -596,6 +622,10 @@ async fn remote<P: Protocol>(
             if err.kind() == io::ErrorKind::ConnectionAborted =>
         {
             info!(error=?err, "disconnected");
+        }
+        // Argus fork: a refused publish or subscription is the ACL's to log.
+        Err(e @ remote::Error::NotAllowed { .. }) => {
+            debug!(error=?e, "disconnected");
         }
         // Any other error
         Err(e) => {
