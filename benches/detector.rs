@@ -13,7 +13,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 const THREADS: usize = 2;
 
 fn bench(c: &mut Criterion) {
-    let root = argus::repo_root();
+    let root = argus_testkit::repo_root();
     let model = root.join("models/argus-det");
     let mut det = Detector::load(
         &model,
@@ -81,7 +81,7 @@ fn python_ms(model: &Path, batch: usize) -> Option<f64> {
         THREADS.to_string(),
         "20".into(),
     ];
-    argus::python_baseline("benches/detector.py", &args)?
+    argus_testkit::python_baseline("benches/detector.py", &args)?
         .trim()
         .parse()
         .ok()

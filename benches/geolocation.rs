@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 
-use argus::scoring::median;
 use argus_core::camera::{Camera, Intrinsics, Pose};
 use argus_core::dem::{Dem, Terrain};
 use argus_core::geodesy::{GeoPoint, LocalFrame, haversine_m};
@@ -25,6 +24,7 @@ use argus_core::telemetry::{PoseDefaults, PoseTimeline};
 use argus_sim::district::generate::{DistrictOptions, generate};
 use argus_sim::flight::{FlightOptions, fly};
 use argus_sim::truth::FrameTruth;
+use argus_truth::scoring::median;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};

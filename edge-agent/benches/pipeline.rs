@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use argus::Recording;
 use argus_core::hit::SourceKind;
 use argus_edge_agent::analyze::{AnalysisOptions, Analyzer, FrameIn};
 use argus_edge_agent::config::{AgentConfig, SourceConfig};
 use argus_edge_agent::replay::{self, ReplayArgs};
 use argus_sim::district::generate::{DistrictOptions, generate};
 use argus_sim::flight::{FlightOptions, fly};
+use argus_testkit::Recording;
 use argus_video::{FrameReader, ReadOptions, VideoSource};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -34,7 +34,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn fixture() -> Recording {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-flight-v1");
-    let dir = argus::cached(&dir, |dir| {
+    let dir = argus_testkit::cached(&dir, |dir| {
         eprintln!("rendering the 30 s benchmark flight once…");
         let d = generate(&DistrictOptions::default()).unwrap();
         argus_sim::district::geojson::write(&d, &dir.join("district")).unwrap();
@@ -47,7 +47,7 @@ fn fixture() -> Recording {
 
 fn agent_config(f: &Recording) -> AgentConfig {
     AgentConfig {
-        model: argus::repo_root().join("models/argus-det"),
+        model: argus_testkit::repo_root().join("models/argus-det"),
         map: Some(f.map()),
         ..AgentConfig::default()
     }
@@ -113,7 +113,7 @@ fn frame_in(f: &argus_video::Frame, index: u64) -> FrameIn<'_> {
 fn python_fps(f: &Recording, opts: &AnalysisOptions) -> Option<f64> {
     let args = [
         f.video().display().to_string(),
-        argus::repo_root()
+        argus_testkit::repo_root()
             .join("models/argus-det")
             .display()
             .to_string(),
@@ -121,15 +121,18 @@ fn python_fps(f: &Recording, opts: &AnalysisOptions) -> Option<f64> {
         opts.tile_scale.to_string(),
         "2".into(),
     ];
-    let v: serde_json::Value =
-        serde_json::from_str(&argus::python_baseline("benches/agent_loop.py", &args)?).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&argus_testkit::python_baseline(
+        "benches/agent_loop.py",
+        &args,
+    )?)
+    .ok()?;
     Some(v["frames"].as_f64()? / v["seconds"].as_f64()?)
 }
 
 /// Peak RSS (MiB) of `edge-agent run` with four camera sources on the same recording.
 fn peak_rss_4_cameras(f: &Recording) -> Option<f64> {
     let tmp = tempfile::tempdir().ok()?;
-    let broker = argus::services::Mosquitto::start(&tmp.path().join("broker"));
+    let broker = argus_testkit::services::Mosquitto::start(&tmp.path().join("broker"));
     let cam = tmp.path().join("camera.json");
     std::fs::write(
         &cam,
@@ -138,7 +141,9 @@ fn peak_rss_4_cameras(f: &Recording) -> Option<f64> {
     .ok()?;
     let mut cfg = format!(
         "[agent]\nid = \"rss\"\nmodel = \"{}\"\nmap = \"{}\"\n[mqtt]\nurl = \"{}\"\noutbox = \"{}\"\n",
-        argus::repo_root().join("models/argus-det").display(),
+        argus_testkit::repo_root()
+            .join("models/argus-det")
+            .display(),
         f.map().display(),
         broker.url(),
         tmp.path().join("outbox").display()

@@ -9,12 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argus::Recording;
-use argus::scoring::{self, SeenObject};
-use argus::services::Mosquitto;
 use argus_sim::district::generate::{DistrictOptions, generate};
 use argus_sim::flight::route::Waypoint;
 use argus_sim::flight::{FlightOptions, Route, fly};
+use argus_testkit::Recording;
+use argus_testkit::services::Mosquitto;
+use argus_truth::scoring::{self, SeenObject};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
@@ -23,7 +23,7 @@ const AGENT: &str = env!("CARGO_BIN_EXE_edge-agent");
 /// The flight every test here uses, rendered once into the target folder.
 fn flight() -> Recording {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-flight-v3");
-    let dir = argus::cached(&dir, |dir| {
+    let dir = argus_testkit::cached(&dir, |dir| {
         let d = generate(&DistrictOptions::default()).unwrap();
         argus_sim::district::geojson::write(&d, &dir.join("district")).unwrap();
         // The 350 m square around a violation holding the most violations and look-alikes.
@@ -94,7 +94,7 @@ impl Collector {
             .set_max_packet_size(8 << 20, 8 << 20);
         let (client, mut conn) = Client::new(mo, 100);
         let hits = Arc::new(Mutex::new(Vec::new()));
-        let topic = format!("argus/v1/agents/{agent}/hits");
+        let topic = argus_core::topics::AgentTopic::Hits.topic(agent);
         let sink = hits.clone();
         let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = subscribed.clone();
@@ -124,7 +124,7 @@ impl Collector {
             Duration::from_secs(20),
             || subscribed.load(std::sync::atomic::Ordering::SeqCst),
         );
-        let triage = argus::services::triage_on(&broker.url(), &dir.join("triage"), None);
+        let triage = argus_triage::testing::triage_on(&broker.url(), &dir.join("triage"), None);
         Self {
             hits,
             _triage: triage,
@@ -153,13 +153,20 @@ impl Collector {
     }
 }
 
+/// The hits as the contract's type (each must be one).
+fn typed(hits: &[Value]) -> Vec<argus_core::hit::Hit> {
+    hits.iter()
+        .map(|h| serde_json::from_value(h.clone()).expect("an argus.hit/1"))
+        .collect()
+}
+
 fn write_config(dir: &Path, agent: &str, url: &str, sources: &str) -> PathBuf {
     let path = dir.join(format!("{agent}.toml"));
     std::fs::write(
         &path,
         format!(
             "[agent]\nid = \"{agent}\"\nmodel = \"{}\"\nmap = \"{}\"\n\n[mqtt]\nurl = \"{url}\"\noutbox = \"{}\"\n\n{sources}",
-            argus::repo_root().join("models/argus-det").display(),
+            argus_testkit::repo_root().join("models/argus-det").display(),
             flight().map().display(),
             dir.join(format!("{agent}-outbox")).display(),
         ),
@@ -185,7 +192,7 @@ fn spawn_agent(config: &Path, log: &Path) -> Child {
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
-        .current_dir(argus::repo_root())
+        .current_dir(argus_testkit::repo_root())
         .spawn()
         .unwrap()
 }
@@ -271,10 +278,10 @@ fn a_patrol_reports_each_violation_it_passes_once_and_no_look_alike() {
     // …and valid against the published JSON Schema (checked by the reference validator).
     let file = tmp.path().join("hits.json");
     std::fs::write(&file, serde_json::to_string(&hits).unwrap()).unwrap();
-    let check = Command::new(argus::repo_root().join(".venv/bin/python"))
+    let check = Command::new(argus_testkit::repo_root().join(".venv/bin/python"))
         .arg("-c")
         .arg("import json,sys,jsonschema; s=json.load(open(sys.argv[1])); [jsonschema.validate(h, s) for h in json.load(open(sys.argv[2]))]")
-        .arg(argus::repo_root().join("schemas/hit.v1.schema.json"))
+        .arg(argus_testkit::repo_root().join("schemas/hit.v1.schema.json"))
         .arg(&file)
         .output()
         .unwrap();
@@ -284,7 +291,7 @@ fn a_patrol_reports_each_violation_it_passes_once_and_no_look_alike() {
         String::from_utf8_lossy(&check.stderr)
     );
     let seen = seen(&f);
-    let s = scoring::ScoreRules::default().score(&hits, &seen);
+    let s = scoring::ScoreRules::default().score(&typed(&hits), &seen);
     eprintln!(
         "{} hits; violations passed {:?}, found {:?}; on look-alikes {:?}; false {}",
         hits.len(),
@@ -449,7 +456,7 @@ fn a_corrupt_file_a_dead_camera_and_broken_telemetry_fail_alone() {
         r#"{"pose":{"lat":30.7,"lon":121.02,"alt_m":8,"yaw_deg":0,"pitch_deg":-24,"roll_deg":0},"camera":{"width":1280,"height":720,"fx":900,"fy":900,"cx":640,"cy":360}}"#,
     )
     .unwrap();
-    let dead_port = argus::services::free_port();
+    let dead_port = argus_testkit::services::free_port();
     let sources = format!(
         "{}\n[[source]]\nid = \"broken-file\"\nkind = \"drone\"\nuri = \"{}\"\ntelemetry = \"{}\"\n\n\
          [[source]]\nid = \"dead-camera\"\nkind = \"camera\"\nuri = \"rtsp://127.0.0.1:{dead_port}/cam\"\ncamera = \"{}\"\n\n\
@@ -539,7 +546,7 @@ fn spawn_camera(port: u16) -> Child {
 }
 
 fn get_health(port: u16) -> Option<Value> {
-    let (_, body) = argus::services::http(port, "GET", "/health", &[], b"")?;
+    let (_, body) = argus_testkit::services::http(port, "GET", "/health", &[], b"")?;
     serde_json::from_slice(&body).ok()
 }
 
@@ -547,10 +554,10 @@ fn get_health(port: u16) -> Option<Value> {
 fn a_camera_that_drops_is_reconnected_when_it_comes_back() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let cam_port = argus::services::free_port();
+    let cam_port = argus_testkit::services::free_port();
     let mut camera = spawn_camera(cam_port);
     assert!(
-        argus::services::wait_port(cam_port, Duration::from_secs(20)),
+        argus_testkit::services::wait_port(cam_port, Duration::from_secs(20)),
         "the test camera did not start"
     );
     let calib = tmp.path().join("cam.json");
@@ -559,7 +566,7 @@ fn a_camera_that_drops_is_reconnected_when_it_comes_back() {
         r#"{"pose":{"lat":30.7,"lon":121.02,"alt_m":8,"yaw_deg":0,"pitch_deg":-24,"roll_deg":0},"camera":{"width":640,"height":360,"fx":450,"fy":450,"cx":320,"cy":180}}"#,
     )
     .unwrap();
-    let health_port = argus::services::free_port();
+    let health_port = argus_testkit::services::free_port();
     let sources = format!(
         "[[source]]\nid = \"cam\"\nkind = \"camera\"\nuri = \"rtsp://127.0.0.1:{cam_port}/cam\"\ncamera = \"{}\"\n\n[health]\nlisten = \"127.0.0.1:{health_port}\"\n",
         calib.display()
@@ -628,32 +635,28 @@ fn a_camera_that_drops_is_reconnected_when_it_comes_back() {
 /// Publishes the flight's true poses as DJI Cloud API aircraft OSD messages at 2 Hz, each when
 /// its frame is due on a stream that started at `t0_unix_s`, stamped with that time.
 fn publish_osd(port: u16, sn: &str, f: &Recording, t0_unix_s: f64) -> std::thread::JoinHandle<u64> {
-    let lines: Vec<Value> = std::fs::read_to_string(f.truth())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let topic = format!("thing/product/{sn}/osd");
+    let lines = argus_truth::read_jsonl(&f.truth()).unwrap();
+    let topic = argus_core::topics::DockTopic::Osd.topic(sn);
     std::thread::spawn(move || {
         let (client, mut conn) =
             Client::new(MqttOptions::new("test-dock-osd", "127.0.0.1", port), 64);
         std::thread::spawn(move || for _ in conn.iter() {});
         let mut sent = 0;
         for l in lines.iter().step_by(5) {
-            let t = t0_unix_s + l["pts_s"].as_f64().unwrap();
+            let t = t0_unix_s + l.pts_s;
             let now = argus_core::clock::now_unix_s();
             if t > now {
                 std::thread::sleep(Duration::from_secs_f64(t - now));
             }
-            let p = &l["pose"];
+            let p = &l.pose;
             let msg = serde_json::json!({
                 "tid": "t", "bid": "b", "gateway": "DOCK-TEST",
                 "timestamp": (t * 1000.0).round() as u64,
                 "data": {
-                    "latitude": p["lat"], "longitude": p["lon"], "elevation": p["alt_m"],
-                    "height": p["alt_m"], "attitude_head": p["yaw_deg"], "mode_code": 5,
-                    "66-0-0": {"payload_index": "66-0-0", "gimbal_pitch": p["pitch_deg"],
-                               "gimbal_roll": p["roll_deg"], "gimbal_yaw": p["yaw_deg"]}
+                    "latitude": p.lat, "longitude": p.lon, "elevation": p.alt_m,
+                    "height": p.alt_m, "attitude_head": p.yaw_deg, "mode_code": 5,
+                    "66-0-0": {"payload_index": "66-0-0", "gimbal_pitch": p.pitch_deg,
+                               "gimbal_roll": p.roll_deg, "gimbal_yaw": p.yaw_deg}
                 }
             });
             client
@@ -671,7 +674,7 @@ fn a_live_dock_stream_over_rtp_is_placed_by_its_osd_telemetry() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
     let collector = Collector::start(&broker, tmp.path(), "dock-f");
-    let udp = argus::services::free_port();
+    let udp = argus_testkit::services::free_port();
     let sources = format!(
         "[[source]]\nid = \"dock-live\"\nkind = \"drone\"\nuri = \"udp://@:{udp}\"\nosd_sn = \"1581F5BKD225D00B\"\n"
     );
@@ -744,7 +747,7 @@ fn a_live_dock_stream_over_rtp_is_placed_by_its_osd_telemetry() {
     let _ = agent.wait();
     let text = std::fs::read_to_string(&log).unwrap();
     let hits = collector.hits();
-    let s = scoring::ScoreRules::default().score(&hits, &seen(&f));
+    let s = scoring::ScoreRules::default().score(&typed(&hits), &seen(&f));
     eprintln!(
         "live: {} hits; violations passed {:?}, found {:?}; on look-alikes {:?}; false {}",
         hits.len(),
@@ -780,7 +783,7 @@ fn the_agent_connects_over_tls_with_its_password_and_says_why_a_wrong_one_fails(
         r#"{"pose":{"lat":30.7,"lon":121.02,"alt_m":8,"yaw_deg":0,"pitch_deg":-24,"roll_deg":0},"camera":{"width":640,"height":360,"fx":450,"fy":450,"cx":320,"cy":180}}"#,
     )
     .unwrap();
-    let dead = argus::services::free_port();
+    let dead = argus_testkit::services::free_port();
     let config = |agent: &str, password: &str| {
         let path = tmp.path().join(format!("{agent}.toml"));
         std::fs::write(
@@ -788,7 +791,7 @@ fn the_agent_connects_over_tls_with_its_password_and_says_why_a_wrong_one_fails(
             format!(
                 "[agent]\nid = \"{agent}\"\nmodel = \"{}\"\n\n[mqtt]\nurl = \"{}\"\nca_file = \"{}\"\nusername = \"dock-g\"\npassword = \"{password}\"\noutbox = \"{}\"\n\n\
                  [[source]]\nid = \"cam\"\nkind = \"camera\"\nuri = \"rtsp://127.0.0.1:{dead}/cam\"\ncamera = \"{}\"\n",
-                argus::repo_root().join("models/argus-det").display(),
+                argus_testkit::repo_root().join("models/argus-det").display(),
                 broker.url(),
                 sec.ca_file.display(),
                 tmp.path().join(format!("{agent}-outbox")).display(),
@@ -888,7 +891,7 @@ fn replay_writes_the_patrols_hits_standing_on_the_dems_terrain() {
         .arg(&out)
         .env("RUST_LOG", "info,ort=warn")
         .env("NO_COLOR", "1")
-        .current_dir(argus::repo_root())
+        .current_dir(argus_testkit::repo_root())
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&run.stderr);
@@ -934,7 +937,7 @@ fn a_full_disk_holds_hits_in_memory_and_loses_none_when_space_returns() {
     }
     let broker = Mosquitto::start(&tmp.path().join("broker"));
     let collector = Collector::start(&broker, tmp.path(), "dock-z");
-    let health_port = argus::services::free_port();
+    let health_port = argus_testkit::services::free_port();
     let sources = format!(
         "{}\n[health]\nlisten = \"127.0.0.1:{health_port}\"\n",
         drone_source(&f)

@@ -15,7 +15,7 @@ const GOAL_AP50: f64 = 0.85;
 /// same 800 images the card is scored on, rendered once into the target folder.
 fn test_split() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sim-v3-seed1-8000-test");
-    argus::cached(&dir, |dir| {
+    argus_testkit::cached(&dir, |dir| {
         let opts = DatasetOptions {
             seed: 1,
             images: 8000,
@@ -43,7 +43,7 @@ fn run(args: &[&std::ffi::OsStr]) {
 
 #[test]
 fn the_shipped_detector_reaches_the_goal_on_the_held_out_district() {
-    let model = argus::repo_root().join("models/argus-det");
+    let model = argus_testkit::repo_root().join("models/argus-det");
     let split = test_split();
     let work = tempfile::tempdir().unwrap();
     let (ann, dets, eval) = (

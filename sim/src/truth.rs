@@ -1,7 +1,7 @@
 //! Ground truth of rendered frames: which objects a frame shows, where, and what they are.
 
-use argus_core::camera::{Camera, Intrinsics, Pose};
-use serde::{Deserialize, Serialize};
+use argus_core::camera::{Camera, Pose};
+pub use argus_truth::{FrameTruth, TruthObject};
 
 use crate::district::{DetClass, District};
 use crate::render::ObjectView;
@@ -10,46 +10,6 @@ use crate::render::ObjectView;
 pub const MIN_VISIBLE_FRACTION: f64 = 0.3;
 /// …and it covers at least this many pixels.
 pub const MIN_VISIBLE_PIXELS: u32 = 12;
-
-/// One object seen in one frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TruthObject {
-    /// District object id.
-    pub id: String,
-    /// Violation class (`vending_in_lane`, …), also for legal look-alikes.
-    pub class: String,
-    /// Detector class (`stall`, `waste_pile`, `steel_shed`).
-    pub object_class: String,
-    /// What it is (`stall`, `cart`, `spoil`, …).
-    pub kind: String,
-    /// Pixel box `[x0, y0, x1, y1]` of its projected solids, clipped to the image.
-    pub bbox: [f64; 4],
-    /// Latitude of its footprint centre.
-    pub lat: f64,
-    /// Longitude of its footprint centre.
-    pub lon: f64,
-    /// Height of its base above the ground plane (a roof's height for rooftop sheds).
-    pub elev_m: f64,
-    /// Whether it is a violation.
-    pub violation: bool,
-    /// Unoccluded share of it in this frame.
-    pub visible: f64,
-}
-
-/// One frame's truth: a line of `truth.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrameTruth {
-    /// Frame index from 0.
-    pub frame: u64,
-    /// Presentation time, seconds.
-    pub pts_s: f64,
-    /// The true camera pose (no telemetry noise).
-    pub pose: Pose,
-    /// The camera intrinsics.
-    pub camera: Intrinsics,
-    /// The labelled objects.
-    pub objects: Vec<TruthObject>,
-}
 
 fn round(v: f64, k: f64) -> f64 {
     (v * k).round() / k

@@ -10,12 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use argus::demo::{self, Summary, TicketView};
-use argus::scoring;
 use argus_core::geodesy::GeoPoint;
 use argus_core::map::Map;
 use argus_triage::engine::Routing;
-use argus_triage::store::{Sqlite, Store};
+use argus_truth::scoring;
+use argus_truth::summary::{self, Summary, TicketView};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -108,9 +107,53 @@ fn random_token() -> Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-fn counts(db: &Path) -> Option<(u64, u64)> {
-    let mut s = Sqlite::open(db).ok()?;
-    s.counts().ok().map(|(t, h, _)| (t, h))
+/// The repository (the demo's models and configs live there).
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Triage's HTTP API, as the operator the demo made: the demo reads triage only through it.
+#[derive(Debug)]
+struct Api {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    fn new(http: SocketAddr, token: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            base: format!("http://{http}"),
+            token: token.to_string(),
+            agent,
+        }
+    }
+
+    /// GETs `path` as JSON, whatever the status (`/health` answers 503 with a body).
+    fn get(&self, path: &str) -> Result<serde_json::Value> {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .with_context(|| format!("GET {path}"))?;
+        r.body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_json()
+            .with_context(|| format!("GET {path}: not JSON"))
+    }
+
+    /// (tickets, sightings) as `/health` counts them.
+    fn counts(&self) -> Option<(u64, u64)> {
+        let h = self.get("/health").ok()?;
+        Some((h["tickets"].as_u64()?, h["sightings"].as_u64()?))
+    }
 }
 
 fn wait_for_log(log: &Path, needle: &str, child: &mut Child, what: &str) -> Result<()> {
@@ -217,7 +260,16 @@ fn main() -> Result<()> {
         .stderr(std::fs::File::create(&triage_log)?)
         .spawn()
         .context("starting triage")?;
-    let result = mission(&cli, &out, &district, &db, broker, &mut triage, &triage_log);
+    let api = Api::new(http, &operator);
+    let result = mission(
+        &cli,
+        &out,
+        &district,
+        &api,
+        broker,
+        &mut triage,
+        &triage_log,
+    );
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
@@ -253,7 +305,7 @@ fn mission(
     cli: &Cli,
     out: &Path,
     district: &Path,
-    db: &Path,
+    api: &Api,
     broker: SocketAddr,
     triage: &mut Child,
     triage_log: &Path,
@@ -264,7 +316,7 @@ fn mission(
     let model = cli
         .model
         .clone()
-        .unwrap_or_else(|| argus::repo_root().join("models/argus-det"));
+        .unwrap_or_else(|| repo_root().join("models/argus-det"));
     let model = std::path::absolute(&model)
         .with_context(|| format!("detector folder {}", model.display()))?;
     let mut cfg = format!(
@@ -300,7 +352,7 @@ fn mission(
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info,ort=warn".into()),
         )
         .env("NO_COLOR", "1")
-        .current_dir(argus::repo_root())
+        .current_dir(repo_root())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&agent_log)?)
         .spawn()
@@ -315,7 +367,7 @@ fn mission(
             let _ = agent.kill();
             bail!("triage exited ({s}); see {}", triage_log.display());
         }
-        let (t, h) = counts(db).unwrap_or((0, 0));
+        let (t, h) = api.counts().unwrap_or((0, 0));
         let line = format!(
             "  {:>4.0} s  sightings {h:>4}  tickets {t:>4}",
             started.elapsed().as_secs_f64()
@@ -339,11 +391,11 @@ fn mission(
         );
     }
     // The agent exits once the broker has every hit; triage files them within a batch or two.
-    let mut last = counts(db);
+    let mut last = api.counts();
     let mut stable_since = Instant::now();
     while stable_since.elapsed() < Duration::from_secs(2) {
         std::thread::sleep(Duration::from_millis(200));
-        let now = counts(db);
+        let now = api.counts();
         if now != last {
             last = now;
             stable_since = Instant::now();
@@ -361,41 +413,45 @@ fn mission(
             scoring::seen_objects(&out.join(truth)).with_context(|| format!("reading {truth}"))?;
         shown.push((src.to_string(), objects));
     }
-    let shown = demo::merge_shown(shown);
+    let shown = summary::merge_shown(shown);
     let map_text = std::fs::read_to_string(district)?;
     let routing = Routing::new(Some(
         Map::from_geojson(&map_text).context("reading the district")?,
     ));
-    let mut store = Sqlite::open(db)?;
+    // The tickets and their sightings, as the API shows them to an operator.
     let mut views = Vec::new();
-    for t in store.tickets(
-        &argus_triage::store::TicketFilter::default(),
-        usize::MAX >> 1,
-    )? {
-        let sightings = store.sightings(&t.ticket_id)?;
+    let tickets = api.get("/api/v1/tickets?limit=10000")?;
+    for t in tickets
+        .as_array()
+        .context("the ticket list is not a list")?
+    {
+        let id = t["ticket_id"].as_str().context("a ticket without an id")?;
+        let detail = api.get(&format!("/api/v1/tickets/{id}"))?;
+        let sightings = detail["sightings"].as_array().cloned().unwrap_or_default();
+        let point = |v: &serde_json::Value| -> Option<GeoPoint> {
+            Some(GeoPoint {
+                lat: v["lat"].as_f64()?,
+                lon: v["lon"].as_f64()?,
+            })
+        };
         let delays_s = sightings
             .iter()
-            .filter_map(|s| demo::uuid7_unix_s(&s.hit_id).map(|made| s.received_at - made))
+            .filter_map(|s| {
+                let made = summary::uuid7_unix_s(s["hit_id"].as_str()?)?;
+                let received = argus_core::clock::parse_rfc3339(s["received_at"].as_str()?)?;
+                Some(received - made)
+            })
             .collect();
         views.push(TicketView {
-            ticket_id: t.ticket_id,
-            class: t.class,
-            at: GeoPoint {
-                lat: t.lat,
-                lon: t.lon,
-            },
-            sightings: sightings
-                .iter()
-                .map(|s| GeoPoint {
-                    lat: s.lat,
-                    lon: s.lon,
-                })
-                .collect(),
-            unit: t.unit,
+            ticket_id: id.to_string(),
+            class: t["class"].as_str().unwrap_or_default().to_string(),
+            at: point(t).context("a ticket without a place")?,
+            sightings: sightings.iter().filter_map(point).collect(),
+            unit: t["unit"].as_str().map(str::to_string),
             delays_s,
         });
     }
-    let summary = demo::summarize(&views, &shown, |p| routing.route(p).0);
+    let summary = summary::summarize(&views, &shown, |p| routing.route(p).0);
     let json = serde_json::to_string_pretty(&summary)?;
     std::fs::write(out.join("summary.json"), json + "\n")?;
     Ok(summary)

@@ -10,9 +10,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use argus::scoring::{self, ScoreRules};
+use argus_truth::scoring::{self, ScoreRules};
 use clap::Parser;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,17 +45,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let seen = scoring::seen_objects(&cli.truth)
         .with_context(|| format!("reading the truth {}", cli.truth.display()))?;
-    let text = std::fs::read_to_string(&cli.hits)
+    let hits = scoring::read_hits(&cli.hits)
         .with_context(|| format!("reading the hits {}", cli.hits.display()))?;
-    let mut hits = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let hit: Value = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not a JSON hit", cli.hits.display(), n + 1))?;
-        hits.push(hit);
-    }
     let rules = ScoreRules {
         min_frames: cli.min_frames,
         min_side_px: cli.min_side_px,

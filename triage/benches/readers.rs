@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use argus::services::{Mosquitto, free_port, http, start_triage};
-use argus_triage::testing::{bench_publisher, payloads};
+use argus_testkit::hits::{bench_publisher, payloads};
+use argus_testkit::services::{Mosquitto, free_port, http, start_triage};
 use rumqttc::QoS;
 
 /// The hits topic of the benchmarks' agent.

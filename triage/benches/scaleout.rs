@@ -13,8 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use argus::services::{Mosquitto, Postgres, free_port, start_triage};
-use argus_triage::testing::{bench_publisher, payloads};
+use argus_testkit::hits::{bench_publisher, payloads};
+use argus_testkit::services::{Mosquitto, Postgres, free_port, start_triage};
 use rumqttc::QoS;
 
 /// The hits topic of the benchmarks' agent.

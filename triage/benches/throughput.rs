@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argus::services::{Mosquitto, Postgres, free_port, http, start_triage};
-use argus_triage::testing::{bench_publisher as publisher, payloads};
+use argus_testkit::hits::{bench_publisher as publisher, payloads};
+use argus_testkit::services::{Mosquitto, Postgres, free_port, http, start_triage};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 /// The hits topic of the benchmarks' agent.

@@ -348,7 +348,8 @@ async fn ticket(
         .map(|s| {
             let hit: Value = serde_json::from_str(&s.payload).unwrap_or(Value::Null);
             json!({"hit_id": s.hit_id, "agent_id": s.agent_id, "class": s.class, "score": s.score,
-                   "observed_at": clock::rfc3339(s.observed_at), "lat": s.lat, "lon": s.lon,
+                   "observed_at": clock::rfc3339(s.observed_at),
+                   "received_at": clock::rfc3339(s.received_at), "lat": s.lat, "lon": s.lon,
                    "uncertainty_m": s.uncertainty_m, "update_of": s.update_of,
                    "evidence_url": format!("/api/v1/evidence/{}", s.evidence_sha256), "hit": hit})
         })

@@ -405,7 +405,7 @@ fn without_jpeg(payload: &[u8], jpeg_base64: &str) -> Result<String, HitRejectio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{hit, hit_id};
+    use argus_testkit::hits::{hit, hit_id};
 
     const NOW: f64 = 1_779_876_000.0; // 2026-05-27T10:00:00Z, the test hits' time
 
@@ -449,7 +449,7 @@ mod tests {
         let mut nan = good.clone();
         nan.score = f32::NAN;
         assert!(matches!(checked(&nan), Err(HitRejection::Shape(_))));
-        for (why, poison) in crate::testing::poisons() {
+        for (why, poison) in argus_testkit::hits::poisons() {
             let mut h = good.clone();
             poison(&mut h);
             let topic = argus_core::topics::AgentTopic::Hits.topic(&h.agent_id);

@@ -24,5 +24,5 @@ pub mod limits;
 pub mod mqtt;
 pub mod service;
 pub mod store;
-#[doc(hidden)]
+#[cfg(feature = "testsuite")]
 pub mod testing;

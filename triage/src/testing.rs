@@ -1,182 +1,33 @@
-//! Hits for tests and benchmarks (not part of the service).
+//! Triage in-process for other packages' tests (feature `testsuite`; not compiled into the
+//! service).
 
-use argus_core::camera::Pose;
-use argus_core::hit::{
-    Evidence, FrameRef, HIT_SCHEMA, Hit, ModelRef, Position, Source, SourceKind,
-};
-use argus_core::rules::Rule;
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Duration;
 
-/// A UUIDv7 named by `name`: the same name, the same id (tests refer to hits by name).
-pub fn hit_id(name: &str) -> String {
-    let h = Sha256::digest(name.as_bytes());
-    let mut rand = [0u8; 10];
-    rand.copy_from_slice(&h[..10]);
-    uuid::Builder::from_unix_timestamp_millis(1_779_876_000_000, &rand)
-        .into_uuid()
-        .to_string()
-}
+pub use argus_testkit::services::Login;
 
-/// The evidence bytes of [`hit`].
-pub const JPEG: &[u8] = b"\xff\xd8 not really a jpeg \xff\xd9";
-
-/// A valid hit of `class` by `agent` at (`lat`, 121.0), ±2 m, observed 2026-05-27T10:00:00Z;
-/// `id` must be a UUIDv7 ([`hit_id`] makes one from a name).
-pub fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
-    Hit {
-        schema: HIT_SCHEMA.into(),
-        hit_id: id.into(),
-        agent_id: agent.into(),
-        source: Source {
-            kind: SourceKind::Drone,
-            id: "patrol".into(),
-            flight_id: None,
-        },
-        class: class.into(),
-        object_class: "waste_pile".into(),
-        score,
-        model: ModelRef {
-            name: "argus-det".into(),
-            version: "0.3.0".into(),
-        },
-        observed_at: "2026-05-27T10:00:00.000Z".into(),
-        frame: FrameRef {
-            index: 1,
-            pts_s: 0.1,
-            width: 1920,
-            height: 1080,
-        },
-        bbox: [1.0, 2.0, 3.0, 4.0],
-        track_id: 1,
-        sightings: 5,
-        position: Position {
-            lat,
-            lon: 121.0,
-            elevation_m: 0.0,
-            uncertainty_m: 2.0,
-        },
-        pose: Pose {
-            lat,
-            lon: 121.0,
-            alt_m: 100.0,
-            yaw_deg: 0.0,
-            pitch_deg: -90.0,
-            roll_deg: 0.0,
-        },
-        rule: Rule {
-            layer: "footway".into(),
-            feature_id: None,
-            reason: "footway F1".into(),
-        },
-        evidence: Evidence {
-            sha256: format!("{:x}", Sha256::digest(JPEG)),
-            jpeg_base64: base64::engine::general_purpose::STANDARD.encode(JPEG),
-            width: 2,
-            height: 2,
-        },
-        update_of: None,
+/// Triage in-process, on an external broker, storing into `dir/triage.db`: what receipts an
+/// edge agent's hits (the agent keeps a hit until triage has stored it). `login` is how it
+/// logs in. Waits until it has subscribed to hits.
+pub fn triage_on(broker_url: &str, dir: &Path, login: Option<&Login>) -> crate::service::Service {
+    std::fs::create_dir_all(dir).expect("triage folder");
+    let mut cfg = crate::config::Config {
+        db: format!("sqlite:{}", dir.join("triage.db").display()),
+        http: "127.0.0.1:0".into(),
+        ..Default::default()
+    };
+    cfg.mqtt.url = Some(broker_url.to_string());
+    if let Some(s) = login {
+        let pass = dir.join("triage.pass");
+        std::fs::write(&pass, &s.password).expect("triage's password file");
+        cfg.mqtt.username = Some(s.user.clone());
+        cfg.mqtt.password_file = Some(pass);
+        cfg.mqtt.ca_file = s.ca_file.clone();
     }
-}
-
-/// Publishes a hit on its agent's topic at QoS 1, as an edge agent does.
-pub fn publish_hit(client: &rumqttc::Client, hit: &Hit) {
-    client
-        .publish(
-            argus_core::topics::AgentTopic::Hits.topic(&hit.agent_id),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            serde_json::to_vec(hit).expect("a hit serialises"),
-        )
-        .expect("the client's queue takes the hit");
-}
-
-/// A way to spoil a hit, and a word its rejection names.
-pub type Poison = (&'static str, Box<dyn Fn(&mut Hit)>);
-
-/// The poison hits of the fault list: a NaN time, huge and negative uncertainties, NUL and
-/// escape characters, an unknown class (carrying markup), boxes outside their frame, score 7,
-/// latitude 91, infinities, ids that are no UUIDv7, and times too far ahead or behind (for a
-/// triage whose clock reads 2026-05-27T10:00:00Z).
-pub fn poisons() -> Vec<Poison> {
-    vec![
-        (
-            "observed_at",
-            Box::new(|h| h.observed_at = "2026-05-27TNaN:00:00Z".into()),
-        ),
-        (
-            "uncertainty_m",
-            Box::new(|h| h.position.uncertainty_m = 1e200),
-        ),
-        (
-            "uncertainty_m",
-            Box::new(|h| h.position.uncertainty_m = -1.0),
-        ),
-        (
-            "control character",
-            Box::new(|h| h.rule.reason = "nul \0 here".into()),
-        ),
-        (
-            "control character",
-            Box::new(|h| h.source.id = "cam\u{1b}[31m".into()),
-        ),
-        (
-            "class",
-            Box::new(|h| h.class = "<img src=x onerror=alert(1)>".into()),
-        ),
-        ("bbox", Box::new(|h| h.bbox = [10.0, 10.0, 5000.0, 20.0])),
-        ("bbox", Box::new(|h| h.bbox = [10.0, 10.0, 5.0, 20.0])),
-        ("bbox", Box::new(|h| h.bbox = [-1.0, 10.0, 5.0, 20.0])),
-        ("score", Box::new(|h| h.score = 7.0)),
-        ("position.lat", Box::new(|h| h.position.lat = 91.0)),
-        ("pose.alt_m", Box::new(|h| h.pose.alt_m = 1e9)),
-        ("hit_id", Box::new(|h| h.hit_id = "hit-1".into())),
-        (
-            "hit_id",
-            Box::new(|h| h.hit_id = uuid::Uuid::new_v4().to_string()),
-        ),
-        ("update_of", Box::new(|h| h.update_of = Some("x".into()))),
-        (
-            "ahead",
-            Box::new(|h| h.observed_at = "2026-05-27T11:00:00Z".into()),
-        ),
-        (
-            "days old",
-            Box::new(|h| h.observed_at = "1970-01-01T00:00:00Z".into()),
-        ),
-    ]
-}
-
-/// `n` hits of agent `dock-1` spread over a district (each its own ticket), named `tag-N`,
-/// observed now: `(hit_id, payload)`.
-pub fn payloads(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
-    let now = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
-    (0..n)
-        .map(|i| {
-            let id = hit_id(&format!("{tag}-{i:07}"));
-            let mut h = hit(
-                &id,
-                "dock-1",
-                "construction_waste",
-                30.5 + (i % 400) as f64 * 0.0005,
-                0.9,
-            );
-            h.position.lon = 121.0 + (i / 400) as f64 * 0.0006;
-            h.observed_at = now.clone();
-            (id, serde_json::to_vec(&h).expect("a hit serialises"))
-        })
-        .collect()
-}
-
-/// A publisher for benchmarks: a window of 1,000, TCP_NODELAY (each hit leaves at once, as
-/// the edge agent sends them), its event loop on a thread of its own.
-pub fn bench_publisher(port: u16, id: &str) -> rumqttc::Client {
-    let mut mo = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
-    mo.set_inflight(1000).set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut conn) = rumqttc::Client::new(mo, 10_000);
-    let mut net = conn.eventloop.network_options();
-    net.set_tcp_nodelay(true);
-    conn.eventloop.set_network_options(net);
-    std::thread::spawn(move || for _ in conn.iter() {});
-    client
+    let service = crate::service::Service::start(cfg).expect("starting triage");
+    assert!(
+        service.wait_subscribed(Duration::from_secs(30)),
+        "triage did not subscribe to hits on {broker_url}"
+    );
+    service
 }

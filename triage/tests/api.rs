@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use argus::services::{Mosquitto, free_port, http, start_triage};
-use argus_triage::testing::{JPEG, hit, hit_id, publish_hit};
+use argus_testkit::hits::{JPEG, hit, hit_id, publish_hit};
+use argus_testkit::services::{Mosquitto, free_port, http, start_triage};
 use rumqttc::{Client, MqttOptions};
 use serde_json::Value;
 

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use argus::services::{free_port, http, start_triage};
 use argus_sim::district::generate::{DistrictOptions, generate};
+use argus_testkit::hits::{hit, hit_id, publish_hit};
+use argus_testkit::services::{free_port, http, start_triage};
 use argus_triage::store::{Sqlite, Store};
-use argus_triage::testing::{hit, hit_id, publish_hit};
 use base64::Engine as _;
 use rumqttc::{Client, MqttOptions};
 use serde_json::Value;
@@ -54,7 +54,7 @@ fn violations(district: &Value) -> Vec<(String, String, String, f64, f64)> {
 /// The Playwright script `name`, once Playwright and Chromium are there; a folder with the
 /// default district written into it, its file and its GeoJSON.
 fn set_up(name: &str) -> (PathBuf, tempfile::TempDir, PathBuf, Value) {
-    let root = argus::repo_root();
+    let root = argus_testkit::repo_root();
     let script = root.join("triage/web/test").join(name);
     assert!(
         root.join("triage/web/test/node_modules/playwright-core")

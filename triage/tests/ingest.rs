@@ -9,10 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argus::services::Mosquitto;
 use argus_core::receipt::Receipt;
+use argus_testkit::hits::{hit, hit_id, publish_hit};
+use argus_testkit::services::Mosquitto;
 use argus_triage::store::{Sqlite, Store};
-use argus_triage::testing::{hit, hit_id, publish_hit};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 const TRIAGE: &str = env!("CARGO_BIN_EXE_triage");

@@ -1,16 +1,16 @@
 //! One store test suite, run against SQLite and against a real PostgreSQL started from the
 //! Debian packages: the ingest's promises hold on both.
 
-use argus::services::Postgres;
 use argus_core::hit::Hit;
+use argus_testkit::hits::{JPEG, hit_id};
+use argus_testkit::services::Postgres;
 use argus_triage::engine::{Routing, Rules, State};
 use argus_triage::ingest::{ChangeError, Ingest, Limits, MAX_PAYLOAD, Outcome};
 use argus_triage::store::{self, Store, TicketFilter};
-use argus_triage::testing::{JPEG, hit_id};
 
 /// A valid hit named `name` (its id is [`hit_id`]`(name)`).
 fn hit(name: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
-    argus_triage::testing::hit(&hit_id(name), agent, class, lat, score)
+    argus_testkit::hits::hit(&hit_id(name), agent, class, lat, score)
 }
 
 /// Opens a new connection to one scenario's database.
@@ -430,7 +430,7 @@ fn a_passed_deadline_is_reported_once_per_stage(open: &Open) {
     assert_eq!(breach.detail["stage"].as_str(), Some("dispatched"));
 }
 
-/// Every poison hit of the fault list ([`argus_triage::testing::poisons`]) mixed among good hits: each is a dead letter naming its fault, every good
+/// Every poison hit of the fault list ([`argus_testkit::hits::poisons`]) mixed among good hits: each is a dead letter naming its fault, every good
 /// one is stored, and an update from another agent or from 5 km away is refused.
 fn poison_hits_are_dead_letters_and_the_good_ones_around_them_are_stored(open: &Open) {
     let mut ing = ingest(open);
@@ -443,7 +443,7 @@ fn poison_hits_are_dead_letters_and_the_good_ones_around_them_are_stored(open: &
             0.9,
         )
     };
-    let poisons = argus_triage::testing::poisons();
+    let poisons = argus_testkit::hits::poisons();
     let mut msgs = Vec::new();
     for (k, (_, poison)) in poisons.iter().enumerate() {
         msgs.push(msg(&good(2 * k)));

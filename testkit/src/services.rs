@@ -447,8 +447,8 @@ impl Drop for Postgres {
     }
 }
 
-/// One HTTP/1.1 exchange with a local server (tests): `(status, body)`, or `None` when nothing
-/// answers.
+/// One HTTP/1.1 exchange with a local server: `(status, body)` whatever the status, or `None`
+/// when nothing answers (or the answer does not come within 30 s).
 pub fn http(
     port: u16,
     method: &str,
@@ -456,47 +456,26 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<(u16, Vec<u8>)> {
-    use std::io::{Read as _, Write as _};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"));
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(*k, *v);
     }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).ok()?;
-    s.write_all(body).ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
+    let mut resp = agent.run(req.body(body.to_vec()).ok()?).ok()?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .ok()?;
     Some((status, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = eol + 2;
-        out.extend_from_slice(&b[start..(start + size).min(b.len())]);
-        b = &b[(start + size + 2).min(b.len())..];
-    }
-    out
 }
 
 /// Starts `triage` (the binary at `exe`) with `args`, its log in `log`, and waits until it has
@@ -546,36 +525,6 @@ impl From<&Secure> for Login {
             ca_file: Some(s.ca_file.clone()),
         }
     }
-}
-
-/// Triage in-process, on an external broker, storing into `dir/triage.db`: what receipts an
-/// edge agent's hits (the agent keeps a hit until triage has stored it). `login` is how it
-/// logs in. Waits until it has subscribed to hits.
-pub fn triage_on(
-    broker_url: &str,
-    dir: &Path,
-    login: Option<&Login>,
-) -> argus_triage::service::Service {
-    std::fs::create_dir_all(dir).expect("triage folder");
-    let mut cfg = argus_triage::config::Config {
-        db: format!("sqlite:{}", dir.join("triage.db").display()),
-        http: "127.0.0.1:0".into(),
-        ..Default::default()
-    };
-    cfg.mqtt.url = Some(broker_url.to_string());
-    if let Some(s) = login {
-        let pass = dir.join("triage.pass");
-        std::fs::write(&pass, &s.password).expect("triage's password file");
-        cfg.mqtt.username = Some(s.user.clone());
-        cfg.mqtt.password_file = Some(pass);
-        cfg.mqtt.ca_file = s.ca_file.clone();
-    }
-    let service = argus_triage::service::Service::start(cfg).expect("starting triage");
-    assert!(
-        service.wait_subscribed(Duration::from_secs(30)),
-        "triage did not subscribe to hits on {broker_url}"
-    );
-    service
 }
 
 /// A binary of the workspace (`triage`, `edge-agent`, …) next to the running test's own

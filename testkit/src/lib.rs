@@ -1,18 +1,27 @@
-//! Support for the whole-system tests in `tests/` and the benchmarks in `benches/`.
+//! The test kit: what the tests and benchmarks of every package share, and nothing a product
+//! ships. Process harnesses for the real services ([`services`]: Mosquitto, PostgreSQL, the
+//! `triage` binary, free ports, an HTTP client), hits for tests ([`hits`]), the repository's
+//! folders and cached fixtures. It depends on no Argus package but the core, so any package's
+//! tests may use it without a dependency cycle.
 //!
-//! The crates themselves live in `pipeline/`, `sim/` and (later) `edge-agent/` and `triage/`;
-//! this package only exercises them together.
+//! ```no_run
+//! let tmp = tempfile::tempdir().unwrap();
+//! let broker = argus_testkit::services::Mosquitto::start(tmp.path());
+//! let hit = argus_testkit::hits::hit(&argus_testkit::hits::hit_id("a"), "dock-1", "construction_waste", 30.7, 0.9);
+//! let client = argus_testkit::hits::bench_publisher(broker.port, "test");
+//! argus_testkit::hits::publish_hit(&client, &hit);
+//! ```
 #![deny(missing_docs)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-pub mod demo;
-pub mod scoring;
+pub mod hits;
 pub mod services;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let kit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    kit.parent().map_or(kit.clone(), Path::to_path_buf)
 }
 
 /// `../shared/data/<sub>` beside the repository, when it exists. When it does not (a plain clone

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use argus_core::geodesy::{GeoPoint, haversine_m};
-use serde_json::Value;
+use argus_core::hit::Hit;
+
+use crate::FrameTruth;
 
 /// One object of the flight's truth, summed over the frames that show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,38 +32,44 @@ pub struct SeenObject {
 
 /// Reads `truth.jsonl` into the objects the flight showed.
 pub fn seen_objects(truth_jsonl: &Path) -> std::io::Result<Vec<SeenObject>> {
-    let text = std::fs::read_to_string(truth_jsonl)?;
+    Ok(seen_in(&crate::read_jsonl(truth_jsonl)?))
+}
+
+/// Reads hits written one a line (an agent's `--hits-out`, `replay`'s output); a line that is
+/// not an `argus.hit/1` is an error naming its number.
+pub fn read_hits(path: &Path) -> std::io::Result<Vec<Hit>> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(k, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                std::io::Error::other(format!("{} line {}: not a hit: {e}", path.display(), k + 1))
+            })
+        })
+        .collect()
+}
+
+/// The objects some frames show, each summed over the frames that label it.
+pub fn seen_in(frames: &[FrameTruth]) -> Vec<SeenObject> {
     let mut by_id: BTreeMap<String, SeenObject> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).map_err(std::io::Error::other)?;
-        for o in v["objects"].as_array().into_iter().flatten() {
-            let b: Vec<f64> = o["bbox"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_f64)
-                .collect();
-            let side = if b.len() == 4 {
-                (b[2] - b[0]).max(b[3] - b[1])
-            } else {
-                0.0
-            };
-            let s = |k: &str| o[k].as_str().unwrap_or_default().to_string();
-            let e = by_id.entry(s("id")).or_insert_with(|| SeenObject {
-                id: s("id"),
-                object_class: s("object_class"),
-                class: s("class"),
-                violation: o["violation"].as_bool().unwrap_or(false),
-                lat: o["lat"].as_f64().unwrap_or(0.0),
-                lon: o["lon"].as_f64().unwrap_or(0.0),
-                frames: 0,
-                max_side_px: 0.0,
-            });
-            e.frames += 1;
-            e.max_side_px = e.max_side_px.max(side);
-        }
+    for o in frames.iter().flat_map(|f| &f.objects) {
+        let b = o.bbox;
+        let side = (b[2] - b[0]).max(b[3] - b[1]);
+        let e = by_id.entry(o.id.clone()).or_insert_with(|| SeenObject {
+            id: o.id.clone(),
+            object_class: o.object_class.clone(),
+            class: o.class.clone(),
+            violation: o.violation,
+            lat: o.lat,
+            lon: o.lon,
+            frames: 0,
+            max_side_px: 0.0,
+        });
+        e.frames += 1;
+        e.max_side_px = e.max_side_px.max(side);
     }
-    Ok(by_id.into_values().collect())
+    by_id.into_values().collect()
 }
 
 /// One hit as scored.
@@ -169,18 +177,16 @@ impl Default for ScoreRules {
 }
 
 impl ScoreRules {
-    /// Scores hits (JSON values of `argus.hit/1`) against what the recording showed.
-    pub fn score(&self, hits: &[Value], seen: &[SeenObject]) -> Score {
+    /// Scores hits against what the recording showed.
+    pub fn score(&self, hits: &[Hit], seen: &[SeenObject]) -> Score {
         let ScoreRules {
             min_frames,
             min_side_px,
             radius_m,
         } = *self;
         // A track's update replaces its first hit.
-        let replaced: std::collections::HashSet<&str> = hits
-            .iter()
-            .filter_map(|h| h["update_of"].as_str())
-            .collect();
+        let replaced: std::collections::HashSet<&str> =
+            hits.iter().filter_map(|h| h.update_of.as_deref()).collect();
         let mut out = Score {
             violations: seen
                 .iter()
@@ -190,15 +196,15 @@ impl ScoreRules {
             ..Default::default()
         };
         for h in hits {
-            let id = h["hit_id"].as_str().unwrap_or_default();
+            let id = h.hit_id.as_str();
             if replaced.contains(id) {
                 continue;
             }
             let p = GeoPoint {
-                lat: h["position"]["lat"].as_f64().unwrap_or(0.0),
-                lon: h["position"]["lon"].as_f64().unwrap_or(0.0),
+                lat: h.position.lat,
+                lon: h.position.lon,
             };
-            let oc = h["object_class"].as_str().unwrap_or_default();
+            let oc = h.object_class.as_str();
             let nearest = seen
                 .iter()
                 .filter(|o| o.object_class == oc)
@@ -218,11 +224,11 @@ impl ScoreRules {
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             let scored = ScoredHit {
                 hit_id: id.to_string(),
-                class: h["class"].as_str().unwrap_or_default().to_string(),
+                class: h.class.clone(),
                 object: nearest.map(|(o, _)| o.id.clone()),
                 on_violation: nearest.is_some_and(|(o, _)| o.violation),
                 error_m: nearest.map_or(f64::INFINITY, |(_, d)| d),
-                uncertainty_m: h["position"]["uncertainty_m"].as_f64().unwrap_or(0.0),
+                uncertainty_m: h.position.uncertainty_m,
             };
             match nearest {
                 Some((o, _)) if o.violation => {
@@ -236,5 +242,98 @@ impl ScoreRules {
             out.hits.push(scored);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TruthObject;
+    use argus_core::camera::Pose;
+
+    fn object(id: &str, object_class: &str, violation: bool, lon: f64) -> TruthObject {
+        TruthObject {
+            id: id.into(),
+            class: "construction_waste".into(),
+            object_class: object_class.into(),
+            kind: "spoil".into(),
+            bbox: [0.0, 0.0, 30.0, 20.0],
+            lat: 30.7,
+            lon,
+            elev_m: 0.0,
+            violation,
+            visible: 1.0,
+        }
+    }
+
+    fn hit(id: &str, lon: f64, update_of: Option<&str>) -> Hit {
+        let v = serde_json::json!({
+            "schema": "argus.hit/1", "hit_id": id, "agent_id": "a",
+            "source": {"kind": "drone", "id": "d"}, "class": "construction_waste",
+            "object_class": "waste_pile", "score": 0.9,
+            "model": {"name": "m", "version": "1"}, "observed_at": "2026-11-22T10:00:00Z",
+            "frame": {"index": 0, "pts_s": 0.0, "width": 1920, "height": 1080},
+            "bbox": [0.0, 0.0, 1.0, 1.0], "track_id": 1, "sightings": 5,
+            "position": {"lat": 30.7, "lon": lon, "elevation_m": 0.0, "uncertainty_m": 3.0},
+            "pose": {"lat": 30.7, "lon": 121.0, "alt_m": 100.0, "yaw_deg": 0.0, "pitch_deg": -90.0, "roll_deg": 0.0},
+            "rule": {"layer": "construction_site", "reason": "r"},
+            "evidence": {"sha256": "00", "jpeg_base64": "", "width": 1, "height": 1},
+            "update_of": update_of,
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn hits_are_scored_against_what_the_frames_showed() {
+        // A pile shown in 20 frames, a legal look-alike, and a pile shown too briefly to count.
+        let frames: Vec<FrameTruth> = (0..20)
+            .map(|k| FrameTruth {
+                frame: k,
+                pts_s: k as f64 / 30.0,
+                pose: Pose {
+                    lat: 30.7,
+                    lon: 121.0,
+                    alt_m: 100.0,
+                    yaw_deg: 0.0,
+                    pitch_deg: -90.0,
+                    roll_deg: 0.0,
+                },
+                camera: argus_core::camera::Intrinsics::from_hfov(1920, 1080, 80.0),
+                objects: if k < 3 {
+                    vec![
+                        object("pile", "waste_pile", true, 121.0),
+                        object("heap", "waste_pile", false, 121.001),
+                        object("brief", "waste_pile", true, 121.002),
+                    ]
+                } else {
+                    vec![
+                        object("pile", "waste_pile", true, 121.0),
+                        object("heap", "waste_pile", false, 121.001),
+                    ]
+                },
+            })
+            .collect();
+        let seen = seen_in(&frames);
+        assert_eq!(seen.len(), 3);
+        let first = "0192f0c4-0000-7000-8000-000000000001";
+        let hits = [
+            hit(first, 121.01, None),
+            // The track's update replaces its first, far-off estimate.
+            hit(
+                "0192f0c4-0000-7000-8000-000000000002",
+                121.00002,
+                Some(first),
+            ),
+            hit("0192f0c4-0000-7000-8000-000000000003", 121.001, None),
+            hit("0192f0c4-0000-7000-8000-000000000004", 121.05, None),
+        ];
+        let s = ScoreRules::default().score(&hits, &seen);
+        assert_eq!(s.violations, ["pile"], "the brief pile does not count");
+        assert_eq!(s.found, ["pile"]);
+        assert_eq!(s.on_legal, ["heap"]);
+        assert_eq!(s.false_hits, 1);
+        assert_eq!(s.hits.len(), 3);
+        assert!((s.recall() - 1.0).abs() < 1e-9);
+        assert!(s.errors_m()[0] < 3.0 && s.coverage() == 1.0);
     }
 }
