@@ -592,10 +592,12 @@ fn helper_fault_agent_process() {
         Arc::new(argus_edge_agent::outbox::Outbox::open(&dir.join("outbox"), 100_000).unwrap());
     let _publisher = argus_edge_agent::publish::Publisher::spawn(
         argus_edge_agent::publish::PublisherOptions {
-            url,
+            connection: argus_net::mqtt::Connection {
+                url,
+                credentials: None,
+                ca_pem: None,
+            },
             agent_id: agent.clone(),
-            credentials: None,
-            ca_pem: None,
             keep_alive: Duration::from_secs(5),
             receipt_timeout: Duration::from_secs(2),
         },
@@ -1119,10 +1121,12 @@ impl InProcessAgent {
         self.publisher = Some(
             argus_edge_agent::publish::Publisher::spawn(
                 argus_edge_agent::publish::PublisherOptions {
-                    url: self.url.clone(),
+                    connection: argus_net::mqtt::Connection {
+                        url: self.url.clone(),
+                        credentials: None,
+                        ca_pem: None,
+                    },
                     agent_id: self.id.clone(),
-                    credentials: None,
-                    ca_pem: None,
                     keep_alive: Duration::from_secs(5),
                     receipt_timeout: Duration::from_secs(2),
                 },

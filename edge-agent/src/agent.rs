@@ -156,13 +156,15 @@ pub fn run(cfg: Config) -> Result<()> {
         .map(|f| std::fs::read(f).with_context(|| format!("mqtt.ca_file {}", f.display())))
         .transpose()?;
     let connection = PublisherOptions {
-        url: mqtt.url.clone(),
+        connection: argus_net::mqtt::Connection {
+            url: mqtt.url.clone(),
+            credentials: mqtt
+                .username
+                .clone()
+                .map(|u| (u, password.clone().unwrap_or_default())),
+            ca_pem,
+        },
         agent_id: cfg.agent.id.clone(),
-        credentials: mqtt
-            .username
-            .clone()
-            .map(|u| (u, password.clone().unwrap_or_default())),
-        ca_pem,
         keep_alive: Duration::from_secs(mqtt.keep_alive_s),
         receipt_timeout: Duration::from_secs_f64(mqtt.receipt_timeout_s),
     };

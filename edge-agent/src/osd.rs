@@ -12,6 +12,8 @@ use argus_core::osd;
 use argus_core::telemetry::{PoseDefaults, PoseTimeline};
 use rumqttc::{Client, Event, Packet, QoS};
 
+use argus_net::mqtt::Backoff;
+
 use crate::publish::{PublishError, PublisherOptions};
 use crate::state::ClockStatus;
 
@@ -144,7 +146,7 @@ fn listen(
     clock: &ClockStatus,
     max_skew_s: f64,
 ) {
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     while !stop.load(Ordering::SeqCst) {
         let (client, mut conn) = Client::new(mo.clone(), 16);
         loop {
@@ -154,7 +156,7 @@ fn listen(
             }
             match conn.recv_timeout(Duration::from_millis(200)) {
                 Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                    backoff = Duration::from_millis(500);
+                    backoff.reset();
                     for (sn, _) in aircraft {
                         let _ = client.try_subscribe(
                             argus_core::topics::DockTopic::Osd.topic(sn),
@@ -186,17 +188,13 @@ fn listen(
                 }
                 Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, retry_in_s = backoff.as_secs_f64(), "OSD telemetry connection lost");
+                    tracing::warn!(error = %e, retry_in_s = backoff.next().as_secs_f64(), "OSD telemetry connection lost");
                     break;
                 }
                 Err(rumqttc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let until = std::time::Instant::now() + backoff;
-        while std::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        backoff.wait(stop);
     }
 }
 

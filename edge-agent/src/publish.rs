@@ -24,13 +24,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rumqttc::{
-    Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, RecvTimeoutError, Transport,
-};
+use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, RecvTimeoutError};
 
-use argus_core::broker::BrokerUrl;
 use argus_core::receipt::{Receipt, ReceiptStatus};
 use argus_core::topics::AgentTopic;
+use argus_net::mqtt::{Backoff, Connection, MqttError};
 
 use crate::outbox::Outbox;
 
@@ -40,14 +38,10 @@ const WINDOW: usize = 64;
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct PublisherOptions {
-    /// `mqtt://host:port` or `mqtts://host:port`.
-    pub url: String,
+    /// The broker and the agent's login there.
+    pub connection: Connection,
     /// The agent id (client id and topic segment; other clients of the agent append to it).
     pub agent_id: String,
-    /// Username and password.
-    pub credentials: Option<(String, String)>,
-    /// CA certificate (PEM) for `mqtts://`.
-    pub ca_pem: Option<Vec<u8>>,
     /// Keep-alive.
     pub keep_alive: Duration,
     /// How long a hit the broker took waits for its receipt before it is sent again (the wait
@@ -58,12 +52,9 @@ pub struct PublisherOptions {
 /// Publisher errors at start.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// The URL is not `mqtt[s]://host[:port]`.
-    #[error("mqtt url {0:?}: expected mqtt://host:port or mqtts://host:port")]
-    Url(String),
-    /// `mqtts://` without a CA file.
-    #[error("mqtt url {0:?}: mqtts needs `ca_file`")]
-    NoCa(String),
+    /// The broker's URL or TLS set-up.
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
     /// The publisher's thread could not start.
     #[error("starting the publisher: {0}")]
     Spawn(std::io::Error),
@@ -107,19 +98,7 @@ impl PublisherOptions {
     /// rumqttc options for a client of this agent called `client_id`: address, keep-alive,
     /// credentials and TLS.
     pub fn mqtt_options(&self, client_id: &str) -> Result<MqttOptions, PublishError> {
-        let url = BrokerUrl::parse(&self.url).map_err(|e| PublishError::Url(e.0))?;
-        if url.tls && self.ca_pem.is_none() {
-            return Err(PublishError::NoCa(self.url.clone()));
-        }
-        let mut mo = MqttOptions::new(client_id, url.host, url.port);
-        mo.set_keep_alive(self.keep_alive);
-        if let Some((u, p)) = &self.credentials {
-            mo.set_credentials(u.clone(), p.clone());
-        }
-        if let Some(ca) = &self.ca_pem {
-            mo.set_transport(Transport::tls(ca.clone(), None, None));
-        }
-        Ok(mo)
+        Ok(self.connection.options(client_id, self.keep_alive)?)
     }
 }
 
@@ -248,7 +227,7 @@ fn run(
     stop: &AtomicBool,
     stats: &PublishStats,
 ) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let topic = AgentTopic::Hits.topic(agent);
     let receipts = AgentTopic::Receipts.topic(agent);
     // Why the last connection attempt failed: each new reason is reported once.
@@ -331,7 +310,7 @@ fn run(
                     if ack.code == rumqttc::ConnectReturnCode::Success {
                         connected = true;
                         failing = None;
-                        backoff = Duration::from_millis(250);
+                        backoff.reset();
                         stats.connects.fetch_add(1, Ordering::Relaxed);
                         stats.connected.store(true, Ordering::SeqCst);
                         tracing::info!(waiting = outbox.len(), "connected to the broker");
@@ -400,10 +379,6 @@ fn run(
             }
         }
         drop(client);
-        let until = Instant::now() + backoff;
-        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff.wait(stop);
     }
 }

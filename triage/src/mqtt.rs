@@ -17,11 +17,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use argus_core::broker::BrokerUrl;
 use argus_core::clock;
 use argus_core::receipt::{HitReceipt, Receipt, ReceiptStatus};
 use argus_core::topics::{AgentTopic, TRIAGE_GROUP, shared};
-use rumqttc::{Client, Event, MqttOptions, Packet, Publish, QoS, RecvTimeoutError, Transport};
+use argus_net::mqtt::{Backoff, Connection, MqttError};
+use rumqttc::{Client, Event, MqttOptions, Packet, Publish, QoS, RecvTimeoutError};
 
 use crate::check::topic_agent;
 use crate::ingest::{Ingest, Outcome};
@@ -55,15 +55,11 @@ impl IngestStatus {
 /// Where and how to listen.
 #[derive(Debug, Clone)]
 pub struct ListenOptions {
-    /// `mqtt://host:port` or `mqtts://host:port`.
-    pub url: String,
+    /// The broker and triage's login there.
+    pub connection: Connection,
     /// Client id, unique per instance (a second client with the same id takes the session
     /// over and throws the first off).
     pub client_id: String,
-    /// Username and password.
-    pub credentials: Option<(String, String)>,
-    /// CA certificate (PEM) for `mqtts://`.
-    pub ca_pem: Option<Vec<u8>>,
     /// Most messages in one batch (one transaction).
     pub batch_max: usize,
     /// How long a batch waits to fill once it has a message.
@@ -76,10 +72,12 @@ pub struct ListenOptions {
 impl Default for ListenOptions {
     fn default() -> Self {
         Self {
-            url: "mqtt://127.0.0.1:1883".into(),
+            connection: Connection {
+                url: "mqtt://127.0.0.1:1883".into(),
+                credentials: None,
+                ca_pem: None,
+            },
             client_id: instance_client_id(),
-            credentials: None,
-            ca_pem: None,
             batch_max: 500,
             batch_wait: Duration::from_millis(2),
             shared: true,
@@ -87,59 +85,17 @@ impl Default for ListenOptions {
     }
 }
 
-/// Why listening cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum ListenError {
-    /// The URL is not `mqtt[s]://host[:port]`.
-    #[error("mqtt url {0:?}: expected mqtt://host:port or mqtts://host:port")]
-    Url(String),
-    /// `mqtts://` without a CA.
-    #[error("mqtt url {0:?}: mqtts needs a CA file (mqtt.ca_file)")]
-    NoCa(String),
-    /// A CA file without a PEM certificate.
-    #[error("mqtt url {0:?}: mqtt.ca_file holds no PEM certificate")]
-    BadCa(String),
-}
-
 impl ListenOptions {
-    /// Checks the URL and the TLS set-up (a CA that holds a certificate) before any thread
-    /// starts: a mistake here stops triage at once instead of leaving it up and deaf.
-    pub fn check(&self) -> Result<(), ListenError> {
-        self.mqtt_options()?;
-        if let Some(ca) = &self.ca_pem {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject as _;
-            let certs = CertificateDer::pem_slice_iter(ca)
-                .filter(Result::is_ok)
-                .count();
-            if certs == 0 {
-                return Err(ListenError::BadCa(self.url.clone()));
-            }
-        }
-        Ok(())
-    }
-
-    fn mqtt_options(&self) -> Result<MqttOptions, ListenError> {
-        let url = BrokerUrl::parse(&self.url).map_err(|e| ListenError::Url(e.0))?;
-        let tls = url.tls;
-        let mut mo = MqttOptions::new(&self.client_id, url.host, url.port);
+    fn mqtt_options(&self) -> Result<MqttOptions, MqttError> {
+        let mut mo = self
+            .connection
+            .options(&self.client_id, Duration::from_secs(15))?;
         mo.set_clean_session(true)
             .set_manual_acks(true)
-            .set_keep_alive(Duration::from_secs(15))
             .set_inflight(self.batch_max.clamp(10, u16::MAX as usize) as u16)
             // Oversized payloads must reach the dead letters, not break the connection (and come
             // back forever): take anything MQTT can carry, refuse it after reading.
             .set_max_packet_size(MQTT_MAX_PACKET, 64 * 1024);
-        if let Some((u, p)) = &self.credentials {
-            mo.set_credentials(u.clone(), p.clone());
-        }
-        match (&self.ca_pem, tls) {
-            (Some(ca), true) => {
-                mo.set_transport(Transport::tls(ca.clone(), None, None));
-            }
-            (None, true) => return Err(ListenError::NoCa(self.url.clone())),
-            _ => {}
-        }
         Ok(mo)
     }
 }
@@ -209,7 +165,7 @@ pub fn listen(
     ingest: &std::sync::Mutex<Ingest>,
     stop: &AtomicBool,
     status: &IngestStatus,
-) -> Result<(), ListenError> {
+) -> Result<(), MqttError> {
     let mo = opts.mqtt_options()?;
     // Every agent's hits, shared among triage instances; plainly when triage is the broker's
     // only reader (the embedded broker).
@@ -218,7 +174,7 @@ pub fn listen(
     } else {
         AgentTopic::Hits.filter()
     };
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     let mut failing: Option<String> = None;
     while !stop.load(Ordering::SeqCst) {
         // Room for a few batches of acknowledgements; the event loop runs on this thread.
@@ -315,13 +271,13 @@ pub fn listen(
                 .recv_timeout(wait.clamp(Duration::from_millis(1), Duration::from_millis(200)))
             {
                 Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
-                    backoff = Duration::from_millis(250);
+                    backoff.reset();
                     failing = None;
                     let _ = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce);
                 }
                 Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
                     status.connected.store(true, Ordering::SeqCst);
-                    tracing::info!(topic = %filter, url = %opts.url, "subscribed to hits");
+                    tracing::info!(topic = %filter, url = %argus_core::redact::url(&opts.connection.url), "subscribed to hits");
                 }
                 Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                     if batch.is_empty() {
@@ -333,7 +289,7 @@ pub fn listen(
                 Ok(Err(e)) => {
                     status.connected.store(false, Ordering::SeqCst);
                     if failing.as_deref() != Some(&e.to_string()) {
-                        tracing::warn!(error = %e, url = %opts.url, "broker connection failed; retrying");
+                        tracing::warn!(error = %e, url = %argus_core::redact::url(&opts.connection.url), "broker connection failed; retrying");
                         failing = Some(e.to_string());
                     }
                     break;
@@ -342,11 +298,7 @@ pub fn listen(
             }
         }
         status.connected.store(false, Ordering::SeqCst);
-        let until = Instant::now() + backoff;
-        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+        backoff.wait(stop);
     }
     Ok(())
 }

@@ -33,7 +33,9 @@ use crate::config::{BrokerChoice, Config, ConfigError};
 use crate::dashboard::{self, BasemapError};
 use crate::engine::Routing;
 use crate::ingest::Ingest;
-use crate::mqtt::{self, IngestStatus, ListenError, ListenOptions};
+use argus_net::mqtt::{Connection, MqttError};
+
+use crate::mqtt::{self, IngestStatus, ListenOptions};
 use crate::store::{self, Pool, READ_NICE, StoreError};
 
 /// Live-feed events held for slow readers (a batch of 500 hits makes 1,000 or more).
@@ -99,7 +101,7 @@ pub enum ServiceError {
     Broker(#[from] BrokerError),
     /// The broker URL or its TLS set-up.
     #[error(transparent)]
-    Listen(#[from] ListenError),
+    Listen(#[from] MqttError),
     /// The HTTP address.
     #[error("listening on {addr}: {source}")]
     Http {
@@ -241,15 +243,17 @@ impl Service {
             None => None,
         };
         let opts = ListenOptions {
-            url: url.clone(),
+            connection: Connection {
+                url: url.clone(),
+                credentials: username.map(|u| (u, password.unwrap_or_default())),
+                ca_pem,
+            },
             client_id: cfg.mqtt.client_id.clone(),
-            credentials: username.map(|u| (u, password.unwrap_or_default())),
-            ca_pem,
             shared,
             ..ListenOptions::default()
         };
         // A TLS or URL mistake is reported now, not by an ingest thread that never connects.
-        opts.check()?;
+        opts.connection.check()?;
         // Room for a few full batches of events: a reader that falls further behind skips ahead.
         let (feed, _) = tokio::sync::broadcast::channel(FEED_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
