@@ -27,9 +27,8 @@ use argus_sim::flight::{FlightOptions, fly};
 use argus_testkit::Recording;
 use argus_video::{FrameReader, ReadOptions, VideoSource};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn median(v: Vec<f64>) -> f64 {
+    argus_testkit::bench::median_by(v, |x| *x)
 }
 
 fn fixture() -> Recording {
@@ -181,13 +180,10 @@ fn peak_rss_4_cameras(f: &Recording) -> Option<f64> {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        return; // `cargo test --benches` smoke run
+    if !argus_testkit::bench::asked() {
+        return; // a test run lists no test here (`cargo bench` runs it)
     }
-    let reps: usize = std::env::var("ARGUS_BENCH_REPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let reps = argus_testkit::bench::size("ARGUS_BENCH_REPS", 3);
     let f = fixture();
     let opts = AnalysisOptions::default();
     let agent = agent_config(&f);

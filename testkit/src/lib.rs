@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench;
 pub mod hits;
 pub mod services;
 

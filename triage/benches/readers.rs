@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use argus_testkit::bench::median_by;
 use argus_testkit::hits::{bench_publisher, payloads};
 use argus_testkit::services::{Mosquitto, free_port, http, start_triage};
 use rumqttc::QoS;
@@ -139,19 +140,11 @@ fn run(
     (took, served, cpu)
 }
 
-fn median(mut v: Vec<(f64, u64, f64)>) -> (f64, u64, f64) {
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    v[v.len() / 2]
-}
-
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    if !argus_testkit::bench::asked() {
         return; // a test run lists no test here (`cargo bench` runs it)
     }
-    let n = std::env::var("ARGUS_BENCH_HITS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000);
+    let n = argus_testkit::bench::size("ARGUS_BENCH_HITS", 5_000);
     // Rounds interleave the three cases, so a drift of the machine touches all alike; a run of
     // 5,000 hits is a fraction of a second, so the median is of seven.
     let rounds = 7;
@@ -171,7 +164,7 @@ fn main() {
     let rows: Vec<(&str, (f64, u64, f64))> = cases
         .iter()
         .zip(runs)
-        .map(|((name, _), v)| (*name, median(v)))
+        .map(|((name, _), v)| (*name, median_by(v, |r| r.0)))
         .collect();
     let base = rows[0].1.0;
     println!("ingest of {n} hits into SQLite under readers (median of {rounds})");

@@ -13,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use argus_testkit::bench::median_by;
 use argus_testkit::hits::{bench_publisher, payloads};
 use argus_testkit::services::{Mosquitto, Postgres, free_port, start_triage};
 use rumqttc::QoS;
@@ -82,19 +83,11 @@ fn run(
     took
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    if !argus_testkit::bench::asked() {
         return; // a test run lists no test here (`cargo bench` runs it)
     }
-    let n = std::env::var("ARGUS_BENCH_HITS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n = argus_testkit::bench::size("ARGUS_BENCH_HITS", 20_000);
     let rounds = 3;
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
@@ -113,7 +106,7 @@ fn main() {
             ));
         }
     }
-    let took: Vec<f64> = runs.into_iter().map(median).collect();
+    let took: Vec<f64> = runs.into_iter().map(|v| median_by(v, |t| *t)).collect();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!("{n} hits into PostgreSQL through Mosquitto, {cores} cores (median of {rounds})");
     for (instances, t) in cases.iter().zip(&took) {

@@ -192,13 +192,10 @@ fn latency(
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        return; // `cargo test --benches` smoke run
+    if !argus_testkit::bench::asked() {
+        return; // a test run lists no test here (`cargo bench` runs it)
     }
-    let n: usize = std::env::var("ARGUS_BENCH_HITS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n = argus_testkit::bench::size("ARGUS_BENCH_HITS", 20_000);
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
     let pg = Postgres::start(&tmp.path().join("pg"));

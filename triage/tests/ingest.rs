@@ -3,7 +3,7 @@
 //! malformed and oversized payloads — nothing lost, nothing doubled, the service keeps running.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -54,6 +54,18 @@ fn counts(db: &Path) -> (u64, u64, u64, u64) {
         .map(|t| u64::from(t.sightings))
         .sum();
     (t, h, d, sum)
+}
+
+/// A Mosquitto and a `triage serve` on it, subscribed to hits: (broker, store, log, triage).
+fn triage_on_mosquitto(dir: &Path) -> (Mosquitto, PathBuf, PathBuf, Child) {
+    let broker = Mosquitto::start(&dir.join("broker"));
+    let db = dir.join("triage.db");
+    let log = dir.join("triage.log");
+    let triage = spawn(&broker.url(), &db, &log);
+    wait_for("the subscription", Duration::from_secs(30), || {
+        subscribed(&log, 1)
+    });
+    (broker, db, log, triage)
 }
 
 fn publisher(port: u16) -> Client {
@@ -117,13 +129,7 @@ impl Agent {
 #[test]
 fn repeated_hits_and_a_killed_triage_lose_nothing_and_double_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let db = tmp.path().join("triage.db");
-    let log = tmp.path().join("triage.log");
-    let mut triage = spawn(&broker.url(), &db, &log);
-    wait_for("the subscription", Duration::from_secs(30), || {
-        subscribed(&log, 1)
-    });
+    let (broker, db, log, mut triage) = triage_on_mosquitto(tmp.path());
     let agent = Agent::start(broker.port, "dock-1");
     let topic = "argus/v1/agents/dock-1/hits";
     // 2,000 hits 110 m apart (each its own ticket); the first 100 sent three times.
@@ -303,13 +309,7 @@ fn the_embedded_broker_takes_hits_when_no_broker_is_configured() {
 #[test]
 fn a_newer_agents_fields_are_ignored_and_a_missing_one_is_a_dead_letter() {
     let tmp = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let db = tmp.path().join("triage.db");
-    let log = tmp.path().join("triage.log");
-    let mut triage = spawn(&broker.url(), &db, &log);
-    wait_for("the subscription", Duration::from_secs(30), || {
-        subscribed(&log, 1)
-    });
+    let (broker, db, _log, mut triage) = triage_on_mosquitto(tmp.path());
     let agent = Agent::start(broker.port, "dock-9");
     let topic = argus_core::topics::AgentTopic::Hits.topic("dock-9");
     let mut newer = serde_json::to_value(hit(

@@ -65,13 +65,26 @@ pub struct FrameTruth {
 /// Reads a `truth.jsonl`: one [`FrameTruth`] a line (blank lines skipped); a line that is not
 /// one is an error naming its number.
 pub fn read_jsonl(path: &Path) -> std::io::Result<Vec<FrameTruth>> {
+    read_lines(path, "a frame's truth")
+}
+
+/// Reads a file of JSON values one a line (blank lines skipped); a line that is not a `what`
+/// is an error naming its number.
+pub(crate) fn read_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> std::io::Result<Vec<T>> {
     let text = std::fs::read_to_string(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(k, l)| {
             serde_json::from_str(l).map_err(|e| {
-                std::io::Error::other(format!("{} line {}: {e}", path.display(), k + 1))
+                std::io::Error::other(format!(
+                    "{} line {}: not {what}: {e}",
+                    path.display(),
+                    k + 1
+                ))
             })
         })
         .collect()

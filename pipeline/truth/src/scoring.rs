@@ -38,16 +38,7 @@ pub fn seen_objects(truth_jsonl: &Path) -> std::io::Result<Vec<SeenObject>> {
 /// Reads hits written one a line (an agent's `--hits-out`, `replay`'s output); a line that is
 /// not an `argus.hit/1` is an error naming its number.
 pub fn read_hits(path: &Path) -> std::io::Result<Vec<Hit>> {
-    let text = std::fs::read_to_string(path)?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(k, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                std::io::Error::other(format!("{} line {}: not a hit: {e}", path.display(), k + 1))
-            })
-        })
-        .collect()
+    crate::read_lines(path, "an argus.hit/1")
 }
 
 /// The objects some frames show, each summed over the frames that label it.
@@ -267,20 +258,12 @@ mod tests {
     }
 
     fn hit(id: &str, lon: f64, update_of: Option<&str>) -> Hit {
-        let v = serde_json::json!({
-            "schema": "argus.hit/1", "hit_id": id, "agent_id": "a",
-            "source": {"kind": "drone", "id": "d"}, "class": "construction_waste",
-            "object_class": "waste_pile", "score": 0.9,
-            "model": {"name": "m", "version": "1"}, "observed_at": "2026-11-22T10:00:00Z",
-            "frame": {"index": 0, "pts_s": 0.0, "width": 1920, "height": 1080},
-            "bbox": [0.0, 0.0, 1.0, 1.0], "track_id": 1, "sightings": 5,
-            "position": {"lat": 30.7, "lon": lon, "elevation_m": 0.0, "uncertainty_m": 3.0},
-            "pose": {"lat": 30.7, "lon": 121.0, "alt_m": 100.0, "yaw_deg": 0.0, "pitch_deg": -90.0, "roll_deg": 0.0},
-            "rule": {"layer": "construction_site", "reason": "r"},
-            "evidence": {"sha256": "00", "jpeg_base64": "", "width": 1, "height": 1},
-            "update_of": update_of,
-        });
-        serde_json::from_value(v).unwrap()
+        let mut h = argus_testkit::hits::hit(id, "a", "construction_waste", 30.7, 0.9);
+        h.object_class = "waste_pile".into();
+        h.position.lon = lon;
+        h.position.uncertainty_m = 3.0;
+        h.update_of = update_of.map(str::to_string);
+        h
     }
 
     #[test]
