@@ -1490,3 +1490,89 @@ fn a_gigabyte_of_hits_through_the_embedded_broker_keeps_triage_under_300_mb() {
     );
     kill9(&mut triage);
 }
+
+// ---------------------------------------------------------------------------------------------
+// SLA deadlines without a broker
+
+/// With the broker stopped for 120 s, a ticket's dispatch deadline that passes meanwhile is
+/// recorded as a breach on time: the SLA sweeper runs on a timer of its own, whatever the
+/// broker's state. After the outage intake resumes by itself.
+#[test]
+fn an_sla_breach_is_recorded_on_time_while_the_broker_is_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut broker = argus_testkit::services::Mosquitto::start(&tmp.path().join("broker"));
+    let db = tmp.path().join("triage.db");
+    let config = tmp.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:0\"\n[mqtt]\nurl = \"{}\"\n\
+             [rules]\nsla = {{ dispatch_s = 15, response_s = 3600, completion_s = 86400 }}\n",
+            db.display(),
+            broker.url()
+        ),
+    )
+    .unwrap();
+    let mut triage = argus_testkit::services::start_triage(
+        argus_testkit::services::workspace_bin("triage")
+            .to_str()
+            .unwrap(),
+        &[
+            "serve".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ],
+        &tmp.path().join("triage.log"),
+    );
+    // A street camera's uncertain sighting: a ticket that waits for review, due for dispatch
+    // 15 s after it opens.
+    let publish = |name: &str, lat: f64| {
+        let mut h = hit(&hit_id(name), "cam-sla", "vending_in_lane", lat, 0.5);
+        h.source.kind = argus_core::hit::SourceKind::Camera;
+        h.observed_at = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
+        let p = argus_testkit::hits::bench_publisher(broker.port, &format!("sla-{name}"));
+        argus_testkit::hits::publish_hit(&p, &h);
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    publish("sla-1", 30.7);
+    wait_for("the ticket", Duration::from_secs(30), || {
+        sightings(&db) == 1
+    });
+    let read = || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let due: f64 = c
+            .query_row("SELECT due_at FROM tickets", [], |r| r.get(0))
+            .unwrap();
+        let breaches: Vec<f64> = c
+            .prepare("SELECT at FROM audit WHERE event = 'sla_breach'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (due, breaches)
+    };
+    let stopped = Instant::now();
+    broker.kill();
+    wait_for(
+        "the breach, with the broker down",
+        Duration::from_secs(60),
+        || !read().1.is_empty(),
+    );
+    let (due, breaches) = read();
+    let late = breaches[0] - due;
+    eprintln!(
+        "breach recorded {late:.2} s after its deadline, {:.0} s into the outage",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!((0.0..=2.0).contains(&late), "recorded {late} s late");
+    // The outage lasts 120 s; the breach is recorded once however long it lasts.
+    std::thread::sleep(Duration::from_secs(120).saturating_sub(stopped.elapsed()));
+    assert_eq!(read().1.len(), 1, "the breach was recorded again");
+    broker.restart();
+    publish("sla-2", 30.8);
+    wait_for("intake after the outage", Duration::from_secs(60), || {
+        sightings(&db) == 2
+    });
+    kill9(&mut triage);
+}
