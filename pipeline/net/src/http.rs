@@ -216,10 +216,13 @@ mod tests {
             )
             .route(
                 "/bug",
-                axum::routing::get(|| async {
-                    let bug: Option<&str> = None;
-                    bug.expect("a bug in one handler").to_string()
-                }),
+                axum::routing::get(
+                    |axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
+                        // A handler that trips over an input it did not expect.
+                        let n: u32 = q.unwrap_or_default().parse().unwrap_or(0);
+                        (10 / n).to_string()
+                    },
+                ),
             );
         let limits = Listen {
             per_client: 4,
