@@ -43,14 +43,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# The Python virtualenv: re-created only when python/requirements.txt changes.
+# The Python virtualenv: re-created only when scripts/requirements.txt changes.
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum python/requirements.txt | cut -d' ' -f1)"
+want="$(sha256sum scripts/requirements.txt | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "setting up the Python virtualenv in .venv (onnxruntime and the scripts' needs)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements.txt
+  "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
   echo "$want" >"$stamp"
 fi
 

@@ -89,7 +89,7 @@ fn eval_matches_pycocotools_within_half_a_point() {
     .unwrap();
     assert!(dir.path().join("eval/pr_curve.png").exists());
     let reference = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/coco_eval.py"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/detector/coco_eval.py"))
         .arg(dir.path().join("gt.json"))
         .arg(dir.path().join("dets.json"))
         .output()

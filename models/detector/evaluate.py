@@ -72,7 +72,7 @@ def coco_eval(gt, detections):
     """AP50 and AP50-95 per class present in `gt`, with pycocotools. detections: list per image."""
     from pycocotools.coco import COCO
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from coco_eval import per_category
 
     results = []

@@ -1,6 +1,6 @@
 """Reference check: AP50 and AP50-95 per category with pycocotools, printed as JSON.
 
-    python python/coco_eval.py ANNOTATIONS.json DETECTIONS.json
+    python models/detector/coco_eval.py ANNOTATIONS.json DETECTIONS.json
 """
 
 import contextlib
