@@ -8,18 +8,39 @@ use serde_json::{Value, json};
 
 /// Twelve frames showing two violations and a legal look-alike, each 20 px across.
 fn write_truth(dir: &Path) -> std::path::PathBuf {
-    let object = |id: &str, class: &str, violation: bool, lat: f64| {
-        json!({"id": id, "object_class": class, "class": "construction_waste", "violation": violation,
-               "lat": lat, "lon": 121.0, "bbox": [100.0, 100.0, 120.0, 115.0]})
+    let object = |id: &str, violation: bool, lat: f64| argus_truth::TruthObject {
+        id: id.into(),
+        class: "construction_waste".into(),
+        object_class: "waste_pile".into(),
+        kind: "spoil".into(),
+        bbox: [100.0, 100.0, 120.0, 115.0],
+        lat,
+        lon: 121.0,
+        elev_m: 0.0,
+        violation,
+        visible: 1.0,
     };
     let lines: Vec<String> = (0..12)
         .map(|k| {
-            json!({"frame": k, "objects": [
-                object("V0001", "waste_pile", true, 30.0),
-                object("V0002", "waste_pile", true, 30.001),
-                object("L0001", "waste_pile", false, 30.002),
-            ]})
-            .to_string()
+            let frame = argus_truth::FrameTruth {
+                frame: k,
+                pts_s: k as f64 / 30.0,
+                pose: argus_core::camera::Pose {
+                    lat: 30.0,
+                    lon: 121.0,
+                    alt_m: 100.0,
+                    yaw_deg: 0.0,
+                    pitch_deg: -90.0,
+                    roll_deg: 0.0,
+                },
+                camera: argus_core::camera::Intrinsics::from_hfov(1920, 1080, 80.0),
+                objects: vec![
+                    object("V0001", true, 30.0),
+                    object("V0002", true, 30.001),
+                    object("L0001", false, 30.002),
+                ],
+            };
+            serde_json::to_string(&frame).unwrap()
         })
         .collect();
     let path = dir.join("truth.jsonl");
@@ -28,10 +49,11 @@ fn write_truth(dir: &Path) -> std::path::PathBuf {
 }
 
 fn hit(id: &str, lat: f64, update_of: Option<&str>) -> String {
-    json!({"hit_id": id, "object_class": "waste_pile", "class": "construction_waste",
-           "update_of": update_of,
-           "position": {"lat": lat, "lon": 121.0, "uncertainty_m": 5.0}})
-    .to_string()
+    let mut h = argus_testkit::hits::hit(id, "dock-1", "construction_waste", lat, 0.9);
+    h.object_class = "waste_pile".into();
+    h.position.uncertainty_m = 5.0;
+    h.update_of = update_of.map(str::to_string);
+    serde_json::to_string(&h).unwrap()
 }
 
 fn score(truth: &Path, hits: &Path) -> Output {
@@ -87,7 +109,7 @@ fn a_broken_hits_line_is_named() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("hits.jsonl line 2: not a JSON hit"),
+        err.contains("hits.jsonl line 2: not an argus.hit/1"),
         "unclear error: {err}"
     );
 }
