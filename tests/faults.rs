@@ -437,15 +437,8 @@ fn broker_acl_keeps_each_agent_to_its_own_topics_on_the_embedded_broker() {
     )
     .unwrap();
     let log = tmp.path().join("triage.log");
-    let mut triage = argus_testkit::services::start_triage(
-        argus_testkit::services::workspace_bin("triage")
-            .to_str()
-            .unwrap(),
-        &[
-            "serve".to_string(),
-            "--config".into(),
-            config.display().to_string(),
-        ],
+    let mut triage = argus_testkit::services::serve_triage(
+        &["--config".into(), config.display().to_string()],
         &log,
     );
     acl_holds(port.port, &password, &|| sightings(&db));
@@ -819,12 +812,8 @@ fn run_store_outage_case(outage: Outage) {
         None => format!("sqlite:{}", sqlite.display()),
     };
     let http = argus_testkit::services::lease_port();
-    let mut triage = argus_testkit::services::start_triage(
-        argus_testkit::services::workspace_bin("triage")
-            .to_str()
-            .unwrap(),
+    let mut triage = argus_testkit::services::serve_triage(
         &[
-            "serve".to_string(),
             "--http".into(),
             format!("127.0.0.1:{}", http.port),
             "--db".into(),
@@ -1403,12 +1392,8 @@ fn a_gigabyte_of_hits_through_the_embedded_broker_keeps_triage_under_300_mb() {
     let tmp = tempfile::tempdir().unwrap();
     let port = lease_port();
     let db = tmp.path().join("triage.db");
-    let mut triage = argus_testkit::services::start_triage(
-        argus_testkit::services::workspace_bin("triage")
-            .to_str()
-            .unwrap(),
+    let mut triage = argus_testkit::services::serve_triage(
         &[
-            "serve".to_string(),
             "--http".into(),
             "127.0.0.1:0".into(),
             "--db".into(),
@@ -1513,15 +1498,8 @@ fn an_sla_breach_is_recorded_on_time_while_the_broker_is_down() {
         ),
     )
     .unwrap();
-    let mut triage = argus_testkit::services::start_triage(
-        argus_testkit::services::workspace_bin("triage")
-            .to_str()
-            .unwrap(),
-        &[
-            "serve".to_string(),
-            "--config".into(),
-            config.display().to_string(),
-        ],
+    let mut triage = argus_testkit::services::serve_triage(
+        &["--config".into(), config.display().to_string()],
         &tmp.path().join("triage.log"),
     );
     // A street camera's uncertain sighting: a ticket that waits for review, due for dispatch

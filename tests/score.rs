@@ -25,14 +25,7 @@ fn write_truth(dir: &Path) -> std::path::PathBuf {
             let frame = argus_truth::FrameTruth {
                 frame: k,
                 pts_s: k as f64 / 30.0,
-                pose: argus_core::camera::Pose {
-                    lat: 30.0,
-                    lon: 121.0,
-                    alt_m: 100.0,
-                    yaw_deg: 0.0,
-                    pitch_deg: -90.0,
-                    roll_deg: 0.0,
-                },
+                pose: argus_core::camera::Pose::nadir(30.0, 121.0, 100.0),
                 camera: argus_core::camera::Intrinsics::from_hfov(1920, 1080, 80.0),
                 objects: vec![
                     object("V0001", true, 30.0),

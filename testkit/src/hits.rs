@@ -56,14 +56,7 @@ pub fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
             elevation_m: 0.0,
             uncertainty_m: 2.0,
         },
-        pose: Pose {
-            lat,
-            lon: 121.0,
-            alt_m: 100.0,
-            yaw_deg: 0.0,
-            pitch_deg: -90.0,
-            roll_deg: 0.0,
-        },
+        pose: Pose::nadir(lat, 121.0, 100.0),
         rule: Rule {
             layer: "footway".into(),
             feature_id: None,

@@ -506,6 +506,14 @@ pub fn start_triage<S: AsRef<std::ffi::OsStr>>(exe: &str, args: &[S], log: &Path
     child
 }
 
+/// Starts the workspace's own `triage serve` with `args` (see [`start_triage`] and
+/// [`workspace_bin`]).
+pub fn serve_triage<S: AsRef<std::ffi::OsStr>>(args: &[S], log: &Path) -> Child {
+    let mut all: Vec<std::ffi::OsString> = vec!["serve".into()];
+    all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+    start_triage(&workspace_bin("triage").to_string_lossy(), &all, log)
+}
+
 /// How a client logs in to a broker.
 #[derive(Debug, Clone)]
 pub struct Login {

@@ -151,6 +151,19 @@ pub struct Pose {
 }
 
 impl Pose {
+    /// A camera at (`lat`, `lon`), `alt_m` above the ground, looking straight down with its
+    /// top to the north.
+    pub fn nadir(lat: f64, lon: f64, alt_m: f64) -> Self {
+        Self {
+            lat,
+            lon,
+            alt_m,
+            yaw_deg: 0.0,
+            pitch_deg: -90.0,
+            roll_deg: 0.0,
+        }
+    }
+
     /// The position as a [`GeoPoint`].
     pub fn position(&self) -> GeoPoint {
         GeoPoint {

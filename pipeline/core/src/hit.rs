@@ -173,14 +173,7 @@ mod tests {
                 elevation_m: 0.0,
                 uncertainty_m: 2.5,
             },
-            pose: Pose {
-                lat: 30.7,
-                lon: 121.0,
-                alt_m: 100.0,
-                yaw_deg: 0.0,
-                pitch_deg: -90.0,
-                roll_deg: 0.0,
-            },
+            pose: Pose::nadir(30.7, 121.0, 100.0),
             rule: Rule {
                 layer: "construction_site".into(),
                 feature_id: None,

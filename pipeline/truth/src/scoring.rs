@@ -273,14 +273,7 @@ mod tests {
             .map(|k| FrameTruth {
                 frame: k,
                 pts_s: k as f64 / 30.0,
-                pose: Pose {
-                    lat: 30.7,
-                    lon: 121.0,
-                    alt_m: 100.0,
-                    yaw_deg: 0.0,
-                    pitch_deg: -90.0,
-                    roll_deg: 0.0,
-                },
+                pose: Pose::nadir(30.7, 121.0, 100.0),
                 camera: argus_core::camera::Intrinsics::from_hfov(1920, 1080, 80.0),
                 objects: if k < 3 {
                     vec![
