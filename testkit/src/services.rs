@@ -456,18 +456,24 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<(u16, Vec<u8>)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+    // One client for every call, its configuration made once. It keeps no idle connection:
+    // each exchange has a connection of its own, as a test of a restarted server wants.
+    static AGENT: std::sync::LazyLock<ureq::Agent> = std::sync::LazyLock::new(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            .build()
+            .into()
+    });
     let mut req = ureq::http::Request::builder()
         .method(method)
         .uri(format!("http://127.0.0.1:{port}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut resp = agent.run(req.body(body.to_vec()).ok()?).ok()?;
+    let mut resp = AGENT.run(req.body(body.to_vec()).ok()?).ok()?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()

@@ -121,11 +121,6 @@ struct DynsecRule {
 }
 
 impl Acl {
-    /// The rights of these users.
-    pub fn new(users: HashMap<String, Rights>) -> Self {
-        Self { users }
-    }
-
     /// Reads a dynamic-security file.
     pub fn load(path: &Path) -> Result<Self, AclError> {
         let bad = |why: String| AclError::Read {

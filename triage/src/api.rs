@@ -578,11 +578,15 @@ async fn requests(
         ..TicketFilter::default()
     };
     read_json(&app, move |s| {
+        // The list is filtered in the store; tickets named by id are filtered here.
         let tickets = match ids {
             Some(ids) => {
                 let mut v = Vec::new();
                 for id in ids {
-                    if let Some(t) = s.ticket(&id)? {
+                    if let Some(t) = s.ticket(&id)?
+                        && filter.class.as_ref().is_none_or(|c| &t.class == c)
+                        && filter.open.is_none_or(|o| t.state.is_open() == o)
+                    {
                         v.push(t);
                     }
                 }
@@ -590,12 +594,7 @@ async fn requests(
             }
             None => s.tickets(&filter, 1000)?,
         };
-        Ok(tickets
-            .iter()
-            .filter(|t| filter.class.as_ref().is_none_or(|c| &t.class == c))
-            .filter(|t| filter.open.is_none_or(|o| t.state.is_open() == o))
-            .map(open311)
-            .collect::<Vec<Value>>())
+        Ok(tickets.iter().map(open311).collect::<Vec<Value>>())
     })
     .await
 }

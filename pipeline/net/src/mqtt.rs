@@ -113,7 +113,10 @@ impl Backoff {
     pub fn wait(&mut self, stop: &std::sync::atomic::AtomicBool) {
         let until = std::time::Instant::now() + self.failed();
         while std::time::Instant::now() < until && !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50).min(until - std::time::Instant::now()));
+            std::thread::sleep(
+                Duration::from_millis(50)
+                    .min(until.saturating_duration_since(std::time::Instant::now())),
+            );
         }
     }
 
