@@ -575,6 +575,11 @@ fn helper_fault_agent_process() {
     let Ok(spec) = std::env::var("ARGUS_FAULT_AGENT") else {
         return;
     };
+    // The publisher's connects, losses and refusals, for the kill cases' failure report.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let mut parts = spec.splitn(3, ',');
     let (agent, url, dir) = (
         parts.next().unwrap().to_string(),
@@ -648,7 +653,7 @@ fn spawn_agent(agent: &str, url: &str, dir: &Path) -> std::process::Child {
             "ARGUS_FAULT_AGENT",
             format!("{agent},{url},{}", dir.display()),
         )
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(dir.join("agent.log")).unwrap())
         .spawn()
@@ -666,13 +671,57 @@ fn spawn_agents(url: &str, dir: &Path) -> (Vec<std::path::PathBuf>, Vec<std::pro
     (dirs, children)
 }
 
-/// Waits until every agent has made its hits and had each receipted.
+/// Waits until every agent has made its hits and had each receipted. A slow machine (fsync
+/// under a busy disk) may take long; what fails is a minute without progress, and the failure
+/// says where each agent stands and what its log and triage's logs end with.
 fn wait_agents_done(dirs: &[std::path::PathBuf]) {
-    wait_for(
-        "every agent's hits receipted",
-        Duration::from_secs(180),
-        || dirs.iter().all(|d| d.join("done").exists()),
-    );
+    let count = |d: &Path| std::fs::read_dir(d).map_or(0, |r| r.count());
+    let progress = || -> Vec<(bool, usize, usize)> {
+        dirs.iter()
+            .map(|d| {
+                (
+                    d.join("done").exists(),
+                    count(&d.join("made")),
+                    count(&d.join("outbox")),
+                )
+            })
+            .collect()
+    };
+    let mut last = progress();
+    let mut since = Instant::now();
+    loop {
+        let now = progress();
+        if now.iter().all(|(done, ..)| *done) {
+            return;
+        }
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(60) {
+            let tail = |p: &Path| {
+                let text = std::fs::read_to_string(p).unwrap_or_default();
+                let lines: Vec<_> = text.lines().collect();
+                lines[lines.len().saturating_sub(15)..].join("\n")
+            };
+            let mut report = String::new();
+            for (d, (done, made, waiting)) in dirs.iter().zip(&now) {
+                report += &format!(
+                    "\n{}: done {done}, {made} made, {waiting} in the outbox; log:\n{}",
+                    d.display(),
+                    tail(&d.join("agent.log"))
+                );
+            }
+            if let Some(parent) = dirs.first().and_then(|d| d.parent()) {
+                for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with("triage-") && name.ends_with(".log") {
+                        report += &format!("\n{name}:\n{}", tail(&e.path()));
+                    }
+                }
+            }
+            panic!("no agent made progress for a minute:{report}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Where the kill case runs triage's broker.

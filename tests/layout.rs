@@ -65,7 +65,13 @@ fn no_package_depends_on_itself_and_the_pure_crates_link_nothing_native() {
             .count();
         assert_eq!(again, 0, "{p} depends on itself:\n{tree}");
     }
-    for pure in ["argus-core", "argus-net", "argus-truth", "argus-testkit"] {
+    for pure in [
+        "argus-analysis",
+        "argus-core",
+        "argus-net",
+        "argus-truth",
+        "argus-testkit",
+    ] {
         let tree = cargo(&["tree", "-p", pure, "-e", "normal", "--offline"]);
         for native in ["ort ", "gstreamer", "opencv"] {
             assert!(!tree.contains(native), "{pure} links {native}:\n{tree}");

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use argus_analysis::{AnalysisOptions, Analyzer};
 use argus_core::hit::SourceKind;
-use argus_edge_agent::analyze::{AnalysisOptions, Analyzer, FrameIn};
 use argus_edge_agent::config::{AgentConfig, SourceConfig};
 use argus_edge_agent::replay::{self, ReplayArgs};
 use argus_sim::district::generate::{DistrictOptions, generate};
@@ -82,31 +82,23 @@ fn decode_fps(video: &Path, max_fps: Option<f64>) -> (f64, u64) {
 fn inference_s_per_frame(f: &Recording, opts: &AnalysisOptions) -> f64 {
     let agent = agent_config(f);
     let (mut det, model) = replay::load_detector(&agent).unwrap();
-    let setup = replay::setup(&agent, &source(f), &replay::World::default()).unwrap();
+    let setup = replay::setup(&agent, &source(f), &replay::World::default())
+        .unwrap()
+        .setup;
     let analyzer = Analyzer::new(setup, opts.clone(), model);
     let step = (30.0 / opts.detect_fps).round() as usize;
     let frames: Vec<_> = FrameReader::open(&f.video())
         .unwrap()
-        .map(|f| f.unwrap())
+        .map(|f| argus_edge_agent::agent::analysis_frame(f.unwrap()))
         .step_by(step)
         .take(40)
         .collect();
-    let _ = analyzer.detect(&mut det, &frame_in(&frames[0], 0)); // warm-up
+    let _ = analyzer.detect(&mut det, &frames[0].as_input()); // warm-up
     let started = Instant::now();
-    for (k, fr) in frames.iter().enumerate() {
-        let _ = analyzer.detect(&mut det, &frame_in(fr, k as u64)).unwrap();
+    for fr in &frames {
+        let _ = analyzer.detect(&mut det, &fr.as_input()).unwrap();
     }
     started.elapsed().as_secs_f64() / frames.len() as f64
-}
-
-fn frame_in(f: &argus_video::Frame, index: u64) -> FrameIn<'_> {
-    FrameIn {
-        index,
-        t_s: f.pts.map_or(0.0, |p| p.as_secs_f64()),
-        rgb: &f.rgb,
-        width: f.width,
-        height: f.height,
-    }
 }
 
 fn python_fps(f: &Recording, opts: &AnalysisOptions) -> Option<f64> {

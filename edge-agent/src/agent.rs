@@ -1,6 +1,7 @@
-//! `edge-agent run`: the site daemon. One decoding thread per source feeds a bounded frame
-//! queue; one inference worker (one ONNX session) serves every source in turn; hits go to the
-//! durable outbox, which the MQTT publisher drains.
+//! `edge-agent run`: the site daemon. Per source, a decoding thread feeds a bounded frame queue
+//! and an analysis thread drives it through [`argus_analysis::drive`]; one ONNX session serves
+//! every source's batches in turn ([`argus_analysis::Shared`]); hits go to the durable outbox,
+//! which the MQTT publisher drains.
 //!
 //! Live sources (RTSP, RTP/UDP) keep only their newest frames when the worker falls behind and
 //! reconnect with backoff when they drop; files never lose a frame and end at their end. A
@@ -15,7 +16,8 @@ use argus_core::hit::Hit;
 use argus_core::redact;
 use argus_video::{FrameReader, ReadOptions, VideoSource};
 
-use crate::analyze::{Analyzer, FrameIn, Geometry};
+use argus_analysis::{Analyzer, Shared, drive};
+
 use crate::config::Config;
 use crate::health;
 use crate::osd::OsdListener;
@@ -85,7 +87,18 @@ fn source_loop(
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
-    queue.ended.store(true, Ordering::SeqCst);
+    queue.end();
+}
+
+/// A decoded frame as the analysis takes it.
+pub fn analysis_frame(f: argus_video::Frame) -> argus_analysis::Frame {
+    argus_analysis::Frame {
+        index: f.index,
+        pts_s: f.pts.map(|p| p.as_secs_f64()),
+        rgb: f.rgb,
+        width: f.width,
+        height: f.height,
+    }
 }
 
 /// Puts an accepted hit in the outbox, whatever it takes: never dropped. While the outbox is
@@ -132,7 +145,8 @@ pub fn run(cfg: Config) -> Result<()> {
         bail!("`run` publishes hits: the config needs an [mqtt] table (or use `replay --out`)");
     };
     let world = World::load(&cfg.agent)?;
-    let (mut det, model) = load_detector(&cfg.agent)?;
+    let (det, model) = load_detector(&cfg.agent)?;
+    let det = Shared::new(det);
     let outbox = Arc::new(Outbox::open(&mqtt.outbox, mqtt.outbox_max)?);
     if !outbox.is_empty() {
         tracing::info!(
@@ -177,7 +191,7 @@ pub fn run(cfg: Config) -> Result<()> {
     for s in &cfg.sources {
         let prepared = setup(&cfg.agent, s, &world)
             .and_then(|st| Ok((st, VideoSource::parse(&s.uri, !s.rtsp_udp)?)));
-        let (st, video) = match prepared {
+        let (prepared, video) = match prepared {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(source = %s.id, error = redact::text(&format!("{e:#}")), "source not started");
@@ -186,7 +200,7 @@ pub fn run(cfg: Config) -> Result<()> {
         };
         // The setup dated the source now; live frames count from here.
         let epoch = Instant::now();
-        if let (Geometry::Live(poses), Some(sn)) = (&st.geometry, &s.osd_sn) {
+        if let (Some(poses), Some(sn)) = (&prepared.live, &s.osd_sn) {
             aircraft.push((sn.clone(), poses.clone()));
         }
         let mut opts = cfg.analysis.clone();
@@ -202,7 +216,7 @@ pub fn run(cfg: Config) -> Result<()> {
                 .spawn(move || source_loop(video, fps, queue, stats, id, epoch))
                 .context("spawning a source thread")?;
         }
-        analyzers.push(Analyzer::new(st, opts, model.clone()));
+        analyzers.push(Analyzer::new(prepared.setup, opts, model.clone()));
         sources.push((s.id.clone(), queue, stats));
     }
     if sources.is_empty() {
@@ -247,48 +261,35 @@ pub fn run(cfg: Config) -> Result<()> {
         }
         Ok(())
     };
-    let mut finished = vec![false; sources.len()];
-    while finished.iter().any(|f| !f) {
-        let mut worked = false;
-        for (k, (_, queue, stats)) in sources.iter().enumerate() {
-            if finished[k] {
-                continue;
-            }
-            match queue.pop() {
-                Some((index, frame)) => {
-                    worked = true;
-                    let t = frame.pts.map_or(0.0, |p| p.as_secs_f64());
-                    let f = FrameIn {
-                        index,
-                        t_s: t,
-                        rgb: &frame.rgb,
-                        width: frame.width,
-                        height: frame.height,
-                    };
-                    let started = Instant::now();
-                    let hits = analyzers[k].frame(&mut det, &f);
-                    stats
-                        .infer_us
-                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                    stats.analysed.fetch_add(1, Ordering::Relaxed);
-                    match hits {
-                        Ok(h) => accept(h, stats)?,
-                        Err(e) => {
-                            tracing::error!(source = %sources[k].0, error = %e, "frame not analysed")
-                        }
+    std::thread::scope(|scope| {
+        for (mut analyzer, (id, queue, stats)) in analyzers.into_iter().zip(&sources) {
+            let (mut det, accept) = (det.clone(), &accept);
+            let mut analysis = move || {
+                let frames = std::iter::from_fn(|| queue.next()).map(|(index, f)| {
+                    Ok::<_, anyhow::Error>(analysis_frame(argus_video::Frame { index, ..f }))
+                });
+                drive(frames, &mut analyzer, &mut det, |step, hits| {
+                    if let Some(step) = step {
+                        stats
+                            .infer_us
+                            .fetch_add(step.took.as_micros() as u64, Ordering::Relaxed);
+                        stats.analysed.fetch_add(1, Ordering::Relaxed);
                     }
-                }
-                None if queue.ended.load(Ordering::SeqCst) => {
-                    accept(analyzers[k].finish()?, stats)?;
-                    finished[k] = true;
-                }
-                None => {}
+                    accept(hits, stats)
+                })
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("analyse-{id}"))
+                .spawn_scoped(scope, move || {
+                    if let Err(e) = analysis() {
+                        tracing::error!(source = %id, error = format!("{e:#}"), "the source's analysis stopped");
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(source = %id, error = %e, "could not start the source's analysis");
             }
         }
-        if !worked {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    });
     tracing::info!(
         waiting = outbox.len(),
         "all sources ended; publishing what is left"

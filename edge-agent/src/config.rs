@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::analyze::AnalysisOptions;
+use argus_analysis::AnalysisOptions;
 
 /// The whole config.
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -1,12 +1,11 @@
-//! The Argus edge agent as a library: the per-source analysis (detection, geotagging, tracking,
-//! map rules, hits), the durable outbox and MQTT publisher, sources and health, and the
-//! analysts' evaluation tools. The `edge-agent` binary is a thin command line over it.
+//! The Argus edge agent as a library: sources (files, RTSP cameras, live dock drones and their
+//! OSD) fed to the pure analysis of `argus-analysis` with `argus-infer`'s ONNX detector, the
+//! durable outbox and MQTT publisher, health and metrics, and the analysts' evaluation tools.
+//! The `edge-agent` binary is a thin command line over it.
 
 pub mod agent;
-pub mod analyze;
 pub mod coco;
 pub mod config;
-pub mod evidence;
 pub mod health;
 pub mod osd;
 pub mod outbox;

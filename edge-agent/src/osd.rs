@@ -97,6 +97,12 @@ impl LivePoses {
     }
 }
 
+impl argus_analysis::PoseSource for LivePoses {
+    fn pose_at(&self, t_s: f64, hold_s: f64) -> Option<Pose> {
+        self.at(t_s, hold_s)
+    }
+}
+
 /// Subscribes to the OSD topics of the given aircraft and feeds their timelines, reconnecting
 /// as long as it runs.
 #[derive(Debug)]

@@ -18,7 +18,7 @@
 //! connected, `offline` on a clean stop, and the same `offline` as the last will when the agent
 //! vanishes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -34,6 +34,11 @@ use crate::outbox::Outbox;
 
 /// Hits in flight (sent, not yet acknowledged) at most.
 const WINDOW: usize = 64;
+
+/// How long a live connection may hold a hit without the broker's PUBACK. Past that the
+/// connection is taken for broken (a lost acknowledgement would otherwise hold a slot of the
+/// window, and the hit, for as long as the connection lasts) and made again.
+const PUBACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -246,7 +251,8 @@ fn run(
         let mut connected = false;
         let mut order: VecDeque<Sent> = VecDeque::new();
         let mut pkids: HashMap<u16, (String, u32)> = HashMap::new();
-        let mut inflight: HashSet<String> = HashSet::new();
+        // Hits sent on this connection and not yet acknowledged, with when each was handed over.
+        let mut inflight: HashMap<String, Instant> = HashMap::new();
         loop {
             if stop.load(Ordering::SeqCst) {
                 if connected {
@@ -270,10 +276,22 @@ fn run(
                 stats.connected.store(false, Ordering::SeqCst);
                 return;
             }
+            if let Some(oldest) = inflight.values().min()
+                && oldest.elapsed() > PUBACK_TIMEOUT
+            {
+                tracing::warn!(
+                    unacknowledged = inflight.len(),
+                    waiting = outbox.len(),
+                    "the broker has not acknowledged a hit for {} s; connecting again",
+                    PUBACK_TIMEOUT.as_secs()
+                );
+                stats.connected.store(false, Ordering::SeqCst);
+                break;
+            }
             if ready && inflight.len() < WINDOW {
                 let want = WINDOW - inflight.len();
                 let next = outbox.first_ids(want, |id| {
-                    inflight.contains(id) || awaiting.get(id).is_some_and(|a| !a.due(timeout))
+                    inflight.contains_key(id) || awaiting.get(id).is_some_and(|a| !a.due(timeout))
                 });
                 for id in next {
                     let entry = match outbox.get(&id) {
@@ -302,7 +320,7 @@ fn run(
                         None => 1,
                     };
                     order.push_back(Sent::Hit(id.clone(), tries));
-                    inflight.insert(id);
+                    inflight.insert(id, Instant::now());
                 }
             }
             match conn.recv_timeout(Duration::from_millis(100)) {

@@ -17,8 +17,8 @@ use argus_infer::{Detector, DetectorOptions};
 use argus_video::{FrameReader, ReadOptions, VideoSource};
 use serde::Deserialize;
 
-use crate::analyze::{AnalysisOptions, Analyzer, FrameIn, Geometry, SourceSetup};
 use crate::config::{AgentConfig, SourceConfig};
+use argus_analysis::{AnalysisOptions, Analyzer, Geometry, SourceSetup, drive};
 use argus_core::clock;
 
 /// A fixed camera's calibration file (`sim camera` writes one).
@@ -31,7 +31,7 @@ pub struct CameraFile {
     /// Ground control points; four or more (not on one line) calibrate the camera's ground
     /// homography, which then places what it sees.
     #[serde(default)]
-    pub gcps: Vec<argus_calib::Gcp>,
+    pub gcps: Vec<argus_core::homography::Gcp>,
 }
 
 /// What the agent knows of the place, shared by all its sources: the map and the terrain.
@@ -69,9 +69,19 @@ pub fn load_map(path: &Path) -> Result<Arc<Map>> {
     Ok(Arc::new(map))
 }
 
+/// A source ready to analyse.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Everything the analysis needs of it.
+    pub setup: SourceSetup,
+    /// A live dock drone's poses, which the OSD listener feeds.
+    pub live: Option<crate::osd::LivePoses>,
+}
+
 /// Builds a source's setup from its files. The SRT's first wall-clock line dates the video
 /// (read as local time); otherwise the video starts now.
-pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<SourceSetup> {
+pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Prepared> {
+    let mut live = None;
     let map = world.map.clone();
     let offset_s = f64::from(agent.utc_offset_min) * 60.0;
     let mut start_unix_s = clock::now_unix_s();
@@ -83,10 +93,9 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Sou
                     s.id
                 );
             }
-            (
-                Geometry::Live(crate::osd::LivePoses::new(start_unix_s)),
-                None,
-            )
+            let poses = crate::osd::LivePoses::new(start_unix_s);
+            live = Some(poses.clone());
+            (Geometry::Moving(Arc::new(poses)), None)
         }
         (Some(srt_path), _) => {
             let text = std::fs::read_to_string(srt_path)
@@ -103,7 +112,7 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Sou
             }
             let tl = PoseTimeline::new(&samples, &PoseDefaults::default())
                 .with_context(|| format!("telemetry {}", srt_path.display()))?;
-            (Geometry::Telemetry(tl), None)
+            (Geometry::telemetry(tl), None)
         }
         (None, Some(cam_path)) => {
             let text = std::fs::read_to_string(cam_path)
@@ -116,7 +125,7 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Sou
                 let frame = map
                     .as_deref()
                     .map_or_else(|| LocalFrame::new(cam.pose.position()), |m| *m.frame());
-                let h = argus_calib::GroundHomography::fit(&cam.gcps, &frame)
+                let h = argus_calib::fit(&cam.gcps, &frame)
                     .with_context(|| format!("camera calibration {}: gcps", cam_path.display()))?;
                 tracing::info!(source = %s.id, points = h.points, rms_m = h.rms_m, "ground homography from control points");
                 (
@@ -134,7 +143,7 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Sou
             s.id
         ),
     };
-    Ok(SourceSetup {
+    let setup = SourceSetup {
         agent_id: agent.id.clone(),
         source: Source {
             kind: s.kind,
@@ -147,7 +156,8 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Sou
         dem: world.dem.clone(),
         start_unix_s,
         utc_offset_s: offset_s,
-    })
+    };
+    Ok(Prepared { setup, live })
 }
 
 /// Loads the detector named by the agent config.
@@ -202,7 +212,7 @@ pub fn replay(
     let world = World::load(agent)?;
     let mut source = args.source.clone();
     source.uri = args.video.display().to_string();
-    let setup = setup(agent, &source, &world)?;
+    let setup = setup(agent, &source, &world)?.setup;
     let mut opts = analysis.clone();
     if let Some(fps) = source.detect_fps {
         opts.detect_fps = fps;
@@ -233,24 +243,18 @@ pub fn replay(
         Ok(hits.len() as u64)
     };
     let (mut frames, mut hits) = (0u64, 0u64);
-    for frame in reader {
-        let frame = frame.with_context(|| format!("decoding {}", args.video.display()))?;
-        // Containers without timestamps: 30 frames/s.
-        let t_s = frame
-            .pts
-            .map_or(frame.index as f64 / 30.0, |p| p.as_secs_f64());
-        let f = FrameIn {
-            index: frame.index,
-            t_s,
-            rgb: &frame.rgb,
-            width: frame.width,
-            height: frame.height,
-        };
-        hits += write(analyzer.frame(&mut det, &f)?)?;
-        frames = frame.index + 1;
-        bar.set_position((t_s * 1000.0) as u64);
-    }
-    hits += write(analyzer.finish()?)?;
+    let decoded = reader.map(|frame| {
+        let f = frame.with_context(|| format!("decoding {}", args.video.display()))?;
+        frames = f.index + 1;
+        Ok::<_, anyhow::Error>(crate::agent::analysis_frame(f))
+    });
+    drive(decoded, &mut analyzer, &mut det, |step, made| {
+        hits += write(made)?;
+        if let Some(step) = step {
+            bar.set_position((step.t_s * 1000.0) as u64);
+        }
+        Ok(())
+    })?;
     out.flush()?;
     bar.finish_and_clear();
     let c = analyzer.counters;
@@ -264,6 +268,14 @@ pub fn replay(
         tracing::warn!(
             detections = c.unplaced,
             "detections whose ray met no ground (over the horizon or off the DEM) were not placed"
+        );
+    }
+    if c.failed > 0 {
+        bail!(
+            "{} of {} analysed frames could not be analysed (see the errors above); {hits} hits were written to {}",
+            c.failed,
+            c.analysed,
+            args.out.display()
         );
     }
     tracing::info!(

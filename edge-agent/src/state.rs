@@ -62,6 +62,32 @@ impl FrameQueue {
         f
     }
 
+    /// Says the source has ended: once its frames are taken, [`FrameQueue::next`] ends.
+    pub fn end(&self) {
+        let _q = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        self.ended.store(true, Ordering::SeqCst);
+        self.cond.notify_all();
+    }
+
+    /// Waits for the oldest frame; `None` once the source has ended and every frame is taken.
+    pub fn next(&self) -> Option<(u64, Frame)> {
+        let mut q = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(f) = q.pop_front() {
+                self.cond.notify_all();
+                return Some(f);
+            }
+            if self.ended.load(Ordering::SeqCst) {
+                return None;
+            }
+            q = self
+                .cond
+                .wait_timeout(q, std::time::Duration::from_millis(200))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     /// Frames waiting.
     pub fn depth(&self) -> usize {
         self.frames.lock().unwrap_or_else(|p| p.into_inner()).len()

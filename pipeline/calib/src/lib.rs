@@ -4,24 +4,25 @@
 //!
 //! A street camera is surveyed once: a few pixels whose ground positions are known (kerb
 //! corners, lane markings). Where the ground is flat, the homography places the foot of a
-//! detection on the map without knowing the camera's pose.
+//! detection on the map without knowing the camera's pose. The fitted [`GroundHomography`] is
+//! `argus-core`'s, so what uses it needs no OpenCV.
+//!
+//! ```no_run
+//! use argus_core::geodesy::{GeoPoint, LocalFrame};
+//! use argus_calib::Gcp;
+//!
+//! let frame = LocalFrame::new(GeoPoint { lat: 30.7, lon: 121.02 });
+//! let gcps: Vec<Gcp> = serde_json::from_str(&std::fs::read_to_string("camera-gcps.json")?)?;
+//! let h = argus_calib::fit(&gcps, &frame)?;
+//! println!("{} points, {:.2} m RMS; the image centre is at {:?}", h.points, h.rms_m, h.to_ground(640.0, 360.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 use argus_core::geodesy::{GeoPoint, LocalFrame};
+pub use argus_core::homography::{Gcp, GroundHomography};
 use opencv::core::{Mat, Point2d, Vector};
 use opencv::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// A ground control point: a pixel and where it is.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Gcp {
-    /// Pixel `[u, v]`.
-    pub pixel: [f64; 2],
-    /// Latitude, degrees.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lon: f64,
-}
 
 /// Calibration errors.
 #[derive(Debug, thiserror::Error)]
@@ -36,19 +37,6 @@ pub enum CalibError {
     /// OpenCV failed.
     #[error("OpenCV: {0}")]
     OpenCv(#[from] opencv::Error),
-}
-
-/// The image → ground homography of a fixed camera.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GroundHomography {
-    h: [f64; 9],
-    /// The sign of the projective scale on the ground side of the horizon (taken at a GCP).
-    ground_sign: f64,
-    /// Root-mean-square distance between the control points and where the homography puts
-    /// their pixels, metres.
-    pub rms_m: f64,
-    /// Control points used.
-    pub points: usize,
 }
 
 /// Whether points lie (nearly) on one line: the smaller principal spread is under 0.1 % of the
@@ -71,86 +59,42 @@ fn collinear(p: &[[f64; 2]]) -> bool {
     big <= 0.0 || small <= 1e-6 * big
 }
 
-impl GroundHomography {
-    /// Fits the homography to control points (least squares over all of them), in `frame`.
-    pub fn fit(gcps: &[Gcp], frame: &LocalFrame) -> Result<Self, CalibError> {
-        if gcps.len() < 4 {
-            return Err(CalibError::TooFew(gcps.len()));
-        }
-        let src: Vector<Point2d> = gcps
-            .iter()
-            .map(|g| Point2d::new(g.pixel[0], g.pixel[1]))
-            .collect();
-        let ground: Vec<[f64; 2]> = gcps
-            .iter()
-            .map(|g| {
-                let (e, n) = frame.geo_to_ground(GeoPoint {
-                    lat: g.lat,
-                    lon: g.lon,
-                });
-                [e, n]
-            })
-            .collect();
-        let pixels: Vec<[f64; 2]> = gcps.iter().map(|g| g.pixel).collect();
-        if collinear(&pixels) || collinear(&ground) {
-            return Err(CalibError::Degenerate);
-        }
-        let dst: Vector<Point2d> = ground.iter().map(|p| Point2d::new(p[0], p[1])).collect();
-        let mut mask = Mat::default();
-        let m = opencv::calib3d::find_homography(&src, &dst, &mut mask, 0, 3.0)?;
-        if m.rows() != 3 || m.cols() != 3 {
-            return Err(CalibError::Degenerate);
-        }
-        let mut h = [0.0; 9];
-        for r in 0..3 {
-            for c in 0..3 {
-                h[(r * 3 + c) as usize] = *m.at_2d::<f64>(r, c)?;
-            }
-        }
-        if !h.iter().all(|v| v.is_finite()) || h.iter().all(|v| v.abs() < 1e-12) {
-            return Err(CalibError::Degenerate);
-        }
-        let p0 = gcps[0].pixel;
-        let ground_sign = (h[6] * p0[0] + h[7] * p0[1] + h[8]).signum();
-        let mut hom = Self {
-            h,
-            ground_sign,
-            rms_m: 0.0,
-            points: gcps.len(),
-        };
-        let mut sq = 0.0;
-        for (g, p) in gcps.iter().zip(&ground) {
-            let q = hom
-                .to_ground(g.pixel[0], g.pixel[1])
-                .ok_or(CalibError::Degenerate)?;
-            sq += (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2);
-        }
-        hom.rms_m = (sq / gcps.len() as f64).sqrt();
-        Ok(hom)
+/// Fits the homography to control points (least squares over all of them), in `frame`.
+pub fn fit(gcps: &[Gcp], frame: &LocalFrame) -> Result<GroundHomography, CalibError> {
+    if gcps.len() < 4 {
+        return Err(CalibError::TooFew(gcps.len()));
     }
-
-    /// The ground point (local metres) of a pixel, or `None` at or above the horizon line.
-    pub fn to_ground(&self, u: f64, v: f64) -> Option<[f64; 2]> {
-        let h = &self.h;
-        let w = h[6] * u + h[7] * v + h[8];
-        // Beyond the horizon line the projective scale changes sign: the sky has no ground.
-        if w.abs() < 1e-12 || w.signum() != self.ground_sign {
-            return None;
+    let src: Vector<Point2d> = gcps
+        .iter()
+        .map(|g| Point2d::new(g.pixel[0], g.pixel[1]))
+        .collect();
+    let ground: Vec<[f64; 2]> = gcps
+        .iter()
+        .map(|g| {
+            let (e, n) = frame.geo_to_ground(GeoPoint {
+                lat: g.lat,
+                lon: g.lon,
+            });
+            [e, n]
+        })
+        .collect();
+    let pixels: Vec<[f64; 2]> = gcps.iter().map(|g| g.pixel).collect();
+    if collinear(&pixels) || collinear(&ground) {
+        return Err(CalibError::Degenerate);
+    }
+    let dst: Vector<Point2d> = ground.iter().map(|p| Point2d::new(p[0], p[1])).collect();
+    let mut mask = Mat::default();
+    let m = opencv::calib3d::find_homography(&src, &dst, &mut mask, 0, 3.0)?;
+    if m.rows() != 3 || m.cols() != 3 {
+        return Err(CalibError::Degenerate);
+    }
+    let mut h = [0.0; 9];
+    for r in 0..3 {
+        for c in 0..3 {
+            h[(r * 3 + c) as usize] = *m.at_2d::<f64>(r, c)?;
         }
-        Some([
-            (h[0] * u + h[1] * v + h[2]) / w,
-            (h[3] * u + h[4] * v + h[5]) / w,
-        ])
     }
-
-    /// Metres on the ground per pixel near `(u, v)` (the larger of the two directions).
-    pub fn metres_per_pixel(&self, u: f64, v: f64) -> Option<f64> {
-        let p = self.to_ground(u, v)?;
-        let a = self.to_ground(u + 1.0, v)?;
-        let b = self.to_ground(u, v + 1.0)?;
-        let d = |q: [f64; 2]| ((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2)).sqrt();
-        Some(d(a).max(d(b)))
-    }
+    GroundHomography::from_matrix(h, gcps, frame).ok_or(CalibError::Degenerate)
 }
 
 #[cfg(test)]
@@ -200,7 +144,7 @@ mod tests {
             (-6.0, 18.0),
         ];
         let gcps: Vec<Gcp> = pts.iter().map(|&(e, n)| gcp(&frame, &cam, e, n)).collect();
-        let h = GroundHomography::fit(&gcps, &frame).unwrap();
+        let h = fit(&gcps, &frame).unwrap();
         assert!(h.rms_m < 0.01, "{}", h.rms_m);
         // A point that is not a control point.
         let (u, v) = cam.project(Vec3::new(5.0, 27.0, 0.0)).unwrap();
@@ -221,13 +165,10 @@ mod tests {
             .iter()
             .map(|&(e, n)| gcp(&frame, &cam, e, n))
             .collect();
-        assert!(matches!(
-            GroundHomography::fit(&three, &frame),
-            Err(CalibError::TooFew(3))
-        ));
+        assert!(matches!(fit(&three, &frame), Err(CalibError::TooFew(3))));
         let line: Vec<Gcp> = (0..5)
             .map(|k| gcp(&frame, &cam, 0.0, 15.0 + 3.0 * f64::from(k)))
             .collect();
-        assert!(GroundHomography::fit(&line, &frame).is_err());
+        assert!(fit(&line, &frame).is_err());
     }
 }

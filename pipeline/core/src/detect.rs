@@ -97,6 +97,50 @@ impl Letterbox {
     }
 }
 
+/// A frame of packed RGB.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRef<'a> {
+    /// `width * height * 3` bytes.
+    pub rgb: &'a [u8],
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// A detector: batches of frames in, boxes out. `argus-infer`'s ONNX detector is one; the
+/// analysis is written against this trait, so it runs (and is tested) without a native runtime.
+pub trait Detect {
+    /// Why a batch failed.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// The side of the square input the model sees (the analysis tiles frames for it).
+    fn input_size(&self) -> u32;
+    /// The model's object classes; [`Detection::class`] indexes them.
+    fn classes(&self) -> &[String];
+    /// Detects objects in each frame; boxes in each frame's own pixels.
+    fn detect(&mut self, frames: &[FrameRef<'_>]) -> Result<Vec<Vec<Detection>>, Self::Error>;
+}
+
+/// Tiles `[x, y, w, h]` of side `tile` covering a `width` × `height` frame with even overlap:
+/// a frame much larger than the model's input is detected tile by tile, each at the scale the
+/// model was trained at, where letterboxing the whole frame would shrink small objects away.
+pub fn tiles(width: u32, height: u32, tile: u32) -> Vec<[u32; 4]> {
+    let axis = |len: u32| -> Vec<(u32, u32)> {
+        if len <= tile {
+            return vec![(0, len)];
+        }
+        let n = len.div_ceil(tile) as u64;
+        let step = (len - tile) as u64 / (n - 1).max(1);
+        (0..n)
+            .map(|k| ((k * step).min((len - tile) as u64) as u32, tile))
+            .collect()
+    };
+    let (xs, ys) = (axis(width), axis(height));
+    ys.iter()
+        .flat_map(|&(y, h)| xs.iter().map(move |&(x, w)| [x, y, w, h]))
+        .collect()
+}
+
 /// One detected object, in the pixels of whichever space its caller says.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {
@@ -197,6 +241,19 @@ impl CenterNetOutput<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiles_cover_the_frame_with_overlap() {
+        assert_eq!(
+            tiles(1920, 1080, 1280),
+            vec![[0, 0, 1280, 1080], [640, 0, 1280, 1080]]
+        );
+        assert_eq!(tiles(640, 480, 640), vec![[0, 0, 640, 480]]);
+        let t = tiles(1920, 1080, 640);
+        assert_eq!(t.len(), 6);
+        assert!(t.iter().all(|r| r[0] + r[2] <= 1920 && r[1] + r[3] <= 1080));
+        assert_eq!(t.last().unwrap(), &[1280, 440, 640, 640]);
+    }
 
     #[test]
     fn letterboxed_boxes_map_back_exactly() {

@@ -7,7 +7,8 @@
 //! - [`srt`]: DJI `.SRT` telemetry sidecars, written in the modern bracket dialect and read back;
 //!   [`telemetry`] reads every real dialect into samples and interpolates poses; [`osd`] reads
 //!   DJI Cloud API aircraft OSD messages into the same samples.
-//! - [`detect`]: letterboxing, CenterNet decoding and class-aware NMS.
+//! - [`detect`]: the [`detect::Detect`] trait every detector implements, letterboxing, CenterNet
+//!   decoding and class-aware NMS; [`homography`]: a fixed camera's fitted image → ground map.
 //! - [`map`] and [`rules`]: GeoJSON layers and the rules that make a sighting a violation.
 //! - [`geotag`]: pixel → ground, terrain (a [`dem`] GeoTIFF) or roof, with a 90 % uncertainty;
 //!   [`track`]: one track per object per pass; [`hit`]: the `argus.hit/1` wire type.
@@ -36,6 +37,7 @@ pub mod detect;
 pub mod geodesy;
 pub mod geotag;
 pub mod hit;
+pub mod homography;
 pub mod linalg;
 pub mod map;
 pub mod osd;

@@ -35,16 +35,7 @@ impl Default for DetectorOptions {
     }
 }
 
-/// A frame of packed RGB.
-#[derive(Debug, Clone, Copy)]
-pub struct FrameRef<'a> {
-    /// `width * height * 3` bytes.
-    pub rgb: &'a [u8],
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-}
+pub use argus_core::detect::FrameRef;
 
 /// A loaded detector.
 #[derive(Debug)]
@@ -225,5 +216,21 @@ impl Detector {
             out.push(dets);
         }
         Ok(out)
+    }
+}
+
+impl argus_core::detect::Detect for Detector {
+    type Error = InferError;
+
+    fn input_size(&self) -> u32 {
+        self.size
+    }
+
+    fn classes(&self) -> &[String] {
+        &self.manifest.classes
+    }
+
+    fn detect(&mut self, frames: &[FrameRef<'_>]) -> Result<Vec<Vec<Detection>>, InferError> {
+        Detector::detect(self, frames)
     }
 }

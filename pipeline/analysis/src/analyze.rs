@@ -6,22 +6,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use argus_core::camera::{Intrinsics, Pose};
+use argus_core::clock;
 use argus_core::dem::{Dem, Terrain};
-use argus_core::detect::{Detection, nms};
+use argus_core::detect::{Detect, Detection, FrameRef, nms, tiles};
 use argus_core::geodesy::{GeoPoint, LocalFrame};
 use argus_core::geotag::{Geotag, Ground, PoseSigma, R90, geotag};
 use argus_core::hit::{
     FrameRef as HitFrame, HIT_SCHEMA, Hit, ModelRef, Position, Source, SourceKind,
 };
+use argus_core::homography::GroundHomography;
 use argus_core::map::Map;
 use argus_core::rules::{Rule, RuleOptions, Verdict, judge};
-use argus_core::telemetry::PoseTimeline;
 use argus_core::track::{Association, Observation, Track, TrackEvent, Tracker, TrackerOptions};
-use argus_infer::{Detector, FrameRef, InferError};
 use serde::Deserialize;
 
 use crate::evidence::{self, Crop, EvidenceOptions};
-use argus_core::clock;
+use crate::poses::Geometry;
 
 /// Analysis settings (the `[analysis]` table of the config).
 #[derive(Debug, Clone, Deserialize)]
@@ -36,8 +36,13 @@ pub struct AnalysisOptions {
     pub sigma: PoseSigma,
     /// Rule tolerances.
     pub rules: RuleOptions,
-    /// Tracking.
+    /// Tracking, for drones' sources.
     pub tracker: TrackerOptions,
+    /// Tracking, for fixed cameras' sources. A camera does not move: its detections are
+    /// tracked in the image, and time in view is the evidence — a parked stall stays for
+    /// minutes where a drone passes over it in seconds — so by default a camera's track is
+    /// confirmed after 3 s in view with a best score of 0.4 rather than on one clear view.
+    pub camera_tracker: TrackerOptions,
     /// Poses are held this long past either end of the telemetry, seconds.
     pub pose_hold_s: f64,
     /// Height of the ground plane in the map's frame, metres.
@@ -59,6 +64,7 @@ impl Default for AnalysisOptions {
             sigma: PoseSigma::default(),
             rules: RuleOptions::default(),
             tracker: TrackerOptions::default(),
+            camera_tracker: camera_tracker(),
             pose_hold_s: 1.0,
             ground_z: 0.0,
             takeoff_elevation_m: None,
@@ -67,31 +73,20 @@ impl Default for AnalysisOptions {
     }
 }
 
-/// Where a source's poses come from.
-#[derive(Debug, Clone)]
-pub enum Geometry {
-    /// A moving camera with recorded telemetry (a DJI SRT): poses over time.
-    Telemetry(PoseTimeline),
-    /// A live drone whose telemetry arrives while it flies (DJI Cloud API OSD over MQTT).
-    Live(crate::osd::LivePoses),
-    /// A fixed, surveyed camera.
-    Fixed(Pose),
-    /// A fixed camera calibrated from ground control points: the image → ground homography in
-    /// `frame` (the map's, when there is a map), and its surveyed pose for the record.
-    Homography {
-        /// Pixel → local ground metres.
-        h: argus_calib::GroundHomography,
-        /// The frame it maps into.
-        frame: LocalFrame,
-        /// The camera's pose, reported in hits.
-        pose: Pose,
-    },
+/// The tracking defaults of a fixed camera ([`AnalysisOptions::camera_tracker`]).
+pub fn camera_tracker() -> TrackerOptions {
+    TrackerOptions {
+        association: Association::Image { min_iou: 0.3 },
+        min_dwell_s: CAMERA_MIN_DWELL_S,
+        min_best_score: CAMERA_MIN_BEST_SCORE,
+        ..TrackerOptions::default()
+    }
 }
 
 /// Geotags a fixed camera's box through its ground homography: the foot of the box (its bottom
 /// centre, where the object meets the ground) moved half the object's width away from the
 /// camera, to its footprint's centre.
-pub fn geotag_homography(h: &argus_calib::GroundHomography, bbox: [f64; 4]) -> Option<Geotag> {
+pub fn geotag_homography(h: &GroundHomography, bbox: [f64; 4]) -> Option<Geotag> {
     let u = (bbox[0] + bbox[2]) / 2.0;
     let foot = h.to_ground(u, bbox[3])?;
     let beyond = h.to_ground(u, bbox[3] - 1.0)?;
@@ -171,6 +166,8 @@ pub struct Counters {
     pub legal: u64,
     /// Hits made.
     pub hits: u64,
+    /// Frames whose analysis failed (the detector or the evidence's encoding).
+    pub failed: u64,
 }
 
 #[derive(Debug)]
@@ -202,30 +199,12 @@ pub struct Analyzer {
 /// Errors of one frame's analysis.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
-    /// Inference failed.
-    #[error(transparent)]
-    Infer(#[from] InferError),
+    /// The detector failed.
+    #[error("detector: {0}")]
+    Detect(Box<dyn std::error::Error + Send + Sync>),
     /// Evidence could not be encoded.
     #[error("encoding evidence: {0}")]
     Evidence(#[from] image::ImageError),
-}
-
-/// Tiles `[x, y, w, h]` of side `tile` covering a `width` × `height` frame with even overlap.
-pub fn tiles(width: u32, height: u32, tile: u32) -> Vec<[u32; 4]> {
-    let axis = |len: u32| -> Vec<(u32, u32)> {
-        if len <= tile {
-            return vec![(0, len)];
-        }
-        let n = len.div_ceil(tile) as u64;
-        let step = (len - tile) as u64 / (n - 1).max(1);
-        (0..n)
-            .map(|k| ((k * step).min((len - tile) as u64) as u32, tile))
-            .collect()
-    };
-    let (xs, ys) = (axis(width), axis(height));
-    ys.iter()
-        .flat_map(|&(y, h)| xs.iter().map(move |&(x, w)| [x, y, w, h]))
-        .collect()
 }
 
 /// A fixed camera's track is confirmed after this long in view…
@@ -235,20 +214,13 @@ pub const CAMERA_MIN_BEST_SCORE: f32 = 0.4;
 
 impl Analyzer {
     /// A fresh analyzer for one source.
-    pub fn new(setup: SourceSetup, mut opts: AnalysisOptions, model: ModelRef) -> Self {
-        // A fixed camera does not move: its detections are tracked in the image, and time in
-        // view is the evidence — a parked stall stays for minutes where a drone passes over it
-        // in seconds — so a camera's track is confirmed after 3 s in view with a best score of
-        // 0.4 rather than on one clear view.
-        if setup.source.kind == SourceKind::Camera
-            && matches!(opts.tracker.association, Association::Ground { .. })
-        {
-            opts.tracker.association = Association::Image { min_iou: 0.3 };
-            opts.tracker.min_dwell_s = opts.tracker.min_dwell_s.max(CAMERA_MIN_DWELL_S);
-            opts.tracker.min_best_score = opts.tracker.min_best_score.min(CAMERA_MIN_BEST_SCORE);
-        }
+    pub fn new(setup: SourceSetup, opts: AnalysisOptions, model: ModelRef) -> Self {
+        let tracking = match setup.source.kind {
+            SourceKind::Camera => opts.camera_tracker,
+            _ => opts.tracker,
+        };
         Self {
-            tracker: Tracker::new(opts.tracker),
+            tracker: Tracker::new(tracking),
             frame: Self::local_frame(&setup),
             setup,
             opts,
@@ -263,6 +235,11 @@ impl Analyzer {
         }
     }
 
+    /// The source's id.
+    pub fn source_id(&self) -> &str {
+        &self.setup.source.id
+    }
+
     /// Whether the frame at `t_s` is due for detection under `detect_fps`.
     pub fn due(&self, t_s: f64) -> bool {
         match self.last_detect_s {
@@ -272,11 +249,11 @@ impl Analyzer {
     }
 
     /// Runs the detector over a frame's tiles; boxes in frame pixels, merged across tiles.
-    pub fn detect(
+    pub fn detect<D: Detect>(
         &self,
-        det: &mut Detector,
+        det: &mut D,
         f: &FrameIn<'_>,
-    ) -> Result<Vec<Detection>, InferError> {
+    ) -> Result<Vec<Detection>, D::Error> {
         let tile = (f64::from(det.input_size()) / self.opts.tile_scale).round() as u32;
         let tl = tiles(f.width, f.height, tile.max(1));
         let bufs: Vec<Vec<u8>> = tl
@@ -323,20 +300,13 @@ impl Analyzer {
         if let Some(i) = self.setup.intrinsics {
             return i;
         }
-        let focal = match &self.setup.geometry {
-            Geometry::Telemetry(tl) => tl.focal_35mm_at(t_s),
-            Geometry::Live(_) | Geometry::Fixed(_) | Geometry::Homography { .. } => None,
-        };
+        let focal = self.setup.geometry.focal_35mm_at(t_s);
         // DJI wide cameras: 24 mm equivalent when the telemetry does not say.
         Intrinsics::from_focal_35mm(width, height, focal.unwrap_or(24.0))
     }
 
     fn pose(&self, t_s: f64) -> Option<Pose> {
-        match &self.setup.geometry {
-            Geometry::Telemetry(tl) => tl.at(t_s, self.opts.pose_hold_s),
-            Geometry::Live(live) => live.at(t_s, self.opts.pose_hold_s),
-            Geometry::Fixed(p) | Geometry::Homography { pose: p, .. } => Some(*p),
-        }
+        self.setup.geometry.pose_at(t_s, self.opts.pose_hold_s)
     }
 
     /// The DEM height the source's heights are measured from: configured, or the terrain under
@@ -372,30 +342,36 @@ impl Analyzer {
         let origin = match (&setup.geometry, setup.map.as_deref()) {
             (Geometry::Homography { frame, .. }, _) => return *frame,
             (_, Some(m)) => return *m.frame(),
-            (Geometry::Telemetry(tl), None) => tl
-                .span()
-                .and_then(|(t0, _)| tl.at(t0, 0.0))
-                .map(|p| p.position()),
-            (Geometry::Fixed(p), None) => Some(p.position()),
-            // Not reached: a live drone source needs a map (`replay::setup` says so).
-            (Geometry::Live(_), None) => None,
+            // A live drone's first pose is not known yet: its source needs a map (the edge
+            // agent's set-up says so).
+            (g, None) => g.origin(),
         };
         LocalFrame::new(origin.unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 }))
     }
 
     /// Analyses one frame: returns the hits it completes.
-    pub fn frame(&mut self, det: &mut Detector, f: &FrameIn<'_>) -> Result<Vec<Hit>, AnalyzeError> {
+    pub fn frame<D: Detect>(
+        &mut self,
+        det: &mut D,
+        f: &FrameIn<'_>,
+    ) -> Result<Vec<Hit>, AnalyzeError> {
         self.counters.frames += 1;
         if !self.due(f.t_s) {
             return Ok(Vec::new());
         }
         self.last_detect_s = Some(f.t_s);
         self.counters.analysed += 1;
-        let dets = self.detect(det, f)?;
+        let dets = match self.detect(det, f) {
+            Ok(d) => d,
+            Err(e) => {
+                self.counters.failed += 1;
+                return Err(AnalyzeError::Detect(Box::new(e)));
+            }
+        };
         self.counters.detections += dets.len() as u64;
         let pose = self.pose(f.t_s);
         let intr = self.intrinsics(f.t_s, f.width, f.height);
-        let classes = det.manifest().classes.clone();
+        let classes = det.classes().to_vec();
         let mut obs = Vec::with_capacity(dets.len());
         if let Some(pose) = pose {
             let reference = self.terrain_reference(&pose);
@@ -416,7 +392,9 @@ impl Analyzer {
             };
             for d in &dets {
                 let bbox = d.bbox.map(f64::from);
-                let class = &classes[d.class];
+                let Some(class) = classes.get(d.class) else {
+                    continue;
+                };
                 let g = match &self.setup.geometry {
                     Geometry::Homography { h, .. } => geotag_homography(h, bbox),
                     _ => geotag(intr, &frame, &pose, bbox, class, &ground, &self.opts.sigma),
@@ -558,7 +536,9 @@ impl Analyzer {
             tracing::warn!(track = t.id, class = %t.object_class, "a violation's evidence frame is gone; not published");
             return Ok(None);
         };
-        let (evidence, _) = evidence::encode(crop, &self.evidence)?;
+        let (evidence, _) = evidence::encode(crop, &self.evidence).inspect_err(|_| {
+            self.counters.failed += 1;
+        })?;
         let g = self.frame.ground_to_geo(local[0], local[1]);
         let hit_id = uuid::Uuid::now_v7().to_string();
         if update_of.is_none() {
@@ -602,7 +582,44 @@ impl Analyzer {
 mod tests {
     use super::*;
     use argus_core::camera::Camera;
+    use argus_core::homography::Gcp;
     use argus_core::linalg::Vec3;
+
+    /// The homography through the first four control points, solved exactly (what
+    /// `argus-calib` fits with OpenCV from more).
+    #[allow(clippy::needless_range_loop)]
+    fn exact_homography(gcps: &[Gcp], frame: &LocalFrame) -> GroundHomography {
+        let mut a = [[0.0f64; 9]; 8];
+        for (k, g) in gcps.iter().take(4).enumerate() {
+            let (x, y) = frame.geo_to_ground(GeoPoint {
+                lat: g.lat,
+                lon: g.lon,
+            });
+            let [u, v] = g.pixel;
+            a[2 * k] = [u, v, 1.0, 0.0, 0.0, 0.0, -x * u, -x * v, x];
+            a[2 * k + 1] = [0.0, 0.0, 0.0, u, v, 1.0, -y * u, -y * v, y];
+        }
+        // Gaussian elimination with partial pivoting on the 8 × 8 system, h[8] = 1.
+        for c in 0..8 {
+            let p = (c..8)
+                .max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))
+                .unwrap();
+            a.swap(c, p);
+            for r in 0..8 {
+                if r != c {
+                    let f = a[r][c] / a[c][c];
+                    for k in c..9 {
+                        a[r][k] -= f * a[c][k];
+                    }
+                }
+            }
+        }
+        let mut h = [1.0; 9];
+        for r in 0..8 {
+            h[r] = a[r][8] / a[r][r];
+        }
+        GroundHomography::from_matrix(h, gcps, frame).unwrap()
+    }
 
     #[test]
     fn a_street_cameras_box_lands_on_the_objects_footprint() {
@@ -619,7 +636,7 @@ mod tests {
             roll_deg: 0.0,
         };
         let cam = Camera::new(Intrinsics::from_hfov(1280, 720, 70.0), &frame, &pose);
-        let gcps: Vec<argus_calib::Gcp> = [
+        let gcps: Vec<Gcp> = [
             (-5.0, 12.0),
             (6.0, 13.0),
             (-8.0, 35.0),
@@ -630,14 +647,14 @@ mod tests {
         .map(|&(e, n)| {
             let (u, v) = cam.project(Vec3::new(e, n, 0.0)).unwrap();
             let g = frame.ground_to_geo(e, n);
-            argus_calib::Gcp {
+            Gcp {
                 pixel: [u, v],
                 lat: g.lat,
                 lon: g.lon,
             }
         })
         .collect();
-        let h = argus_calib::GroundHomography::fit(&gcps, &frame).unwrap();
+        let h = exact_homography(&gcps, &frame);
         // A 2 m cube standing at (3, 20): its box is the hull of its corners.
         let mut b = [
             f64::INFINITY,
@@ -661,18 +678,5 @@ mod tests {
         let err = ((g.local[0] - 3.0).powi(2) + (g.local[1] - 20.0).powi(2)).sqrt();
         assert!(err < 0.6, "{g:?}");
         assert!(g.uncertainty_m > err, "{g:?}");
-    }
-
-    #[test]
-    fn tiles_cover_the_frame_with_overlap() {
-        assert_eq!(
-            tiles(1920, 1080, 1280),
-            vec![[0, 0, 1280, 1080], [640, 0, 1280, 1080]]
-        );
-        assert_eq!(tiles(640, 480, 640), vec![[0, 0, 640, 480]]);
-        let t = tiles(1920, 1080, 640);
-        assert_eq!(t.len(), 6);
-        assert!(t.iter().all(|r| r[0] + r[2] <= 1920 && r[1] + r[3] <= 1080));
-        assert_eq!(t.last().unwrap(), &[1280, 440, 640, 640]);
     }
 }
