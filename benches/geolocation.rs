@@ -41,6 +41,7 @@ fn run(pitch: f64) -> Result {
     let tmp = tempfile::tempdir().expect("temp dir");
     let map_path = argus_sim::district::geojson::write(&d, tmp.path()).expect("district file");
     let map = Map::from_geojson(&std::fs::read_to_string(map_path).unwrap()).unwrap();
+    let catalog = argus_core::catalog::Catalog::builtin();
     let mut opts = FlightOptions::new(&d);
     opts.video = false;
     opts.fps = 10;
@@ -88,7 +89,7 @@ fn run(pitch: f64) -> Result {
                 map.frame(),
                 &pose,
                 bb,
-                &o.object_class,
+                catalog.height_m(&o.object_class),
                 &ground,
                 &sigma,
             ) else {
@@ -209,7 +210,7 @@ fn hills() -> (Result, Result) {
             u + half + j(),
             v + half + j(),
         ];
-        let tag = |g: &Ground<'_>| geotag(intr, &frame, &pose, bbox, "waste_pile", g, &sigma);
+        let tag = |g: &Ground<'_>| geotag(intr, &frame, &pose, bbox, 1.0, g, &sigma);
         let (Some(a), Some(b)) = (tag(&flat), tag(&on_dem)) else {
             continue;
         };

@@ -23,7 +23,7 @@ use crate::health;
 use crate::osd::OsdListener;
 use crate::outbox::{Entry, Outbox};
 use crate::publish::{Publisher, PublisherOptions};
-use crate::replay::{World, load_detector, setup};
+use crate::replay::{World, check_classes, load_detector, setup};
 pub use crate::state::{AgentState, ClockStatus, DiskStatus, FrameQueue, SourceStats};
 
 /// Decodes one source into its queue until it ends (files) or forever (live, reconnecting).
@@ -146,6 +146,7 @@ pub fn run(cfg: Config) -> Result<()> {
     };
     let world = World::load(&cfg.agent)?;
     let (det, model) = load_detector(&cfg.agent)?;
+    check_classes(&det, &world.catalog);
     let det = Shared::new(det);
     let outbox = Arc::new(Outbox::open(&mqtt.outbox, mqtt.outbox_max)?);
     if !outbox.is_empty() {

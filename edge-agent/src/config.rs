@@ -7,6 +7,7 @@
 //! map = "district.geojson"         # rules and roofs; without it nothing is a violation
 //! dem = "terrain.tif"              # optional: terrain heights (GeoTIFF, WGS84); else flat ground
 //! utc_offset_min = 480             # local time for vending hours
+//! classes = "classes.toml"         # optional: the class catalog (argus_core::catalog); else built in
 //!
 //! [analysis]                       # see AnalysisOptions
 //! detect_fps = 5
@@ -67,6 +68,9 @@ pub struct AgentConfig {
     pub dem: Option<PathBuf>,
     /// Local time minus UTC, minutes.
     pub utc_offset_min: i32,
+    /// The class catalog (which detector class becomes which violation, by which rule); the
+    /// built-in one when not set. Triage reads the same file.
+    pub classes: Option<PathBuf>,
     /// Largest difference between this agent's clock and a dock's OSD timestamps, seconds;
     /// messages further off are refused (and counted on `/health`).
     pub max_clock_skew_s: f64,
@@ -82,6 +86,7 @@ impl Default for AgentConfig {
             map: None,
             dem: None,
             utc_offset_min: 0,
+            classes: None,
             max_clock_skew_s: 30.0,
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use argus_core::camera::{Intrinsics, Pose};
+use argus_core::catalog::Catalog;
 use argus_core::dem::Dem;
 use argus_core::geodesy::LocalFrame;
 use argus_core::hit::{Hit, ModelRef, Source};
@@ -35,12 +36,14 @@ pub struct CameraFile {
 }
 
 /// What the agent knows of the place, shared by all its sources: the map and the terrain.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct World {
     /// The map (rules, building roofs).
     pub map: Option<Arc<Map>>,
     /// The terrain; without it the ground is flat.
     pub dem: Option<Arc<Dem>>,
+    /// The class catalog.
+    pub catalog: Arc<Catalog>,
 }
 
 impl World {
@@ -56,7 +59,19 @@ impl World {
                 Some(Arc::new(dem))
             }
         };
-        Ok(Self { map, dem })
+        let catalog = Arc::new(Catalog::load(agent.classes.as_deref())?);
+        Ok(Self { map, dem, catalog })
+    }
+}
+
+impl Default for World {
+    /// No map, no terrain, the built-in class catalog.
+    fn default() -> Self {
+        Self {
+            map: None,
+            dem: None,
+            catalog: Arc::new(Catalog::builtin()),
+        }
     }
 }
 
@@ -153,11 +168,25 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Pre
         intrinsics,
         geometry,
         map,
+        catalog: world.catalog.clone(),
         dem: world.dem.clone(),
         start_unix_s,
         utc_offset_s: offset_s,
     };
     Ok(Prepared { setup, live })
+}
+
+/// Says which of the model's classes the catalog makes nothing of (their detections are never
+/// violations): a model trained on a class the city has not configured, or a misspelling.
+pub fn check_classes(det: &Detector, catalog: &Catalog) {
+    for class in &det.manifest().classes {
+        if catalog.object(class).is_none() {
+            tracing::warn!(
+                class,
+                "the model detects a class the class catalog has no rule for: its sightings are never violations"
+            );
+        }
+    }
 }
 
 /// Loads the detector named by the agent config.
@@ -218,6 +247,7 @@ pub fn replay(
         opts.detect_fps = fps;
     }
     let (mut det, model) = load_detector(agent)?;
+    check_classes(&det, &world.catalog);
     let read = ReadOptions {
         max_fps: Some(opts.detect_fps).filter(|f| *f > 0.0),
     };

@@ -49,6 +49,8 @@ pub struct App {
     pub feed: tokio::sync::broadcast::Sender<String>,
     /// The dashboard's basemap ([`crate::dashboard::basemap`]), when a district is configured.
     pub basemap: Option<axum::body::Bytes>,
+    /// The class catalog: the Open311 services are its violations.
+    pub catalog: Arc<argus_core::catalog::Catalog>,
 }
 
 type Shared = Arc<App>;
@@ -458,31 +460,14 @@ async fn evidence(
         .into_response())
 }
 
-/// The Open311 services: one per violation class.
-const SERVICES: [(&str, &str, &str); 3] = [
-    (
-        "vending_in_lane",
-        "Street vending in a lane",
-        "A stall, cart or goods spread occupying a traffic lane or footway, or trading outside a permitted zone's hours",
-    ),
-    (
-        "construction_waste",
-        "Dumped construction waste",
-        "Spoil, rubble or bagged rubbish left outside a registered construction site",
-    ),
-    (
-        "illegal_structure",
-        "Illegal structure",
-        "A shed or structure absent from the building baseline",
-    ),
-];
-
-async fn services() -> Json<Value> {
+/// The Open311 services: one per violation of the class catalog.
+async fn services(AxState(app): AxState<Shared>) -> Json<Value> {
     Json(Value::Array(
-        SERVICES
+        app.catalog
+            .violations
             .iter()
-            .map(|(code, name, description)| {
-                json!({"service_code": code, "service_name": name, "description": description,
+            .map(|v| {
+                json!({"service_code": v.id, "service_name": v.service_name, "description": v.description,
                        "metadata": false, "type": "realtime", "keywords": "argus,violation",
                        "group": "street order"})
             })
@@ -490,11 +475,10 @@ async fn services() -> Json<Value> {
     ))
 }
 
-fn open311(t: &Ticket) -> Value {
-    let name = SERVICES
-        .iter()
-        .find(|s| s.0 == t.class)
-        .map_or(t.class.as_str(), |s| s.1);
+fn open311(catalog: &argus_core::catalog::Catalog, t: &Ticket) -> Value {
+    let name = catalog
+        .violation(&t.class)
+        .map_or(t.class.as_str(), |v| v.service_name.as_str());
     let status = if t.state.is_open() { "open" } else { "closed" };
     json!({
         "service_request_id": t.ticket_id,
@@ -577,6 +561,7 @@ async fn requests(
         open,
         ..TicketFilter::default()
     };
+    let catalog = app.catalog.clone();
     read_json(&app, move |s| {
         // The list is filtered in the store; tickets named by id are filtered here.
         let tickets = match ids {
@@ -594,7 +579,10 @@ async fn requests(
             }
             None => s.tickets(&filter, 1000)?,
         };
-        Ok(tickets.iter().map(open311).collect::<Vec<Value>>())
+        Ok(tickets
+            .iter()
+            .map(|t| open311(&catalog, t))
+            .collect::<Vec<Value>>())
     })
     .await
 }
@@ -616,7 +604,7 @@ async fn request(
     let t = read(&app, move |s| s.ticket(&key))
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no request {id:?}")))?;
-    Ok(Json(Value::Array(vec![open311(&t)])))
+    Ok(Json(Value::Array(vec![open311(&app.catalog, &t)])))
 }
 
 /// `POST /requests.json` form fields.
@@ -637,7 +625,7 @@ async fn file_request(
     Form(r): Form<NewRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let role = require(&app, &headers, Role::Operator, r.api_key.as_deref())?;
-    if !SERVICES.iter().any(|s| s.0 == r.service_code) {
+    if app.catalog.violation(&r.service_code).is_none() {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
             format!("unknown service_code {:?}", r.service_code),

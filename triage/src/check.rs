@@ -141,8 +141,12 @@ pub enum HitRejection {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// The violation classes accepted (`class`).
+    /// The violation classes accepted (`class`): by default every violation of the class
+    /// catalog.
     pub classes: BTreeSet<String>,
+    /// Whether the config listed `classes` (else the service takes the catalog's).
+    #[serde(skip)]
+    pub classes_listed: bool,
     /// Largest `position.uncertainty_m`, metres.
     pub max_uncertainty_m: f64,
     /// Oldest `observed_at` accepted, days before now: a dock offline for weeks or a replayed
@@ -152,14 +156,16 @@ pub struct Limits {
     pub max_future_s: f64,
 }
 
-/// The classes triage takes unless configured otherwise.
-pub const DEFAULT_CLASSES: [&str; 3] =
-    ["vending_in_lane", "construction_waste", "illegal_structure"];
-
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            classes: DEFAULT_CLASSES.iter().map(|c| c.to_string()).collect(),
+            // The built-in catalog's violations (the service takes its configured catalog's).
+            classes: argus_core::catalog::Catalog::builtin()
+                .violations
+                .into_iter()
+                .map(|v| v.id)
+                .collect(),
+            classes_listed: false,
             max_uncertainty_m: 500.0,
             max_age_days: 3650.0,
             max_future_s: 300.0,

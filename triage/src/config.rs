@@ -5,6 +5,8 @@
 //! district = "district.geojson"        # jurisdiction and grid_cell layers route tickets
 //! http = "127.0.0.1:8080"              # API, Open311, metrics
 //! tokens = "tokens.txt"                # role:token lines (viewer, operator, admin)
+//! classes = "classes.toml"             # the class catalog the agents use (argus_core::catalog);
+//!                                      # else the built-in one
 //!
 //! [mqtt]                               # without `url`, an embedded broker on `listen`
 //! url = "mqtt://127.0.0.1:1883"        # an external broker (Mosquitto, EMQX, …)
@@ -17,7 +19,7 @@
 //! acl = "/etc/argus/broker/dynamic-security.json"  # …and their topics (with credentials)
 //!
 //! [intake]                             # see check::Limits
-//! classes = ["vending_in_lane", "construction_waste", "illegal_structure"]
+//! classes = ["vending_in_lane", "construction_waste"]  # default: every violation of the catalog
 //! max_uncertainty_m = 500
 //! max_age_days = 3650                  # a dock's backlog or a replayed recording may be old
 //! max_future_s = 300                   # the agents' clock may run this far ahead
@@ -57,6 +59,9 @@ pub struct Config {
     /// Bearer tokens file (`role:token` lines).
     #[serde(default)]
     pub tokens: Option<PathBuf>,
+    /// The class catalog; the built-in one when not set.
+    #[serde(default)]
+    pub classes: Option<PathBuf>,
     /// The broker.
     #[serde(default)]
     pub mqtt: MqttConfig,
@@ -78,6 +83,7 @@ impl Default for Config {
             district: None,
             http: default_http(),
             tokens: None,
+            classes: None,
             mqtt: MqttConfig::default(),
             rules: Rules::default(),
             intake: Limits::default(),
@@ -223,6 +229,13 @@ impl Config {
         };
         c.district.as_mut().map(fix);
         c.tokens.as_mut().map(fix);
+        c.classes.as_mut().map(fix);
+        // Intake takes every violation of the catalog unless `[intake] classes` says otherwise.
+        let listed = toml::from_str::<toml::Table>(&text)
+            .ok()
+            .and_then(|t| t.get("intake")?.get("classes").cloned())
+            .is_some();
+        c.intake.classes_listed = listed;
         c.mqtt.password_file.as_mut().map(fix);
         c.mqtt.ca_file.as_mut().map(fix);
         c.mqtt.credentials.as_mut().map(fix);

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use argus_core::catalog::Catalog;
 use argus_core::geodesy::{GeoPoint, haversine_m};
 use argus_core::map::Map;
 use serde::{Deserialize, Serialize};
@@ -147,12 +148,13 @@ impl Default for AutoDispatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
-    /// Join radius by hit class, metres: a hit joins an open ticket of its category this close.
+    /// Join radius by hit class, metres, over the class catalog's: a hit joins an open ticket
+    /// of its category this close.
     pub join_radius_m: BTreeMap<String, f64>,
-    /// Join radius of classes not listed.
+    /// Join radius of classes neither listed nor in the catalog.
     pub default_join_radius_m: f64,
-    /// Ticket category by hit class (e.g. a city's GB/T 30428-style event codes); a class not
-    /// listed is its own category.
+    /// Ticket category by hit class (e.g. a city's GB/T 30428-style event codes), over the
+    /// class catalog's; a class in neither is its own category.
     pub categories: BTreeMap<String, String>,
     /// Automatic dispatch.
     pub auto_dispatch: AutoDispatch,
@@ -161,22 +163,22 @@ pub struct Rules {
     /// A violation seen again this long after its ticket closed opens a new ticket linked to
     /// the old one (it came back), seconds.
     pub recurrence_window_s: f64,
+    /// The class catalog (join radii, categories and Open311 services by violation): the
+    /// config's `classes` file, else the built-in one.
+    #[serde(skip)]
+    pub catalog: std::sync::Arc<Catalog>,
 }
 
 impl Default for Rules {
     fn default() -> Self {
         Self {
-            join_radius_m: [
-                ("vending_in_lane".to_string(), 15.0),
-                ("construction_waste".to_string(), 20.0),
-                ("illegal_structure".to_string(), 30.0),
-            ]
-            .into(),
+            join_radius_m: BTreeMap::new(),
             default_join_radius_m: 20.0,
             categories: BTreeMap::new(),
             auto_dispatch: AutoDispatch::default(),
             sla: Sla::default(),
             recurrence_window_s: 90.0 * 86_400.0,
+            catalog: std::sync::Arc::new(Catalog::builtin()),
         }
     }
 }
@@ -186,8 +188,10 @@ impl Rules {
     pub fn category(&self, class: &str) -> String {
         self.categories
             .get(class)
-            .cloned()
-            .unwrap_or_else(|| class.to_string())
+            .map(String::as_str)
+            .or_else(|| self.catalog.category(class))
+            .unwrap_or(class)
+            .to_string()
     }
 
     /// The join radius of a hit class.
@@ -195,6 +199,7 @@ impl Rules {
         self.join_radius_m
             .get(class)
             .copied()
+            .or_else(|| self.catalog.violation(class).map(|v| v.join_radius_m))
             .unwrap_or(self.default_join_radius_m)
     }
 

@@ -67,6 +67,9 @@ pub enum ServiceError {
     /// The tokens file.
     #[error(transparent)]
     Tokens(#[from] TokensError),
+    /// The class catalog.
+    #[error("{0}")]
+    Catalog(String),
     /// The store cannot be opened.
     #[error("opening the store {url}: {source}")]
     Store {
@@ -172,7 +175,15 @@ fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, Serv
 impl Service {
     /// Starts every part and returns once the HTTP API listens (the broker subscription
     /// follows: [`Service::wait_subscribed`]).
-    pub fn start(cfg: Config) -> Result<Self, ServiceError> {
+    pub fn start(mut cfg: Config) -> Result<Self, ServiceError> {
+        let catalog = Arc::new(
+            argus_core::catalog::Catalog::load(cfg.classes.as_deref())
+                .map_err(|e| ServiceError::Catalog(e.to_string()))?,
+        );
+        if !cfg.intake.classes_listed {
+            cfg.intake.classes = catalog.violations.iter().map(|v| v.id.clone()).collect();
+        }
+        cfg.rules.catalog = catalog.clone();
         let tokens = match &cfg.tokens {
             Some(p) => Tokens::load(p)?,
             None => {
@@ -335,6 +346,7 @@ impl Service {
             tokens,
             feed,
             basemap,
+            catalog,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

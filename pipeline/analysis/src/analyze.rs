@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use argus_core::camera::{Intrinsics, Pose};
+use argus_core::camera::{Camera, Intrinsics, Pose};
+use argus_core::catalog::Catalog;
 use argus_core::clock;
 use argus_core::dem::{Dem, Terrain};
 use argus_core::detect::{Detect, Detection, FrameRef, nms, tiles};
@@ -16,7 +17,7 @@ use argus_core::hit::{
 };
 use argus_core::homography::GroundHomography;
 use argus_core::map::Map;
-use argus_core::rules::{Rule, RuleOptions, Verdict, judge};
+use argus_core::rules::{Rule, RuleOptions, Sighting, Verdict, judge};
 use argus_core::track::{Association, Observation, Track, TrackEvent, Tracker, TrackerOptions};
 use serde::Deserialize;
 
@@ -126,6 +127,8 @@ pub struct SourceSetup {
     pub geometry: Geometry,
     /// The map (rules, building roofs); without one, no sighting is a violation.
     pub map: Option<Arc<Map>>,
+    /// Which detector class becomes which violation, by which rule, and its typical height.
+    pub catalog: Arc<Catalog>,
     /// The terrain; without it the ground is the flat plane at `ground_z`.
     pub dem: Option<Arc<Dem>>,
     /// UTC time of the video's start, Unix seconds.
@@ -397,7 +400,15 @@ impl Analyzer {
                 };
                 let g = match &self.setup.geometry {
                     Geometry::Homography { h, .. } => geotag_homography(h, bbox),
-                    _ => geotag(intr, &frame, &pose, bbox, class, &ground, &self.opts.sigma),
+                    _ => geotag(
+                        intr,
+                        &frame,
+                        &pose,
+                        bbox,
+                        self.setup.catalog.height_m(class),
+                        &ground,
+                        &self.opts.sigma,
+                    ),
                 };
                 let Some(g) = g else {
                     self.counters.unplaced += 1;
@@ -503,6 +514,27 @@ impl Analyzer {
         (local.rem_euclid(86_400.0) / 60.0) as u32
     }
 
+    /// The ground a track's best box covers: its corners cast from that frame's pose onto the
+    /// plane halfway up the object (a convex quadrilateral, local metres). `None` for a
+    /// homography-calibrated camera, and when a corner's ray misses the plane.
+    fn footprint(&self, t: &Track) -> Option<Vec<[f64; 2]>> {
+        if matches!(self.setup.geometry, Geometry::Homography { .. }) {
+            return None;
+        }
+        let (pose, frame) = self.frames.get(&t.best.frame)?;
+        let cam = Camera::new(
+            self.intrinsics(t.best.t_s, frame.width, frame.height),
+            &self.frame,
+            pose,
+        );
+        let z = t.elevation_m + self.setup.catalog.height_m(&t.object_class) / 2.0;
+        let b = t.best.bbox;
+        [(b[0], b[1]), (b[2], b[1]), (b[2], b[3]), (b[0], b[3])]
+            .iter()
+            .map(|&(u, v)| cam.ground_point(u, v, z).map(|p| [p.x, p.y]))
+            .collect()
+    }
+
     fn judge_and_make(
         &mut self,
         t: &Track,
@@ -512,17 +544,22 @@ impl Analyzer {
             tracing::debug!(track = t.id, class = %t.object_class, "no ground position");
             return Ok(None);
         };
+        let footprint = self.footprint(t);
         let verdict = match self.setup.map.as_deref() {
             Some(map) => judge(
+                &self.setup.catalog,
                 map,
-                &t.object_class,
-                local,
+                &Sighting {
+                    object_class: &t.object_class,
+                    at: local,
+                    footprint: footprint.as_deref(),
+                },
                 self.minute_of_day(t.best.t_s),
                 &self.opts.rules,
             ),
             None => Verdict::Legal("no map".into()),
         };
-        let (class, rule): (&str, Rule) = match verdict {
+        let (class, rule): (String, Rule) = match verdict {
             Verdict::Violation { class, rule } => (class, rule),
             Verdict::Legal(why) => {
                 self.counters.legal += 1;
@@ -555,7 +592,7 @@ impl Analyzer {
             hit_id,
             agent_id: self.setup.agent_id.clone(),
             source: self.setup.source.clone(),
-            class: class.into(),
+            class,
             object_class: t.object_class.clone(),
             score: t.best.score,
             model: self.model.clone(),

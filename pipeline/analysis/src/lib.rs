@@ -18,6 +18,7 @@
 //! use argus_analysis::scripted::{ColourKey, ColourKeyDetector};
 //! use argus_analysis::{AnalysisOptions, Analyzer, Frame, Geometry, SourceSetup, drive};
 //! use argus_core::camera::{Intrinsics, Pose};
+//! use argus_core::catalog::Catalog;
 //! use argus_core::hit::{ModelRef, Source, SourceKind};
 //! use argus_core::map::Map;
 //!
@@ -30,6 +31,7 @@
 //!     intrinsics: Some(Intrinsics::from_hfov(640, 360, 70.0)),
 //!     geometry: Geometry::Fixed(Pose::nadir(30.7, 121.02, 40.0)),
 //!     map: Some(Arc::new(Map::from_geojson(lane)?)),
+//!     catalog: Arc::new(Catalog::builtin()),
 //!     dem: None,
 //!     start_unix_s: 1_780_000_000.0,
 //!     utc_offset_s: 0.0,

@@ -2,7 +2,7 @@
 //! uncertainty in metres propagated from the pose's errors.
 //!
 //! The box centre is taken as the projection of the object's 3-D centre, half the class's
-//! typical height above the surface its ray meets first: the ground plane, or the roof of a
+//! typical height (the class catalog's) above the surface its ray meets first: the ground plane, or the roof of a
 //! building footprint from the map (so a rooftop shed lands on its roof, not where its ray
 //! meets the street behind). The uncertainty is the radius of the circle that holds the true
 //! position with 90 % probability under a Gaussian error model: GPS, height and angle errors,
@@ -37,16 +37,6 @@ impl Default for PoseSigma {
             alt_m: 0.2,
             angle_deg: 0.3,
         }
-    }
-}
-
-/// Typical height of an object class, metres (its box centre sits at half of it).
-pub fn typical_height_m(object_class: &str) -> f64 {
-    match object_class {
-        "stall" => 2.0,
-        "waste_pile" => 1.0,
-        "steel_shed" => 2.8,
-        _ => 1.0,
     }
 }
 
@@ -164,18 +154,19 @@ pub struct Geotag {
 /// √(−2 ln 0.1): the 90 % radius of a circular Gaussian in units of σ.
 pub const R90: f64 = 2.1460;
 
-/// Geotags the box `[x0, y0, x1, y1]` of an `object_class` object seen by a camera at `pose`.
+/// Geotags the box `[x0, y0, x1, y1]` of an object of typical height `height_m` (the class
+/// catalog's, [`crate::catalog::Catalog::height_m`]) seen by a camera at `pose`.
 pub fn geotag(
     intrinsics: Intrinsics,
     frame: &LocalFrame,
     pose: &Pose,
     bbox: [f64; 4],
-    object_class: &str,
+    height_m: f64,
     ground: &Ground<'_>,
     sigma: &PoseSigma,
 ) -> Option<Geotag> {
     let (u, v) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
-    let h = typical_height_m(object_class);
+    let h = height_m;
     let cam = Camera::new(intrinsics, frame, pose);
     let base = ground.locate(&cam, u, v, h)?;
     let at = |pose: &Pose, u: f64, v: f64, h: f64| -> Option<[f64; 2]> {
@@ -272,7 +263,7 @@ mod tests {
             &frame,
             &p,
             [u - 5.0, v - 5.0, u + 5.0, v + 5.0],
-            "stall",
+            2.0,
             &Ground::flat(0.0, None),
             &PoseSigma::default(),
         )
@@ -305,7 +296,7 @@ mod tests {
                 &frame,
                 &p,
                 [u - 5.0, v - 5.0, u + 5.0, v + 5.0],
-                "stall",
+                2.0,
                 ground,
                 &PoseSigma::default(),
             )
@@ -347,7 +338,7 @@ mod tests {
             &frame,
             &p,
             bbox,
-            "steel_shed",
+            2.8,
             &Ground::flat(0.0, Some(&map)),
             &PoseSigma::default(),
         )
@@ -364,7 +355,7 @@ mod tests {
             &frame,
             &p,
             bbox,
-            "steel_shed",
+            2.8,
             &Ground::flat(0.0, None),
             &PoseSigma::default(),
         )
@@ -387,7 +378,7 @@ mod tests {
                 &frame,
                 &pose(pitch),
                 [955.0, 535.0, 965.0, 545.0],
-                "waste_pile",
+                1.0,
                 &Ground::flat(0.0, None),
                 &s,
             )

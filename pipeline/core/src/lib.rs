@@ -9,7 +9,8 @@
 //!   DJI Cloud API aircraft OSD messages into the same samples.
 //! - [`detect`]: the [`detect::Detect`] trait every detector implements, letterboxing, CenterNet
 //!   decoding and class-aware NMS; [`homography`]: a fixed camera's fitted image → ground map.
-//! - [`map`] and [`rules`]: GeoJSON layers and the rules that make a sighting a violation.
+//! - [`map`] and [`rules`]: GeoJSON layers and the rules that make a sighting a violation;
+//!   [`catalog`]: which detector class becomes which violation, by which rule — configuration.
 //! - [`geotag`]: pixel → ground, terrain (a [`dem`] GeoTIFF) or roof, with a 90 % uncertainty;
 //!   [`track`]: one track per object per pass; [`hit`]: the `argus.hit/1` wire type.
 //!
@@ -31,6 +32,7 @@
 
 pub mod broker;
 pub mod camera;
+pub mod catalog;
 pub mod clock;
 pub mod dem;
 pub mod detect;

@@ -99,6 +99,41 @@ pub fn signed_area(ring: &[[f64; 2]]) -> f64 {
         / 2.0
 }
 
+/// The area where a simple polygon `subject` (any winding, convex or not) and a convex polygon
+/// `clip` overlap: the subject clipped by each of the clip's edges in turn (Sutherland–Hodgman;
+/// for a convex clip the result's area is exact even where the clipped ring folds onto itself).
+pub fn overlap_area(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> f64 {
+    if subject.len() < 3 || clip.len() < 3 {
+        return 0.0;
+    }
+    // Walk the clip counter-clockwise: "inside" is then left of each edge.
+    let mut clip = clip.to_vec();
+    if signed_area(&clip) < 0.0 {
+        clip.reverse();
+    }
+    let mut out = subject.to_vec();
+    for i in 0..clip.len() {
+        let (a, b) = (clip[i], clip[(i + 1) % clip.len()]);
+        let side = |p: [f64; 2]| (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]);
+        let input = std::mem::take(&mut out);
+        for k in 0..input.len() {
+            let (p, q) = (input[k], input[(k + 1) % input.len()]);
+            let (sp, sq) = (side(p), side(q));
+            if sp >= 0.0 {
+                out.push(p);
+            }
+            if (sp >= 0.0) != (sq >= 0.0) {
+                let t = sp / (sp - sq);
+                out.push([p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]);
+            }
+        }
+        if out.len() < 3 {
+            return 0.0;
+        }
+    }
+    signed_area(&out).abs()
+}
+
 /// The area centroid of a simple polygon (the vertices' mean when it has no area).
 pub fn centroid(ring: &[[f64; 2]]) -> [f64; 2] {
     let a = signed_area(ring);
@@ -409,6 +444,33 @@ impl Map {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlaps_are_the_shared_area_whatever_the_winding() {
+        let square = |x: f64, y: f64, side: f64| {
+            vec![[x, y], [x + side, y], [x + side, y + side], [x, y + side]]
+        };
+        assert!(
+            (overlap_area(&square(0.0, 0.0, 10.0), &square(5.0, 5.0, 10.0)) - 25.0).abs() < 1e-9
+        );
+        let mut cw = square(2.0, 2.0, 2.0);
+        cw.reverse();
+        assert!((overlap_area(&square(0.0, 0.0, 10.0), &cw) - 4.0).abs() < 1e-9);
+        assert_eq!(
+            overlap_area(&square(0.0, 0.0, 1.0), &square(5.0, 5.0, 1.0)),
+            0.0
+        );
+        // An L-shaped (concave) building and a square over its notch: only the arms count.
+        let l = vec![
+            [0.0, 0.0],
+            [10.0, 0.0],
+            [10.0, 4.0],
+            [4.0, 4.0],
+            [4.0, 10.0],
+            [0.0, 10.0],
+        ];
+        assert!((overlap_area(&l, &square(2.0, 2.0, 6.0)) - 20.0).abs() < 1e-9);
+    }
 
     fn square(id: &str, layer: &str, x: f64, y: f64, s: f64) -> Area {
         Area::new(

@@ -1,21 +1,16 @@
-//! Map rules: whether an object seen at a place is a violation, and which layer says so.
+//! Map rules: whether an object seen at a place is a violation, and which layer says so. Which
+//! rule applies to which detector class is the [`Catalog`]'s; with the built-in catalog:
 //!
 //! | object | violation when | legal when |
 //! |---|---|---|
 //! | `stall` | in a vending zone that is closed at that minute, else on a lane or footway | in an open vending zone, or elsewhere (yards, plazas) |
 //! | `waste_pile` | anywhere outside a registered construction site | inside one |
-//! | `steel_shed` | no `baseline_structure` centred within the match radius (a shed on a recorded building's roof is one) | the baseline survey recorded it |
+//! | `steel_shed` | no `baseline_structure` explains its footprint (a shed much smaller than the recorded building it stands on is new) | the baseline survey recorded a structure of its size where it stands |
 
 use serde::{Deserialize, Serialize};
 
-use crate::map::Map;
-
-/// The violation classes, as hits and tickets name them.
-pub const VENDING_IN_LANE: &str = "vending_in_lane";
-/// Dumped spoil, rubble or bagged rubbish.
-pub const CONSTRUCTION_WASTE: &str = "construction_waste";
-/// A structure absent from the building baseline.
-pub const ILLEGAL_STRUCTURE: &str = "illegal_structure";
+use crate::catalog::{Catalog, RuleKind};
+use crate::map::{Map, overlap_area, signed_area};
 
 /// Which rule made a sighting a violation. It travels in every hit, so like the hit it ignores
 /// fields it does not know.
@@ -36,8 +31,8 @@ pub struct Rule {
 pub enum Verdict {
     /// A violation of `class`.
     Violation {
-        /// `vending_in_lane`, `construction_waste` or `illegal_structure`.
-        class: &'static str,
+        /// The catalog's violation id (`vending_in_lane`, …).
+        class: String,
         /// What made it one.
         rule: Rule,
     },
@@ -49,10 +44,17 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuleOptions {
-    /// A shed within this distance of a baseline structure's centre is that structure, metres
-    /// (covers the geotag's error).
+    /// Without a footprint: a structure within this distance of a baseline structure's centre
+    /// is that structure, metres (covers the geotag's error).
     pub baseline_match_m: f64,
-    /// A pile within this distance of a registered site is the site's, metres.
+    /// A baseline structure explains a sighting's footprint when they share at least this
+    /// share of the smaller of the two…
+    pub baseline_min_overlap: f64,
+    /// …and neither is more than 1 / this times the other's area (a shed much smaller than
+    /// the building it stands on is new; so is an extension much larger than the record).
+    pub baseline_min_area_ratio: f64,
+    /// A pile within this distance of a registered site is the site's, metres (the default
+    /// of `outside_layer` rules).
     pub site_margin_m: f64,
 }
 
@@ -60,9 +62,23 @@ impl Default for RuleOptions {
     fn default() -> Self {
         Self {
             baseline_match_m: 4.0,
+            baseline_min_overlap: 0.5,
+            baseline_min_area_ratio: 0.5,
             site_margin_m: 2.0,
         }
     }
+}
+
+/// What was seen, and where.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sighting<'a> {
+    /// The detector's class.
+    pub object_class: &'a str,
+    /// Where, local metres.
+    pub at: [f64; 2],
+    /// The ground its box covers (local metres, a convex polygon), when the camera's geometry
+    /// gives it.
+    pub footprint: Option<&'a [[f64; 2]]>,
 }
 
 fn hm(m: u32) -> String {
@@ -77,81 +93,121 @@ fn rule(layer: &str, id: Option<&str>, reason: String) -> Rule {
     }
 }
 
-/// Judges an object of detector class `object_class` at local point `p` at `minute` of the day.
-/// Unknown object classes are never violations.
+/// Judges a sighting at `minute` of the day by its class's rule in `catalog`. Classes the
+/// catalog does not know are never violations.
 pub fn judge(
+    catalog: &Catalog,
     map: &Map,
-    object_class: &str,
-    p: [f64; 2],
+    s: &Sighting<'_>,
     minute: u32,
     opts: &RuleOptions,
 ) -> Verdict {
-    match object_class {
-        "stall" => {
-            let zones: Vec<_> = map.near("vending_zone", p, 0.0).collect();
-            if let Some(z) = zones.iter().find(|z| z.open_at(minute)) {
-                return Verdict::Legal(format!("in vending_zone {} open {}", z.id, z.hours_text()));
+    let Some(object) = catalog.object(s.object_class) else {
+        return Verdict::Legal(format!("no rule for object class {:?}", s.object_class));
+    };
+    let v = |r| Verdict::Violation {
+        class: object.violation.clone(),
+        rule: r,
+    };
+    let p = s.at;
+    match &object.rule {
+        RuleKind::InLayersOutsideOpenZone { layers, zones } => {
+            let here: Vec<_> = map.near(zones, p, 0.0).collect();
+            if let Some(z) = here.iter().find(|z| z.open_at(minute)) {
+                return Verdict::Legal(format!("in {zones} {} open {}", z.id, z.hours_text()));
             }
-            let v = |r| Verdict::Violation {
-                class: VENDING_IN_LANE,
-                rule: r,
-            };
-            if let Some(z) = zones.first() {
+            if let Some(z) = here.first() {
                 return v(rule(
-                    "vending_zone",
+                    zones,
                     Some(&z.id),
                     format!(
-                        "vending_zone {} closed at {} (open {})",
+                        "{zones} {} closed at {} (open {})",
                         z.id,
                         hm(minute),
                         z.hours_text()
                     ),
                 ));
             }
-            for layer in ["lane", "footway"] {
+            for layer in layers {
                 if let Some(a) = map.find(layer, p) {
                     return v(rule(layer, Some(&a.id), format!("{layer} {}", a.id)));
                 }
             }
-            Verdict::Legal("not on a lane, footway or vending zone".into())
+            Verdict::Legal(format!("not on {} or {zones}", layers.join(", ")))
         }
-        "waste_pile" => {
-            if let Some(s) = map.near("construction_site", p, opts.site_margin_m).next() {
-                return Verdict::Legal(format!("in construction_site {}", s.id));
+        RuleKind::OutsideLayer { layer, margin_m } => {
+            let margin = margin_m.unwrap_or(opts.site_margin_m);
+            if let Some(a) = map.near(layer, p, margin).next() {
+                return Verdict::Legal(format!("in {layer} {}", a.id));
             }
             let place = ["lane", "footway", "ground"]
                 .iter()
                 .find_map(|l| map.find(l, p).map(|a| format!("{l} {}: ", a.id)))
                 .unwrap_or_default();
-            Verdict::Violation {
-                class: CONSTRUCTION_WASTE,
-                rule: rule(
-                    "construction_site",
-                    None,
-                    format!("{place}outside any construction site"),
-                ),
-            }
+            v(rule(
+                layer,
+                None,
+                format!("{place}outside any {}", layer.replace('_', " ")),
+            ))
         }
-        // The survey recorded this shed when a structure is centred where it stands. A recorded
-        // building is no alibi for the shed on its roof, the typical illegal structure.
-        "steel_shed" => match map
-            .near("baseline_structure", p, opts.baseline_match_m)
-            .find(|b| {
+        RuleKind::AbsentFromBaseline { layer } => match s.footprint {
+            Some(f) => baseline_by_footprint(map, layer, p, f, opts).map_or_else(
+                |why| v(rule(layer, why.0.as_deref(), why.1)),
+                Verdict::Legal,
+            ),
+            // Without a footprint: a structure is recorded when one is centred where it
+            // stands.
+            None => match map.near(layer, p, opts.baseline_match_m).find(|b| {
                 let c = b.centroid();
                 (c[0] - p[0]).hypot(c[1] - p[1]) <= opts.baseline_match_m
             }) {
-            Some(b) => Verdict::Legal(format!("recorded as baseline_structure {}", b.id)),
-            None => Verdict::Violation {
-                class: ILLEGAL_STRUCTURE,
-                rule: rule(
-                    "baseline_structure",
-                    None,
-                    "absent from baseline_structure".into(),
-                ),
+                Some(b) => Verdict::Legal(format!("recorded as {layer} {}", b.id)),
+                None => v(rule(layer, None, format!("absent from {layer}"))),
             },
         },
-        other => Verdict::Legal(format!("no rule for object class {other:?}")),
     }
+}
+
+/// Whether a recorded structure of `layer` explains the footprint `f` seen at `p`: `Ok(why)`
+/// when one does, else `Err((the structure it stands on, why it is new))`.
+fn baseline_by_footprint(
+    map: &Map,
+    layer: &str,
+    p: [f64; 2],
+    f: &[[f64; 2]],
+    opts: &RuleOptions,
+) -> Result<String, (Option<String>, String)> {
+    let seen = signed_area(f).abs();
+    let reach = f
+        .iter()
+        .map(|q| (q[0] - p[0]).hypot(q[1] - p[1]))
+        .fold(0.0, f64::max);
+    let ratio = opts.baseline_min_area_ratio.clamp(1e-6, 1.0);
+    let mut under: Option<(String, f64, f64)> = None;
+    for b in map.near(layer, p, reach) {
+        let recorded = signed_area(&b.ring).abs();
+        let shared = overlap_area(&b.ring, f);
+        if shared < opts.baseline_min_overlap * seen.min(recorded) || shared <= 0.0 {
+            continue;
+        }
+        if seen >= ratio * recorded && recorded >= ratio * seen {
+            return Ok(format!(
+                "recorded as {layer} {} ({recorded:.0} m², {:.0} % of the {seen:.0} m² seen)",
+                b.id,
+                100.0 * shared / seen.max(1e-9)
+            ));
+        }
+        if under.as_ref().is_none_or(|u| shared > u.2) {
+            under = Some((b.id.clone(), recorded, shared));
+        }
+    }
+    Err(match under {
+        Some((id, recorded, _)) => (
+            Some(id.clone()),
+            format!("{seen:.0} m² on {layer} {id} of {recorded:.0} m²: not what was recorded"),
+        ),
+        None => (None, format!("absent from {layer}")),
+    })
 }
 
 #[cfg(test)]
@@ -167,6 +223,14 @@ mod tests {
       {"type":"Feature","properties":{"layer":"baseline_structure","id":"BL2"},"geometry":{"type":"Polygon","coordinates":[[[120.005,30.005],[120.0054,30.005],[120.0054,30.0053],[120.005,30.0053]]]}}
     ]}"#;
 
+    fn seen(object_class: &str, at: [f64; 2]) -> Sighting<'_> {
+        Sighting {
+            object_class,
+            at,
+            footprint: None,
+        }
+    }
+
     fn at(map: &Map, lat: f64, lon: f64) -> [f64; 2] {
         let (e, n) = map.frame().geo_to_ground(GeoPoint { lat, lon });
         [e, n]
@@ -175,23 +239,23 @@ mod tests {
     #[test]
     fn stalls_follow_lanes_and_zone_hours() {
         let m = Map::from_geojson(DOC).unwrap();
-        let o = RuleOptions::default();
+        let (o, c) = (RuleOptions::default(), Catalog::builtin());
         let lane = at(&m, 30.000015, 120.0002);
         let zone = at(&m, 30.000015, 120.0006);
-        match judge(&m, "stall", lane, 600, &o) {
+        match judge(&c, &m, &seen("stall", lane), 600, &o) {
             Verdict::Violation { class, rule } => {
                 assert_eq!(
-                    (class, rule.feature_id.as_deref()),
-                    (VENDING_IN_LANE, Some("L1"))
+                    (class.as_str(), rule.feature_id.as_deref()),
+                    ("vending_in_lane", Some("L1"))
                 )
             }
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            judge(&m, "stall", zone, 7 * 60, &o),
+            judge(&c, &m, &seen("stall", zone), 7 * 60, &o),
             Verdict::Legal(_)
         ));
-        match judge(&m, "stall", zone, 600, &o) {
+        match judge(&c, &m, &seen("stall", zone), 600, &o) {
             Verdict::Violation { rule, .. } => {
                 assert_eq!(
                     rule.reason,
@@ -201,7 +265,7 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            judge(&m, "stall", at(&m, 30.01, 120.01), 600, &o),
+            judge(&c, &m, &seen("stall", at(&m, 30.01, 120.01)), 600, &o),
             Verdict::Legal(_)
         ));
     }
@@ -209,41 +273,156 @@ mod tests {
     #[test]
     fn waste_and_sheds_follow_sites_and_baseline() {
         let m = Map::from_geojson(DOC).unwrap();
-        let o = RuleOptions::default();
+        let (o, c) = (RuleOptions::default(), Catalog::builtin());
         assert!(matches!(
-            judge(&m, "waste_pile", at(&m, 30.0025, 120.0025), 600, &o),
+            judge(
+                &c,
+                &m,
+                &seen("waste_pile", at(&m, 30.0025, 120.0025)),
+                600,
+                &o
+            ),
             Verdict::Legal(_)
         ));
-        match judge(&m, "waste_pile", at(&m, 30.000015, 120.0002), 600, &o) {
+        match judge(
+            &c,
+            &m,
+            &seen("waste_pile", at(&m, 30.000015, 120.0002)),
+            600,
+            &o,
+        ) {
             Verdict::Violation { class, rule } => {
-                assert_eq!(class, CONSTRUCTION_WASTE);
+                assert_eq!(class, "construction_waste");
                 assert_eq!(rule.reason, "lane L1: outside any construction site");
             }
             v => panic!("{v:?}"),
         }
         // 2 m off the recorded shed's centre still matches it; 30 m away does not.
-        match judge(&m, "steel_shed", at(&m, 30.004033, 120.004025), 600, &o) {
+        match judge(
+            &c,
+            &m,
+            &seen("steel_shed", at(&m, 30.004033, 120.004025)),
+            600,
+            &o,
+        ) {
             Verdict::Legal(why) => assert_eq!(why, "recorded as baseline_structure B1"),
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            judge(&m, "steel_shed", at(&m, 30.0043, 120.00405), 600, &o),
-            Verdict::Violation {
-                class: ILLEGAL_STRUCTURE,
-                ..
-            }
+            judge(&c, &m, &seen("steel_shed", at(&m, 30.0043, 120.00405)), 600, &o),
+            Verdict::Violation { ref class, .. } if class == "illegal_structure"
         ));
         // A shed on the roof of a recorded 40 m building, 10 m from its centre, is new.
         assert!(matches!(
-            judge(&m, "steel_shed", at(&m, 30.00515, 120.0051), 600, &o),
-            Verdict::Violation {
-                class: ILLEGAL_STRUCTURE,
-                ..
-            }
+            judge(&c, &m, &seen("steel_shed", at(&m, 30.00515, 120.0051)), 600, &o),
+            Verdict::Violation { ref class, .. } if class == "illegal_structure"
         ));
         assert!(matches!(
-            judge(&m, "car", [0.0, 0.0], 600, &o),
+            judge(&c, &m, &seen("car", [0.0, 0.0]), 600, &o),
             Verdict::Legal(_)
         ));
+    }
+
+    /// A `w` × `d` m rectangle centred on `c`, turned `deg` degrees.
+    fn rect(c: [f64; 2], w: f64, d: f64, deg: f64) -> Vec<[f64; 2]> {
+        let (s, k) = deg.to_radians().sin_cos();
+        [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)]
+            .iter()
+            .map(|(x, y)| {
+                let (x, y) = (x * w / 2.0, y * d / 2.0);
+                [c[0] + x * k - y * s, c[1] + x * s + y * k]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_shed_is_judged_by_its_footprint_against_the_recorded_ones() {
+        // BL2: a recorded building of about 38.5 × 33.3 m; B1: a recorded 4.8 × 3.3 m shed.
+        let m = Map::from_geojson(DOC).unwrap();
+        let (o, c) = (RuleOptions::default(), Catalog::builtin());
+        let bl2 = m.areas().iter().find(|a| a.id == "BL2").unwrap();
+        let b1 = m.areas().iter().find(|a| a.id == "B1").unwrap();
+        let roof = bl2.centroid();
+        let judge_at = |at: [f64; 2], footprint: &[[f64; 2]]| {
+            let s = Sighting {
+                object_class: "steel_shed",
+                at,
+                footprint: Some(footprint),
+            };
+            judge(&c, &m, &s, 600, &o)
+        };
+        // A 5.9 × 3.3 m shed at the centre, at an edge and in a corner of the recorded roof:
+        // new every time, and the verdict names the roof.
+        for (dx, dy) in [(0.0, 0.0), (16.0, 0.0), (-16.0, -13.0)] {
+            let at = [roof[0] + dx, roof[1] + dy];
+            match judge_at(at, &rect(at, 5.9, 3.3, 20.0)) {
+                Verdict::Violation { class, rule } => {
+                    assert_eq!(class, "illegal_structure");
+                    assert_eq!(rule.feature_id.as_deref(), Some("BL2"), "{}", rule.reason);
+                }
+                v => panic!("a shed at {dx}, {dy} on BL2: {v:?}"),
+            }
+        }
+        // The recorded shed, seen 0.8 m off (the geotag's error) and a little larger: legal.
+        let b = b1.centroid();
+        let at = [b[0] + 0.8, b[1] - 0.5];
+        match judge_at(at, &rect(at, 5.5, 3.8, 0.0)) {
+            Verdict::Legal(why) => assert!(
+                why.starts_with("recorded as baseline_structure B1"),
+                "{why}"
+            ),
+            v => panic!("{v:?}"),
+        }
+        // The recorded building seen whole (its roof detected as one structure): legal.
+        let at = [roof[0] + 1.0, roof[1] + 1.0];
+        assert!(
+            matches!(judge_at(at, &rect(at, 37.0, 32.0, 0.0)), Verdict::Legal(_)),
+            "{:?}",
+            judge_at(at, &rect(at, 37.0, 32.0, 0.0))
+        );
+        // A shed where nothing is recorded.
+        let away = at_geo(&m, 30.0043, 120.00405);
+        match judge_at(away, &rect(away, 5.0, 3.0, 0.0)) {
+            Verdict::Violation { rule, .. } => {
+                assert_eq!(rule.reason, "absent from baseline_structure")
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+
+    fn at_geo(m: &Map, lat: f64, lon: f64) -> [f64; 2] {
+        at(m, lat, lon)
+    }
+
+    #[test]
+    fn a_class_added_to_the_catalog_is_judged_by_its_rule() {
+        let mut c = Catalog::builtin();
+        let city = Catalog::from_toml(
+            "[[violation]]\nid = \"illegal_advertising\"\nservice_name = \"Illegal advertising\"\ndescription = \"d\"\njoin_radius_m = 10\n\
+             [[object]]\nclass = \"banner\"\nviolation = \"illegal_advertising\"\nheight_m = 1.5\n\
+             rule = { kind = \"outside_layer\", layer = \"construction_site\", margin_m = 0 }\n",
+        )
+        .unwrap();
+        c.violations.extend(city.violations);
+        c.objects.extend(city.objects);
+        let m = Map::from_geojson(DOC).unwrap();
+        let o = RuleOptions::default();
+        assert!(matches!(
+            judge(&c, &m, &seen("banner", at(&m, 30.0025, 120.0025)), 600, &o),
+            Verdict::Legal(_)
+        ));
+        match judge(
+            &c,
+            &m,
+            &seen("banner", at(&m, 30.000015, 120.0002)),
+            600,
+            &o,
+        ) {
+            Verdict::Violation { class, rule } => {
+                assert_eq!(class, "illegal_advertising");
+                assert_eq!(rule.reason, "lane L1: outside any construction site");
+            }
+            v => panic!("{v:?}"),
+        }
     }
 }
