@@ -188,22 +188,9 @@ pub struct HealthConfig {
 /// Errors reading a config.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML is wrong; the message names the key and the line.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// What and where.
-        message: String,
-    },
+    /// The file cannot be read, or its TOML is wrong (the message names the key and line).
+    #[error(transparent)]
+    File(#[from] argus_core::config::FileError),
     /// A value is out of range.
     #[error("{path}: {key}: {message}")]
     Invalid {
@@ -220,31 +207,18 @@ impl Config {
     /// Reads and checks a config file; relative paths written in it are resolved against its
     /// folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let mut c = Self::parse(&text, &shown)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() && !p.as_os_str().is_empty() {
-                *p = base.join(&*p);
-            }
-        };
+        let file = argus_core::config::ConfigFile::<Config>::read(path)?;
+        let mut c = Self::checked(file.value.clone(), &file.path)?;
+        let fix = |p: &mut PathBuf| file.resolve(p);
         // The default model folder is the project's, relative to where the agent runs; a model
         // written in the file is relative to the file.
-        let written = text
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|t| t.get("agent")?.get("model").cloned())
-            .is_some();
-        if written {
+        if file.written(&["agent", "model"]) {
             fix(&mut c.agent.model);
         }
         c.agent.map.as_mut().map(fix);
         c.agent.dem.as_mut().map(fix);
         c.agent.onnxruntime.as_mut().map(fix);
+        c.agent.classes.as_mut().map(fix);
         if let Some(m) = &mut c.mqtt {
             fix(&mut m.outbox);
             m.ca_file.as_mut().map(fix);
@@ -264,10 +238,11 @@ impl Config {
 
     /// Parses and checks config text; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
-        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        Self::checked(argus_core::config::parse(text, path)?, path)
+    }
+
+    /// Checks a parsed config's values.
+    fn checked(c: Config, path: &str) -> Result<Self, ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             path: path.into(),
             key: key.into(),

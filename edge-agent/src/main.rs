@@ -283,41 +283,29 @@ fn replay_cmd(flags: ReplayFlags) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,ort=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    // TLS to the broker uses rustls with the ring provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let r = match Cli::parse().command {
-        Command::Detect {
-            model,
-            coco,
-            images,
-            out,
-            threshold,
-            batch,
-            threads,
-        } => detect(model, coco, images, out, threshold, batch, threads),
-        Command::Eval {
-            coco,
-            detections,
-            out,
-            report_threshold,
-        } => eval(coco, detections, out, report_threshold),
-        Command::Replay(flags) => replay_cmd(flags),
-        Command::Run { config } => config::Config::load(&config)
-            .map_err(anyhow::Error::from)
-            .and_then(agent::run),
-    };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("edge-agent: error: {e:#}");
-            ExitCode::FAILURE
+    argus_core::cli::main("edge-agent", "info,ort=warn", || {
+        // TLS to the broker uses rustls with the ring provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        match Cli::parse().command {
+            Command::Detect {
+                model,
+                coco,
+                images,
+                out,
+                threshold,
+                batch,
+                threads,
+            } => detect(model, coco, images, out, threshold, batch, threads),
+            Command::Eval {
+                coco,
+                detections,
+                out,
+                report_threshold,
+            } => eval(coco, detections, out, report_threshold),
+            Command::Replay(flags) => replay_cmd(flags),
+            Command::Run { config } => config::Config::load(&config)
+                .map_err(anyhow::Error::from)
+                .and_then(agent::run),
         }
-    }
+    })
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use argus_core::clock;
 use argus_core::geodesy::GeoPoint;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, Query, RawQuery, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -254,7 +254,9 @@ async fn metrics(AxState(app): AxState<Shared>) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
-/// `?state=&unit=&category=&class=&limit=`.
+/// `?state=&unit=&category=&class=&bbox=&since=&cursor=&limit=`: `state` is a state or
+/// `open` / `closed`; `bbox` is `south,west,north,east` in degrees; `since` an RFC 3339 time
+/// (opened then or later); `cursor` the previous page's (its `Link: <…>; rel="next"`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Filter {
@@ -262,6 +264,9 @@ struct Filter {
     unit: Option<String>,
     category: Option<String>,
     class: Option<String>,
+    bbox: Option<String>,
+    since: Option<String>,
+    cursor: Option<String>,
     limit: Option<usize>,
 }
 
@@ -269,27 +274,112 @@ fn parse_state(s: &str) -> ApiResult<State> {
     State::parse(s).ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")))
 }
 
+fn bad(what: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, what)
+}
+
+/// `south,west,north,east`, finite, in range, south ≤ north and west ≤ east.
+fn parse_bbox(s: &str) -> ApiResult<[f64; 4]> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(format!("bbox {s:?}: four numbers, south,west,north,east")))?;
+    match v[..] {
+        [south, west, north, east]
+            if v.iter().all(|x| x.is_finite())
+                && (-90.0..=90.0).contains(&south)
+                && (-90.0..=90.0).contains(&north)
+                && (-180.0..=180.0).contains(&west)
+                && (-180.0..=180.0).contains(&east)
+                && south <= north
+                && west <= east =>
+        {
+            Ok([south, west, north, east])
+        }
+        _ => Err(bad(format!(
+            "bbox {s:?}: south,west,north,east in degrees, south ≤ north, west ≤ east"
+        ))),
+    }
+}
+
 /// The tickets a filter asks for, filtered in the store before the limit: the store's filter
 /// and the limit.
 fn filtered(f: Filter) -> ApiResult<(TicketFilter, usize)> {
+    let (state, open) = match f.state.as_deref() {
+        None => (None, None),
+        Some("open") => (None, Some(true)),
+        Some("closed") => (None, Some(false)),
+        Some(s) => (Some(parse_state(s)?), None),
+    };
     let filter = TicketFilter {
-        state: f.state.as_deref().map(parse_state).transpose()?,
+        state,
+        open,
         unit: f.unit,
         category: f.category,
         class: f.class,
+        bbox: f.bbox.as_deref().map(parse_bbox).transpose()?,
+        since: f
+            .since
+            .as_deref()
+            .map(|t| {
+                argus_core::clock::parse_rfc3339(t)
+                    .ok_or_else(|| bad(format!("since {t:?}: an RFC 3339 time")))
+            })
+            .transpose()?,
+        after: f
+            .cursor
+            .as_deref()
+            .map(|c| {
+                crate::store::Cursor::parse(c)
+                    .ok_or_else(|| bad(format!("cursor {c:?}: not one this API gave")))
+            })
+            .transpose()?,
         ..TicketFilter::default()
     };
-    Ok((filter, f.limit.unwrap_or(1000).min(10_000)))
+    Ok((filter, f.limit.unwrap_or(1000).clamp(1, 10_000)))
 }
 
 async fn tickets(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     Query(f): Query<Filter>,
 ) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
     let (filter, limit) = filtered(f)?;
-    read_json(&app, move |s| s.tickets(&filter, limit)).await
+    // A full page may have a next one: its link carries the query with the last ticket's
+    // cursor.
+    let (body, next) = read(&app, move |s| {
+        let page = s.tickets(&filter, limit)?;
+        let next = (page.len() == limit)
+            .then(|| page.last().map(crate::store::Cursor::after))
+            .flatten();
+        let body = serde_json::to_vec(&page).map_err(|e| StoreError::Corrupt {
+            table: "tickets",
+            what: format!("cannot serialise: {e}"),
+        })?;
+        Ok((body, next))
+    })
+    .await?;
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(c) = next {
+        let rest: Vec<&str> = query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| !kv.is_empty() && !kv.starts_with("cursor="))
+            .collect();
+        let mut q = rest.join("&");
+        if !q.is_empty() {
+            q.push('&');
+        }
+        let link = format!("</api/v1/tickets?{q}cursor={}>; rel=\"next\"", c.encode());
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, v);
+        }
+    }
+    Ok(response)
 }
 
 async fn review(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Response> {

@@ -189,22 +189,9 @@ fn default_client_id() -> String {
 /// A config that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Unreadable file.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Bad TOML or an unknown key.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// The parser's message (names the key and line).
-        message: String,
-    },
+    /// An unreadable file, bad TOML or an unknown key (the message names the key and line).
+    #[error(transparent)]
+    File(#[from] argus_core::config::FileError),
     /// Keys that parse but do not fit together.
     #[error("{0}")]
     Invalid(String),
@@ -213,29 +200,15 @@ pub enum ConfigError {
 impl Config {
     /// Reads a config file; relative paths in it are taken from its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
+        let file = argus_core::config::ConfigFile::<Config>::read(path)?;
+        let mut c = file.value.clone();
+        let base = &file.base;
+        let fix = |p: &mut PathBuf| file.resolve(p);
         c.district.as_mut().map(fix);
         c.tokens.as_mut().map(fix);
         c.classes.as_mut().map(fix);
         // Intake takes every violation of the catalog unless `[intake] classes` says otherwise.
-        let listed = toml::from_str::<toml::Table>(&text)
-            .ok()
-            .and_then(|t| t.get("intake")?.get("classes").cloned())
-            .is_some();
-        c.intake.classes_listed = listed;
+        c.intake.classes_listed = file.written(&["intake", "classes"]);
         c.mqtt.password_file.as_mut().map(fix);
         c.mqtt.ca_file.as_mut().map(fix);
         c.mqtt.credentials.as_mut().map(fix);

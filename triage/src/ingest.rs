@@ -11,12 +11,12 @@ use argus_core::geodesy::{GeoPoint, haversine_m};
 use argus_core::hit::Hit;
 use serde_json::json;
 
+use crate::ticket::{Audit, HitFacts, Ticket};
+
 use crate::check::{Checked, check};
 pub use crate::check::{HitRejection, Limits, MAX_PAYLOAD, topic_agent};
 use crate::engine::{Placement, Routing, Rules, State, TicketIndex, areas_within, cells_within};
-use crate::store::{
-    AuditEvent, BatchView, Effect, NewDeadLetter, Sighting, Store, StoreError, Ticket,
-};
+use crate::store::{AuditEvent, BatchView, Effect, NewDeadLetter, Sighting, Store, StoreError};
 
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,17 +98,6 @@ pub struct Ingest {
     feed: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
-/// The inverse-variance mean of two positions with 90 % radii, and its radius.
-fn fuse(a: (f64, f64, f64), b: (f64, f64, f64)) -> (f64, f64, f64) {
-    let w = |r: f64| 1.0 / r.max(0.1).powi(2);
-    let (wa, wb) = (w(a.2), w(b.2));
-    (
-        (a.0 * wa + b.0 * wb) / (wa + wb),
-        (a.1 * wa + b.1 * wb) / (wa + wb),
-        1.0 / (wa + wb).sqrt(),
-    )
-}
-
 /// What an update needs to know of the hit it updates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FirstHit {
@@ -168,17 +157,6 @@ fn dead_letter(topic: &str, reason: &HitRejection, payload: &[u8], at: f64) -> N
     }
 }
 
-fn event(ticket_id: &str, at: f64, event: &str, detail: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        seq: 0,
-        ticket_id: ticket_id.into(),
-        at,
-        actor: "triage".into(),
-        event: event.into(),
-        detail,
-    }
-}
-
 /// One batch's placement, inside its transaction: the tickets around its hits as the
 /// database has them, and what the batch has done to them so far.
 struct Batch<'a, 'v> {
@@ -204,7 +182,10 @@ impl Batch<'_, '_> {
 
     /// Decides one new hit's effect and updates the index; an update that cannot be its first
     /// hit's is refused.
-    fn place(&mut self, checked: Checked) -> Result<Result<Effect, HitRejection>, StoreError> {
+    fn place(
+        &mut self,
+        checked: Checked,
+    ) -> Result<Result<(Change, Effect), HitRejection>, StoreError> {
         let now = self.now;
         let Checked {
             hit,
@@ -252,8 +233,16 @@ impl Batch<'_, '_> {
                 .index
                 .place(&category, at, radius, now, self.rules.recurrence_window_s),
         };
-        let mut events = Vec::new();
-        let ticket = match placement {
+        let facts = HitFacts {
+            hit_id: &hit.hit_id,
+            agent_id: &hit.agent_id,
+            class: &hit.class,
+            score: hit.score,
+            at,
+            uncertainty_m: hit.position.uncertainty_m,
+            observed_at: observed,
+        };
+        let (ticket, change, audit) = match placement {
             Placement::Join(id) => {
                 let mut t = match self.touched.remove(&id) {
                     Some(t) => t,
@@ -262,78 +251,29 @@ impl Batch<'_, '_> {
                         what: format!("indexed ticket {id} is not stored"),
                     })?,
                 };
-                let (lat, lon, u) = fuse(
-                    (t.lat, t.lon, t.uncertainty_m),
-                    (at.lat, at.lon, hit.position.uncertainty_m),
-                );
-                (t.lat, t.lon, t.uncertainty_m) = (lat, lon, u);
-                if original.is_none() {
-                    t.sightings += 1;
-                }
-                t.best_score = t.best_score.max(hit.score);
-                t.min_score = t.min_score.min(hit.score);
-                t.first_observed_at = t.first_observed_at.min(observed);
-                events.push(event(
-                    &t.ticket_id,
-                    now,
-                    if original.is_some() {
-                        "sighting_update"
-                    } else {
-                        "sighting"
-                    },
-                    json!({"hit_id": hit.hit_id, "agent_id": hit.agent_id, "score": hit.score}),
-                ));
-                if t.state == State::New
-                    && self
-                        .rules
-                        .dispatches(t.best_score, t.sightings, t.min_score)
-                {
-                    dispatch(self.rules, &mut t, now, &mut events);
-                }
-                t
+                let audit = t.join(&facts, original.is_some(), self.rules, now);
+                let audit = audit.iter().map(|a| a.record(&id, now, ENGINE)).collect();
+                (t, Change::Joined, audit)
             }
             Placement::Open { recurs } => {
                 let ticket_id = uuid::Uuid::now_v7().to_string();
-                let (unit, grid_cell) = self.routing.route(at);
-                let mut t = Ticket {
-                    ticket_id: ticket_id.clone(),
-                    category: category.clone(),
-                    class: hit.class.clone(),
-                    state: State::New,
-                    lat: at.lat,
-                    lon: at.lon,
-                    uncertainty_m: hit.position.uncertainty_m,
-                    unit,
-                    grid_cell,
-                    sightings: 1,
-                    best_score: hit.score,
-                    min_score: hit.score,
-                    review: true,
-                    opened_at: now,
-                    state_since: now,
-                    due_at: self.rules.sla.due(State::New, now),
-                    first_observed_at: observed,
-                    recurs: recurs.clone(),
-                    breached: false,
-                    version: 0,
-                };
-                events.push(event(
-                    &ticket_id,
+                let route = self.routing.route(at);
+                let (t, audit) = Ticket::open(
+                    ticket_id.clone(),
+                    &facts,
+                    route,
+                    recurs.clone(),
+                    self.rules,
                     now,
-                    "opened",
-                    json!({"hit_id": hit.hit_id, "category": category, "unit": t.unit,
-                           "grid_cell": t.grid_cell, "recurs": recurs}),
-                ));
+                );
+                let mut audit: Vec<AuditEvent> = audit
+                    .iter()
+                    .map(|a| a.record(&ticket_id, now, ENGINE))
+                    .collect();
                 if let Some(old) = &recurs {
-                    events.push(event(old, now, "recurred", json!({"ticket_id": ticket_id})));
+                    audit.push(Audit::Recurred { ticket_id }.record(old, now, ENGINE));
                 }
-                if self
-                    .rules
-                    .dispatches(t.best_score, t.sightings, t.min_score)
-                {
-                    dispatch(self.rules, &mut t, now, &mut events);
-                }
-                t
+                (t, Change::Opened, audit)
             }
         };
         self.index.put(ticket.placed());
@@ -348,29 +288,27 @@ impl Batch<'_, '_> {
                 uncertainty_m: hit.position.uncertainty_m,
             },
         );
-        Ok(Ok(Effect {
-            sighting: sighting(&hit, &ticket.ticket_id, observed, now, stored),
-            ticket,
-            events,
-            evidence: Some(jpeg),
-        }))
+        Ok(Ok((
+            change,
+            Effect {
+                sighting: sighting(&hit, &ticket.ticket_id, observed, now, stored),
+                ticket,
+                events: audit,
+                evidence: Some(jpeg),
+            },
+        )))
     }
 }
 
-/// Sends a ticket out on the rules' say.
-fn dispatch(rules: &Rules, t: &mut Ticket, now: f64, events: &mut Vec<AuditEvent>) {
-    t.state = State::Dispatched;
-    t.breached = false;
-    t.review = false;
-    t.state_since = now;
-    t.due_at = rules.sla.due(State::Dispatched, now);
-    events.push(event(
-        &t.ticket_id,
-        now,
-        "dispatched",
-        json!({"by": "rule", "unit": t.unit, "best_score": t.best_score, "sightings": t.sightings}),
-    ));
+/// Whether a hit opened its ticket or joined one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Opened,
+    Joined,
 }
+
+/// The actor of the engine's own audit events.
+const ENGINE: &str = "triage";
 
 impl Ingest {
     /// Starts over a store. It keeps no tickets of its own: each batch reads those around its
@@ -549,11 +487,11 @@ impl Ingest {
                     Ok(c) => batch.place(c)?,
                 };
                 match refused {
-                    Ok(effect) => {
-                        let outcome = if effect.events.iter().any(|e| e.event == "opened") {
-                            Outcome::Opened(effect.ticket.ticket_id.clone())
-                        } else {
-                            Outcome::Joined(effect.ticket.ticket_id.clone())
+                    Ok((change, effect)) => {
+                        let id = effect.ticket.ticket_id.clone();
+                        let outcome = match change {
+                            Change::Opened => Outcome::Opened(id),
+                            Change::Joined => Outcome::Joined(id),
                         };
                         outcomes.push((outcome, Some(effect.sighting.hit_id.clone())));
                         events.extend(effect.events.iter().cloned());
@@ -595,22 +533,13 @@ impl Ingest {
                 .store
                 .ticket(ticket_id)?
                 .ok_or_else(|| ChangeError::NotFound(ticket_id.into()))?;
-            if !t.state.can_become(to) {
-                return Err(ChangeError::NotAllowed { from: t.state, to });
-            }
-            let from = t.state;
-            t.state = to;
-            t.state_since = now;
-            t.due_at = self.rules.sla.due(to, now);
-            t.review = false;
-            t.breached = false;
-            let mut ev = event(
-                ticket_id,
-                now,
-                "transition",
-                json!({"from": from.as_str(), "to": to.as_str(), "note": note}),
-            );
-            ev.actor = actor.into();
+            let ev = t
+                .transition(to, note, &self.rules, now)
+                .map_err(|e| ChangeError::NotAllowed {
+                    from: e.from,
+                    to: e.to,
+                })?
+                .record(ticket_id, now, actor);
             match self.store.put_ticket(&t, std::slice::from_ref(&ev)) {
                 Ok(()) => {
                     t.version += 1;
@@ -633,36 +562,16 @@ impl Ingest {
         actor: &str,
         now: f64,
     ) -> Result<Ticket, StoreError> {
-        let (unit, grid_cell) = self.routing.route(at);
-        let mut t = Ticket {
-            ticket_id: uuid::Uuid::now_v7().to_string(),
-            category: self.rules.category(class),
-            class: class.into(),
-            state: State::New,
-            lat: at.lat,
-            lon: at.lon,
-            uncertainty_m: 0.0,
-            unit,
-            grid_cell,
-            sightings: 0,
-            best_score: 0.0,
-            min_score: 0.0,
-            review: true,
-            opened_at: now,
-            state_since: now,
-            due_at: self.rules.sla.due(State::New, now),
-            first_observed_at: now,
-            recurs: None,
-            breached: false,
-            version: 0,
-        };
-        let mut ev = event(
-            &t.ticket_id,
+        let (mut t, audit) = Ticket::file(
+            uuid::Uuid::now_v7().to_string(),
+            class,
+            at,
+            self.routing.route(at),
+            description,
+            &self.rules,
             now,
-            "opened",
-            json!({"filed": true, "description": description, "unit": t.unit}),
         );
-        ev.actor = actor.into();
+        let ev = audit.record(&t.ticket_id, now, actor);
         self.store.put_ticket(&t, std::slice::from_ref(&ev))?;
         t.version = 1;
         self.publish(&[ev]);
@@ -673,16 +582,7 @@ impl Ingest {
     /// stage, how late), claimed in the store so that of several instances sweeping at once
     /// one reports it. Returns the tickets it reported.
     pub fn sweep(&mut self, now: f64) -> Result<Vec<Ticket>, StoreError> {
-        let breach = |t: &Ticket| {
-            let due = t.due_at.unwrap_or(now);
-            event(
-                &t.ticket_id,
-                now,
-                "sla_breach",
-                json!({"stage": t.state.as_str(), "due_at": clock::rfc3339(due), "late_s": now - due,
-                       "unit": t.unit}),
-            )
-        };
+        let breach = |t: &Ticket| t.breach(now).record(&t.ticket_id, now, ENGINE);
         let late = self.store.claim_overdue(now, 1000, &breach)?;
         for t in &late {
             self.publish(&[breach(t)]);

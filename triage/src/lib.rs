@@ -3,7 +3,8 @@
 //! its SLA clock.
 //!
 //! - [`api`]: the HTTP API and Open311, behind [`auth`]'s bearer tokens.
-//! - [`engine`]: the decisions (which ticket a hit joins, dispatch or review, routing, SLA).
+//! - [`engine`]: the decisions (which ticket a hit joins, dispatch or review, routing, SLA);
+//!   [`ticket`]: the ticket and every change to it, each with its typed audit event (pure).
 //! - [`store`]: durable state (SQLite by default) — hits by id, tickets, an append-only audit
 //!   log, evidence by content hash, dead letters.
 //! - [`ingest`]: one hit message in, exactly one effect out; [`mqtt`]: hits from the broker,
@@ -26,3 +27,4 @@ pub mod service;
 pub mod store;
 #[cfg(feature = "testsuite")]
 pub mod testing;
+pub mod ticket;

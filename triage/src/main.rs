@@ -146,22 +146,11 @@ fn serve(flags: Flags) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let r = match Cli::parse().command {
-        Command::Serve(flags) => serve(flags),
-        Command::BrokerConfig(flags) => broker_config(flags),
-    };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("triage: error: {e:#}");
-            ExitCode::FAILURE
+    argus_core::cli::main("triage", "info", || {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        match Cli::parse().command {
+            Command::Serve(flags) => serve(flags),
+            Command::BrokerConfig(flags) => broker_config(flags),
         }
-    }
+    })
 }

@@ -43,7 +43,11 @@ fn ingest(open: &Open) -> Ingest {
 
 type Scenario = fn(&Open);
 
-const SUITE: [(&str, Scenario); 9] = [
+const SUITE: [(&str, Scenario); 10] = [
+    (
+        "lists",
+        lists_are_filtered_before_the_limit_and_page_by_cursor,
+    ),
     (
         "poison",
         poison_hits_are_dead_letters_and_the_good_ones_around_them_are_stored,
@@ -534,4 +538,68 @@ fn a_message_the_store_refuses_is_split_off_as_a_dead_letter(open: &Open) {
         "{}",
         dead[0].reason
     );
+}
+
+fn lists_are_filtered_before_the_limit_and_page_by_cursor(open: &Open) {
+    let mut ing = ingest(open);
+    // 30 piles 1 km apart, each its own ticket: 20 opened together (one instant: ties), 10 a
+    // minute later; every third one far to the east.
+    let t0 = 1_779_876_000.0;
+    for k in 0..30 {
+        let mut h = hit(
+            &format!("list-{k}"),
+            "dock-1",
+            "construction_waste",
+            30.5 + 0.01 * f64::from(k),
+            0.9,
+        );
+        if k % 3 == 0 {
+            h.position.lon = 122.0;
+        }
+        let now = if k < 20 { t0 } else { t0 + 60.0 };
+        let m = msg(&h);
+        ing.take(&[(m.0.as_str(), m.1.as_slice())], now).unwrap();
+    }
+    let store = ing.store();
+    // Every page is full, none repeats a ticket, and together they are the list.
+    let mut f = TicketFilter::default();
+    let mut seen: Vec<(f64, String)> = Vec::new();
+    loop {
+        let page = store.tickets(&f, 7).unwrap();
+        assert!(
+            page.len() == 7 || seen.len() + page.len() == 30,
+            "{}",
+            page.len()
+        );
+        seen.extend(page.iter().map(|t| (t.opened_at, t.ticket_id.clone())));
+        match page.last() {
+            Some(last) if page.len() == 7 => f.after = Some(store::Cursor::after(last)),
+            _ => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "newest first, ties by id, no repeats");
+    // Filters apply before the limit: a bbox around the eastern ten, the ones since t0 + 30 s.
+    let east = TicketFilter {
+        bbox: Some([30.0, 121.5, 31.0, 122.5]),
+        open: Some(true),
+        ..TicketFilter::default()
+    };
+    let page = store.tickets(&east, 5).unwrap();
+    assert_eq!(page.len(), 5);
+    assert!(page.iter().all(|t| (t.lon - 122.0).abs() < 1e-6));
+    assert_eq!(store.tickets(&east, 100).unwrap().len(), 10);
+    let late = TicketFilter {
+        since: Some(t0 + 30.0),
+        ..TicketFilter::default()
+    };
+    assert_eq!(store.tickets(&late, 100).unwrap().len(), 10);
+    let closed = TicketFilter {
+        open: Some(false),
+        ..TicketFilter::default()
+    };
+    assert!(store.tickets(&closed, 100).unwrap().is_empty());
 }

@@ -1,6 +1,7 @@
 //! The pure core of Argus: everything about where things are, with no native dependency.
 //!
-//! - [`clock`]: RFC 3339 timestamps and DJI date-time lines.
+//! - [`clock`]: RFC 3339 timestamps and DJI date-time lines; [`config`]: reading a service's
+//!   TOML config file.
 //! - [`geodesy`]: WGS84 ⇄ a local east-north-up tangent plane anchored at an origin.
 //! - [`camera`]: pinhole intrinsics with optional radial distortion, and camera poses in DJI's
 //!   angle convention (yaw clockwise from true north, pitch 0 = horizon, −90 = nadir).
@@ -33,7 +34,10 @@
 pub mod broker;
 pub mod camera;
 pub mod catalog;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod dem;
 pub mod detect;
 pub mod geodesy;

@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::engine::{Placed, State};
 pub use crate::ingest::FirstHit;
+pub use crate::ticket::Ticket;
 
 /// Which tickets a list asks for; `None` matches all.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,6 +42,128 @@ pub struct TicketFilter {
     pub review: Option<bool>,
     /// Open (new, dispatched, in progress, resolved) or closed.
     pub open: Option<bool>,
+    /// Within `[south, west, north, east]`, degrees.
+    pub bbox: Option<[f64; 4]>,
+    /// Opened at or after, Unix seconds.
+    pub since: Option<f64>,
+    /// After this ticket in the list's order (newest first): the previous page's cursor.
+    pub after: Option<Cursor>,
+}
+
+/// A place in the ticket list (newest first, ties by id): the last ticket of a page, from
+/// which the next page goes on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    /// The ticket's `opened_at`.
+    pub opened_at: f64,
+    /// Its id.
+    pub ticket_id: String,
+}
+
+impl Cursor {
+    /// The cursor after `t`.
+    pub fn after(t: &Ticket) -> Self {
+        Self {
+            opened_at: t.opened_at,
+            ticket_id: t.ticket_id.clone(),
+        }
+    }
+
+    /// The opaque text a client hands back: the time's exact bits and the id.
+    pub fn encode(&self) -> String {
+        format!("{:016x}.{}", self.opened_at.to_bits(), self.ticket_id)
+    }
+
+    /// Reads [`Cursor::encode`]'s text; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (bits, id) = s.split_once('.')?;
+        let opened_at = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        (bits.len() == 16 && opened_at.is_finite() && id_ok).then(|| Self {
+            opened_at,
+            ticket_id: id.to_string(),
+        })
+    }
+}
+
+/// A value bound to a list query.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Text(String),
+    Real(f64),
+    Bool(bool),
+    Int(i64),
+}
+
+/// The ticket list as SQL: only the filters asked for (so the planner can use the indexes,
+/// among them the partial index of open tickets by unit), newest first, ties by id, the limit
+/// last. `placeholder(n)` spells the n-th parameter (`?n` for SQLite, `$n` for PostgreSQL).
+pub(crate) fn list_query(
+    f: &TicketFilter,
+    limit: usize,
+    placeholder: impl Fn(usize) -> String,
+) -> (String, Vec<Param>) {
+    let mut params = Vec::new();
+    let mut bind = |p: Param| {
+        params.push(p);
+        placeholder(params.len())
+    };
+    let mut conds: Vec<String> = Vec::new();
+    if let Some(s) = f.state {
+        conds.push(format!("state = {}", bind(Param::Text(s.as_str().into()))));
+    }
+    for (column, value) in [
+        ("unit", &f.unit),
+        ("category", &f.category),
+        ("class", &f.class),
+    ] {
+        if let Some(v) = value {
+            conds.push(format!("{column} = {}", bind(Param::Text(v.clone()))));
+        }
+    }
+    if let Some(r) = f.review {
+        conds.push(format!("review = {}", bind(Param::Bool(r))));
+    }
+    match f.open {
+        // Spelled as the partial indexes spell it, so that they serve.
+        Some(true) => conds.push(format!("state IN ({})", open_states_sql())),
+        Some(false) => conds.push(format!("state NOT IN ({})", open_states_sql())),
+        None => {}
+    }
+    if let Some([south, west, north, east]) = f.bbox {
+        conds.push(format!(
+            "lat >= {} AND lat <= {} AND lon >= {} AND lon <= {}",
+            bind(Param::Real(south)),
+            bind(Param::Real(north)),
+            bind(Param::Real(west)),
+            bind(Param::Real(east))
+        ));
+    }
+    if let Some(t) = f.since {
+        conds.push(format!("opened_at >= {}", bind(Param::Real(t))));
+    }
+    if let Some(c) = &f.after {
+        let (t1, t2, id) = (
+            bind(Param::Real(c.opened_at)),
+            bind(Param::Real(c.opened_at)),
+            bind(Param::Text(c.ticket_id.clone())),
+        );
+        conds.push(format!(
+            "(opened_at < {t1} OR (opened_at = {t2} AND ticket_id < {id}))"
+        ));
+    }
+    let mut sql = format!("SELECT {} FROM tickets", ticket_columns!());
+    if !conds.is_empty() {
+        sql += " WHERE ";
+        sql += &conds.join(" AND ");
+    }
+    let limit = bind(Param::Int(limit.min(i64::MAX as usize) as i64));
+    sql += &format!(" ORDER BY opened_at DESC, ticket_id DESC LIMIT {limit}");
+    (sql, params)
 }
 
 /// The open states as an SQL list (`'new', …`), for `state IN (…)`.
@@ -232,67 +355,6 @@ impl StoreError {
     }
 }
 
-/// A ticket as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ticket {
-    /// Its id (UUID v7).
-    pub ticket_id: String,
-    /// Its category.
-    pub category: String,
-    /// The hit class that opened it.
-    pub class: String,
-    /// Lifecycle stage.
-    pub state: State,
-    /// Latitude, degrees: the sightings' inverse-variance weighted mean.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lon: f64,
-    /// 90 % radius of that mean, metres.
-    pub uncertainty_m: f64,
-    /// The responsible unit (jurisdiction), when the position falls in one.
-    pub unit: Option<String>,
-    /// The grid cell.
-    pub grid_cell: Option<String>,
-    /// Distinct sightings (a track's later update is not another sighting).
-    pub sightings: u32,
-    /// Best sighting score.
-    pub best_score: f32,
-    /// Lowest sighting score.
-    pub min_score: f32,
-    /// Waiting for a person's review before dispatch.
-    pub review: bool,
-    /// When it was opened, Unix seconds.
-    pub opened_at: f64,
-    /// When its current stage began.
-    pub state_since: f64,
-    /// When its current stage is due (SLA), if a clock runs.
-    pub due_at: Option<f64>,
-    /// The earliest sighting's observation time.
-    pub first_observed_at: f64,
-    /// The closed ticket of the same violation that this one follows, if it came back.
-    pub recurs: Option<String>,
-    /// Its current stage's deadline has passed (reported once, by an `sla_breach` event).
-    pub breached: bool,
-    /// How many times it was written (0: not yet stored). A write names the version it read,
-    /// and fails if another came first.
-    pub version: i64,
-}
-
-impl Ticket {
-    /// Where the ticket index keeps it.
-    pub fn placed(&self) -> Placed {
-        Placed {
-            ticket_id: self.ticket_id.clone(),
-            category: self.category.clone(),
-            at: argus_core::geodesy::GeoPoint {
-                lat: self.lat,
-                lon: self.lon,
-            },
-            closed_at: (!self.state.is_open()).then_some(self.state_since),
-        }
-    }
-}
-
 /// One sighting as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sighting {
@@ -388,3 +450,47 @@ pub struct NewDeadLetter {
 
 /// Bytes of a dead letter's payload kept.
 pub const DEAD_LETTER_KEEP: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_lists_are_spelled_as_their_partial_indexes() {
+        let (sql, params) = list_query(
+            &TicketFilter {
+                unit: Some("U07".into()),
+                open: Some(true),
+                ..TicketFilter::default()
+            },
+            50,
+            |n| format!("${n}"),
+        );
+        let open = format!("state IN ({})", open_states_sql());
+        assert!(sql.contains(&open), "{sql}");
+        assert_eq!(params, [Param::Text("U07".into()), Param::Int(50)]);
+        for migrations in [sqlite::MIGRATIONS, postgres::MIGRATIONS] {
+            let last = migrations.last().unwrap();
+            assert!(last.contains(&format!("WHERE {open}")), "{last}");
+        }
+    }
+
+    #[test]
+    fn cursors_read_back_exactly_and_refuse_anything_else() {
+        let c = Cursor {
+            opened_at: 1_780_000_000.123_456_7,
+            ticket_id: "T-0001".into(),
+        };
+        assert_eq!(Cursor::parse(&c.encode()), Some(c));
+        for bad in [
+            "",
+            "x.T1",
+            "7ff8000000000000.T1",
+            "0000000000000000.",
+            "0000000000000000.a b",
+            "00.T1",
+        ] {
+            assert_eq!(Cursor::parse(bad), None, "{bad:?}");
+        }
+    }
+}

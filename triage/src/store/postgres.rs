@@ -13,7 +13,7 @@ use super::{
 use crate::engine::{Placed, State, cell_key};
 
 /// Migrations, in order; `argus_schema.version` counts those applied.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE tickets (
     ticket_id TEXT PRIMARY KEY,
@@ -91,6 +91,11 @@ CREATE TABLE dead_letters (
      ALTER TABLE tickets ADD COLUMN cell BIGINT; \
      UPDATE tickets SET cell = floor(lat / 0.0005)::BIGINT * 1000000 + floor(lon / 0.0005)::BIGINT; \
      CREATE INDEX tickets_cell ON tickets (cell);",
+    // Operators list the open tickets of their unit, newest first, in pages (see SQLite's).
+    "CREATE INDEX tickets_open_unit ON tickets (unit, opened_at, ticket_id) \
+     WHERE state IN ('new', 'dispatched', 'in_progress', 'resolved'); \
+     CREATE INDEX tickets_open ON tickets (opened_at, ticket_id) \
+     WHERE state IN ('new', 'dispatched', 'in_progress', 'resolved');",
 ];
 
 const TICKET_COLUMNS: &str = ticket_columns!();
@@ -564,29 +569,21 @@ impl Store for Postgres {
     }
 
     fn tickets(&mut self, f: &TicketFilter, limit: usize) -> Result<Vec<Ticket>, StoreError> {
-        self.db()?
-            .query(
-                &format!(
-                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE ($1::TEXT IS NULL OR state = $1) \
-                     AND ($2::TEXT IS NULL OR unit = $2) AND ($3::TEXT IS NULL OR category = $3) \
-                     AND ($4::TEXT IS NULL OR class = $4) AND ($5::BOOL IS NULL OR review = $5) \
-                     AND ($7::BOOL IS NULL OR (state IN ({})) = $7) \
-                     ORDER BY opened_at DESC LIMIT $6",
-                    super::open_states_sql()
-                ),
-                &[
-                    &f.state.map(State::as_str),
-                    &f.unit,
-                    &f.category,
-                    &f.class,
-                    &f.review,
-                    &(limit.min(i64::MAX as usize) as i64),
-                    &f.open,
-                ],
-            )?
-            .iter()
-            .map(ticket)
-            .collect()
+        let (sql, params) = super::list_query(f, limit, |n| format!("${n}"));
+        let values: Vec<Box<dyn ::postgres::types::ToSql + Sync>> = params
+            .into_iter()
+            .map(|p| -> Box<dyn ::postgres::types::ToSql + Sync> {
+                match p {
+                    super::Param::Text(s) => Box::new(s),
+                    super::Param::Real(v) => Box::new(v),
+                    super::Param::Bool(b) => Box::new(b),
+                    super::Param::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ::postgres::types::ToSql + Sync)> =
+            values.iter().map(|v| v.as_ref()).collect();
+        self.db()?.query(&sql, &refs)?.iter().map(ticket).collect()
     }
 
     fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
