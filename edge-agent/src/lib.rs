@@ -2,6 +2,16 @@
 //! OSD) fed to the pure analysis of `argus-analysis` with `argus-infer`'s ONNX detector, the
 //! durable outbox and MQTT publisher, health and metrics, and the analysts' evaluation tools.
 //! The `edge-agent` binary is a thin command line over it.
+//!
+//! ```no_run
+//! use argus_edge_agent::config::Config;
+//!
+//! // What `edge-agent run --config agent.toml` does: every `[[source]]` analysed, its hits
+//! // kept in the outbox until triage's receipt says they are stored.
+//! let cfg = Config::load("agent.toml".as_ref())?;
+//! argus_edge_agent::agent::run(cfg)?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 pub mod agent;
 pub mod coco;

@@ -124,6 +124,30 @@ async fn change<T: Send + 'static>(
     })
 }
 
+/// A handler that panics (feature `testsuite`: tests show it costs only its own request).
+#[cfg(feature = "testsuite")]
+async fn testsuite_panic() -> &'static str {
+    panic!("a test-only handler panicked")
+}
+
+/// A read that panics on its reader thread (feature `testsuite`).
+#[cfg(feature = "testsuite")]
+async fn testsuite_panic_read(AxState(app): AxState<Shared>) -> ApiResult<Response> {
+    read_json(&app, |_| -> Result<(), StoreError> {
+        panic!("a test-only read panicked")
+    })
+    .await
+}
+
+/// A change that panics holding the ingest's lock (feature `testsuite`).
+#[cfg(feature = "testsuite")]
+async fn testsuite_panic_change(AxState(app): AxState<Shared>) -> ApiResult<&'static str> {
+    change(&app, |_| -> &'static str {
+        panic!("a test-only change panicked")
+    })
+    .await
+}
+
 /// Reads through the read pool.
 async fn read<T: Send + 'static>(
     app: &Shared,
@@ -162,7 +186,8 @@ pub fn router(app: Shared) -> Router {
     for path in dashboard::asset_paths() {
         r = r.route(path, get(move || async move { dashboard::asset(path) }));
     }
-    r.route("/health", get(health))
+    let r = r
+        .route("/health", get(health))
         .route("/api/v1/basemap", get(basemap))
         .route("/metrics", get(metrics))
         .route("/api/v1/tickets", get(tickets))
@@ -177,8 +202,16 @@ pub fn router(app: Shared) -> Router {
             "/open311/v2/requests.json",
             get(requests).post(file_request),
         )
-        .route("/open311/v2/requests/{file}", get(request))
-        .layer(axum::middleware::from_fn(security_headers))
+        .route("/open311/v2/requests/{file}", get(request));
+    #[cfg(feature = "testsuite")]
+    let r = r
+        .route("/api/v1/testsuite/panic", get(testsuite_panic))
+        .route("/api/v1/testsuite/panic-read", get(testsuite_panic_read))
+        .route(
+            "/api/v1/testsuite/panic-change",
+            get(testsuite_panic_change),
+        );
+    r.layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
 }
 

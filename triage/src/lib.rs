@@ -9,6 +9,18 @@
 //!   log, evidence by content hash, dead letters.
 //! - [`ingest`]: one hit message in, exactly one effect out; [`mqtt`]: hits from the broker,
 //!   acknowledged only once stored.
+//!
+//! ```no_run
+//! use argus_triage::config::Config;
+//! use argus_triage::service::Service;
+//!
+//! // What `triage serve --config triage.toml` does: the store, the broker (embedded unless
+//! // `[mqtt] url` names one), the ingest, the SLA sweeper and the HTTP API.
+//! let service = Service::start(Config::load("triage.toml".as_ref())?)?;
+//! println!("tickets at http://{}/api/v1/tickets", service.http_addr());
+//! service.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 pub mod acl;

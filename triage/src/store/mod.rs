@@ -301,6 +301,9 @@ pub enum StoreError {
     /// The server cannot be reached now.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A read failed without an answer (it panicked on its reader thread; the log says why).
+    #[error("a read failed: {0}")]
+    Failed(String),
     /// The database was written by a newer build.
     #[error("database schema version {found} is newer than this build's {supported}")]
     TooNew {

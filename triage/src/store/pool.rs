@@ -75,7 +75,7 @@ impl Pool {
             .await
             .map_err(|_| StoreError::Unavailable("the readers have stopped".into()))?;
         rx.await
-            .map_err(|_| StoreError::Unavailable("a read failed (see the log)".into()))?
+            .map_err(|_| StoreError::Failed("it gave no answer (see the log)".into()))?
     }
 }
 
