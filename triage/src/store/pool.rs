@@ -149,12 +149,16 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(niceness(tid), NICE, "a reader at normal priority");
-            // A read that panics is an error for its caller; the pool goes on serving.
+            // A read that panics is an error for its caller (a failure, not a store that is
+            // away: the request answers 500, not 503); the pool goes on serving.
             let e = pool
                 .read(|_| -> Result<(), StoreError> { panic!("a bug in one read") })
                 .await
                 .unwrap_err();
-            assert!(e.is_transient(), "{e}");
+            assert!(
+                matches!(e, StoreError::Failed(_)) && !e.is_transient(),
+                "{e}"
+            );
             for _ in 0..4 {
                 pool.read(|s| s.counts()).await.unwrap();
             }
