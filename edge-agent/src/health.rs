@@ -1,4 +1,5 @@
-//! `/health` (JSON) and `/metrics` (Prometheus text) over HTTP/1.1 (axum on hyper).
+//! `/health` (JSON) and `/metrics` (Prometheus text, by the `prometheus` crate) over HTTP/1.1
+//! (axum on hyper).
 //!
 //! The listener is small but hostile-proof ([`argus_net::serve`]): each connection is a task of
 //! its own (a slow client never holds up another), request headers must arrive within 5 s and
@@ -124,99 +125,135 @@ fn health_json(s: &AgentState) -> serde_json::Value {
     })
 }
 
+/// A metric family: its name, help, whether it counts (else it gauges), and its samples by
+/// label value (`None`: one sample without labels).
+type Family<'a> = (&'a str, &'a str, bool, Vec<(Option<String>, f64)>);
+
+/// The agent's numbers in the Prometheus text format, through the `prometheus` crate (names,
+/// escaping and layout are the library's): the counters and gauges of [`AgentState`] as they
+/// stand at the scrape.
 fn metrics_text(s: &AgentState) -> String {
-    let mut out = String::new();
     let up_s = s.started.elapsed().as_secs_f64().max(1e-9);
-    let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
-        out += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
-        for (labels, v) in rows {
-            out += &format!("{name}{labels} {v}\n");
-        }
-    };
-    let per = |f: &dyn Fn(&SourceStats, &FrameQueue) -> f64| -> Vec<(String, f64)> {
+    let per = |f: &dyn Fn(&SourceStats, &FrameQueue) -> f64| -> Vec<(Option<String>, f64)> {
         s.sources
             .iter()
-            .map(|(id, q, st)| (format!("{{source=\"{id}\"}}"), f(st, q)))
+            .map(|(id, q, st)| (Some(id.clone()), f(st, q)))
             .collect()
     };
-    let one = |v: f64| vec![(String::new(), v)];
-    metric(
-        "argus_frames_decoded_total",
-        "Frames decoded per source.",
-        "counter",
-        per(&|st, _| st.decoded.load(Ordering::Relaxed) as f64),
-    );
-    metric(
-        "argus_frames_analysed_total",
-        "Frames run through the detector per source.",
-        "counter",
-        per(&|st, _| st.analysed.load(Ordering::Relaxed) as f64),
-    );
-    metric(
-        "argus_source_fps",
-        "Decoded frames per second since start.",
-        "gauge",
-        per(&|st, _| st.decoded.load(Ordering::Relaxed) as f64 / up_s),
-    );
-    metric(
-        "argus_frames_dropped_total",
-        "Live frames dropped because the worker fell behind (or waited for disk space).",
-        "counter",
-        per(&|_, q| q.dropped.load(Ordering::Relaxed) as f64),
-    );
-    metric(
-        "argus_queue_depth",
-        "Frames waiting for the detector.",
-        "gauge",
-        per(&|_, q| q.depth() as f64),
-    );
-    metric(
-        "argus_inference_ms",
-        "Mean analysis time per analysed frame, milliseconds.",
-        "gauge",
-        per(&|st, _| {
-            st.infer_us.load(Ordering::Relaxed) as f64
-                / 1000.0
-                / (st.analysed.load(Ordering::Relaxed).max(1)) as f64
-        }),
-    );
-    metric(
-        "argus_hits_total",
-        "Hits made per source.",
-        "counter",
-        per(&|st, _| st.hits.load(Ordering::Relaxed) as f64),
-    );
-    metric(
-        "argus_source_errors_total",
-        "Source failures and reconnects.",
-        "counter",
-        per(&|st, _| st.errors.load(Ordering::Relaxed) as f64),
-    );
-    metric(
-        "argus_outbox_depth",
-        "Hits waiting for triage's receipt.",
-        "gauge",
-        one(s.outbox.len() as f64),
-    );
-    metric(
-        "argus_outbox_oldest_seconds",
-        "Age of the oldest hit without a receipt, seconds.",
-        "gauge",
-        one(s.outbox.oldest_age().map_or(0.0, |d| d.as_secs_f64())),
-    );
-    metric(
-        "argus_disk_free_bytes",
-        "Free space where the outbox lives, bytes.",
-        "gauge",
-        one(s.disk.free_bytes().unwrap_or(0) as f64),
-    );
-    metric(
-        "argus_disk_full",
-        "1 while hits wait in memory for disk space.",
-        "gauge",
-        one(f64::from(u8::from(s.disk.full.load(Ordering::Relaxed)))),
-    );
-    let offsets: Vec<(String, f64)> = [
+    let one = |v: f64| vec![(None, v)];
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let flag = |b: &std::sync::atomic::AtomicBool| f64::from(u8::from(b.load(Ordering::Relaxed)));
+    let mut families: Vec<(&str, Family<'_>)> = vec![
+        (
+            "source",
+            (
+                "argus_frames_decoded_total",
+                "Frames decoded per source.",
+                true,
+                per(&|st, _| n(&st.decoded)),
+            ),
+        ),
+        (
+            "source",
+            (
+                "argus_frames_analysed_total",
+                "Frames run through the detector per source.",
+                true,
+                per(&|st, _| n(&st.analysed)),
+            ),
+        ),
+        (
+            "source",
+            (
+                "argus_source_fps",
+                "Decoded frames per second since start.",
+                false,
+                per(&|st, _| n(&st.decoded) / up_s),
+            ),
+        ),
+        (
+            "source",
+            (
+                "argus_frames_dropped_total",
+                "Live frames dropped because the worker fell behind (or waited for disk space).",
+                true,
+                per(&|_, q| n(&q.dropped)),
+            ),
+        ),
+        (
+            "source",
+            (
+                "argus_queue_depth",
+                "Frames waiting for the detector.",
+                false,
+                per(&|_, q| q.depth() as f64),
+            ),
+        ),
+        (
+            "source",
+            (
+                "argus_inference_ms",
+                "Mean analysis time per analysed frame, milliseconds.",
+                false,
+                per(&|st, _| n(&st.infer_us) / 1000.0 / n(&st.analysed).max(1.0)),
+            ),
+        ),
+        (
+            "source",
+            (
+                "argus_hits_total",
+                "Hits made per source.",
+                true,
+                per(&|st, _| n(&st.hits)),
+            ),
+        ),
+        (
+            "source",
+            (
+                "argus_source_errors_total",
+                "Source failures and reconnects.",
+                true,
+                per(&|st, _| n(&st.errors)),
+            ),
+        ),
+        (
+            "",
+            (
+                "argus_outbox_depth",
+                "Hits waiting for triage's receipt.",
+                false,
+                one(s.outbox.len() as f64),
+            ),
+        ),
+        (
+            "",
+            (
+                "argus_outbox_oldest_seconds",
+                "Age of the oldest hit without a receipt, seconds.",
+                false,
+                one(s.outbox.oldest_age().map_or(0.0, |d| d.as_secs_f64())),
+            ),
+        ),
+        (
+            "",
+            (
+                "argus_disk_free_bytes",
+                "Free space where the outbox lives, bytes.",
+                false,
+                one(s.disk.free_bytes().unwrap_or(0) as f64),
+            ),
+        ),
+        (
+            "",
+            (
+                "argus_disk_full",
+                "1 while hits wait in memory for disk space.",
+                false,
+                one(flag(&s.disk.full)),
+            ),
+        ),
+    ];
+    let offsets: Vec<(Option<String>, f64)> = [
         ("docks", s.clock.offset_s()),
         (
             "triage",
@@ -224,48 +261,161 @@ fn metrics_text(s: &AgentState) -> String {
         ),
     ]
     .into_iter()
-    .filter_map(|(r, o)| Some((format!("{{reference=\"{r}\"}}"), o?)))
+    .filter_map(|(r, o)| Some((Some(r.to_string()), o?)))
     .collect();
     if !offsets.is_empty() {
-        metric(
-            "argus_clock_offset_seconds",
-            "This agent's clock minus its reference's (the docks' OSD, triage's receipts), seconds.",
-            "gauge",
-            offsets,
-        );
+        families.push(("reference", ("argus_clock_offset_seconds", "This agent's clock minus its reference's (the docks' OSD, triage's receipts), seconds.", false, offsets)));
     }
     if let Some(p) = &s.publish {
-        let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
-        metric(
-            "argus_hits_acked_total",
-            "Hits the broker acknowledged.",
-            "counter",
-            one(c(&p.acked)),
-        );
-        metric(
-            "argus_hits_receipted_total",
-            "Hits triage confirmed stored.",
-            "counter",
-            one(c(&p.receipted)),
-        );
-        metric(
-            "argus_hits_refused_total",
-            "Hits triage refused (dead letters).",
-            "counter",
-            one(c(&p.refused)),
-        );
-        metric(
-            "argus_hits_resent_total",
-            "Hits sent again for want of a receipt.",
-            "counter",
-            one(c(&p.resent)),
-        );
-        metric(
-            "argus_broker_connected",
-            "1 when connected to the broker.",
-            "gauge",
-            one(f64::from(u8::from(p.connected.load(Ordering::Relaxed)))),
-        );
+        families.extend([
+            (
+                "",
+                (
+                    "argus_hits_acked_total",
+                    "Hits the broker acknowledged.",
+                    true,
+                    one(n(&p.acked)),
+                ),
+            ),
+            (
+                "",
+                (
+                    "argus_hits_receipted_total",
+                    "Hits triage confirmed stored.",
+                    true,
+                    one(n(&p.receipted)),
+                ),
+            ),
+            (
+                "",
+                (
+                    "argus_hits_refused_total",
+                    "Hits triage refused (dead letters).",
+                    true,
+                    one(n(&p.refused)),
+                ),
+            ),
+            (
+                "",
+                (
+                    "argus_hits_resent_total",
+                    "Hits sent again for want of a receipt.",
+                    true,
+                    one(n(&p.resent)),
+                ),
+            ),
+            (
+                "",
+                (
+                    "argus_broker_connected",
+                    "1 when connected to the broker.",
+                    false,
+                    one(flag(&p.connected)),
+                ),
+            ),
+        ]);
+    }
+    let registry = prometheus::Registry::new();
+    for (label, family) in families {
+        let name = family.0;
+        if let Err(e) = register(&registry, label, family) {
+            tracing::error!(metric = name, error = %e, "a metric could not be made");
+        }
+    }
+    let mut out = String::new();
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out) {
+        tracing::error!(error = %e, "the metrics could not be written");
     }
     out
+}
+
+/// Registers one family, each sample as the library's counter or gauge set to its value.
+fn register(
+    registry: &prometheus::Registry,
+    label: &str,
+    (name, help, counts, samples): Family<'_>,
+) -> Result<(), prometheus::Error> {
+    use prometheus::{Counter, CounterVec, Gauge, GaugeVec, Opts};
+    let opts = Opts::new(name, help);
+    match (label.is_empty(), counts) {
+        (true, true) => {
+            let c = Counter::with_opts(opts)?;
+            samples.iter().for_each(|(_, v)| c.inc_by(v.max(0.0)));
+            registry.register(Box::new(c))
+        }
+        (true, false) => {
+            let g = Gauge::with_opts(opts)?;
+            samples.iter().for_each(|(_, v)| g.set(*v));
+            registry.register(Box::new(g))
+        }
+        (false, true) => {
+            let c = CounterVec::new(opts, &[label])?;
+            for (value, v) in &samples {
+                c.get_metric_with_label_values(&[value.as_deref().unwrap_or("")])?
+                    .inc_by(v.max(0.0));
+            }
+            registry.register(Box::new(c))
+        }
+        (false, false) => {
+            let g = GaugeVec::new(opts, &[label])?;
+            for (value, v) in &samples {
+                g.get_metric_with_label_values(&[value.as_deref().unwrap_or("")])?
+                    .set(*v);
+            }
+            registry.register(Box::new(g))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{ClockStatus, DiskStatus};
+
+    #[test]
+    fn metrics_are_prometheus_text_with_escaped_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(SourceStats::default());
+        stats.hits.store(3, Ordering::Relaxed);
+        stats.decoded.store(120, Ordering::Relaxed);
+        let state = AgentState {
+            agent_id: "district-1".into(),
+            sources: vec![
+                ("cam-1".into(), Arc::new(FrameQueue::new(4)), stats),
+                // A label value that must be escaped to stay one sample.
+                (
+                    "odd\"id\\".into(),
+                    Arc::new(FrameQueue::new(4)),
+                    Arc::default(),
+                ),
+            ],
+            outbox: Arc::new(crate::outbox::Outbox::open(&dir.path().join("o"), 10).unwrap()),
+            publish: None,
+            started: std::time::Instant::now(),
+            disk: Arc::new(DiskStatus::new(dir.path().to_path_buf())),
+            clock: Arc::new(ClockStatus::default()),
+        };
+        let text = metrics_text(&state);
+        assert!(text.contains("# TYPE argus_hits_total counter"), "{text}");
+        assert!(
+            text.contains("argus_hits_total{source=\"cam-1\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("argus_frames_decoded_total{source=\"cam-1\"} 120\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("argus_hits_total{source=\"odd\\\"id\\\\\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE argus_outbox_depth gauge\nargus_outbox_depth 0\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("argus_broker_connected"),
+            "no publisher, no broker metrics"
+        );
+    }
 }

@@ -135,6 +135,7 @@ fn measure(
     tag: &str,
     db: &str,
     seconds: u64,
+    paths: &[String],
 ) -> Measured {
     let port = free_port();
     let config = tmp.join(format!("{tag}.toml"));

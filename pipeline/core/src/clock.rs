@@ -1,40 +1,26 @@
-//! Wall-clock helpers: RFC 3339 timestamps and the SRT's local date-time lines.
+//! Wall-clock helpers: RFC 3339 timestamps and the SRT's local date-time lines. The calendar
+//! is the `time` crate's; what is ours is the strictness: every field digits and in range,
+//! RFC 3339's shapes and nothing looser (a hit's time is hostile input).
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `2026-05-27T10:00:00.000Z` for Unix seconds.
+/// `2026-05-27T10:00:00.000Z` for Unix seconds (to the millisecond; a time beyond the
+/// calendar's ±9999 years, or not a number, is written as the epoch).
 pub fn rfc3339(unix_s: f64) -> String {
     let ms = (unix_s * 1000.0).round() as i64;
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
+}
+
+/// Seconds since the epoch of a moment, with its fraction.
+fn unix_s(t: OffsetDateTime) -> f64 {
+    t.unix_timestamp() as f64 + f64::from(t.nanosecond()) / 1e9
 }
 
 /// A field of ASCII digits only (no sign, no exponent, no `NaN`), as a number.
@@ -45,15 +31,6 @@ fn digits(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// Seconds since the Unix epoch of a date-time line as DJI writes it (`2026-05-27 10:00:00.000`,
 /// `2017.08.05 14:11:51,393,525`), read as if it were UTC. Every field is digits and in range
 /// (a leap second reads as `:60`); anything else is `None`.
@@ -61,21 +38,32 @@ pub fn parse_datetime(s: &str) -> Option<f64> {
     let (date, time) = s.trim().split_once(' ')?;
     let mut dp = date.split(['-', '.']);
     let (y, m, d) = (
-        i64::from(digits(dp.next()?)?),
+        digits(dp.next()?)?,
         digits(dp.next()?)?,
         digits(dp.next()?)?,
     );
-    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
+    if dp.next().is_some() {
         return None;
     }
+    let date = Date::from_calendar_date(
+        i32::try_from(y).ok()?,
+        Month::try_from(u8::try_from(m).ok()?).ok()?,
+        u8::try_from(d).ok()?,
+    )
+    .ok()?;
     let mut tp = time.splitn(2, [',', '.']);
     let hms: Vec<u32> = tp.next()?.split(':').map(digits).collect::<Option<_>>()?;
     let [h, min, sec] = hms[..] else {
         return None;
     };
-    if h > 23 || min > 59 || sec > 60 {
-        return None;
-    }
+    // A leap second is the second after :59.
+    let (sec, leap) = if sec == 60 { (59, 1.0) } else { (sec, 0.0) };
+    let time = Time::from_hms(
+        u8::try_from(h).ok()?,
+        u8::try_from(min).ok()?,
+        u8::try_from(sec).ok()?,
+    )
+    .ok()?;
     let frac = match tp.next() {
         None => 0.0,
         Some(r) => {
@@ -86,45 +74,13 @@ pub fn parse_datetime(s: &str) -> Option<f64> {
             format!("0.{digits}").parse::<f64>().ok()?
         }
     };
-    Some(
-        days_from_civil(y, m, d) as f64 * 86_400.0
-            + f64::from(h) * 3600.0
-            + f64::from(min) * 60.0
-            + f64::from(sec)
-            + frac,
-    )
+    Some(unix_s(PrimitiveDateTime::new(date, time).assume_utc()) + leap + frac)
 }
 
 /// Seconds since the Unix epoch of an RFC 3339 timestamp (`2026-05-27T10:00:00.250Z`,
 /// `2026-05-27T18:00:00+08:00`).
 pub fn parse_rfc3339(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let (date, rest) = s.split_once(['T', 't', ' '])?;
-    let (time, offset_s) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
-        (t, 0.0)
-    } else {
-        let k = rest.rfind(['+', '-'])?;
-        let (t, off) = rest.split_at(k);
-        let sign = if off.starts_with('-') { -1.0 } else { 1.0 };
-        let (h, m) = off[1..].split_once(':')?;
-        let (h, m) = (digits(h)?, digits(m)?);
-        if h > 23 || m > 59 {
-            return None;
-        }
-        (t, sign * f64::from(h * 3600 + m * 60))
-    };
-    // `YYYY-MM-DD` and `HH:MM:SS[.fff]`: RFC 3339's shapes, nothing looser.
-    let b = time.as_bytes();
-    if date.len() != 10
-        || date.as_bytes()[4] != b'-'
-        || b.len() < 8
-        || b[2] != b':'
-        || b[5] != b':'
-        || (b.len() > 8 && b[8] != b'.')
-    {
-        return None;
-    }
-    Some(parse_datetime(&format!("{date} {time}"))? - offset_s)
+    OffsetDateTime::parse(s.trim(), &Rfc3339).ok().map(unix_s)
 }
 
 /// Now, Unix seconds.
