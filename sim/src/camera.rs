@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use argus_core::camera::{Camera, Intrinsics, Pose};
-use argus_core::geodesy::GeoPoint;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -18,16 +17,9 @@ pub const DEFAULT_SIZE: (u32, u32) = (1280, 720);
 /// Default camera frame rate.
 pub const DEFAULT_FPS: u32 = 15;
 
-/// A surveyed point: where a pixel lies on the ground.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GroundControlPoint {
-    /// Pixel `[u, v]`.
-    pub pixel: [f64; 2],
-    /// Latitude, degrees.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lon: f64,
-}
+/// A ground control point: a pixel and where it is (`argus-calib` fits the camera's ground
+/// homography from them).
+pub use argus_core::homography::Gcp as GroundControlPoint;
 
 /// A violation that appears during the scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,21 +201,11 @@ fn ground_control_points(
         f64::from(cam.intrinsics.width),
         f64::from(cam.intrinsics.height),
     );
-    let mut out = Vec::new();
-    for fy in [0.6, 0.9] {
-        for fx in [0.15, 0.4, 0.65, 0.9] {
-            let (u, v) = (w * fx, h * fy);
-            if let Some(p) = cam.ground_point(u, v, 0.0) {
-                let g: GeoPoint = frame.ground_to_geo(p.x, p.y);
-                out.push(GroundControlPoint {
-                    pixel: [u, v],
-                    lat: g.lat,
-                    lon: g.lon,
-                });
-            }
-        }
-    }
-    out
+    [0.6, 0.9]
+        .iter()
+        .flat_map(|fy| [0.15, 0.4, 0.65, 0.9].map(|fx| (w * fx, h * fy)))
+        .filter_map(|(u, v)| GroundControlPoint::at_pixel(cam, frame, u, v))
+        .collect()
 }
 
 /// Renders the scenario from `start_s` for `frames` frames, calling `sink` with each frame's

@@ -484,6 +484,38 @@ pub fn http(
     Some((status, body))
 }
 
+/// `triage serve` (the binary at `exe`) for a benchmark: its store `db`, HTTP on `port`, hits
+/// from `broker_url`, and the per-client HTTP limits lifted (a benchmark's readers share one
+/// address: what it measures is the service, not the limiter). Its config and log are
+/// `dir/{tag}.toml` and `dir/{tag}.log`; returns once it has subscribed to hits.
+pub fn bench_triage(
+    exe: &str,
+    db: &str,
+    port: u16,
+    broker_url: &str,
+    dir: &Path,
+    tag: &str,
+) -> Child {
+    let config = dir.join(format!("{tag}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "db = \"{db}\"\nhttp = \"127.0.0.1:{port}\"\n[mqtt]\nurl = \"{broker_url}\"\n\
+             [http_limits]\nper_second = 1000000\nburst = 1000000\nconcurrent = 1000\n"
+        ),
+    )
+    .expect("the benchmark's triage config");
+    start_triage(
+        exe,
+        &[
+            "serve".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ],
+        &dir.join(format!("{tag}.log")),
+    )
+}
+
 /// Starts `triage` (the binary at `exe`) with `args`, its log in `log`, and waits until it has
 /// subscribed to hits; panics with the log's path when it does not within 30 s.
 pub fn start_triage<S: AsRef<std::ffi::OsStr>>(exe: &str, args: &[S], log: &Path) -> Child {

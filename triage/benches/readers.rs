@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use argus_testkit::bench::median_by;
 use argus_testkit::hits::{bench_publisher, payloads};
-use argus_testkit::services::{Mosquitto, free_port, http, start_triage};
+use argus_testkit::services::{Mosquitto, bench_triage, free_port, http};
 use rumqttc::QoS;
 
 /// The hits topic of the benchmarks' agent.
@@ -55,27 +55,14 @@ fn run(
     readers: Option<Duration>,
 ) -> (f64, u64, f64) {
     let port = free_port();
-    let config = tmp.join(format!("readers-{tag}.toml"));
-    // The readers share one address: the per-client limits are lifted so that what is
-    // measured is the store, not the limiter.
-    std::fs::write(
-        &config,
-        format!(
-            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:{port}\"\n[mqtt]\nurl = \"{}\"\n\
-             [http_limits]\nper_second = 1000000\nburst = 1000000\nconcurrent = 1000\n",
-            tmp.join(format!("readers-{tag}.db")).display(),
-            broker.url()
-        ),
-    )
-    .unwrap();
-    let mut triage = start_triage(
+    let db = format!("sqlite:{}", tmp.join(format!("readers-{tag}.db")).display());
+    let mut triage = bench_triage(
         env!("CARGO_BIN_EXE_triage"),
-        &[
-            "serve".to_string(),
-            "--config".into(),
-            config.display().to_string(),
-        ],
-        &tmp.join(format!("readers-{tag}.log")),
+        &db,
+        port,
+        &broker.url(),
+        tmp,
+        &format!("readers-{tag}"),
     );
     // A district's worth of tickets to read first.
     let p = bench_publisher(broker.port, &format!("bench-pub-{tag}"));

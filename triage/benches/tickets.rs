@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use argus_core::geodesy::GeoPoint;
 use argus_testkit::hits::{bench_publisher, payloads};
-use argus_testkit::services::{Mosquitto, Postgres, free_port, http, start_triage};
+use argus_testkit::services::{Mosquitto, Postgres, bench_triage, free_port, http};
 use argus_triage::engine::cell_key;
 use rumqttc::QoS;
 
@@ -138,24 +138,13 @@ fn measure(
     paths: &[String],
 ) -> Measured {
     let port = free_port();
-    let config = tmp.join(format!("{tag}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "db = \"{db}\"\nhttp = \"127.0.0.1:{port}\"\n[mqtt]\nurl = \"{}\"\n\
-             [http_limits]\nper_second = 1000000\nburst = 1000000\nconcurrent = 1000\n",
-            broker.url()
-        ),
-    )
-    .unwrap();
-    let mut triage = start_triage(
+    let mut triage = bench_triage(
         env!("CARGO_BIN_EXE_triage"),
-        &[
-            "serve".to_string(),
-            "--config".into(),
-            config.display().to_string(),
-        ],
-        &tmp.join(format!("{tag}.log")),
+        db,
+        port,
+        &broker.url(),
+        tmp,
+        tag,
     );
     let sightings = || {
         http(port, "GET", "/health", &[], b"")

@@ -681,15 +681,7 @@ mod tests {
             (0.0, 22.0),
         ]
         .iter()
-        .map(|&(e, n)| {
-            let (u, v) = cam.project(Vec3::new(e, n, 0.0)).unwrap();
-            let g = frame.ground_to_geo(e, n);
-            Gcp {
-                pixel: [u, v],
-                lat: g.lat,
-                lon: g.lon,
-            }
-        })
+        .map(|&(e, n)| Gcp::of_ground(&cam, &frame, e, n).unwrap())
         .collect();
         let h = exact_homography(&gcps, &frame);
         // A 2 m cube standing at (3, 20): its box is the hull of its corners.

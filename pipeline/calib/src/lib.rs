@@ -123,13 +123,7 @@ mod tests {
     }
 
     fn gcp(frame: &LocalFrame, cam: &Camera, e: f64, n: f64) -> Gcp {
-        let (u, v) = cam.project(Vec3::new(e, n, 0.0)).unwrap();
-        let g = frame.ground_to_geo(e, n);
-        Gcp {
-            pixel: [u, v],
-            lat: g.lat,
-            lon: g.lon,
-        }
+        Gcp::of_ground(cam, frame, e, n).unwrap()
     }
 
     #[test]

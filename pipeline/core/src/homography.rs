@@ -25,7 +25,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::camera::Camera;
 use crate::geodesy::{GeoPoint, LocalFrame};
+use crate::linalg::Vec3;
 
 /// A ground control point: a pixel and where it is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -36,6 +38,32 @@ pub struct Gcp {
     pub lat: f64,
     /// Longitude, degrees.
     pub lon: f64,
+}
+
+impl Gcp {
+    /// The control point of ground point `(e, n)` (local metres in `frame`, on the ground
+    /// plane) as `cam` sees it; `None` when it is behind the camera.
+    pub fn of_ground(cam: &Camera, frame: &LocalFrame, e: f64, n: f64) -> Option<Self> {
+        let (u, v) = cam.project(Vec3::new(e, n, 0.0))?;
+        let g = frame.ground_to_geo(e, n);
+        Some(Self {
+            pixel: [u, v],
+            lat: g.lat,
+            lon: g.lon,
+        })
+    }
+
+    /// The control point of pixel `(u, v)`: where its ray meets the ground plane of `frame`;
+    /// `None` at or above the horizon.
+    pub fn at_pixel(cam: &Camera, frame: &LocalFrame, u: f64, v: f64) -> Option<Self> {
+        let p = cam.ground_point(u, v, 0.0)?;
+        let g = frame.ground_to_geo(p.x, p.y);
+        Some(Self {
+            pixel: [u, v],
+            lat: g.lat,
+            lon: g.lon,
+        })
+    }
 }
 
 /// The image → ground homography of a fixed camera.
