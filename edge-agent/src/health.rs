@@ -335,35 +335,24 @@ fn register(
     label: &str,
     (name, help, counts, samples): Family<'_>,
 ) -> Result<(), prometheus::Error> {
-    use prometheus::{Counter, CounterVec, Gauge, GaugeVec, Opts};
-    let opts = Opts::new(name, help);
-    match (label.is_empty(), counts) {
-        (true, true) => {
-            let c = Counter::with_opts(opts)?;
-            samples.iter().for_each(|(_, v)| c.inc_by(v.max(0.0)));
-            registry.register(Box::new(c))
+    let opts = prometheus::Opts::new(name, help);
+    let labels: &[&str] = if label.is_empty() { &[] } else { &[label] };
+    fn values(value: &Option<String>) -> Vec<&str> {
+        value.iter().map(String::as_str).collect()
+    }
+    if counts {
+        let c = prometheus::CounterVec::new(opts, labels)?;
+        for (value, v) in &samples {
+            c.get_metric_with_label_values(&values(value))?
+                .inc_by(v.max(0.0));
         }
-        (true, false) => {
-            let g = Gauge::with_opts(opts)?;
-            samples.iter().for_each(|(_, v)| g.set(*v));
-            registry.register(Box::new(g))
+        registry.register(Box::new(c))
+    } else {
+        let g = prometheus::GaugeVec::new(opts, labels)?;
+        for (value, v) in &samples {
+            g.get_metric_with_label_values(&values(value))?.set(*v);
         }
-        (false, true) => {
-            let c = CounterVec::new(opts, &[label])?;
-            for (value, v) in &samples {
-                c.get_metric_with_label_values(&[value.as_deref().unwrap_or("")])?
-                    .inc_by(v.max(0.0));
-            }
-            registry.register(Box::new(c))
-        }
-        (false, false) => {
-            let g = GaugeVec::new(opts, &[label])?;
-            for (value, v) in &samples {
-                g.get_metric_with_label_values(&[value.as_deref().unwrap_or("")])?
-                    .set(*v);
-            }
-            registry.register(Box::new(g))
-        }
+        registry.register(Box::new(g))
     }
 }
 

@@ -52,16 +52,6 @@ impl FrameQueue {
         self.cond.notify_all();
     }
 
-    /// Takes the oldest frame, if any.
-    pub fn pop(&self) -> Option<(u64, Frame)> {
-        let mut q = self.frames.lock().unwrap_or_else(|p| p.into_inner());
-        let f = q.pop_front();
-        if f.is_some() {
-            self.cond.notify_all();
-        }
-        f
-    }
-
     /// Says the source has ended: once its frames are taken, [`FrameQueue::next`] ends.
     pub fn end(&self) {
         let _q = self.frames.lock().unwrap_or_else(|p| p.into_inner());

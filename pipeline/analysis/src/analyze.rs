@@ -374,7 +374,7 @@ impl Analyzer {
         self.counters.detections += dets.len() as u64;
         let pose = self.pose(f.t_s);
         let intr = self.intrinsics(f.t_s, f.width, f.height);
-        let classes = det.classes().to_vec();
+        let classes = det.classes();
         let mut obs = Vec::with_capacity(dets.len());
         if let Some(pose) = pose {
             let reference = self.terrain_reference(&pose);

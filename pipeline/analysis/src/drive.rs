@@ -56,8 +56,6 @@ pub struct Analysed {
     pub t_s: f64,
     /// How long its analysis took (detection included).
     pub took: Duration,
-    /// Whether its analysis failed (logged; the loop goes on).
-    pub failed: bool,
 }
 
 /// Runs every frame through `analyzer` with `det`, then ends its tracks. After each frame the
@@ -77,18 +75,14 @@ where
         let frame = frame?;
         let started = Instant::now();
         let input = frame.as_input();
-        let (hits, failed) = match analyzer.frame(det, &input) {
-            Ok(hits) => (hits, false),
-            Err(e) => {
-                tracing::error!(source = %analyzer.source_id(), frame = frame.index, error = %e, "frame not analysed");
-                (Vec::new(), true)
-            }
-        };
+        let hits = analyzer.frame(det, &input).unwrap_or_else(|e| {
+            tracing::error!(source = %analyzer.source_id(), frame = frame.index, error = %e, "frame not analysed");
+            Vec::new()
+        });
         let step = Analysed {
             index: frame.index,
             t_s: input.t_s,
             took: started.elapsed(),
-            failed,
         };
         sink(Some(step), hits)?;
     }

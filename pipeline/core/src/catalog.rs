@@ -134,13 +134,15 @@ fn valid_id(s: &str) -> bool {
 }
 
 impl Catalog {
-    /// The built-in catalog.
+    /// The built-in catalog (read once per process).
     pub fn builtin() -> Self {
-        match Self::from_toml(BUILTIN) {
-            Ok(c) => c,
-            // The built-in file is tested; a broken one is a build defect.
-            Err(e) => panic!("the built-in class catalog: {e}"),
-        }
+        static PARSED: std::sync::LazyLock<Catalog> =
+            std::sync::LazyLock::new(|| match Catalog::from_toml(BUILTIN) {
+                Ok(c) => c,
+                // The built-in file is tested; a broken one is a build defect.
+                Err(e) => panic!("the built-in class catalog: {e}"),
+            });
+        PARSED.clone()
     }
 
     /// The catalog at `path`, or the built-in one.

@@ -101,16 +101,16 @@ pub(crate) enum Param {
 
 /// The ticket list as SQL: only the filters asked for (so the planner can use the indexes,
 /// among them the partial index of open tickets by unit), newest first, ties by id, the limit
-/// last. `placeholder(n)` spells the n-th parameter (`?n` for SQLite, `$n` for PostgreSQL).
+/// last. `marker(n)` spells the n-th bound parameter (`?n` for SQLite, `$n` for PostgreSQL).
 pub(crate) fn list_query(
     f: &TicketFilter,
     limit: usize,
-    placeholder: impl Fn(usize) -> String,
+    marker: impl Fn(usize) -> String,
 ) -> (String, Vec<Param>) {
     let mut params = Vec::new();
     let mut bind = |p: Param| {
         params.push(p);
-        placeholder(params.len())
+        marker(params.len())
     };
     let mut conds: Vec<String> = Vec::new();
     if let Some(s) = f.state {
