@@ -218,8 +218,8 @@ fn send_receipted(peer: &Peer, agent: &str, name: &str, lat: f64) -> String {
 fn hit_payload(name: &str, agent: &str, lat: f64) -> (String, Vec<u8>) {
     let mut h = hit(&hit_id(name), agent, "construction_waste", lat, 0.9);
     // Triage checks observed_at against its clock: a hit of now.
-    h.observed_at = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
-    (h.hit_id.clone(), serde_json::to_vec(&h).unwrap())
+    h.observed_at = argus_core::clock::Timestamp::now();
+    (h.hit_id.to_string(), serde_json::to_vec(&h).unwrap())
 }
 
 fn receipted(peer: &Peer) -> HashMap<String, String> {
@@ -230,7 +230,7 @@ fn receipted(peer: &Peer) -> HashMap<String, String> {
         .filter(|(t, _)| t.ends_with("/receipts"))
         .filter_map(|(_, p)| serde_json::from_slice::<Receipt>(p).ok())
         .flat_map(|r| r.hits)
-        .map(|h| (h.hit_id, format!("{:?}", h.status)))
+        .map(|h| (h.hit_id.to_string(), format!("{:?}", h.status)))
         .collect()
 }
 
@@ -518,7 +518,7 @@ fn kill9(child: &mut std::process::Child) {
 /// The hit ids an agent makes: the same for every run of the case.
 fn agent_hit_ids(agent: &str) -> Vec<String> {
     (0..PER_AGENT)
-        .map(|i| hit_id(&format!("{agent}-{i:05}")))
+        .map(|i| hit_id(&format!("{agent}-{i:05}")).to_string())
         .collect()
 }
 
@@ -620,7 +620,7 @@ fn helper_fault_agent_process() {
         );
         h.position.lon =
             121.0 + (AGENTS.iter().position(|a| *a == agent).unwrap_or(0)) as f64 * 0.01;
-        h.observed_at = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
+        h.observed_at = argus_core::clock::Timestamp::now();
         let entry = argus_edge_agent::outbox::Entry {
             id: id.clone(),
             topic: topic.clone(),
@@ -1006,7 +1006,7 @@ fn run_poison_case(on_mosquitto: bool) {
             30.5 + i as f64 * 0.001,
             0.9,
         );
-        h.observed_at = argus_core::clock::rfc3339(now);
+        h.observed_at = argus_core::clock::Timestamp::from_unix_s(now).unwrap();
         good.push(h.hit_id.clone());
         agent
             .client
@@ -1026,20 +1026,26 @@ fn run_poison_case(on_mosquitto: bool) {
                 30.4,
                 0.9,
             );
-            p.observed_at = argus_core::clock::rfc3339(now);
-            poison(&mut p);
+            p.observed_at = argus_core::clock::Timestamp::from_unix_s(now).unwrap();
             // "Ahead" is judged against triage's clock, which is not the poison list's.
-            if *why == "ahead" {
-                p.observed_at = argus_core::clock::rfc3339(now + 3600.0);
-            }
-            bad.push((why.to_string(), p.hit_id.clone()));
+            let payload = if *why == "ahead" {
+                p.observed_at = argus_core::clock::Timestamp::from_unix_s(now + 3600.0).unwrap();
+                serde_json::to_vec(&p).unwrap()
+            } else {
+                argus_testkit::hits::poisoned(&p, poison)
+            };
+            let sent: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            bad.push((
+                why.to_string(),
+                sent["hit_id"].as_str().unwrap().to_string(),
+            ));
             agent
                 .client
                 .publish(
                     "argus/v1/agents/dock-p/hits",
                     QoS::AtLeastOnce,
                     false,
-                    serde_json::to_vec(&p).unwrap(),
+                    payload,
                 )
                 .unwrap();
         }
@@ -1048,7 +1054,7 @@ fn run_poison_case(on_mosquitto: bool) {
     wait_for("the good hits receipted", Duration::from_secs(30), || {
         let r = receipted(&agent);
         good.iter()
-            .all(|id| r.get(id).is_some_and(|s| s == "Stored"))
+            .all(|id| r.get(id.as_str()).is_some_and(|s| s == "Stored"))
     });
     let took = sent.elapsed();
     let dead: Vec<(String, String)> = match &pg {
@@ -1129,7 +1135,7 @@ fn grid_hit(name: &str, agent: &str, k: usize, offset_m: f64) -> argus_core::hit
         0.9,
     );
     h.position.lon = 121.0 + (k % 100) as f64 * 0.0012;
-    h.observed_at = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
+    h.observed_at = argus_core::clock::Timestamp::now();
     h
 }
 
@@ -1177,7 +1183,7 @@ impl InProcessAgent {
     fn send(&self, h: &argus_core::hit::Hit) {
         self.outbox
             .put(&argus_edge_agent::outbox::Entry {
-                id: h.hit_id.clone(),
+                id: h.hit_id.to_string(),
                 topic: argus_core::topics::AgentTopic::Hits.topic(&self.id),
                 payload: serde_json::to_vec(h).unwrap(),
             })
@@ -1267,7 +1273,7 @@ fn run_scale_out(n: usize, kill_one: bool) -> f64 {
     let ticket_of = |db: &mut postgres::Client, k: usize| -> String {
         db.query_one(
             "SELECT ticket_id FROM sightings WHERE hit_id = $1",
-            &[&hit_id(&format!("spread-{k}"))],
+            &[&hit_id(&format!("spread-{k}")).as_str()],
         )
         .unwrap()
         .get(0)
@@ -1477,7 +1483,7 @@ fn a_gigabyte_of_hits_through_the_embedded_broker_keeps_triage_under_300_mb() {
             0.9,
         );
         h.position.lon = 121.0 + (i % 100) as f64 * 0.0012;
-        h.observed_at = argus_core::clock::rfc3339(now);
+        h.observed_at = argus_core::clock::Timestamp::from_unix_s(now).unwrap();
         h.evidence.sha256 = format!("{:x}", sha2::Sha256::digest(&jpeg));
         h.evidence.jpeg_base64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
         let payload = serde_json::to_vec(&h).unwrap();
@@ -1559,7 +1565,7 @@ fn an_sla_breach_is_recorded_on_time_while_the_broker_is_down() {
     let publish = |name: &str, lat: f64| {
         let mut h = hit(&hit_id(name), "cam-sla", "vending_in_lane", lat, 0.5);
         h.source.kind = argus_core::hit::SourceKind::Camera;
-        h.observed_at = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
+        h.observed_at = argus_core::clock::Timestamp::now();
         let n = sends.fetch_add(1, Ordering::Relaxed);
         let (client, mut conn) =
             Client::new(MqttOptions::new(format!("sla-{n}"), "127.0.0.1", port), 10);

@@ -45,7 +45,7 @@ fn hit(id: &str, lat: f64, update_of: Option<&str>) -> String {
     let mut h = argus_testkit::hits::hit(id, "dock-1", "construction_waste", lat, 0.9);
     h.object_class = "waste_pile".into();
     h.position.uncertainty_m = 5.0;
-    h.update_of = update_of.map(str::to_string);
+    h.update_of = update_of.map(|f| f.parse().unwrap());
     serde_json::to_string(&h).unwrap()
 }
 

@@ -252,7 +252,7 @@ pub fn run(cfg: Config) -> Result<()> {
         for h in hits {
             let payload = serde_json::to_vec(&h)?;
             let entry = Entry {
-                id: h.hit_id.clone(),
+                id: h.hit_id.to_string(),
                 topic: topic.clone(),
                 payload,
             };

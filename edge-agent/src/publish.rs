@@ -220,7 +220,7 @@ fn take_receipt(
         if let Err(e) = outbox.remove(&h.hit_id) {
             tracing::error!(error = %e, "clearing a receipted hit");
         }
-        awaiting.remove(&h.hit_id);
+        awaiting.remove(h.hit_id.as_str());
     }
 }
 

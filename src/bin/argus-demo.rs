@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use argus_core::geodesy::GeoPoint;
+use argus_core::hit::HitId;
 use argus_core::map::Map;
 use argus_triage::engine::Routing;
 use argus_truth::scoring;
@@ -437,7 +438,7 @@ fn mission(
         let delays_s = sightings
             .iter()
             .filter_map(|s| {
-                let made = summary::uuid7_unix_s(s["hit_id"].as_str()?)?;
+                let made = s["hit_id"].as_str()?.parse::<HitId>().ok()?.unix_ms() as f64 / 1000.0;
                 let received = argus_core::clock::parse_rfc3339(s["received_at"].as_str()?)?;
                 Some(received - made)
             })

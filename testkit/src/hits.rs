@@ -1,21 +1,24 @@
 //! Hits for tests and benchmarks: valid ones, named ones, poisoned ones, and a publisher.
 
 use argus_core::camera::Pose;
+use argus_core::clock::Timestamp;
 use argus_core::hit::{
-    Evidence, FrameRef, HIT_SCHEMA, Hit, ModelRef, Position, Source, SourceKind,
+    Evidence, FrameRef, HIT_SCHEMA, Hit, HitId, ModelRef, Position, Source, SourceKind,
 };
 use argus_core::rules::Rule;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// A UUIDv7 named by `name`: the same name, the same id (tests refer to hits by name).
-pub fn hit_id(name: &str) -> String {
+pub fn hit_id(name: &str) -> HitId {
     let h = Sha256::digest(name.as_bytes());
     let mut rand = [0u8; 10];
     rand.copy_from_slice(&h[..10]);
     uuid::Builder::from_unix_timestamp_millis(1_779_876_000_000, &rand)
         .into_uuid()
         .to_string()
+        .parse()
+        .expect("a UUIDv7")
 }
 
 /// The evidence bytes of [`hit`].
@@ -26,7 +29,7 @@ pub const JPEG: &[u8] = b"\xff\xd8 not really a jpeg \xff\xd9";
 pub fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
     Hit {
         schema: HIT_SCHEMA.into(),
-        hit_id: id.into(),
+        hit_id: id.parse().expect("a hit's id is a UUIDv7"),
         agent_id: agent.into(),
         source: Source {
             kind: SourceKind::Drone,
@@ -40,7 +43,7 @@ pub fn hit(id: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
             name: "argus-det".into(),
             version: "0.3.0".into(),
         },
-        observed_at: "2026-05-27T10:00:00.000Z".into(),
+        observed_at: Timestamp::from_unix_s(1_779_876_000.0).expect("a time"),
         frame: FrameRef {
             index: 1,
             pts_s: 0.1,
@@ -84,66 +87,77 @@ pub fn publish_hit(client: &rumqttc::Client, hit: &Hit) {
         .expect("the client's queue takes the hit");
 }
 
-/// A way to spoil a hit, and a word its rejection names.
-pub type Poison = (&'static str, Box<dyn Fn(&mut Hit)>);
+/// A way to spoil a hit's JSON, and a word its rejection names.
+pub type Poison = (&'static str, Box<dyn Fn(&mut serde_json::Value)>);
+
+/// Sets the field at JSON pointer `at` (e.g. `/position/lat`).
+fn set(at: &'static str, to: serde_json::Value) -> Box<dyn Fn(&mut serde_json::Value)> {
+    Box::new(move |v| {
+        if let Some(slot) = v.pointer_mut(at) {
+            *slot = to.clone();
+        }
+    })
+}
 
 /// The poison hits of the fault list: a NaN time, huge and negative uncertainties, NUL and
 /// escape characters, an unknown class (carrying markup), boxes outside their frame, score 7,
 /// latitude 91, infinities, ids that are no UUIDv7, and times too far ahead or behind (for a
 /// triage whose clock reads 2026-05-27T10:00:00Z).
 pub fn poisons() -> Vec<Poison> {
+    use serde_json::json;
     vec![
         (
             "observed_at",
-            Box::new(|h| h.observed_at = "2026-05-27TNaN:00:00Z".into()),
+            set("/observed_at", json!("2026-05-27TNaN:00:00Z")),
         ),
         (
             "uncertainty_m",
-            Box::new(|h| h.position.uncertainty_m = 1e200),
+            set("/position/uncertainty_m", json!(1e200)),
         ),
+        ("uncertainty_m", set("/position/uncertainty_m", json!(-1.0))),
         (
-            "uncertainty_m",
-            Box::new(|h| h.position.uncertainty_m = -1.0),
+            "control character",
+            set("/rule/reason", json!("nul \0 here")),
         ),
         (
             "control character",
-            Box::new(|h| h.rule.reason = "nul \0 here".into()),
-        ),
-        (
-            "control character",
-            Box::new(|h| h.source.id = "cam\u{1b}[31m".into()),
+            set("/source/id", json!("cam\u{1b}[31m")),
         ),
         (
             "class",
-            Box::new(|h| h.class = "<img src=x onerror=alert(1)>".into()),
+            set("/class", json!("<img src=x onerror=alert(1)>")),
         ),
-        ("bbox", Box::new(|h| h.bbox = [10.0, 10.0, 5000.0, 20.0])),
-        ("bbox", Box::new(|h| h.bbox = [10.0, 10.0, 5.0, 20.0])),
-        ("bbox", Box::new(|h| h.bbox = [-1.0, 10.0, 5.0, 20.0])),
-        ("score", Box::new(|h| h.score = 7.0)),
-        ("position.lat", Box::new(|h| h.position.lat = 91.0)),
-        ("pose.alt_m", Box::new(|h| h.pose.alt_m = 1e9)),
-        ("hit_id", Box::new(|h| h.hit_id = "hit-1".into())),
+        ("bbox", set("/bbox", json!([10.0, 10.0, 5000.0, 20.0]))),
+        ("bbox", set("/bbox", json!([10.0, 10.0, 5.0, 20.0]))),
+        ("bbox", set("/bbox", json!([-1.0, 10.0, 5.0, 20.0]))),
+        ("score", set("/score", json!(7.0))),
+        ("position.lat", set("/position/lat", json!(91.0))),
+        ("pose.alt_m", set("/pose/alt_m", json!(1e9))),
+        ("hit_id", set("/hit_id", json!("hit-1"))),
         (
             "hit_id",
-            Box::new(|h| h.hit_id = uuid::Uuid::new_v4().to_string()),
+            set("/hit_id", json!(uuid::Uuid::new_v4().to_string())),
         ),
-        ("update_of", Box::new(|h| h.update_of = Some("x".into()))),
-        (
-            "ahead",
-            Box::new(|h| h.observed_at = "2026-05-27T11:00:00Z".into()),
-        ),
+        ("update_of", Box::new(|v| v["update_of"] = json!("x"))),
+        ("ahead", set("/observed_at", json!("2026-05-27T11:00:00Z"))),
         (
             "days old",
-            Box::new(|h| h.observed_at = "1970-01-01T00:00:00Z".into()),
+            set("/observed_at", json!("1970-01-01T00:00:00Z")),
         ),
     ]
 }
 
+/// `hit` spoiled by `poison`, as a payload.
+pub fn poisoned(hit: &Hit, poison: &dyn Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v = serde_json::to_value(hit).expect("a hit serialises");
+    poison(&mut v);
+    serde_json::to_vec(&v).expect("JSON serialises")
+}
+
 /// `n` hits of agent `dock-1` spread over a district (each its own ticket), named `tag-N`,
 /// observed now: `(hit_id, payload)`.
-pub fn payloads(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
-    let now = argus_core::clock::rfc3339(argus_core::clock::now_unix_s());
+pub fn payloads(n: usize, tag: &str) -> Vec<(HitId, Vec<u8>)> {
+    let now = Timestamp::now();
     (0..n)
         .map(|i| {
             let id = hit_id(&format!("{tag}-{i:07}"));
@@ -155,7 +169,7 @@ pub fn payloads(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
                 0.9,
             );
             h.position.lon = 121.0 + (i / 400) as f64 * 0.0006;
-            h.observed_at = now.clone();
+            h.observed_at = now;
             (id, serde_json::to_vec(&h).expect("a hit serialises"))
         })
         .collect()

@@ -11,6 +11,7 @@
 //! `max_inflight_messages 1000`.
 //! Run: `cargo bench -p argus-triage --bench throughput` (`ARGUS_BENCH_HITS`, default 20,000).
 
+use argus_core::hit::HitId;
 use std::collections::HashMap;
 use std::io::{BufRead as _, Write as _};
 use std::process::Child;
@@ -27,7 +28,7 @@ static TOPIC: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| argus_core::topics::AgentTopic::Hits.topic("dock-1"));
 
 /// Messages/s from a publisher to a plain QoS 1 subscriber.
-fn broker_alone(port: u16, msgs: &[(String, Vec<u8>)]) -> f64 {
+fn broker_alone(port: u16, msgs: &[(HitId, Vec<u8>)]) -> f64 {
     let got = Arc::new(AtomicU64::new(0));
     let mut mo = MqttOptions::new("bench-sub", "127.0.0.1", port);
     mo.set_max_packet_size(1 << 20, 1 << 20).set_inflight(1000);
@@ -105,7 +106,7 @@ fn into_tickets(
     broker: &Mosquitto,
     db: &str,
     tmp: &std::path::Path,
-    msgs: &[(String, Vec<u8>)],
+    msgs: &[(HitId, Vec<u8>)],
 ) -> f64 {
     let port = free_port();
     let mut triage = spawn_triage(broker, db, port, &tmp.join(format!("triage-{port}.log")));
@@ -130,7 +131,7 @@ fn latency(
     broker: &Mosquitto,
     db: &str,
     tmp: &std::path::Path,
-    msgs: &[(String, Vec<u8>)],
+    msgs: &[(HitId, Vec<u8>)],
     rate: f64,
 ) -> (f64, f64) {
     let port = free_port();
@@ -178,7 +179,7 @@ fn latency(
     let mut ms: Vec<f64> = sent
         .iter()
         .filter_map(|(id, t)| {
-            seen.get(id)
+            seen.get(id.as_str())
                 .map(|s| s.duration_since(*t).as_secs_f64() * 1000.0)
         })
         .collect();

@@ -11,9 +11,9 @@
 
 use std::collections::BTreeSet;
 
-use argus_core::clock;
-pub use argus_core::hit::is_agent_id;
+use argus_core::clock::Timestamp;
 use argus_core::hit::{HIT_SCHEMA, Hit};
+pub use argus_core::hit::{is_agent_id, is_uuid7};
 use argus_core::topics::AgentTopic;
 use base64::Engine as _;
 use serde::Deserialize;
@@ -178,8 +178,6 @@ impl Default for Limits {
 pub struct Checked {
     /// The hit.
     pub hit: Hit,
-    /// `observed_at`, Unix seconds.
-    pub observed: f64,
     /// Its evidence JPEG.
     pub jpeg: Vec<u8>,
     /// The message as received (unknown fields too), less the JPEG: what the store keeps.
@@ -192,13 +190,6 @@ pub fn topic_agent(topic: &str) -> Option<&str> {
         (agent, AgentTopic::Hits) => Some(agent),
         _ => None,
     }
-}
-
-/// Whether `id` is a UUIDv7 in its canonical lower-case form.
-pub fn is_uuid7(id: &str) -> bool {
-    id.len() == 36
-        && !id.bytes().any(|b| b.is_ascii_uppercase())
-        && uuid::Uuid::try_parse(id).is_ok_and(|u| u.get_version_num() == 7)
 }
 
 fn text(field: &'static str, s: &str) -> Result<(), HitRejection> {
@@ -241,18 +232,6 @@ pub fn check(
         return Err(HitRejection::AgentMismatch {
             payload: hit.agent_id,
             topic: agent.into(),
-        });
-    }
-    if !is_uuid7(&hit.hit_id) {
-        return Err(HitRejection::Id {
-            field: "hit_id",
-            value: hit.hit_id,
-        });
-    }
-    if let Some(first) = hit.update_of.as_ref().filter(|f| !is_uuid7(f)) {
-        return Err(HitRejection::Id {
-            field: "update_of",
-            value: first.clone(),
         });
     }
     let texts = [
@@ -312,11 +291,10 @@ pub fn check(
             height: h,
         });
     }
-    let observed = clock::parse_rfc3339(&hit.observed_at)
-        .ok_or_else(|| HitRejection::Time(hit.observed_at.clone()))?;
+    let observed = hit.observed_at.unix_s();
     if observed > now + limits.max_future_s {
         return Err(HitRejection::TimeWindow {
-            at: hit.observed_at,
+            at: hit.observed_at.to_string(),
             why: format!(
                 "{:.0} s ahead of triage's clock (at most {:.0} s)",
                 observed - now,
@@ -326,7 +304,7 @@ pub fn check(
     }
     if observed < now - limits.max_age_days * 86_400.0 {
         return Err(HitRejection::TimeWindow {
-            at: hit.observed_at,
+            at: hit.observed_at.to_string(),
             why: format!(
                 "{:.0} days old (at most {:.0})",
                 (now - observed) / 86_400.0,
@@ -346,12 +324,7 @@ pub fn check(
     }
     // The JPEG leaves the stored copy (it is kept once, by hash).
     let stored = without_jpeg(payload, &hit.evidence.jpeg_base64)?;
-    Ok(Checked {
-        hit,
-        observed,
-        jpeg,
-        stored,
-    })
+    Ok(Checked { hit, jpeg, stored })
 }
 
 /// The clearest reason a payload that is not an `argus.hit/1` gives.
@@ -360,8 +333,25 @@ fn why_not_a_hit(payload: &[u8], e: serde_json::Error) -> HitRejection {
         Ok(v) => v,
         Err(e) => return HitRejection::NotJson(e.to_string()),
     };
-    match v.get("schema").and_then(|s| s.as_str()) {
-        Some(HIT_SCHEMA) => HitRejection::Shape(e.to_string()),
+    let text = |field: &str| v.get(field).and_then(|s| s.as_str());
+    match text("schema") {
+        // The typed fields say which of them failed, in the rejection's own words.
+        Some(HIT_SCHEMA) => {
+            for field in ["hit_id", "update_of"] {
+                if let Some(id) = text(field).filter(|id| !is_uuid7(id)) {
+                    return HitRejection::Id {
+                        field,
+                        value: id.chars().take(64).collect(),
+                    };
+                }
+            }
+            match text("observed_at") {
+                Some(t) if t.parse::<Timestamp>().is_err() => {
+                    HitRejection::Time(t.chars().take(64).collect())
+                }
+                _ => HitRejection::Shape(e.to_string()),
+            }
+        }
         Some(other) => HitRejection::Schema(other.into()),
         None => HitRejection::NoSchema,
     }
@@ -456,10 +446,8 @@ mod tests {
         nan.score = f32::NAN;
         assert!(matches!(checked(&nan), Err(HitRejection::Shape(_))));
         for (why, poison) in argus_testkit::hits::poisons() {
-            let mut h = good.clone();
-            poison(&mut h);
-            let topic = argus_core::topics::AgentTopic::Hits.topic(&h.agent_id);
-            let payload = serde_json::to_vec(&h).unwrap();
+            let topic = argus_core::topics::AgentTopic::Hits.topic(&good.agent_id);
+            let payload = argus_testkit::hits::poisoned(&good, &poison);
             let e = check(&topic, &payload, &Limits::default(), NOW).unwrap_err();
             assert!(e.to_string().contains(why), "{why}: {e}");
         }

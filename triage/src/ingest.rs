@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use argus_core::clock;
 use argus_core::geodesy::{GeoPoint, haversine_m};
-use argus_core::hit::Hit;
+use argus_core::hit::{Hit, HitId};
 use serde_json::json;
 
 use crate::ticket::{Audit, HitFacts, Ticket};
@@ -111,33 +111,32 @@ pub struct FirstHit {
     pub uncertainty_m: f64,
 }
 
-fn sighting(hit: &Hit, ticket_id: &str, observed: f64, now: f64, payload: String) -> Sighting {
+fn sighting(hit: &Hit, ticket_id: &str, now: f64, payload: String) -> Sighting {
     Sighting {
-        hit_id: hit.hit_id.clone(),
+        hit_id: hit.hit_id.to_string(),
         ticket_id: ticket_id.into(),
         agent_id: hit.agent_id.clone(),
         class: hit.class.clone(),
         score: hit.score,
-        observed_at: observed,
+        observed_at: hit.observed_at.unix_s(),
         received_at: now,
         lat: hit.position.lat,
         lon: hit.position.lon,
         uncertainty_m: hit.position.uncertainty_m,
         evidence_sha256: hit.evidence.sha256.clone(),
-        update_of: hit.update_of.clone(),
+        update_of: hit.update_of.as_ref().map(ToString::to_string),
         payload,
     }
 }
 
 /// The `hit_id` of a payload that was refused, if it names one that a receipt can carry (a
 /// UUIDv7): the agent then stops sending it.
-fn loose_hit_id(payload: &[u8]) -> Option<String> {
+fn loose_hit_id(payload: &[u8]) -> Option<HitId> {
     #[derive(serde::Deserialize)]
     struct Id {
-        hit_id: String,
+        hit_id: HitId,
     }
-    let id = serde_json::from_slice::<Id>(payload).ok()?.hit_id;
-    crate::check::is_uuid7(&id).then_some(id)
+    serde_json::from_slice::<Id>(payload).ok().map(|i| i.hit_id)
 }
 
 /// `s` with every control character replaced (a topic may hold anything; a store may not).
@@ -187,12 +186,7 @@ impl Batch<'_, '_> {
         checked: Checked,
     ) -> Result<Result<(Change, Effect), HitRejection>, StoreError> {
         let now = self.now;
-        let Checked {
-            hit,
-            observed,
-            jpeg,
-            stored,
-        } = checked;
+        let Checked { hit, jpeg, stored } = checked;
         let category = self.rules.category(&hit.class);
         let at = GeoPoint {
             lat: hit.position.lat,
@@ -203,10 +197,10 @@ impl Batch<'_, '_> {
         // only the agent that made the first hit may move it, and not farther than the same
         // violation can be.
         let original = match &hit.update_of {
-            Some(first) => match self.first_hit(first)? {
+            Some(first) => match self.first_hit(first.as_str())? {
                 Some(f) if f.agent_id != hit.agent_id => {
                     return Ok(Err(HitRejection::UpdateAgent {
-                        first: first.clone(),
+                        first: first.to_string(),
                         owner: f.agent_id,
                         agent: hit.agent_id,
                     }));
@@ -216,7 +210,7 @@ impl Batch<'_, '_> {
                     let allowed_m = radius + f.uncertainty_m + hit.position.uncertainty_m;
                     if distance_m.is_nan() || distance_m > allowed_m {
                         return Ok(Err(HitRejection::UpdateFar {
-                            first: first.clone(),
+                            first: first.to_string(),
                             distance_m,
                             allowed_m,
                         }));
@@ -234,13 +228,13 @@ impl Batch<'_, '_> {
                 .place(&category, at, radius, now, self.rules.recurrence_window_s),
         };
         let facts = HitFacts {
-            hit_id: &hit.hit_id,
+            hit_id: hit.hit_id.as_str(),
             agent_id: &hit.agent_id,
             class: &hit.class,
             score: hit.score,
             at,
             uncertainty_m: hit.position.uncertainty_m,
-            observed_at: observed,
+            observed_at: hit.observed_at.unix_s(),
         };
         let (ticket, change, audit) = match placement {
             Placement::Join(id) => {
@@ -280,7 +274,7 @@ impl Batch<'_, '_> {
         self.touched
             .insert(ticket.ticket_id.clone(), ticket.clone());
         self.batch_hits.insert(
-            hit.hit_id.clone(),
+            hit.hit_id.to_string(),
             FirstHit {
                 ticket_id: ticket.ticket_id.clone(),
                 agent_id: hit.agent_id.clone(),
@@ -291,7 +285,7 @@ impl Batch<'_, '_> {
         Ok(Ok((
             change,
             Effect {
-                sighting: sighting(&hit, &ticket.ticket_id, observed, now, stored),
+                sighting: sighting(&hit, &ticket.ticket_id, now, stored),
                 ticket,
                 events: audit,
                 evidence: Some(jpeg),
@@ -376,7 +370,7 @@ impl Ingest {
         &mut self,
         messages: &[(&str, &[u8])],
         now: f64,
-    ) -> Result<Vec<(Outcome, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(Outcome, Option<HitId>)>, StoreError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -418,7 +412,7 @@ impl Ingest {
         &mut self,
         messages: &[(&str, &[u8])],
         now: f64,
-    ) -> Result<Vec<(Outcome, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(Outcome, Option<HitId>)>, StoreError> {
         let mut checked: Vec<_> = messages
             .iter()
             .map(|&(topic, payload)| {
@@ -469,7 +463,7 @@ impl Ingest {
                 .filter_map(|(_, _, c)| c.as_ref().ok().map(|c| c.hit.hit_id.as_str()))
                 .collect();
             let known = batch.view.known_hits(&ids)?;
-            let mut seen: HashSet<String> = HashSet::new();
+            let mut seen: HashSet<HitId> = HashSet::new();
             let mut effects: Vec<Effect> = Vec::new();
             let mut dead: Vec<NewDeadLetter> = Vec::new();
             for item in checked.iter_mut() {
@@ -479,21 +473,25 @@ impl Ingest {
                 let refused = match checked {
                     Err(reason) => Err(reason),
                     Ok(c)
-                        if known.contains(&c.hit.hit_id) || !seen.insert(c.hit.hit_id.clone()) =>
+                        if known.contains(c.hit.hit_id.as_str())
+                            || !seen.insert(c.hit.hit_id.clone()) =>
                     {
                         outcomes.push((Outcome::Repeat, Some(c.hit.hit_id)));
                         continue;
                     }
-                    Ok(c) => batch.place(c)?,
+                    Ok(c) => {
+                        let id = c.hit.hit_id.clone();
+                        batch.place(c)?.map(|placed| (placed, id))
+                    }
                 };
                 match refused {
-                    Ok((change, effect)) => {
+                    Ok(((change, effect), hit_id)) => {
                         let id = effect.ticket.ticket_id.clone();
                         let outcome = match change {
                             Change::Opened => Outcome::Opened(id),
                             Change::Joined => Outcome::Joined(id),
                         };
-                        outcomes.push((outcome, Some(effect.sighting.hit_id.clone())));
+                        outcomes.push((outcome, Some(hit_id)));
                         events.extend(effect.events.iter().cloned());
                         effects.push(effect);
                     }

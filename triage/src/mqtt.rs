@@ -111,7 +111,10 @@ pub fn instance_client_id() -> String {
 const MAX_PENDING_RECEIPTS: usize = 10_000;
 
 /// The receipts of a committed batch: one message per agent, naming its hits.
-fn receipts(batch: &[Publish], taken: &[(Outcome, Option<String>)]) -> Vec<(String, Vec<u8>)> {
+fn receipts(
+    batch: &[Publish],
+    taken: &[(Outcome, Option<argus_core::hit::HitId>)],
+) -> Vec<(String, Vec<u8>)> {
     let mut by_agent: std::collections::BTreeMap<&str, Vec<HitReceipt>> = Default::default();
     for (p, (outcome, id)) in batch.iter().zip(taken) {
         let (Some(agent), Some(id)) = (topic_agent(&p.topic), id) else {

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use argus_core::hit::HitId;
 use argus_core::receipt::Receipt;
 use argus_testkit::hits::{hit, hit_id, publish_hit};
 use argus_testkit::services::Mosquitto;
@@ -80,7 +81,7 @@ fn publisher(port: u16) -> Client {
 /// hit without one (here: on demand).
 struct Agent {
     client: Client,
-    receipted: Arc<Mutex<HashMap<String, String>>>,
+    receipted: Arc<Mutex<HashMap<HitId, String>>>,
 }
 
 impl Agent {
@@ -88,7 +89,7 @@ impl Agent {
         let mut mo = MqttOptions::new(format!("test-{agent}"), "127.0.0.1", port);
         mo.set_max_packet_size(8 << 20, 8 << 20).set_inflight(100);
         let (client, mut conn) = Client::new(mo, 1000);
-        let receipted: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let receipted: Arc<Mutex<HashMap<HitId, String>>> = Arc::default();
         let (sink, sub, topic) = (
             receipted.clone(),
             client.clone(),

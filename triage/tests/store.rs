@@ -451,15 +451,15 @@ fn poison_hits_are_dead_letters_and_the_good_ones_around_them_are_stored(open: &
     let mut msgs = Vec::new();
     for (k, (_, poison)) in poisons.iter().enumerate() {
         msgs.push(msg(&good(2 * k)));
-        let mut h = hit(
+        let h = hit(
             &format!("poison-{k}"),
             "dock-1",
             "construction_waste",
             30.6,
             0.9,
         );
-        poison(&mut h);
-        msgs.push(msg(&h));
+        let (topic, _) = msg(&h);
+        msgs.push((topic, argus_testkit::hits::poisoned(&h, poison)));
     }
     let out = take(&mut ing, &msgs);
     for (k, (why, _)) in poisons.iter().enumerate() {

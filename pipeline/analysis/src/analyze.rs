@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use argus_core::camera::{Camera, Intrinsics, Pose};
 use argus_core::catalog::Catalog;
-use argus_core::clock;
+use argus_core::clock::Timestamp;
 use argus_core::dem::{Dem, Terrain};
 use argus_core::detect::{Detect, Detection, FrameRef, nms, tiles};
 use argus_core::geodesy::{GeoPoint, LocalFrame};
 use argus_core::geotag::{Geotag, Ground, PoseSigma, R90, geotag};
 use argus_core::hit::{
-    FrameRef as HitFrame, HIT_SCHEMA, Hit, ModelRef, Position, Source, SourceKind,
+    FrameRef as HitFrame, HIT_SCHEMA, Hit, HitId, ModelRef, Position, Source, SourceKind,
 };
 use argus_core::homography::GroundHomography;
 use argus_core::map::Map;
@@ -175,7 +175,7 @@ pub struct Counters {
 
 #[derive(Debug)]
 struct Published {
-    hit_id: String,
+    hit_id: HitId,
     local: [f64; 2],
 }
 
@@ -208,6 +208,9 @@ pub enum AnalyzeError {
     /// Evidence could not be encoded.
     #[error("encoding evidence: {0}")]
     Evidence(#[from] image::ImageError),
+    /// The source's clock puts a frame outside the calendar (a start time that is no time).
+    #[error("frame time {0} s since the epoch is outside the calendar")]
+    Time(f64),
 }
 
 /// A fixed camera's track is confirmed after this long in view…
@@ -538,7 +541,7 @@ impl Analyzer {
     fn judge_and_make(
         &mut self,
         t: &Track,
-        update_of: Option<String>,
+        update_of: Option<HitId>,
     ) -> Result<Option<Hit>, AnalyzeError> {
         let Some(local) = t.local else {
             tracing::debug!(track = t.id, class = %t.object_class, "no ground position");
@@ -577,7 +580,9 @@ impl Analyzer {
             self.counters.failed += 1;
         })?;
         let g = self.frame.ground_to_geo(local[0], local[1]);
-        let hit_id = uuid::Uuid::now_v7().to_string();
+        let at = self.setup.start_unix_s + t.best.t_s;
+        let observed_at = Timestamp::from_unix_s(at).ok_or(AnalyzeError::Time(at))?;
+        let hit_id = HitId::now_v7();
         if update_of.is_none() {
             self.published.insert(
                 t.id,
@@ -596,7 +601,7 @@ impl Analyzer {
             object_class: t.object_class.clone(),
             score: t.best.score,
             model: self.model.clone(),
-            observed_at: clock::rfc3339(self.setup.start_unix_s + t.best.t_s),
+            observed_at,
             frame,
             bbox: t.best.bbox,
             track_id: t.id,

@@ -83,6 +83,68 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
     OffsetDateTime::parse(s.trim(), &Rfc3339).ok().map(unix_s)
 }
 
+/// A moment as the wire carries it: RFC 3339 text outside, Unix seconds inside, parsed once
+/// when it is read (by [`parse_rfc3339`]'s strictness) and written back to the millisecond.
+/// It is always finite and within the calendar's years 1 to 9999.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Timestamp(f64);
+
+impl Timestamp {
+    /// The moment `unix_s` seconds after the epoch, if it is finite and within the calendar.
+    pub fn from_unix_s(unix_s: f64) -> Option<Self> {
+        // 0001-01-01 to 9999-12-31.
+        (-62_135_596_800.0..253_402_300_800.0)
+            .contains(&unix_s)
+            .then_some(Self(unix_s))
+    }
+
+    /// Now.
+    pub fn now() -> Self {
+        Self(now_unix_s())
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn unix_s(self) -> f64 {
+        self.0
+    }
+}
+
+/// A text that is no RFC 3339 instant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an RFC 3339 time")]
+pub struct NotATime(pub String);
+
+impl std::str::FromStr for Timestamp {
+    type Err = NotATime;
+
+    fn from_str(s: &str) -> Result<Self, NotATime> {
+        parse_rfc3339(s)
+            .and_then(Self::from_unix_s)
+            .ok_or_else(|| NotATime(s.chars().take(64).collect()))
+    }
+}
+
+impl TryFrom<String> for Timestamp {
+    type Error = NotATime;
+
+    fn try_from(s: String) -> Result<Self, NotATime> {
+        s.parse()
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(t: Timestamp) -> String {
+        rfc3339(t.0)
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rfc3339(self.0))
+    }
+}
+
 /// Now, Unix seconds.
 pub fn now_unix_s() -> f64 {
     std::time::SystemTime::now()
@@ -117,6 +179,20 @@ mod tests {
             "no zone, no time"
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn a_timestamp_is_read_once_and_written_to_the_millisecond() {
+        let t: Timestamp = serde_json::from_str("\"2026-05-27T18:00:00.25+08:00\"").unwrap();
+        assert_eq!(t.unix_s(), 1_779_876_000.25);
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-05-27T10:00:00.250Z\""
+        );
+        let e = serde_json::from_str::<Timestamp>("\"2026-05-27TNaN:00:00Z\"").unwrap_err();
+        assert!(e.to_string().contains("not an RFC 3339 time"), "{e}");
+        assert_eq!(Timestamp::from_unix_s(f64::NAN), None);
+        assert_eq!(Timestamp::from_unix_s(1e12), None);
     }
 
     #[test]

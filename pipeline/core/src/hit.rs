@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::camera::Pose;
+use crate::clock::Timestamp;
 use crate::rules::Rule;
 
 /// The schema tag of this version.
@@ -19,6 +20,103 @@ pub fn is_agent_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A hit's id: a UUIDv7 in its canonical lower-case form (unique, time-ordered, the
+/// idempotency key). Checked once, when it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HitId(String);
+
+/// A text that is no UUIDv7 in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a UUIDv7")]
+pub struct NotAHitId(pub String);
+
+impl HitId {
+    /// A new id, made now.
+    pub fn now_v7() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// When the id was made, Unix milliseconds (a UUIDv7's first 48 bits).
+    pub fn unix_ms(&self) -> u64 {
+        uuid::Uuid::try_parse(&self.0)
+            .ok()
+            .and_then(|u| u.get_timestamp())
+            .map_or(0, |t| {
+                let (s, ns) = t.to_unix();
+                s * 1000 + u64::from(ns) / 1_000_000
+            })
+    }
+}
+
+/// Whether `id` is a UUIDv7 in its canonical lower-case form.
+pub fn is_uuid7(id: &str) -> bool {
+    id.len() == 36
+        && !id.bytes().any(|b| b.is_ascii_uppercase())
+        && uuid::Uuid::try_parse(id).is_ok_and(|u| u.get_version_num() == 7)
+}
+
+impl std::str::FromStr for HitId {
+    type Err = NotAHitId;
+
+    fn from_str(s: &str) -> Result<Self, NotAHitId> {
+        if is_uuid7(s) {
+            Ok(Self(s.into()))
+        } else {
+            Err(NotAHitId(s.chars().take(64).collect()))
+        }
+    }
+}
+
+impl TryFrom<String> for HitId {
+    type Error = NotAHitId;
+
+    fn try_from(s: String) -> Result<Self, NotAHitId> {
+        if is_uuid7(&s) {
+            Ok(Self(s))
+        } else {
+            Err(NotAHitId(s.chars().take(64).collect()))
+        }
+    }
+}
+
+impl From<HitId> for String {
+    fn from(id: HitId) -> String {
+        id.0
+    }
+}
+
+impl std::ops::Deref for HitId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for HitId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for HitId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for HitId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// What kind of source saw it.
@@ -98,7 +196,7 @@ pub struct Hit {
     /// Always [`HIT_SCHEMA`].
     pub schema: String,
     /// Unique and time-ordered (a UUIDv7): the idempotency key.
-    pub hit_id: String,
+    pub hit_id: HitId,
     /// The publishing agent; must match the topic.
     pub agent_id: String,
     /// The source.
@@ -111,8 +209,8 @@ pub struct Hit {
     pub score: f32,
     /// The detector.
     pub model: ModelRef,
-    /// When the evidence frame was taken (RFC 3339, UTC).
-    pub observed_at: String,
+    /// When the evidence frame was taken (RFC 3339; written in UTC).
+    pub observed_at: Timestamp,
     /// The evidence frame.
     pub frame: FrameRef,
     /// The box in the evidence frame, pixels `[x0, y0, x1, y1]`.
@@ -132,7 +230,7 @@ pub struct Hit {
     /// For a track's later, better estimate: the `hit_id` of its first hit (the same violation,
     /// not a new one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update_of: Option<String>,
+    pub update_of: Option<HitId>,
 }
 
 #[cfg(test)]
@@ -143,7 +241,7 @@ mod tests {
     fn readers_ignore_unknown_fields_and_updates_are_optional() {
         let hit = Hit {
             schema: HIT_SCHEMA.into(),
-            hit_id: "0192f0c4-0000-7000-8000-000000000001".into(),
+            hit_id: "0192f0c4-0000-7000-8000-000000000001".parse().unwrap(),
             agent_id: "dock-1".into(),
             source: Source {
                 kind: SourceKind::Drone,
@@ -157,7 +255,7 @@ mod tests {
                 name: "argus-det".into(),
                 version: "0.2.0".into(),
             },
-            observed_at: "2026-11-22T10:00:00Z".into(),
+            observed_at: "2026-11-22T10:00:00Z".parse().unwrap(),
             frame: FrameRef {
                 index: 3,
                 pts_s: 0.1,
@@ -196,7 +294,20 @@ mod tests {
         ] {
             v[part]["future_field"] = serde_json::json!({"nested": [1, 2]});
         }
-        let back: Hit = serde_json::from_value(v).unwrap();
+        let back: Hit = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(back, hit);
+        assert_eq!(hit.hit_id.unix_ms(), 0x0192f0c40000);
+        // Ids and times are checked as they are read.
+        for (field, bad) in [
+            ("hit_id", "0192f0c4-0000-4000-8000-000000000001"),
+            ("hit_id", "0192F0C4-0000-7000-8000-000000000001"),
+            ("update_of", "x"),
+            ("observed_at", "2026-11-22 10:00:00"),
+        ] {
+            let mut w = v.clone();
+            w[field] = serde_json::json!(bad);
+            let e = serde_json::from_value::<Hit>(w).unwrap_err().to_string();
+            assert!(e.contains(bad), "{field}: {e}");
+        }
     }
 }

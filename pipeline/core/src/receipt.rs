@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hit::HitId;
+
 /// The schema tag of this version.
 pub const RECEIPT_SCHEMA: &str = "argus.receipt/1";
 
@@ -25,7 +27,7 @@ pub enum ReceiptStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HitReceipt {
     /// The hit.
-    pub hit_id: String,
+    pub hit_id: HitId,
     /// Stored or dead.
     pub status: ReceiptStatus,
     /// Why it was refused (dead letters only).
@@ -66,12 +68,12 @@ mod tests {
         let r = Receipt::new(
             vec![
                 HitReceipt {
-                    hit_id: "a".into(),
+                    hit_id: HitId::now_v7(),
                     status: ReceiptStatus::Stored,
                     reason: None,
                 },
                 HitReceipt {
-                    hit_id: "b".into(),
+                    hit_id: HitId::now_v7(),
                     status: ReceiptStatus::Dead,
                     reason: Some("score 7 is out of range".into()),
                 },

@@ -262,7 +262,7 @@ mod tests {
         h.object_class = "waste_pile".into();
         h.position.lon = lon;
         h.position.uncertainty_m = 3.0;
-        h.update_of = update_of.map(str::to_string);
+        h.update_of = update_of.map(|f| f.parse().unwrap());
         h
     }
 

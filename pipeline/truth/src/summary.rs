@@ -212,17 +212,6 @@ pub fn merge_shown(sources: Vec<(String, Vec<SeenObject>)>) -> Vec<SeenObject> {
     out
 }
 
-/// When a UUIDv7 (an Argus `hit_id`) was made, Unix seconds.
-pub fn uuid7_unix_s(id: &str) -> Option<f64> {
-    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
-    if hex.len() != 12 || id.chars().nth(14) != Some('7') {
-        return None;
-    }
-    u64::from_str_radix(&hex, 16)
-        .ok()
-        .map(|ms| ms as f64 / 1000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,12 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hit_id_tells_when_it_was_made() {
-        assert_eq!(
-            uuid7_unix_s("0192f0c4-0000-7000-8000-000000000001"),
-            Some(0x0192f0c40000u64 as f64 / 1000.0)
-        );
-        assert_eq!(uuid7_unix_s("hit-1"), None);
+    fn percentiles_interpolate() {
         let p = percentiles(&(1..=100).map(f64::from).collect::<Vec<_>>());
         assert_eq!((p.p50, p.p99), (50.5, 99.0));
     }
