@@ -155,30 +155,14 @@ pub fn run(cfg: Config) -> Result<()> {
             "outbox holds hits from a previous run; publishing them first"
         );
     }
-    let password = match (&mqtt.password, &mqtt.password_file) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(f)) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("mqtt.password_file {}", f.display()))?
-                .trim_end()
-                .to_string(),
-        ),
-        (None, None) => None,
+    let login = argus_net::mqtt::Login {
+        username: mqtt.username.as_deref(),
+        password: mqtt.password.as_deref(),
+        password_file: mqtt.password_file.as_deref(),
+        ca_file: mqtt.ca_file.as_deref(),
     };
-    let ca_pem = mqtt
-        .ca_file
-        .as_ref()
-        .map(|f| std::fs::read(f).with_context(|| format!("mqtt.ca_file {}", f.display())))
-        .transpose()?;
     let connection = PublisherOptions {
-        connection: argus_net::mqtt::Connection {
-            url: mqtt.url.clone(),
-            credentials: mqtt
-                .username
-                .clone()
-                .map(|u| (u, password.clone().unwrap_or_default())),
-            ca_pem,
-        },
+        connection: login.connection(mqtt.url.clone())?,
         agent_id: cfg.agent.id.clone(),
         keep_alive: Duration::from_secs(mqtt.keep_alive_s),
         receipt_timeout: Duration::from_secs_f64(mqtt.receipt_timeout_s),

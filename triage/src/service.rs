@@ -33,7 +33,7 @@ use crate::config::{BrokerChoice, Config, ConfigError};
 use crate::dashboard::{self, BasemapError};
 use crate::engine::Routing;
 use crate::ingest::Ingest;
-use argus_net::mqtt::{Connection, MqttError};
+use argus_net::mqtt::{Login, MqttError};
 
 use crate::mqtt::{self, IngestStatus, ListenOptions};
 use crate::store::{self, Pool, READ_NICE, StoreError};
@@ -222,43 +222,40 @@ impl Service {
         })?;
         let failure = Arc::new(Failure::default());
         let broker_alive = Arc::new(AtomicBool::new(true));
-        let mut password = match &cfg.mqtt.password_file {
-            Some(f) => Some(
-                String::from_utf8_lossy(&read_file("mqtt.password_file", f)?)
-                    .trim_end()
-                    .to_string(),
-            ),
-            None => None,
-        };
-        let mut username = cfg.mqtt.username.clone();
-        let (url, shared, broker) = match cfg.mqtt.broker()? {
-            BrokerChoice::External(url) => (url, true, None),
+        let (url, shared, broker, logins) = match cfg.mqtt.broker()? {
+            BrokerChoice::External(url) => (url, true, None, None),
             BrokerChoice::Embedded(addr) => {
                 let logins = crate::broker::Logins::read(
                     cfg.mqtt.credentials.as_deref(),
                     cfg.mqtt.acl.as_deref(),
                 )?;
-                if let Some(logins) = &logins {
-                    // Triage logs in to its own broker as `triage`.
-                    let user = username.get_or_insert_with(|| "triage".into());
-                    if password.is_none() {
-                        password = logins.passwords.get(user.as_str()).cloned();
-                    }
-                }
-                let b = Arc::new(EmbeddedBroker::start(addr, logins)?);
-                (b.url(), false, Some(b))
+                let b = Arc::new(EmbeddedBroker::start(addr, logins.clone())?);
+                (b.url(), false, Some(b), logins)
             }
         };
-        let ca_pem = match &cfg.mqtt.ca_file {
-            Some(f) => Some(read_file("mqtt.ca_file", f)?),
-            None => None,
-        };
+        let mut connection = Login {
+            username: cfg.mqtt.username.as_deref(),
+            password: None,
+            password_file: cfg.mqtt.password_file.as_deref(),
+            ca_file: cfg.mqtt.ca_file.as_deref(),
+        }
+        .connection(url.clone())?;
+        if let Some(logins) = &logins {
+            // Triage logs in to its own broker as `triage`, with that user's password unless
+            // the config gives one.
+            let (user, password) = connection
+                .credentials
+                .get_or_insert_with(|| ("triage".into(), String::new()));
+            if cfg.mqtt.password_file.is_none() {
+                *password = logins
+                    .passwords
+                    .get(user.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
         let opts = ListenOptions {
-            connection: Connection {
-                url: url.clone(),
-                credentials: username.map(|u| (u, password.unwrap_or_default())),
-                ca_pem,
-            },
+            connection,
             client_id: cfg.mqtt.client_id.clone(),
             shared,
             ..ListenOptions::default()

@@ -2,6 +2,7 @@
 //! login, the rumqttc options built from them, and the backoff between connection tries. The
 //! edge agent's publisher and OSD listener and triage's ingest all connect through here.
 
+use std::path::Path;
 use std::time::Duration;
 
 use argus_core::broker::BrokerUrl;
@@ -21,6 +22,60 @@ pub enum MqttError {
     /// A CA file without a PEM certificate.
     #[error("mqtt url {0:?}: mqtt.ca_file holds no PEM certificate")]
     BadCa(String),
+    /// A file the `[mqtt]` section names cannot be read.
+    #[error("mqtt.{key} {path}: {error}")]
+    File {
+        /// `password_file` or `ca_file`.
+        key: &'static str,
+        /// The file.
+        path: String,
+        /// Why it cannot be read.
+        error: String,
+    },
+}
+
+/// How a config's `[mqtt]` section says a client logs in (the same keys in the edge agent's
+/// and triage's configs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Login<'a> {
+    /// `username`.
+    pub username: Option<&'a str>,
+    /// `password`, written inline.
+    pub password: Option<&'a str>,
+    /// `password_file`: a file holding the password (a trailing newline is not part of it).
+    pub password_file: Option<&'a Path>,
+    /// `ca_file`: the CA certificate (PEM) for `mqtts://`.
+    pub ca_file: Option<&'a Path>,
+}
+
+impl Login<'_> {
+    /// The connection to `url` with this login: the password and the CA read from their files.
+    /// A password without a username is not used (MQTT 3.1.1 has no such login).
+    pub fn connection(&self, url: String) -> Result<Connection, MqttError> {
+        let read = |key: &'static str, path: &Path| {
+            std::fs::read(path).map_err(|e| MqttError::File {
+                key,
+                path: path.display().to_string(),
+                error: e.to_string(),
+            })
+        };
+        let password = match (self.password, self.password_file) {
+            (Some(p), _) => Some(p.to_string()),
+            (None, Some(f)) => Some(
+                String::from_utf8_lossy(&read("password_file", f)?)
+                    .trim_end()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        Ok(Connection {
+            url,
+            credentials: self
+                .username
+                .map(|u| (u.to_string(), password.unwrap_or_default())),
+            ca_pem: self.ca_file.map(|f| read("ca_file", f)).transpose()?,
+        })
+    }
 }
 
 /// Where a client connects and how it logs in.
@@ -129,6 +184,40 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_reads_its_files_and_names_the_key_it_cannot_read() {
+        let dir = std::env::temp_dir().join(format!("argus-login-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pass = dir.join("dock.pass");
+        std::fs::write(&pass, "s3cret\n").unwrap();
+        let login = Login {
+            username: Some("dock-1"),
+            password_file: Some(&pass),
+            ..Login::default()
+        };
+        let c = login.connection("mqtt://127.0.0.1:1883".into()).unwrap();
+        assert_eq!(c.credentials, Some(("dock-1".into(), "s3cret".into())));
+        // An inline password wins; the file is then not read.
+        let inline = Login {
+            password: Some("inline"),
+            password_file: Some(&dir.join("absent")),
+            ..login
+        };
+        let c = inline.connection("mqtt://h".into()).unwrap();
+        assert_eq!(c.credentials, Some(("dock-1".into(), "inline".into())));
+        let missing = Login {
+            ca_file: Some(&dir.join("ca.pem")),
+            ..login
+        };
+        let e = missing.connection("mqtts://h".into()).unwrap_err();
+        assert!(e.to_string().starts_with("mqtt.ca_file "), "{e}");
+        assert!(
+            !format!("{c:?}").contains("inline"),
+            "the password reached a log"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn urls_logins_and_tls_are_checked_before_anything_connects() {
