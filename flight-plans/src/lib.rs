@@ -42,4 +42,7 @@
 
 pub mod camera;
 pub mod coverage;
+pub mod dock;
 pub mod mission;
+pub mod plan;
+pub mod schedule;

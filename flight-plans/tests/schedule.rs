@@ -1,0 +1,219 @@
+//! Schedules: every run once, in the plan's zone, across clock changes; blackouts; catch-up.
+
+use argus_flightplan::schedule::{Due, Schedule, ScheduleSpec, Scheduler};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+
+fn spec(cron: &str, zone: &str) -> ScheduleSpec {
+    ScheduleSpec {
+        cron: cron.into(),
+        timezone: zone.into(),
+        blackout_hours: None,
+        blackout_dates: vec![],
+        catch_up_s: 600.0,
+    }
+}
+
+fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+}
+
+/// The cron library's own iterator over the same span, in UTC.
+fn library_runs(
+    cron: &str,
+    tz: Tz,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
+    let c: croner::Cron = cron.parse().unwrap();
+    c.iter_after(from.with_timezone(&tz))
+        .map(|t| t.with_timezone(&Utc))
+        .take_while(|t| *t <= until)
+        .collect()
+}
+
+#[test]
+fn weekday_patrols_in_shanghai_over_a_month() {
+    let s = spec("0 8,15 * * 1-5", "Asia/Shanghai").parse().unwrap();
+    let (from, until) = (utc(2026, 11, 30, 16, 0), utc(2026, 12, 31, 16, 0));
+    let runs = s.runs(from, until);
+    // By hand: Shanghai is UTC+8 all year, so 08:00 and 15:00 are 00:00 and 07:00 UTC on
+    // every Monday to Friday of December 2026 (23 weekdays).
+    let mut table = Vec::new();
+    let mut day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    while day.month() == 12 {
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            for h in [0, 7] {
+                table.push(Utc.from_utc_datetime(&day.and_hms_opt(h, 0, 0).unwrap()));
+            }
+        }
+        day = day.succ_opt().unwrap();
+    }
+    assert_eq!(table.len(), 46);
+    assert_eq!(runs, table);
+    assert_eq!(
+        runs,
+        library_runs("0 8,15 * * 1-5", Tz::Asia__Shanghai, from, until)
+    );
+}
+
+#[test]
+fn berlins_clock_changes_lose_and_double_no_run() {
+    let tz = Tz::Europe__Berlin;
+    for (cron, from, until) in [
+        // Spring forward on 29 March 2026: 02:00 CET becomes 03:00 CEST.
+        ("30 2 * * *", utc(2026, 3, 26, 0, 0), utc(2026, 4, 2, 0, 0)),
+        (
+            "0 * * * *",
+            utc(2026, 3, 28, 22, 0),
+            utc(2026, 3, 29, 22, 0),
+        ),
+        // Fall back on 25 October 2026: 03:00 CEST becomes 02:00 CET.
+        (
+            "30 2 * * *",
+            utc(2026, 10, 22, 0, 0),
+            utc(2026, 10, 29, 0, 0),
+        ),
+        (
+            "0 * * * *",
+            utc(2026, 10, 24, 22, 0),
+            utc(2026, 10, 25, 23, 0),
+        ),
+    ] {
+        let s = spec(cron, "Europe/Berlin").parse().unwrap();
+        let runs = s.runs(from, until);
+        assert_eq!(
+            runs,
+            library_runs(cron, tz, from, until),
+            "{cron} from {from}"
+        );
+        let mut sorted = runs.clone();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            runs.len(),
+            "{cron}: a run is doubled: {runs:?}"
+        );
+        if cron == "30 2 * * *" {
+            // One run on every local day, the day of the change included.
+            let days: Vec<NaiveDate> = runs
+                .iter()
+                .map(|t| t.with_timezone(&tz).date_naive())
+                .collect();
+            let mut unique = days.clone();
+            unique.dedup();
+            assert_eq!(days, unique, "{runs:?}");
+            assert_eq!(days.len(), 7, "{runs:?}");
+        } else {
+            // Hourly: every hour of the day, whatever its local name (23 in spring, 25 in
+            // autumn).
+            for w in runs.windows(2) {
+                assert_eq!(w[1] - w[0], Duration::hours(1), "{runs:?}");
+            }
+            assert_eq!(runs.len() as i64, (until - from).num_hours(), "{runs:?}");
+        }
+    }
+}
+
+#[test]
+fn blackouts_skip_runs_and_bad_keys_are_named() {
+    let mut sp = spec("0 */2 * * *", "Asia/Shanghai");
+    sp.blackout_hours = Some("12:00-13:30".into());
+    sp.blackout_dates = vec!["2026-10-01/2026-10-07".into(), "2026-10-10".into()];
+    let s = sp.parse().unwrap();
+    let runs = s.runs(utc(2026, 9, 29, 16, 0), utc(2026, 10, 11, 16, 0));
+    let tz = Tz::Asia__Shanghai;
+    for r in &runs {
+        let l = r.with_timezone(&tz);
+        assert_ne!(l.format("%H:%M").to_string(), "12:00");
+        let d = l.date_naive();
+        assert!(
+            !(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()
+                ..=NaiveDate::from_ymd_opt(2026, 10, 7).unwrap())
+                .contains(&d)
+                && d != NaiveDate::from_ymd_opt(2026, 10, 10).unwrap(),
+            "{l}"
+        );
+    }
+    // 30 Sep, 8, 9 and 11 Oct: 12 runs a day less the one at noon.
+    assert_eq!(runs.len(), 4 * 11);
+    for (mutate, says) in [
+        (
+            Box::new(|s: &mut ScheduleSpec| s.timezone = "Asia/Shangai".into())
+                as Box<dyn Fn(&mut ScheduleSpec)>,
+            "schedule.timezone: \"Asia/Shangai\" is not an IANA time zone",
+        ),
+        (
+            Box::new(|s| s.cron = "0 25 * * *".into()),
+            "schedule.cron: \"0 25 * * *\" does not parse",
+        ),
+        (Box::new(|s| s.cron = "every day".into()), "schedule.cron"),
+        (
+            Box::new(|s| s.blackout_hours = Some("12-13".into())),
+            "schedule.blackout_hours",
+        ),
+        (
+            Box::new(|s| s.blackout_dates = vec!["2026-10-07/2026-10-01".into()]),
+            "schedule.blackout_dates",
+        ),
+        (Box::new(|s| s.catch_up_s = f64::NAN), "schedule.catch_up_s"),
+    ] {
+        let mut bad = spec("0 8 * * *", "UTC");
+        mutate(&mut bad);
+        let e = bad.parse().unwrap_err().to_string();
+        assert!(e.starts_with(says), "{e}");
+    }
+}
+
+fn scheduler(catch_up_s: f64) -> (Scheduler, Schedule) {
+    let mut sp = spec("0 8,15 * * *", "UTC");
+    sp.catch_up_s = catch_up_s;
+    let s = sp.parse().unwrap();
+    (Scheduler::new(vec![s.clone()], utc(2026, 12, 1, 0, 0)), s)
+}
+
+#[test]
+fn a_tick_flies_what_is_due_once_and_records_what_was_missed() {
+    let (mut sch, _) = scheduler(600.0);
+    assert_eq!(sch.next(), Some(utc(2026, 12, 1, 8, 0)));
+    assert!(sch.tick(utc(2026, 12, 1, 7, 59)).is_empty());
+    let due = sch.tick(utc(2026, 12, 1, 8, 0));
+    assert_eq!(
+        due,
+        [Due::Fly {
+            plan: 0,
+            at: utc(2026, 12, 1, 8, 0)
+        }]
+    );
+    // The same instant again: nothing twice.
+    assert!(sch.tick(utc(2026, 12, 1, 8, 0)).is_empty());
+    // Five minutes late: still flown.
+    assert_eq!(
+        sch.tick(utc(2026, 12, 1, 15, 5)),
+        [Due::Fly {
+            plan: 0,
+            at: utc(2026, 12, 1, 15, 0)
+        }]
+    );
+    // Down for a day and a half: the runs in between are missed, the last one too (it is an
+    // hour old, beyond ten minutes).
+    let due = sch.tick(utc(2026, 12, 3, 9, 0));
+    assert_eq!(
+        due,
+        [
+            Due::Missed {
+                plan: 0,
+                at: utc(2026, 12, 2, 8, 0)
+            },
+            Due::Missed {
+                plan: 0,
+                at: utc(2026, 12, 2, 15, 0)
+            },
+            Due::Missed {
+                plan: 0,
+                at: utc(2026, 12, 3, 8, 0)
+            },
+        ]
+    );
+    assert_eq!(sch.next(), Some(utc(2026, 12, 3, 15, 0)));
+}
