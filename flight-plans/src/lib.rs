@@ -43,6 +43,7 @@
 pub mod camera;
 pub mod coverage;
 pub mod dock;
+pub mod formats;
 pub mod mission;
 pub mod plan;
 pub mod schedule;

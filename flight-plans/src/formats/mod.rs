@@ -1,0 +1,215 @@
+//! The files other software reads and writes, each writer paired with a reader, chosen by
+//! extension: `.kmz` (DJI WPML), `.plan` (QGroundControl), `.waypoints` / `.txt`
+//! (`QGC WPL 110`), `.json` (the simulator's route).
+//!
+//! Reading never panics on a hostile file: it gives a [`Mission`] or an error naming the place
+//! (a JSON pointer, a line, an XML element path) and the value. Writing goes to a temporary
+//! file renamed into place, so a failed write leaves nothing half-written. An action the
+//! target format cannot express is refused, naming the waypoint and the action.
+
+pub mod mavlink;
+pub mod qgc;
+pub mod route;
+pub mod wpl;
+pub mod wpml;
+mod xml;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::mission::Mission;
+
+/// Largest file read, bytes (a 10,000-waypoint KMZ is about 5 MB).
+pub const MAX_FILE: u64 = 64 << 20;
+
+/// What is wrong with a file's content (the file is named by [`FileError`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// A value at a place (JSON pointer, `line N`, element path) is missing or wrong.
+    #[error("{at}: {message}")]
+    At {
+        /// Where.
+        at: String,
+        /// What.
+        message: String,
+    },
+    /// An action the format cannot express.
+    #[error("waypoint {waypoint}: {format} cannot express the action {action:?}")]
+    Unsupported {
+        /// The format.
+        format: &'static str,
+        /// The waypoint's index.
+        waypoint: usize,
+        /// The action.
+        action: String,
+    },
+}
+
+impl FormatError {
+    /// An error at a place.
+    pub fn at(at: &str, message: &str) -> Self {
+        Self::At {
+            at: at.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A file that cannot be read or written, named.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The content is wrong.
+    #[error("{path}: {source}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What and where.
+        source: FormatError,
+    },
+    /// An extension no format has.
+    #[error("{0}: unknown extension (.kmz, .plan, .waypoints, .txt or .json)")]
+    Extension(PathBuf),
+    /// Over [`MAX_FILE`].
+    #[error("{path}: {bytes} bytes is over the {MAX_FILE}-byte limit")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
+}
+
+/// The formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// DJI WPML KMZ.
+    Kmz,
+    /// QGroundControl `.plan`.
+    Plan,
+    /// `QGC WPL 110`.
+    Wpl,
+    /// The simulator's route JSON.
+    Route,
+}
+
+impl Format {
+    /// The format of a file name, by extension.
+    pub fn of(path: &Path) -> Result<Self, FileError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("kmz") => Ok(Self::Kmz),
+            Some("plan") => Ok(Self::Plan),
+            Some("waypoints" | "txt") => Ok(Self::Wpl),
+            Some("json") => Ok(Self::Route),
+            _ => Err(FileError::Extension(path.into())),
+        }
+    }
+
+    /// Reads a mission from a file's bytes.
+    pub fn read(self, bytes: &[u8]) -> Result<Mission, FormatError> {
+        match self {
+            Self::Kmz => wpml::read(bytes),
+            Self::Plan => qgc::read(bytes),
+            Self::Wpl => wpl::read(bytes),
+            Self::Route => route::read(bytes),
+        }
+    }
+
+    /// A mission as a file's bytes.
+    pub fn write(self, m: &Mission) -> Result<Vec<u8>, FormatError> {
+        match self {
+            Self::Kmz => wpml::write(m),
+            Self::Plan => qgc::write(m),
+            Self::Wpl => wpl::write(m),
+            Self::Route => route::write(m),
+        }
+    }
+}
+
+/// Reads a mission file of any format (by extension).
+pub fn read_file(path: &Path) -> Result<Mission, FileError> {
+    let format = Format::of(path)?;
+    let io = |source| FileError::Io {
+        path: path.into(),
+        source,
+    };
+    let bytes = std::fs::metadata(path).map_err(io)?.len();
+    if bytes > MAX_FILE {
+        return Err(FileError::TooLarge {
+            path: path.into(),
+            bytes,
+        });
+    }
+    let data = std::fs::read(path).map_err(io)?;
+    format.read(&data).map_err(|source| FileError::Format {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Writes a mission file of any format (by extension): to a temporary file beside it, then
+/// renamed into place.
+pub fn write_file(m: &Mission, path: &Path) -> Result<(), FileError> {
+    let format = Format::of(path)?;
+    let data = format.write(m).map_err(|source| FileError::Format {
+        path: path.into(),
+        source,
+    })?;
+    write_atomic(path, &data).map_err(|source| FileError::Io {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Writes `data` to a temporary file in `path`'s folder, syncs it and renames it to `path`.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Checks a read waypoint's numbers: a position, a height within ±10 km.
+pub(crate) fn check_position(at: &str, lat: f64, lon: f64, height: f64) -> Result<(), FormatError> {
+    if !(lat.is_finite() && lon.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0) {
+        return Err(FormatError::at(
+            at,
+            &format!("{lat}, {lon} is not a latitude, longitude"),
+        ));
+    }
+    if !(height.is_finite() && height.abs() <= 10_000.0) {
+        return Err(FormatError::at(
+            at,
+            &format!("height {height} m is out of range"),
+        ));
+    }
+    Ok(())
+}
