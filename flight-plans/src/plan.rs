@@ -321,6 +321,11 @@ impl Plan {
     /// Parses and checks a plan's text (`path` locates its GeoJSON).
     pub fn parse(text: &str, path: &Path, docks: &Docks) -> Result<Self, String> {
         let file: PlanFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::check(file, path, docks)
+    }
+
+    /// Checks a plan built in code (`path` names it and locates its GeoJSON).
+    pub fn check(file: PlanFile, path: &Path, docks: &Docks) -> Result<Self, String> {
         if file.schema != PLAN_SCHEMA {
             return Err(format!("schema {:?} is not {PLAN_SCHEMA:?}", file.schema));
         }
@@ -705,4 +710,58 @@ pub fn load_dir(dir: &Path, docks: &Docks) -> Result<Vec<Plan>, PlanError> {
         plans.push(plan);
     }
     Ok(plans)
+}
+
+impl Plan {
+    /// The share of the area (or the corridor) the camera sees along the work legs of these
+    /// missions, 0–1; `None` for points.
+    pub fn coverage(&self, missions: &[Mission]) -> Option<f64> {
+        let f = &self.file.flight;
+        let (swath, frontal) = (
+            self.camera.swath_m(f.altitude_m),
+            self.camera.frontal_m(f.altitude_m),
+        );
+        let frame = self.frame();
+        let local = |w: &Waypoint| {
+            let (x, y) = frame.geo_to_ground(w.point());
+            Coord { x, y }
+        };
+        let mut cover = geo::MultiPolygon::new(Vec::new());
+        for m in missions {
+            // The work: every waypoint but take-off and return.
+            let work: Vec<Coord> = m
+                .waypoints
+                .get(1..m.waypoints.len().saturating_sub(1))
+                .unwrap_or_default()
+                .iter()
+                .map(local)
+                .collect();
+            let legs: Vec<&[Coord]> = match self.file.kind {
+                Kind::Area => work.chunks(2).collect(),
+                Kind::Corridor => vec![&work[..]],
+                Kind::Points => return None,
+            };
+            for leg in legs {
+                use geo::BooleanOps;
+                cover = cover.union(&coverage::footprint(leg, swath, frontal));
+            }
+        }
+        match self.file.kind {
+            Kind::Area => Some(coverage::covered_share(&self.local_polygon(), &cover)),
+            Kind::Corridor => {
+                use geo::{Area, BooleanOps};
+                let line = LineString::from(
+                    self.shape
+                        .iter()
+                        .map(|&p| self.local(p))
+                        .collect::<Vec<_>>(),
+                );
+                let area =
+                    coverage::corridor_area(&line, self.file.geometry.width_m.unwrap_or(0.0));
+                let total = area.unsigned_area();
+                (total > 0.0).then(|| area.intersection(&cover).unsigned_area() / total)
+            }
+            Kind::Points => None,
+        }
+    }
 }
