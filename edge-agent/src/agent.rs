@@ -146,7 +146,7 @@ pub fn run(cfg: Config) -> Result<()> {
     };
     let world = World::load(&cfg.agent)?;
     let (det, model) = load_detector(&cfg.agent)?;
-    check_classes(&det, &world.catalog);
+    check_classes(&det, &world.catalog, world.map.as_deref());
     let det = Shared::new(det);
     let outbox = Arc::new(Outbox::open(&mqtt.outbox, mqtt.outbox_max)?);
     if !outbox.is_empty() {

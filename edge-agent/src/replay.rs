@@ -177,14 +177,28 @@ pub fn setup(agent: &AgentConfig, s: &SourceConfig, world: &World) -> Result<Pre
 }
 
 /// Says which of the model's classes the catalog makes nothing of (their detections are never
-/// violations): a model trained on a class the city has not configured, or a misspelling.
-pub fn check_classes(det: &Detector, catalog: &Catalog) {
+/// violations): a model trained on a class the city has not configured, or a misspelling; and
+/// which layers the catalog's rules read that the map does not have (a misspelt layer makes
+/// every sighting of its class a violation, or none).
+pub fn check_classes(det: &Detector, catalog: &Catalog, map: Option<&Map>) {
     for class in &det.manifest().classes {
         if catalog.object(class).is_none() {
             tracing::warn!(
                 class,
                 "the model detects a class the class catalog has no rule for: its sightings are never violations"
             );
+        }
+    }
+    if let Some(map) = map {
+        let present: std::collections::BTreeSet<&str> =
+            map.areas().iter().map(|a| a.layer.as_str()).collect();
+        for layer in catalog.rule_layers() {
+            if !present.contains(layer) {
+                tracing::warn!(
+                    layer,
+                    "a rule of the class catalog reads a layer the map does not have: it is judged as empty (misspelt?)"
+                );
+            }
         }
     }
 }
@@ -247,7 +261,7 @@ pub fn replay(
         opts.detect_fps = fps;
     }
     let (mut det, model) = load_detector(agent)?;
-    check_classes(&det, &world.catalog);
+    check_classes(&det, &world.catalog, world.map.as_deref());
     let read = ReadOptions {
         max_fps: Some(opts.detect_fps).filter(|f| *f > 0.0),
     };

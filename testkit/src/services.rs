@@ -456,6 +456,20 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<(u16, Vec<u8>)> {
+    http_full(port, method, path, headers, body).map(|(status, _, body)| (status, body))
+}
+
+/// A response: status, headers (names in lower case), body.
+pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// [`http`] with the response's headers, names in lower case.
+pub fn http_full(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Response> {
     // One client for every call, its configuration made once. It keeps no idle connection:
     // each exchange has a connection of its own, as a test of a restarted server wants.
     static AGENT: std::sync::LazyLock<ureq::Agent> = std::sync::LazyLock::new(|| {
@@ -475,13 +489,23 @@ pub fn http(
     }
     let mut resp = AGENT.run(req.body(body.to_vec()).ok()?).ok()?;
     let status = resp.status().as_u16();
+    let head = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let body = resp
         .body_mut()
         .with_config()
         .limit(1 << 30)
         .read_to_vec()
         .ok()?;
-    Some((status, body))
+    Some((status, head, body))
 }
 
 /// `triage serve` (the binary at `exe`) for a benchmark: its store `db`, HTTP on `port`, hits

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use argus_core::clock;
 use argus_core::geodesy::GeoPoint;
-use axum::extract::{Path, Query, RawQuery, State as AxState};
+use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -51,6 +51,9 @@ pub struct App {
     pub basemap: Option<axum::body::Bytes>,
     /// The class catalog: the Open311 services are its violations.
     pub catalog: Arc<argus_core::catalog::Catalog>,
+    /// Serve the test-only routes that panic (feature `testsuite`, and only when the test kit
+    /// asks: the `triage` binary never does, whatever features a workspace build unified).
+    pub testsuite_routes: bool,
 }
 
 type Shared = Arc<App>;
@@ -94,11 +97,29 @@ pub const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("cross-origin-opener-policy", "same-origin"),
 ];
 
+/// Whether a request target, percent-decoded, holds a control character (a NUL no store takes,
+/// an escape no log should print).
+fn has_control(target: &str) -> bool {
+    percent_encoding::percent_decode_str(target).any(|b| b < 0x20 || b == 0x7f)
+}
+
 async fn security_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let mut response = next.run(request).await;
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("", axum::http::uri::PathAndQuery::as_str);
+    let mut response = if has_control(target) {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "the path or query holds a control character".into(),
+        )
+        .into_response()
+    } else {
+        next.run(request).await
+    };
     let h = response.headers_mut();
     for (k, v) in SECURITY_HEADERS {
         h.insert(k, HeaderValue::from_static(v));
@@ -182,6 +203,7 @@ pub fn router_limited(app: Shared, limits: crate::limits::ClientLimits) -> Route
 
 /// The routes.
 pub fn router(app: Shared) -> Router {
+    let testsuite_routes = app.testsuite_routes;
     let mut r = Router::new();
     for path in dashboard::asset_paths() {
         r = r.route(path, get(move || async move { dashboard::asset(path) }));
@@ -203,14 +225,19 @@ pub fn router(app: Shared) -> Router {
             get(requests).post(file_request),
         )
         .route("/open311/v2/requests/{file}", get(request));
+    #[cfg(not(feature = "testsuite"))]
+    let _ = testsuite_routes;
     #[cfg(feature = "testsuite")]
-    let r = r
-        .route("/api/v1/testsuite/panic", get(testsuite_panic))
-        .route("/api/v1/testsuite/panic-read", get(testsuite_panic_read))
-        .route(
-            "/api/v1/testsuite/panic-change",
-            get(testsuite_panic_change),
-        );
+    let r = if !testsuite_routes {
+        r
+    } else {
+        r.route("/api/v1/testsuite/panic", get(testsuite_panic))
+            .route("/api/v1/testsuite/panic-read", get(testsuite_panic_read))
+            .route(
+                "/api/v1/testsuite/panic-change",
+                get(testsuite_panic_change),
+            )
+    };
     r.layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -287,20 +314,50 @@ async fn metrics(AxState(app): AxState<Shared>) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
-/// `?state=&unit=&category=&class=&bbox=&since=&cursor=&limit=`: `state` is a state or
-/// `open` / `closed`; `bbox` is `south,west,north,east` in degrees; `since` an RFC 3339 time
+/// `?state=&unit=&category=&class=&bbox=&since=&cursor=&limit=`: `state` is a state or a
+/// group, `open` or `finished`; `bbox` is `south,west,north,east` in degrees; `since` an RFC 3339 time
 /// (opened then or later); `cursor` the previous page's (its `Link: <…>; rel="next"`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct Filter {
+    #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     unit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     bbox: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<usize>,
+}
+
+/// A query string's parameters, or a 400 in the API's JSON words.
+fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {
+    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| bad(format!("query string: {e}")))
+}
+
+/// The link to the page after `cursor` of the list `f` asked for (every filter kept, the
+/// cursor replaced).
+fn next_link(path: &str, f: &Filter, cursor: &crate::store::Cursor) -> Option<HeaderValue> {
+    let rest = Filter {
+        cursor: Some(cursor.encode()),
+        state: f.state.clone(),
+        unit: f.unit.clone(),
+        category: f.category.clone(),
+        class: f.class.clone(),
+        bbox: f.bbox.clone(),
+        since: f.since.clone(),
+        limit: f.limit,
+    };
+    let q = serde_urlencoded::to_string(&rest).ok()?;
+    HeaderValue::from_str(&format!("<{path}?{q}>; rel=\"next\"")).ok()
 }
 
 fn parse_state(s: &str) -> ApiResult<State> {
@@ -338,19 +395,22 @@ fn parse_bbox(s: &str) -> ApiResult<[f64; 4]> {
 
 /// The tickets a filter asks for, filtered in the store before the limit: the store's filter
 /// and the limit.
-fn filtered(f: Filter) -> ApiResult<(TicketFilter, usize)> {
+fn filtered(f: &Filter) -> ApiResult<(TicketFilter, usize)> {
     let (state, open) = match f.state.as_deref() {
         None => (None, None),
         Some("open") => (None, Some(true)),
-        Some("closed") => (None, Some(false)),
+        Some("finished") => (None, Some(false)),
         Some(s) => (Some(parse_state(s)?), None),
     };
+    if f.limit == Some(0) {
+        return Err(bad("limit 0: a page holds 1 to 10000 tickets".into()));
+    }
     let filter = TicketFilter {
         state,
         open,
-        unit: f.unit,
-        category: f.category,
-        class: f.class,
+        unit: f.unit.clone(),
+        category: f.category.clone(),
+        class: f.class.clone(),
         bbox: f.bbox.as_deref().map(parse_bbox).transpose()?,
         since: f
             .since
@@ -376,11 +436,11 @@ fn filtered(f: Filter) -> ApiResult<(TicketFilter, usize)> {
 async fn tickets(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    Query(f): Query<Filter>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
-    let (filter, limit) = filtered(f)?;
+    let f: Filter = query(raw.as_deref())?;
+    let (filter, limit) = filtered(&f)?;
     // A full page may have a next one: its link carries the query with the last ticket's
     // cursor.
     let (body, next) = read(&app, move |s| {
@@ -396,21 +456,8 @@ async fn tickets(
     })
     .await?;
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Some(c) = next {
-        let rest: Vec<&str> = query
-            .as_deref()
-            .unwrap_or("")
-            .split('&')
-            .filter(|kv| !kv.is_empty() && !kv.starts_with("cursor="))
-            .collect();
-        let mut q = rest.join("&");
-        if !q.is_empty() {
-            q.push('&');
-        }
-        let link = format!("</api/v1/tickets?{q}cursor={}>; rel=\"next\"", c.encode());
-        if let Ok(v) = HeaderValue::from_str(&link) {
-            response.headers_mut().insert(header::LINK, v);
-        }
+    if let Some(link) = next.and_then(|c| next_link("/api/v1/tickets", &f, &c)) {
+        response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
 }
@@ -427,13 +474,17 @@ async fn review(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<
 async fn geojson(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    Query(f): Query<Filter>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     require(&app, &headers, Role::Viewer, None)?;
-    let (filter, limit) = filtered(f)?;
-    let mut r = read_json(&app, move |s| {
-        let features: Vec<Value> = s
-            .tickets(&filter, limit)?
+    let f: Filter = query(raw.as_deref())?;
+    let (filter, limit) = filtered(&f)?;
+    let (body, next) = read(&app, move |s| {
+        let page = s.tickets(&filter, limit)?;
+        let next = (page.len() == limit)
+            .then(|| page.last().map(crate::store::Cursor::after))
+            .flatten();
+        let features: Vec<Value> = page
             .into_iter()
             .map(|t| {
                 json!({"type": "Feature", "id": t.ticket_id,
@@ -441,13 +492,20 @@ async fn geojson(
                        "properties": t})
             })
             .collect();
-        Ok(json!({"type": "FeatureCollection", "features": features}))
+        Ok((
+            json!({"type": "FeatureCollection", "features": features}),
+            next,
+        ))
     })
     .await?;
+    let mut r = Json(body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/geo+json"),
     );
+    if let Some(link) = next.and_then(|c| next_link("/api/v1/tickets.geojson", &f, &c)) {
+        r.headers_mut().insert(header::LINK, link);
+    }
     Ok(r)
 }
 
@@ -637,10 +695,8 @@ struct RequestsQuery {
     jurisdiction_id: Option<String>,
 }
 
-async fn requests(
-    AxState(app): AxState<Shared>,
-    Query(q): Query<RequestsQuery>,
-) -> ApiResult<Response> {
+async fn requests(AxState(app): AxState<Shared>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q: RequestsQuery = query(raw.as_deref())?;
     // At most 100 ids a request, each once, in the order asked.
     let ids: Option<Vec<String>> = match q.service_request_id.as_deref() {
         None => None,

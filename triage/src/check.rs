@@ -132,6 +132,9 @@ pub enum HitRejection {
         /// The class radius plus both uncertainties.
         allowed_m: f64,
     },
+    /// `update_of` names the hit itself.
+    #[error("update_of names the hit itself")]
+    UpdateSelf,
     /// The store refused this message alone (its reason), after its batch was split.
     #[error("the store refused it: {0}")]
     Store(String),
@@ -170,6 +173,28 @@ impl Default for Limits {
             max_age_days: 3650.0,
             max_future_s: 300.0,
         }
+    }
+}
+
+impl Limits {
+    /// Checks every value, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::engine::in_range;
+        if let Some(c) = self
+            .classes
+            .iter()
+            .find(|c| !crate::engine::printable_name(c))
+        {
+            return Err(format!("intake.classes: {c:?} is not a class name"));
+        }
+        in_range(
+            "intake.max_uncertainty_m",
+            self.max_uncertainty_m,
+            0.1,
+            100_000.0,
+        )?;
+        in_range("intake.max_age_days", self.max_age_days, 0.001, 36_500.0)?;
+        in_range("intake.max_future_s", self.max_future_s, 0.0, 86_400.0)
     }
 }
 
@@ -233,6 +258,9 @@ pub fn check(
             payload: hit.agent_id,
             topic: agent.into(),
         });
+    }
+    if hit.update_of.as_ref() == Some(&hit.hit_id) {
+        return Err(HitRejection::UpdateSelf);
     }
     let texts = [
         ("source.id", Some(&hit.source.id)),
@@ -322,8 +350,12 @@ pub fn check(
             claimed: hit.evidence.sha256,
         });
     }
-    // The JPEG leaves the stored copy (it is kept once, by hash).
+    // The JPEG leaves the stored copy (it is kept once, by hash). What is stored must read
+    // back: an unknown field may hold text serde skips unread (a lone surrogate escape).
     let stored = without_jpeg(payload, &hit.evidence.jpeg_base64)?;
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&stored) {
+        return Err(HitRejection::NotJson(e.to_string()));
+    }
     Ok(Checked { hit, jpeg, stored })
 }
 
@@ -451,6 +483,46 @@ mod tests {
             let e = check(&topic, &payload, &Limits::default(), NOW).unwrap_err();
             assert!(e.to_string().contains(why), "{why}: {e}");
         }
+    }
+
+    #[test]
+    fn ids_times_and_updates_are_checked_at_the_edge() {
+        let good = hit(&hit_id("edge"), "dock-1", "construction_waste", 30.7, 0.9);
+        let topic = argus_core::topics::AgentTopic::Hits.topic("dock-1");
+        let with = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = serde_json::to_value(&good).unwrap();
+            f(&mut v);
+            check(
+                &topic,
+                &serde_json::to_vec(&v).unwrap(),
+                &Limits::default(),
+                NOW,
+            )
+        };
+        // An update of itself.
+        let own = good.hit_id.to_string();
+        assert!(matches!(
+            with(&|v| v["update_of"] = own.clone().into()),
+            Err(HitRejection::UpdateSelf)
+        ));
+        // A time with a newline around it; an id of another UUID variant.
+        assert!(matches!(
+            with(&|v| v["observed_at"] = "\n2026-05-27T10:00:00Z\t".into()),
+            Err(HitRejection::Time(_))
+        ));
+        let mut other = good.hit_id.to_string();
+        other.replace_range(19..20, "c");
+        assert!(matches!(
+            with(&|v| v["hit_id"] = other.clone().into()),
+            Err(HitRejection::Id { .. })
+        ));
+        // An unknown field holding a lone surrogate is stored text no reader could parse.
+        let mut text = String::from_utf8(serde_json::to_vec(&good).unwrap()).unwrap();
+        text.insert_str(1, "\"future\":\"\\ud800\",");
+        assert!(matches!(
+            check(&topic, text.as_bytes(), &Limits::default(), NOW),
+            Err(HitRejection::NotJson(_))
+        ));
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct Config {
     /// What one HTTP client may ask (requests per second, burst, in flight).
     #[serde(default)]
     pub http_limits: ClientLimits,
+    /// Serve the test-only panic routes (feature `testsuite`; set by the test kit only, never
+    /// by a config file or a flag).
+    #[serde(skip)]
+    pub testsuite_routes: bool,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             rules: Rules::default(),
             intake: Limits::default(),
             http_limits: ClientLimits::default(),
+            testsuite_routes: false,
         }
     }
 }
@@ -219,7 +224,15 @@ impl Config {
                 c.db = format!("sqlite:{}", base.join(p).display());
             }
         }
+        c.check()
+            .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
         Ok(c)
+    }
+
+    /// Checks the values serde cannot: ranges, names (also for a config built from flags).
+    pub fn check(&self) -> Result<(), String> {
+        self.rules.check()?;
+        self.intake.check()
     }
 }
 
@@ -251,6 +264,50 @@ mod tests {
             c.mqtt.broker().unwrap(),
             BrokerChoice::Embedded(DEFAULT_BROKER_LISTEN.parse().unwrap())
         );
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("triage.toml");
+        for (body, says) in [
+            (
+                "[rules]\njoin_radius_m = { construction_waste = 1e7 }\n",
+                "rules.join_radius_m.construction_waste = 10000000",
+            ),
+            (
+                "[rules]\njoin_radius_m = { construction_waste = nan }\n",
+                "rules.join_radius_m.construction_waste = NaN",
+            ),
+            (
+                "[rules]\njoin_radius_m = { construction_waste = -5 }\n",
+                "rules.join_radius_m",
+            ),
+            (
+                "[rules]\ndefault_join_radius_m = inf\n",
+                "rules.default_join_radius_m = inf",
+            ),
+            (
+                "[rules]\ncategories = { construction_waste = \"a\\u0000b\" }\n",
+                "rules.categories",
+            ),
+            (
+                "[rules.sla]\ndispatch_s = 0\nresponse_s = 60\ncompletion_s = 60\n",
+                "rules.sla.dispatch_s = 0",
+            ),
+            (
+                "[rules.auto_dispatch]\nscore = 2\nsightings = 2\nsightings_score = 0.4\n",
+                "rules.auto_dispatch.score = 2",
+            ),
+            (
+                "[intake]\nmax_uncertainty_m = nan\n",
+                "intake.max_uncertainty_m",
+            ),
+        ] {
+            std::fs::write(&p, body).unwrap();
+            let e = Config::load(&p).unwrap_err().to_string();
+            assert!(e.contains(says), "{body}: {e}");
+        }
     }
 
     #[test]

@@ -183,7 +183,71 @@ impl Default for Rules {
     }
 }
 
+/// A name a config gives (a class, a category): set, at most 64 bytes, no control character.
+pub fn printable_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_control)
+}
+
+/// `v` finite and within `lo..=hi`, else why not, naming `key`.
+pub fn in_range(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{key} = {v} is outside {lo}..={hi}"))
+    }
+}
+
 impl Rules {
+    /// Checks every value, naming the key: radii within (0, 1000] m (as the class catalog's),
+    /// scores within [0, 1], times positive and finite, names printable.
+    pub fn check(&self) -> Result<(), String> {
+        for (class, r) in &self.join_radius_m {
+            if !printable_name(class) {
+                return Err(format!(
+                    "rules.join_radius_m: class {class:?} is not a name"
+                ));
+            }
+            in_range(&format!("rules.join_radius_m.{class}"), *r, 0.01, 1000.0)?;
+        }
+        in_range(
+            "rules.default_join_radius_m",
+            self.default_join_radius_m,
+            0.01,
+            1000.0,
+        )?;
+        for (class, c) in &self.categories {
+            if !printable_name(class) || !printable_name(c) {
+                return Err(format!(
+                    "rules.categories: {class:?} = {c:?}: names of 1-64 bytes without control characters"
+                ));
+            }
+        }
+        let a = &self.auto_dispatch;
+        in_range("rules.auto_dispatch.score", f64::from(a.score), 0.0, 1.0)?;
+        in_range(
+            "rules.auto_dispatch.sightings_score",
+            f64::from(a.sightings_score),
+            0.0,
+            1.0,
+        )?;
+        in_range(
+            "rules.auto_dispatch.sightings",
+            f64::from(a.sightings),
+            1.0,
+            1_000_000.0,
+        )?;
+        let year = 365.0 * 86_400.0;
+        in_range("rules.sla.dispatch_s", self.sla.dispatch_s, 1.0, year)?;
+        in_range("rules.sla.response_s", self.sla.response_s, 1.0, year)?;
+        in_range("rules.sla.completion_s", self.sla.completion_s, 1.0, year)?;
+        in_range(
+            "rules.recurrence_window_s",
+            self.recurrence_window_s,
+            0.0,
+            10.0 * year,
+        )
+    }
+
     /// The ticket category of a hit class.
     pub fn category(&self, class: &str) -> String {
         self.categories

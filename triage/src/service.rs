@@ -70,6 +70,9 @@ pub enum ServiceError {
     /// The class catalog.
     #[error("{0}")]
     Catalog(String),
+    /// A config value out of range, or not fitting the catalog.
+    #[error("config: {0}")]
+    Values(String),
     /// The store cannot be opened.
     #[error("opening the store {url}: {source}")]
     Store {
@@ -180,7 +183,27 @@ impl Service {
             argus_core::catalog::Catalog::load(cfg.classes.as_deref())
                 .map_err(|e| ServiceError::Catalog(e.to_string()))?,
         );
-        if !cfg.intake.classes_listed {
+        cfg.check().map_err(ServiceError::Values)?;
+        if cfg.intake.classes_listed {
+            // Only the catalog's violations can be taken: a class it lacks has no category,
+            // radius or Open311 service.
+            if let Some(c) = cfg
+                .intake
+                .classes
+                .iter()
+                .find(|c| catalog.violation(c).is_none())
+            {
+                return Err(ServiceError::Values(format!(
+                    "[intake] classes: {c:?} is not a violation of the class catalog ({})",
+                    catalog
+                        .violations
+                        .iter()
+                        .map(|v| v.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        } else {
             cfg.intake.classes = catalog.violations.iter().map(|v| v.id.clone()).collect();
         }
         cfg.rules.catalog = catalog.clone();
@@ -344,6 +367,7 @@ impl Service {
             feed,
             basemap,
             catalog,
+            testsuite_routes: cfg.testsuite_routes,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -372,7 +396,7 @@ impl Service {
             addr: cfg.http.clone(),
             source,
         })?;
-        tracing::info!(http = %http, db = %db_shown, mqtt = %url, "triage serving");
+        tracing::info!(http = %http, db = %db_shown, mqtt = %argus_core::redact::url(&url), "triage serving");
         let client_limits = cfg.http_limits;
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_thread = std::thread::Builder::new()

@@ -14,6 +14,7 @@ pub fn triage_on(broker_url: &str, dir: &Path, login: Option<&Login>) -> crate::
     let mut cfg = crate::config::Config {
         db: format!("sqlite:{}", dir.join("triage.db").display()),
         http: "127.0.0.1:0".into(),
+        testsuite_routes: true,
         ..Default::default()
     };
     cfg.mqtt.url = Some(broker_url.to_string());

@@ -219,3 +219,137 @@ fn tickets_evidence_roles_and_open311_over_http() {
     let _ = triage.kill();
     let _ = triage.wait();
 }
+
+/// The `next` link of a page, if any.
+fn next_of(headers: &[(String, String)]) -> Option<String> {
+    let link = headers.iter().find(|(k, _)| k == "link")?.1.clone();
+    Some(link[link.find('<')? + 1..link.find('>')?].to_string())
+}
+
+#[test]
+fn hostile_queries_get_json_400s_and_next_links_can_be_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (port, broker_port) = (free_port(), free_port());
+    let args = [
+        "serve".to_string(),
+        "--broker-listen".into(),
+        format!("127.0.0.1:{broker_port}"),
+        "--http".into(),
+        format!("127.0.0.1:{port}"),
+        "--db".into(),
+        format!("sqlite:{}", tmp.path().join("t.db").display()),
+    ];
+    let mut triage = start_triage(
+        env!("CARGO_BIN_EXE_triage"),
+        &args,
+        &tmp.path().join("triage.log"),
+    );
+    let agent = argus_testkit::hits::bench_publisher(broker_port, "dock-1-links");
+    for k in 0..3 {
+        let mut h = hit(
+            &hit_id(&format!("link-{k}")),
+            "dock-1",
+            "construction_waste",
+            30.1 + k as f64 * 0.1,
+            0.9,
+        );
+        h.observed_at = argus_core::clock::Timestamp::now();
+        publish_hit(&agent, &h);
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while json(port, "GET", "/api/v1/tickets", None, "")
+        .1
+        .as_array()
+        .is_none_or(|a| a.len() < 3)
+    {
+        assert!(Instant::now() < until, "three tickets");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Control characters, however encoded, never reach a store (a NUL would fail PostgreSQL).
+    for path in [
+        "/api/v1/tickets?unit=%00",
+        "/api/v1/tickets?category=a%00b",
+        "/api/v1/tickets/%00",
+        "/api/v1/tickets.geojson?class=%1b%5b31m",
+        "/open311/v2/requests.json?service_code=%00",
+        "/open311/v2/requests/%00.json",
+    ] {
+        let (status, body) = json(port, "GET", path, None, "");
+        assert_eq!(status, 400, "{path}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("control character"),
+            "{path}: {body}"
+        );
+    }
+    // Malformed queries are 400s in the API's JSON words.
+    for path in [
+        "/api/v1/tickets?limit=0",
+        "/api/v1/tickets?limit=abc",
+        "/api/v1/tickets?colour=red",
+        "/api/v1/tickets?limit=1&limit=2",
+    ] {
+        let (status, body) = json(port, "GET", path, None, "");
+        assert_eq!(status, 400, "{path}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    // The group `finished` and the state `closed` are different questions.
+    assert_eq!(
+        json(port, "GET", "/api/v1/tickets?state=finished", None, "").1,
+        serde_json::json!([])
+    );
+    assert_eq!(
+        json(port, "GET", "/api/v1/tickets?state=closed", None, "").1,
+        serde_json::json!([])
+    );
+    assert_eq!(
+        json(port, "GET", "/api/v1/tickets?state=open", None, "")
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // Following the links visits every ticket once, whatever the first query's spelling.
+    for (first, list) in [
+        (
+            "/api/v1/tickets?limit=1&%63ursor=7fefffffffffffff.zzzz",
+            "json",
+        ),
+        ("/api/v1/tickets?limit=1&state=open", "json"),
+        ("/api/v1/tickets.geojson?limit=1", "geojson"),
+    ] {
+        let mut seen = Vec::new();
+        let mut at = Some(first.to_string());
+        while let Some(path) = at.take() {
+            let (status, headers, body) =
+                argus_testkit::services::http_full(port, "GET", &path, &[], b"").unwrap();
+            assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            let page = if list == "json" {
+                v.as_array().unwrap().clone()
+            } else {
+                v["features"].as_array().unwrap().clone()
+            };
+            for t in page {
+                seen.push(
+                    t["ticket_id"]
+                        .as_str()
+                        .or(t["id"].as_str())
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            at = next_of(&headers);
+            assert!(seen.len() <= 3, "{first}: the links go round: {seen:?}");
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((seen.len(), unique.len()), (3, 3), "{first}: {seen:?}");
+    }
+    triage.kill().unwrap();
+    let _ = triage.wait();
+}

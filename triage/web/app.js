@@ -196,9 +196,28 @@ function render() {
   status(`${shown.length} of ${tickets.length} tickets shown · updated ${new Date().toLocaleTimeString()}`);
 }
 
+// Every page of a list, following its `Link: <…>; rel="next"`, up to `max` tickets.
+async function allPages(path, max) {
+  const out = [];
+  let next = path;
+  while (next && out.length < max) {
+    const r = await api(next);
+    out.push(...(await r.json()));
+    const link = r.headers.get("Link") || "";
+    const m = link.match(/<([^>]+)>;\s*rel="next"/);
+    next = m ? m[1] : null;
+  }
+  return out;
+}
+
 async function refresh() {
   try {
-    tickets = await (await api("/api/v1/tickets?limit=5000")).json();
+    // Every open ticket (the work), and the latest finished ones (for context).
+    const [open, finished] = await Promise.all([
+      allPages("/api/v1/tickets?state=open&limit=5000", 100000),
+      allPages("/api/v1/tickets?state=finished&limit=1000", 1000),
+    ]);
+    tickets = open.concat(finished);
     $("login").hidden = true;
     render();
   } catch (e) {

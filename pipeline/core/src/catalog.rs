@@ -170,6 +170,9 @@ impl Catalog {
 
     fn check(&self) -> Result<(), CatalogError> {
         let bad = |m: String| Err(CatalogError::Invalid(m));
+        if self.violations.is_empty() {
+            return bad("no [[violation]]: a catalog names at least one".into());
+        }
         let mut ids = HashSet::new();
         for v in &self.violations {
             if !valid_id(&v.id) {
@@ -221,6 +224,26 @@ impl Catalog {
                     o.class, o.height_m
                 ));
             }
+            // Layer names are map names: set, short, printable.
+            let layer_ok =
+                |l: &String| !l.is_empty() && l.len() <= 64 && !l.chars().any(char::is_control);
+            let layers: Vec<&String> = match &o.rule {
+                RuleKind::InLayersOutsideOpenZone { layers, zones } => {
+                    if layers.is_empty() {
+                        return bad(format!("object {}: rule.layers is empty", o.class));
+                    }
+                    layers.iter().chain([zones]).collect()
+                }
+                RuleKind::OutsideLayer { layer, .. } | RuleKind::AbsentFromBaseline { layer } => {
+                    vec![layer]
+                }
+            };
+            if let Some(l) = layers.into_iter().find(|l| !layer_ok(l)) {
+                return bad(format!(
+                    "object {}: rule layer {l:?} is empty, over 64 bytes or holds a control character",
+                    o.class
+                ));
+            }
             let margin_ok = match &o.rule {
                 RuleKind::OutsideLayer {
                     margin_m: Some(m), ..
@@ -235,6 +258,23 @@ impl Catalog {
             }
         }
         Ok(())
+    }
+
+    /// Every map layer the rules read (to check a map against).
+    pub fn rule_layers(&self) -> std::collections::BTreeSet<&str> {
+        self.objects
+            .iter()
+            .flat_map(|o| match &o.rule {
+                RuleKind::InLayersOutsideOpenZone { layers, zones } => layers
+                    .iter()
+                    .map(String::as_str)
+                    .chain([zones.as_str()])
+                    .collect::<Vec<_>>(),
+                RuleKind::OutsideLayer { layer, .. } | RuleKind::AbsentFromBaseline { layer } => {
+                    vec![layer.as_str()]
+                }
+            })
+            .collect()
     }
 
     /// The detector class `class`.
@@ -304,6 +344,29 @@ mod tests {
             (obj("").replace("height_m = 1", "height_m = -1"), "height_m"),
             (obj("").replace("outside_layer", "inside_out"), "inside_out"),
             (head.replace("\"V\"", "\"V\\u0007\""), "control"),
+            ("violation = []".to_string(), "no [[violation]]"),
+            (
+                obj("").replace("layer = \"l\"", "layer = \"\""),
+                "rule layer \"\"",
+            ),
+            (
+                obj("").replace("layer = \"l\"", "layer = \"a\\u001b[31m\""),
+                "control character",
+            ),
+            (
+                obj("").replace(
+                    "kind = \"outside_layer\", layer = \"l\"",
+                    "kind = \"in_layers_outside_open_zone\", layers = [], zones = \"z\"",
+                ),
+                "rule.layers is empty",
+            ),
+            (
+                obj("").replace(
+                    "kind = \"outside_layer\", layer = \"l\"",
+                    "kind = \"in_layers_outside_open_zone\", layers = [\"lane\"], zones = \"\"",
+                ),
+                "rule layer",
+            ),
         ] {
             let err = Catalog::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains(says), "{says}: {err}");

@@ -80,7 +80,9 @@ pub fn parse_datetime(s: &str) -> Option<f64> {
 /// Seconds since the Unix epoch of an RFC 3339 timestamp (`2026-05-27T10:00:00.250Z`,
 /// `2026-05-27T18:00:00+08:00`).
 pub fn parse_rfc3339(s: &str) -> Option<f64> {
-    OffsetDateTime::parse(s.trim(), &Rfc3339).ok().map(unix_s)
+    // No trimming: RFC 3339 has no surrounding space, and a hit's strings hold no control
+    // characters.
+    OffsetDateTime::parse(s, &Rfc3339).ok().map(unix_s)
 }
 
 /// A moment as the wire carries it: RFC 3339 text outside, Unix seconds inside, parsed once
@@ -93,8 +95,8 @@ pub struct Timestamp(f64);
 impl Timestamp {
     /// The moment `unix_s` seconds after the epoch, if it is finite and within the calendar.
     pub fn from_unix_s(unix_s: f64) -> Option<Self> {
-        // 0001-01-01 to 9999-12-31.
-        (-62_135_596_800.0..253_402_300_800.0)
+        // 0001-01-01 to the last millisecond of 9999-12-31 that is written as such.
+        (-62_135_596_800.0..=253_402_300_799.999)
             .contains(&unix_s)
             .then_some(Self(unix_s))
     }
@@ -193,6 +195,22 @@ mod tests {
         assert!(e.to_string().contains("not an RFC 3339 time"), "{e}");
         assert_eq!(Timestamp::from_unix_s(f64::NAN), None);
         assert_eq!(Timestamp::from_unix_s(1e12), None);
+        // The calendar's last half millisecond would be written as 10000: refused.
+        assert!("9999-12-31T23:59:59.9996Z".parse::<Timestamp>().is_err());
+        assert_eq!(
+            "9999-12-31T23:59:59.999Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        for spaced in [
+            "\n2026-05-27T10:00:00Z",
+            "2026-05-27T10:00:00Z\t",
+            " 2026-05-27T10:00:00Z",
+        ] {
+            assert!(spaced.parse::<Timestamp>().is_err(), "{spaced:?}");
+        }
     }
 
     #[test]

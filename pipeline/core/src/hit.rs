@@ -56,11 +56,12 @@ impl HitId {
     }
 }
 
-/// Whether `id` is a UUIDv7 in its canonical lower-case form.
+/// Whether `id` is a UUIDv7 (RFC 9562's variant) in its canonical lower-case form.
 pub fn is_uuid7(id: &str) -> bool {
     id.len() == 36
         && !id.bytes().any(|b| b.is_ascii_uppercase())
-        && uuid::Uuid::try_parse(id).is_ok_and(|u| u.get_version_num() == 7)
+        && uuid::Uuid::try_parse(id)
+            .is_ok_and(|u| u.get_version_num() == 7 && u.get_variant() == uuid::Variant::RFC4122)
 }
 
 impl std::str::FromStr for HitId {
@@ -301,6 +302,8 @@ mod tests {
         for (field, bad) in [
             ("hit_id", "0192f0c4-0000-4000-8000-000000000001"),
             ("hit_id", "0192F0C4-0000-7000-8000-000000000001"),
+            ("hit_id", "0192f0c4-0000-7000-c000-000000000001"),
+            ("hit_id", "0192f0c4-0000-7000-0000-000000000001"),
             ("update_of", "x"),
             ("observed_at", "2026-11-22 10:00:00"),
         ] {
