@@ -204,7 +204,6 @@ fn eval(
     let summary = serde_json::json!({
         "report_threshold": report_threshold,
         "classes": metrics,
-        "pr_curve_colours": curves.iter().map(|c| c.0).collect::<Vec<_>>(),
     });
     std::fs::write(
         out.join("metrics.json"),

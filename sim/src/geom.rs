@@ -1,4 +1,8 @@
-//! Planar geometry on local east/north metres: polygons as open rings of `[x, y]`.
+//! Planar geometry on local east/north metres: polygons as open rings of `[x, y]`. The
+//! algorithms are the `geo` crate's (through the core's ring adapters); this module builds the
+//! simulator's shapes and keeps its rings in the plain form the district and renderer use.
+
+use geo::{BoundingRect, ConvexHull, Coord, Intersects, MultiPoint};
 
 /// A point of the ground plane, local metres (east, north).
 pub type P2 = [f64; 2];
@@ -43,67 +47,30 @@ pub fn ngon(c: P2, r: f64, n: usize, phase: f64) -> Vec<P2> {
         .collect()
 }
 
-/// Signed area and area centroid of a ring: the core's, which the agent's map uses too.
-pub use argus_core::map::{centroid, signed_area};
+/// A ring as a polygon, its signed area and area centroid: the core's, which the agent's map
+/// uses too.
+pub use argus_core::map::{centroid, polygon, signed_area};
 
-/// Whether `p` lies inside the polygon (even-odd rule).
+/// Whether `p` lies inside the polygon or on its edge.
 pub fn contains(ring: &[P2], p: P2) -> bool {
-    let mut inside = false;
-    let n = ring.len();
-    let mut j = n - 1;
-    for i in 0..n {
-        let (a, b) = (ring[i], ring[j]);
-        if (a[1] > p[1]) != (b[1] > p[1])
-            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
-        {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
+    polygon(ring).intersects(&Coord::from(p))
 }
 
-/// Axis-aligned bounds `[min_x, min_y, max_x, max_y]`.
+/// Axis-aligned bounds `[min_x, min_y, max_x, max_y]` (`[MAX, MAX, MIN, MIN]` when empty).
 pub fn bounds(ring: &[P2]) -> [f64; 4] {
-    ring.iter()
-        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, p| {
-            [
-                b[0].min(p[0]),
-                b[1].min(p[1]),
-                b[2].max(p[0]),
-                b[3].max(p[1]),
-            ]
+    polygon(ring)
+        .bounding_rect()
+        .map_or([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b| {
+            [b.min().x, b.min().y, b.max().x, b.max().y]
         })
 }
 
-/// The convex hull of a point set, counter-clockwise (Andrew's monotone chain).
+/// The convex hull of a point set, counter-clockwise, without collinear points.
 pub fn convex_hull(points: &[P2]) -> Vec<P2> {
-    let mut pts = points.to_vec();
-    pts.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
-    pts.dedup();
-    if pts.len() < 3 {
-        return pts;
-    }
-    let cross = |o: P2, a: P2, b: P2| (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
-    let mut hull: Vec<P2> = Vec::with_capacity(pts.len() * 2);
-    for pass in 0..2 {
-        let start = hull.len();
-        let iter: Box<dyn Iterator<Item = &P2>> = if pass == 0 {
-            Box::new(pts.iter())
-        } else {
-            Box::new(pts.iter().rev())
-        };
-        for &p in iter {
-            while hull.len() >= start + 2
-                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
-            {
-                hull.pop();
-            }
-            hull.push(p);
-        }
-        hull.pop();
-    }
-    hull
+    let hull = MultiPoint::from(points.to_vec()).convex_hull();
+    let mut ring: Vec<P2> = hull.exterior().coords().map(|&c| c.into()).collect();
+    ring.pop(); // the closing point: rings here are open
+    ring
 }
 
 /// Rotates a point about the origin by `angle` radians counter-clockwise.

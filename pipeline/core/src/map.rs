@@ -1,5 +1,6 @@
 //! Map layers from GeoJSON: the polygons the rules and the ground model need, in a local
-//! metric frame, with a grid index so a lookup touches only nearby polygons.
+//! metric frame, with a grid index so a lookup touches only nearby polygons. The planar geometry
+//! (containment, distance, area, centroid, overlap) is the `geo` crate's.
 //!
 //! A feature's layer is its `layer` property (the simulator's district files are the reference):
 //! `lane`, `footway`, `vending_zone` (with `hours`, e.g. `06:30-09:00,17:00-21:30`),
@@ -8,72 +9,75 @@
 
 use std::collections::HashMap;
 
+use geo::{
+    Area as _, BooleanOps, BoundingRect, Centroid, Coord, Distance, Euclidean, Intersects,
+    LineString, Point, Polygon, Rect,
+};
+
 use crate::geodesy::{GeoPoint, LocalFrame};
 
 /// A polygon of one layer, in local metres.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Area {
     /// The feature's `id`.
     pub id: String,
     /// Its layer.
     pub layer: String,
-    /// Outer ring, local east/north metres (closed or not).
-    pub ring: Vec<[f64; 2]>,
     /// `height_m`, for buildings.
     pub height_m: Option<f64>,
     /// Opening windows in minutes of the day, for vending zones (`[start, end)`).
     pub hours: Vec<(u32, u32)>,
     /// `name`, when given.
     pub name: Option<String>,
-    bbox: [f64; 4],
+    // Built once with the area: lookups test thousands of points against the same polygons.
+    polygon: Polygon<f64>,
+    bbox: Option<Rect<f64>>,
 }
 
 impl Area {
-    /// An area with only an id, a layer and a ring (local metres).
+    /// An area with only an id, a layer and a ring (local east/north metres, closed or not).
     pub fn new(id: &str, layer: &str, ring: Vec<[f64; 2]>) -> Self {
+        let polygon = polygon(&ring);
         Self {
             id: id.into(),
             layer: layer.into(),
-            ring,
-            ..Self::default()
+            height_m: None,
+            hours: Vec::new(),
+            name: None,
+            bbox: polygon.bounding_rect(),
+            polygon,
         }
     }
 
-    /// Whether the local point lies inside the ring (even–odd rule).
+    /// Its outline, local metres.
+    pub fn polygon(&self) -> &Polygon<f64> {
+        &self.polygon
+    }
+
+    /// Whether the local point lies inside the polygon or on its edge.
     pub fn contains(&self, p: [f64; 2]) -> bool {
-        if p[0] < self.bbox[0] || p[0] > self.bbox[2] || p[1] < self.bbox[1] || p[1] > self.bbox[3]
-        {
-            return false;
-        }
-        let r = &self.ring;
-        let mut inside = false;
-        let mut j = r.len() - 1;
-        for i in 0..r.len() {
-            let (a, b) = (r[i], r[j]);
-            if (a[1] > p[1]) != (b[1] > p[1])
-                && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
-            {
-                inside = !inside;
-            }
-            j = i;
-        }
-        inside
+        let p = Coord::from(p);
+        self.bbox.is_some_and(|b| b.intersects(&p)) && self.polygon.intersects(&p)
     }
 
-    /// The ring's area centroid.
+    /// The area centroid.
     pub fn centroid(&self) -> [f64; 2] {
-        centroid(&self.ring)
+        centre(&self.polygon)
     }
 
-    /// Distance from the point to the polygon, metres (0 inside).
+    /// The area, square metres.
+    pub fn area(&self) -> f64 {
+        self.polygon.unsigned_area()
+    }
+
+    /// The area this one shares with `other` (any winding, convex or not), square metres.
+    pub fn overlap(&self, other: &Polygon<f64>) -> f64 {
+        self.polygon.intersection(other).unsigned_area()
+    }
+
+    /// Distance from the point to the polygon, metres (0 inside and on the edge).
     pub fn distance(&self, p: [f64; 2]) -> f64 {
-        if self.contains(p) {
-            return 0.0;
-        }
-        let r = &self.ring;
-        (0..r.len())
-            .map(|i| segment_distance(p, r[i], r[(i + 1) % r.len()]))
-            .fold(f64::INFINITY, f64::min)
+        Euclidean.distance(&Point::from(p), &self.polygon)
     }
 
     /// Whether the zone is open at `minute` of the day (no hours = always open).
@@ -87,84 +91,23 @@ impl Area {
     }
 }
 
-/// The signed area of an open ring (shoelace formula): positive for counter-clockwise rings.
+/// A ring of local metres (open or closed) as a polygon without holes.
+pub fn polygon(ring: &[[f64; 2]]) -> Polygon<f64> {
+    Polygon::new(LineString::from(ring.to_vec()), Vec::new())
+}
+
+/// The signed area of a ring: positive for counter-clockwise rings.
 pub fn signed_area(ring: &[[f64; 2]]) -> f64 {
-    let n = ring.len();
-    (0..n)
-        .map(|i| {
-            let (a, b) = (ring[i], ring[(i + 1) % n]);
-            a[0] * b[1] - b[0] * a[1]
-        })
-        .sum::<f64>()
-        / 2.0
+    polygon(ring).signed_area()
 }
 
-/// The area where a simple polygon `subject` (any winding, convex or not) and a convex polygon
-/// `clip` overlap: the subject clipped by each of the clip's edges in turn (Sutherland–Hodgman;
-/// for a convex clip the result's area is exact even where the clipped ring folds onto itself).
-pub fn overlap_area(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> f64 {
-    if subject.len() < 3 || clip.len() < 3 {
-        return 0.0;
-    }
-    // Walk the clip counter-clockwise: "inside" is then left of each edge.
-    let mut clip = clip.to_vec();
-    if signed_area(&clip) < 0.0 {
-        clip.reverse();
-    }
-    let mut out = subject.to_vec();
-    for i in 0..clip.len() {
-        let (a, b) = (clip[i], clip[(i + 1) % clip.len()]);
-        let side = |p: [f64; 2]| (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]);
-        let input = std::mem::take(&mut out);
-        for k in 0..input.len() {
-            let (p, q) = (input[k], input[(k + 1) % input.len()]);
-            let (sp, sq) = (side(p), side(q));
-            if sp >= 0.0 {
-                out.push(p);
-            }
-            if (sp >= 0.0) != (sq >= 0.0) {
-                let t = sp / (sp - sq);
-                out.push([p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]);
-            }
-        }
-        if out.len() < 3 {
-            return 0.0;
-        }
-    }
-    signed_area(&out).abs()
-}
-
-/// The area centroid of a simple polygon (the vertices' mean when it has no area).
+/// The area centroid of a simple polygon (of its outline when it has no area; NaN when empty).
 pub fn centroid(ring: &[[f64; 2]]) -> [f64; 2] {
-    let a = signed_area(ring);
-    if a.abs() < 1e-12 {
-        let n = ring.len() as f64;
-        return [
-            ring.iter().map(|p| p[0]).sum::<f64>() / n,
-            ring.iter().map(|p| p[1]).sum::<f64>() / n,
-        ];
-    }
-    let n = ring.len();
-    let (mut cx, mut cy) = (0.0, 0.0);
-    for i in 0..n {
-        let (p, q) = (ring[i], ring[(i + 1) % n]);
-        let cross = p[0] * q[1] - q[0] * p[1];
-        cx += (p[0] + q[0]) * cross;
-        cy += (p[1] + q[1]) * cross;
-    }
-    [cx / (6.0 * a), cy / (6.0 * a)]
+    centre(&polygon(ring))
 }
 
-fn segment_distance(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 {
-        (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let (x, y) = (a[0] + t * dx - p[0], a[1] + t * dy - p[1]);
-    (x * x + y * y).sqrt()
+fn centre(polygon: &Polygon<f64>) -> [f64; 2] {
+    polygon.centroid().map_or([f64::NAN; 2], Into::into)
 }
 
 /// Errors reading a map.
@@ -336,33 +279,24 @@ impl Map {
                     })
                     .collect();
                 map.push(Area {
-                    id: id.clone(),
-                    layer: layer.clone(),
                     height_m: props.get("height_m").and_then(|v| v.as_f64()),
                     hours: hours.clone(),
                     name: text("name"),
-                    bbox: [0.0; 4],
-                    ring,
+                    ..Area::new(&id, &layer, ring)
                 });
             }
         }
         Ok(map)
     }
 
-    /// Adds an area (its ring in local metres).
-    pub fn push(&mut self, mut a: Area) {
-        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-        for p in &a.ring {
-            for d in 0..2 {
-                lo[d] = lo[d].min(p[d]);
-                hi[d] = hi[d].max(p[d]);
-            }
-        }
-        a.bbox = [lo[0], lo[1], hi[0], hi[1]];
+    /// Adds an area.
+    pub fn push(&mut self, a: Area) {
         let k = self.areas.len();
-        for i in cell(lo[0])..=cell(hi[0]) {
-            for j in cell(lo[1])..=cell(hi[1]) {
-                self.grid.entry((i, j)).or_default().push(k);
+        if let Some(b) = a.bbox {
+            for i in cell(b.min().x)..=cell(b.max().x) {
+                for j in cell(b.min().y)..=cell(b.max().y) {
+                    self.grid.entry((i, j)).or_default().push(k);
+                }
             }
         }
         self.areas.push(a);
@@ -446,21 +380,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn overlaps_are_the_shared_area_whatever_the_winding() {
-        let square = |x: f64, y: f64, side: f64| {
+    fn overlaps_are_the_shared_area_whatever_the_winding_or_shape() {
+        let ring = |x: f64, y: f64, side: f64| {
             vec![[x, y], [x + side, y], [x + side, y + side], [x, y + side]]
         };
-        assert!(
-            (overlap_area(&square(0.0, 0.0, 10.0), &square(5.0, 5.0, 10.0)) - 25.0).abs() < 1e-9
-        );
-        let mut cw = square(2.0, 2.0, 2.0);
+        let overlap =
+            |a: Vec<[f64; 2]>, b: &[[f64; 2]]| Area::new("a", "b", a).overlap(&polygon(b));
+        assert!((overlap(ring(0.0, 0.0, 10.0), &ring(5.0, 5.0, 10.0)) - 25.0).abs() < 1e-9);
+        let mut cw = ring(2.0, 2.0, 2.0);
         cw.reverse();
-        assert!((overlap_area(&square(0.0, 0.0, 10.0), &cw) - 4.0).abs() < 1e-9);
-        assert_eq!(
-            overlap_area(&square(0.0, 0.0, 1.0), &square(5.0, 5.0, 1.0)),
-            0.0
-        );
-        // An L-shaped (concave) building and a square over its notch: only the arms count.
+        assert!((overlap(ring(0.0, 0.0, 10.0), &cw) - 4.0).abs() < 1e-9);
+        assert_eq!(overlap(ring(0.0, 0.0, 1.0), &ring(5.0, 5.0, 1.0)), 0.0);
+        // An L-shaped (concave) building and a square over its notch: only the arms count,
+        // whichever of the two is clipped by the other.
         let l = vec![
             [0.0, 0.0],
             [10.0, 0.0],
@@ -469,7 +401,8 @@ mod tests {
             [4.0, 10.0],
             [0.0, 10.0],
         ];
-        assert!((overlap_area(&l, &square(2.0, 2.0, 6.0)) - 20.0).abs() < 1e-9);
+        assert!((overlap(l.clone(), &ring(2.0, 2.0, 6.0)) - 20.0).abs() < 1e-9);
+        assert!((overlap(ring(2.0, 2.0, 6.0), &l) - 20.0).abs() < 1e-9);
     }
 
     fn square(id: &str, layer: &str, x: f64, y: f64, s: f64) -> Area {
@@ -528,6 +461,9 @@ mod tests {
         m.push(square("B", "footway", 100.0, 0.0, 5.0));
         assert_eq!(m.find("lane", [55.0, 55.0]).unwrap().id, "A");
         assert!(m.find("lane", [61.0, 55.0]).is_none());
+        // The edge belongs to the area: the same point is at distance 0.
+        assert_eq!(m.find("lane", [60.0, 55.0]).unwrap().id, "A");
+        assert_eq!(m.near("lane", [60.0, 55.0], 0.5).count(), 1);
         assert!(m.find("footway", [55.0, 55.0]).is_none());
         assert_eq!(m.near("lane", [62.0, 50.0], 2.5).count(), 1);
         assert_eq!(m.near("lane", [62.0, 50.0], 1.5).count(), 0);

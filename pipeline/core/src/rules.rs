@@ -7,10 +7,11 @@
 //! | `waste_pile` | anywhere outside a registered construction site | inside one |
 //! | `steel_shed` | no `baseline_structure` explains its footprint (a shed much smaller than the recorded building it stands on is new) | the baseline survey recorded a structure of its size where it stands |
 
+use geo::Area as _;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, RuleKind};
-use crate::map::{Map, overlap_area, signed_area};
+use crate::map::{Map, polygon};
 
 /// Which rule made a sighting a violation. It travels in every hit, so like the hit it ignores
 /// fields it does not know.
@@ -177,7 +178,8 @@ fn baseline_by_footprint(
     f: &[[f64; 2]],
     opts: &RuleOptions,
 ) -> Result<String, (Option<String>, String)> {
-    let seen = signed_area(f).abs();
+    let footprint = polygon(f);
+    let seen = footprint.unsigned_area();
     let reach = f
         .iter()
         .map(|q| (q[0] - p[0]).hypot(q[1] - p[1]))
@@ -185,8 +187,8 @@ fn baseline_by_footprint(
     let ratio = opts.baseline_min_area_ratio.clamp(1e-6, 1.0);
     let mut under: Option<(String, f64, f64)> = None;
     for b in map.near(layer, p, reach) {
-        let recorded = signed_area(&b.ring).abs();
-        let shared = overlap_area(&b.ring, f);
+        let recorded = b.area();
+        let shared = b.overlap(&footprint);
         if shared < opts.baseline_min_overlap * seen.min(recorded) || shared <= 0.0 {
             continue;
         }
