@@ -1,7 +1,7 @@
 //! Files other software reads: round trips keep every waypoint and action; real files made by
 //! DJI's and QGroundControl's software import; hostile files give errors, never panics.
-//! (The independent checks — `python/check_wpml.py` and the `.plan` JSON Schema — are run from
-//! `tests/flightplan.rs` at the workspace root, where the project's Python lives.)
+//! (The independent checks — `python/check_wpml.py` and the `.plan` JSON Schema — are in
+//! `tests/checkers.rs`.)
 
 use std::path::{Path, PathBuf};
 

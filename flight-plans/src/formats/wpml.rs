@@ -114,10 +114,19 @@ fn template(m: &Mission) -> String {
       <wpml:waylineCoordinateSysParam>
         <wpml:coordinateMode>WGS84</wpml:coordinateMode>
         <wpml:heightMode>relativeToStartPoint</wpml:heightMode>
-        <wpml:positioningType>GPS</wpml:positioningType>
+        <wpml:positioningType>GPS</wpml:positioningType>{}
       </wpml:waylineCoordinateSysParam>
       <wpml:autoFlightSpeed>{}</wpml:autoFlightSpeed>
 ",
+        // Mapping templates: the shooting height and no terrain following ("Coordinate
+        // Parameter Info").
+        if matches!(m.template, Template::Waypoints) {
+            String::new()
+        } else {
+            format!(
+                "\n        <wpml:globalShootHeight>{height}</wpml:globalShootHeight>\n        <wpml:surfaceFollowModeEnable>0</wpml:surfaceFollowModeEnable>"
+            )
+        },
         m.speed_mps
     );
     match &m.template {
@@ -126,7 +135,7 @@ fn template(m: &Mission) -> String {
                 out,
                 "      <wpml:globalHeight>{height}</wpml:globalHeight>
       <wpml:caliFlightEnable>0</wpml:caliFlightEnable>
-      <wpml:gimbalPitchMode>usePointSetting</wpml:gimbalPitchMode>
+      <wpml:gimbalPitchMode>manual</wpml:gimbalPitchMode>
       <wpml:globalWaypointHeadingParam>
         <wpml:waypointHeadingMode>followWayline</wpml:waypointHeadingMode>
       </wpml:globalWaypointHeadingParam>
@@ -199,10 +208,14 @@ fn template(m: &Mission) -> String {
                 "      <Placemark>
         <wpml:caliFlightEnable>0</wpml:caliFlightEnable>
         <wpml:shootType>time</wpml:shootType>
+        <wpml:direction>0</wpml:direction>
+        <wpml:margin>0</wpml:margin>
         <wpml:singleLineEnable>0</wpml:singleLineEnable>
+        <wpml:cuttingDistance>0</wpml:cuttingDistance>
         <wpml:boundaryOptimEnable>0</wpml:boundaryOptimEnable>
-        <wpml:leftExtend>{:.1}</wpml:leftExtend>
-        <wpml:rightExtend>{:.1}</wpml:rightExtend>
+        <wpml:includeCenterEnable>1</wpml:includeCenterEnable>
+        <wpml:leftExtend>{:.0}</wpml:leftExtend>
+        <wpml:rightExtend>{:.0}</wpml:rightExtend>
         <wpml:overlap>
           <wpml:orthoCameraOverlapH>80</wpml:orthoCameraOverlapH>
           <wpml:orthoCameraOverlapW>{:.0}</wpml:orthoCameraOverlapW>
