@@ -50,6 +50,7 @@ fn route_over_violations(d: &District, n: usize, pitch: f64) -> Route {
         speed_mps: 15.0,
         gimbal_pitch_deg: pitch,
         gimbal_yaw_offset_deg: 0.0,
+        home: None,
         waypoints: path
             .iter()
             .map(|p| {
@@ -59,6 +60,8 @@ fn route_over_violations(d: &District, n: usize, pitch: f64) -> Route {
                     lon: g.lon,
                     alt_m: None,
                     gimbal_pitch_deg: None,
+                    speed_mps: None,
+                    hover_s: None,
                 }
             })
             .collect(),
@@ -217,7 +220,14 @@ fn each_violation_is_drawn_where_its_truth_says() {
 fn rendered_video_decodes_to_the_expected_frames() {
     let dir = tempfile::tempdir().unwrap();
     let d = district_in(dir.path(), 5);
-    let opts = quick_flight(&d, Route::serpentine(&d, 120.0), (320, 176), 10, 3.0, true);
+    let opts = quick_flight(
+        &d,
+        argus_sim::flight::serpentine(&d, argus_sim::flight::DEFAULT_HFOV_DEG),
+        (320, 176),
+        10,
+        3.0,
+        true,
+    );
     let out = fly(&d, &opts, &dir.path().join("f")).unwrap();
     let frames: Vec<_> = argus_video::FrameReader::open(out.video.as_ref().unwrap())
         .unwrap()

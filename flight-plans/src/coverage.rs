@@ -86,7 +86,8 @@ impl Transect {
 /// The lines of a sweep, in flight order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sweep {
-    /// Bearing of the lines, degrees clockwise from north, in [0, 180).
+    /// Bearing of the lines, degrees clockwise from north: the first line's direction when it
+    /// was given, else in [0, 180).
     pub bearing_deg: f64,
     /// How many lines cross the polygon.
     pub lines: usize,
@@ -308,7 +309,8 @@ pub fn sweep(area: &Polygon, o: &SweepOptions) -> Result<Sweep, CoverageError> {
         return Err(CoverageError::Degenerate("polygon"));
     }
     let bearing = match o.bearing_deg {
-        Some(b) if b.is_finite() => b.rem_euclid(180.0),
+        // A given bearing is also the first line's direction.
+        Some(b) if b.is_finite() => b.rem_euclid(360.0),
         Some(b) => {
             return Err(CoverageError::Size {
                 what: "angle",

@@ -8,7 +8,7 @@ use argus_core::camera::{Camera, Intrinsics, Pose};
 use argus_sim::camera::{StreetCamera, run_frames};
 use argus_sim::dataset::DatasetOptions;
 use argus_sim::district::{self, generate::DistrictOptions};
-use argus_sim::flight::{FlightOptions, Route, TelemetryNoise, fly};
+use argus_sim::flight::{FlightOptions, TelemetryNoise, fly};
 use argus_sim::render::{self, GroundTexture, Lighting, Renderer, Scene};
 use argus_video::{VideoWriter, WriterOptions};
 use clap::{Parser, Subcommand};
@@ -66,7 +66,9 @@ enum Command {
         /// Seed of the telemetry and sensor noise.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Route file (JSON); default: a serpentine over the whole district at 100 m.
+        /// Route file: the simulator's route JSON, a DJI WPML .kmz, a QGroundControl .plan or
+        /// a QGC WPL .waypoints (by extension); default: a serpentine over the whole district
+        /// at 100 m.
         #[arg(long)]
         route: Option<PathBuf>,
         /// Seconds to fly (default: the whole route).
@@ -239,7 +241,7 @@ fn run(cli: Cli) -> Result<()> {
             let d = district::geojson::read(&dpath)?;
             let mut opts = FlightOptions::new(&d);
             if let Some(r) = route {
-                opts.route = Route::load(&r, &d)?;
+                opts.route = argus_sim::flight::route::load(&r, &d)?;
             }
             for (name, v) in [
                 ("gps-sigma", gps_sigma),

@@ -11,7 +11,7 @@ use argus_core::camera::{Camera, Intrinsics, Pose};
 use argus_core::srt;
 use argus_video::{VideoWriter, WriterOptions};
 
-pub use route::{Route, RouteError, Trajectory};
+pub use route::{Route, RouteError, Trajectory, serpentine};
 pub use telemetry::TelemetryNoise;
 
 use crate::district::District;
@@ -65,7 +65,7 @@ impl FlightOptions {
             distortion: None,
             noise: TelemetryNoise::default(),
             minute: None,
-            route: Route::serpentine(district, 120.0),
+            route: serpentine(district, DEFAULT_HFOV_DEG),
             video: true,
             progress: false,
         }
@@ -133,7 +133,7 @@ pub fn fly(
     opts: &FlightOptions,
     out: &Path,
 ) -> Result<FlightOutputs, FlightError> {
-    opts.route.validate(district)?;
+    route::validate(&opts.route, district)?;
     if opts.fps == 0 || opts.fps > 120 {
         return Err(FlightError::Options(format!(
             "fps: {} is outside 1–120",
