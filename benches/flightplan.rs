@@ -5,14 +5,13 @@
 //!
 //! Run: `cargo bench --bench flightplan`.
 
-use std::path::Path;
 use std::time::Instant;
 
 use argus_flightplan::camera::CameraSpec;
-use argus_flightplan::dock::{Dock, Docks};
+use argus_flightplan::dock::Dock;
 use argus_flightplan::formats::Format;
 use argus_flightplan::mission::{Action, Home, Mission, Template, Waypoint};
-use argus_flightplan::plan::{FlightSpec, GeometrySpec, Kind, PLAN_SCHEMA, Plan, PlanFile};
+use argus_flightplan::plan::{FlightSpec, GeometrySpec, Kind, Plan};
 use argus_flightplan::schedule::{ScheduleSpec, Scheduler};
 use argus_sim::district::generate::{DistrictOptions, generate};
 use chrono::{Duration, TimeZone, Utc};
@@ -33,41 +32,21 @@ fn timed<T>(mut f: impl FnMut() -> T) -> (f64, T) {
     (times[RUNS / 2], last.expect("RUNS > 0"))
 }
 
-fn unlimited_dock(lat: f64, lon: f64) -> Docks {
-    Docks {
-        path: "bench".into(),
-        docks: vec![Dock {
-            id: "dock-1".into(),
-            lat,
-            lon,
-            elevation_m: 0.0,
-            max_range_m: 100_000.0,
-            max_flight_s: 86_400.0,
-            max_altitude_m: 120.0,
-            rth_altitude_m: 100.0,
-        }],
-    }
-}
-
-fn area_plan(polygon: Vec<[f64; 2]>, docks: &Docks) -> Plan {
-    let file = PlanFile {
-        schema: PLAN_SCHEMA.into(),
-        id: "bench".into(),
-        dock: "dock-1".into(),
-        kind: Kind::Area,
-        geometry: GeometrySpec {
+fn area_plan(polygon: Vec<[f64; 2]>, dock: &Dock) -> Plan {
+    Plan::adhoc(
+        Kind::Area,
+        GeometrySpec {
             polygon: Some(polygon),
             ..GeometrySpec::default()
         },
-        camera: CameraSpec {
+        CameraSpec {
             preset: Some("sim-1080p".into()),
             ..CameraSpec::default()
         },
-        flight: FlightSpec::default(),
-        schedule: None,
-        split: false,
-    };
-    Plan::check(file, Path::new("bench.toml"), docks).expect("a valid plan")
+        FlightSpec::default(),
+        dock.clone(),
+    )
+    .expect("a valid plan")
 }
 
 fn planning() {
@@ -76,7 +55,7 @@ fn planning() {
     println!("|---|---|---|---|---|---|");
     let d = generate(&DistrictOptions::default()).expect("the default district");
     let frame = d.frame();
-    let docks = unlimited_dock(frame.origin().lat, frame.origin().lon);
+    let dock = Dock::unlimited(frame.origin().lat, frame.origin().lon);
     let mut cases: Vec<(String, Vec<[f64; 2]>)> = d
         .jurisdictions
         .iter()
@@ -104,7 +83,7 @@ fn planning() {
     cases.push(("10 km² block".into(), big));
     for (name, polygon) in cases {
         let (ms, (plan, missions)) = timed(|| {
-            let plan = area_plan(polygon.clone(), &docks);
+            let plan = area_plan(polygon.clone(), &dock);
             let missions = plan.missions().expect("within the unlimited dock");
             (plan, missions)
         });

@@ -56,6 +56,8 @@ fn flight() -> Recording {
                     lon: g.lon,
                     alt_m: None,
                     gimbal_pitch_deg: None,
+                    speed_mps: None,
+                    hover_s: None,
                 });
             }
         }
@@ -66,6 +68,7 @@ fn flight() -> Recording {
             speed_mps: 12.0,
             gimbal_pitch_deg: -90.0,
             gimbal_yaw_offset_deg: 0.0,
+            home: None,
             waypoints,
         };
         fly(&d, &opts, &dir.join("flight")).unwrap();

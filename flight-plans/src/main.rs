@@ -9,7 +9,7 @@ use argus_flightplan::camera::CameraSpec;
 use argus_flightplan::dock::{Dock, Docks};
 use argus_flightplan::formats::{read_file, write_file};
 use argus_flightplan::mission::{Mission, Template};
-use argus_flightplan::plan::{Angle, FlightSpec, GeometrySpec, Kind, PLAN_SCHEMA, Plan, PlanFile};
+use argus_flightplan::plan::{Angle, FlightSpec, GeometrySpec, Kind, Plan};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
@@ -246,45 +246,37 @@ fn docks_for(plan: &Path, given: Option<&Path>) -> Result<Docks> {
     )
 }
 
-/// A dock for ad-hoc planning: at `at`, with no limit a patrol would reach.
-fn adhoc_docks(at: [f64; 2], altitude: f64) -> Docks {
-    Docks {
-        path: PathBuf::from("--dock"),
-        docks: vec![Dock {
-            id: "dock".into(),
-            lat: at[0],
-            lon: at[1],
-            elevation_m: 0.0,
-            max_range_m: 100_000.0,
-            max_flight_s: 86_400.0,
-            max_altitude_m: altitude.max(500.0),
-            rth_altitude_m: altitude.clamp(20.0, 1500.0),
-        }],
-    }
-}
-
+/// An ad-hoc plan flown from `dock`, or from its shape's first point.
 fn adhoc_plan(
     kind: Kind,
     geometry: GeometrySpec,
     camera: CameraSpec,
     flight: FlightSpec,
-    dock: [f64; 2],
-    base: &Path,
+    dock: Option<[f64; 2]>,
 ) -> Result<Plan> {
-    let altitude = flight.altitude_m;
-    let file = PlanFile {
-        schema: PLAN_SCHEMA.into(),
-        id: "adhoc".into(),
-        dock: "dock".into(),
+    let at = match dock {
+        Some(at) => at,
+        // The shape's first point (read through a first check from anywhere).
+        None => {
+            Plan::adhoc(
+                kind,
+                geometry.clone(),
+                camera.clone(),
+                flight.clone(),
+                Dock::unlimited(0.0, 0.0),
+            )
+            .map_err(anyhow::Error::msg)?
+            .shape[0]
+        }
+    };
+    Plan::adhoc(
         kind,
         geometry,
         camera,
         flight,
-        schedule: None,
-        split: false,
-    };
-    Plan::check(file, &base.join("adhoc.toml"), &adhoc_docks(dock, altitude))
-        .map_err(anyhow::Error::msg)
+        Dock::unlimited(at[0], at[1]),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// Writes the missions: one file, or NAME-1.EXT, NAME-2.EXT, … for several sorties.
@@ -375,23 +367,7 @@ fn run(cli: Cli) -> Result<()> {
                 feature: Some(feature),
                 ..GeometrySpec::default()
             };
-            let probe = adhoc_plan(
-                Kind::Area,
-                geometry.clone(),
-                camera.spec(),
-                flight.clone(),
-                [0.0, 0.0],
-                Path::new("."),
-            )?;
-            let at = dock.unwrap_or(probe.shape[0]);
-            let plan = adhoc_plan(
-                Kind::Area,
-                geometry,
-                camera.spec(),
-                flight,
-                at,
-                Path::new("."),
-            )?;
+            let plan = adhoc_plan(Kind::Area, geometry, camera.spec(), flight, dock)?;
             plan_and_write(&plan, &out)
         }
         Command::Corridor {
@@ -428,23 +404,7 @@ fn run(cli: Cli) -> Result<()> {
                     ..GeometrySpec::default()
                 }
             };
-            let probe = adhoc_plan(
-                Kind::Corridor,
-                geometry.clone(),
-                camera.spec(),
-                flight.spec(),
-                [0.0, 0.0],
-                Path::new("."),
-            )?;
-            let at = dock.unwrap_or(probe.shape[0]);
-            let plan = adhoc_plan(
-                Kind::Corridor,
-                geometry,
-                camera.spec(),
-                flight.spec(),
-                at,
-                Path::new("."),
-            )?;
+            let plan = adhoc_plan(Kind::Corridor, geometry, camera.spec(), flight.spec(), dock)?;
             plan_and_write(&plan, &out)
         }
         Command::Inspect {
@@ -468,14 +428,7 @@ fn run(cli: Cli) -> Result<()> {
                 preset: Some("sim-1080p".into()),
                 ..CameraSpec::default()
             };
-            let plan = adhoc_plan(
-                Kind::Points,
-                geometry,
-                camera,
-                f,
-                dock.unwrap_or(at[0]),
-                Path::new("."),
-            )?;
+            let plan = adhoc_plan(Kind::Points, geometry, camera, f, dock)?;
             plan_and_write(&plan, &out)
         }
         Command::Convert { input, output } => {

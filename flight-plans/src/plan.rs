@@ -765,3 +765,51 @@ impl Plan {
         }
     }
 }
+
+impl Plan {
+    /// A plan built in code, flown from `dock` (id `dock`): what `flightplan cover`, `corridor`
+    /// and `inspect` plan, and what benchmarks and tests sweep.
+    pub fn adhoc(
+        kind: Kind,
+        geometry: GeometrySpec,
+        camera: CameraSpec,
+        flight: FlightSpec,
+        dock: Dock,
+    ) -> Result<Self, String> {
+        let docks = Docks {
+            path: PathBuf::from("(in code)"),
+            docks: vec![Dock {
+                id: "dock".into(),
+                ..dock
+            }],
+        };
+        let file = PlanFile {
+            schema: PLAN_SCHEMA.into(),
+            id: "adhoc".into(),
+            dock: "dock".into(),
+            kind,
+            geometry,
+            camera,
+            flight,
+            schedule: None,
+            split: false,
+        };
+        Self::check(file, Path::new("adhoc.toml"), &docks)
+    }
+}
+
+impl Dock {
+    /// A dock at `lat`, `lon` with no limit a patrol would reach (100 km, a day, 500 m up).
+    pub fn unlimited(lat: f64, lon: f64) -> Self {
+        Self {
+            id: "dock".into(),
+            lat,
+            lon,
+            elevation_m: 0.0,
+            max_range_m: 100_000.0,
+            max_flight_s: 86_400.0,
+            max_altitude_m: 500.0,
+            rth_altitude_m: 100.0,
+        }
+    }
+}

@@ -8,45 +8,13 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use argus_flightplan::dock::Docks;
 use argus_flightplan::formats::write_file;
-use argus_flightplan::mission::{Action, Mission};
-use argus_flightplan::plan::load_dir;
+use argus_flightplan::mission::Action;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
+mod common;
 
-/// `../shared/data/telemetry/…`, or `None` (with a message) when the shared data is absent.
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = root().join("../../shared/data/telemetry").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (the shared data folder is not here)",
-            p.display()
-        );
-        None
-    }
-}
-
-/// Every sortie of every example plan, named `PLAN-ID#K`.
-fn example_missions() -> Vec<(String, Mission)> {
-    let docks = Docks::load(&root().join("docks.toml")).unwrap();
-    load_dir(&root().join("plans"), &docks)
-        .unwrap()
-        .iter()
-        .flat_map(|p| {
-            p.missions()
-                .unwrap()
-                .into_iter()
-                .enumerate()
-                .map(|(k, m)| (format!("{}#{k}", p.file.id), m))
-        })
-        .collect()
-}
+use common::{example_missions, root, shared};
 
 /// What the checker said about some files.
 #[derive(Debug)]

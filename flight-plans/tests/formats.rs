@@ -3,37 +3,17 @@
 //! (The independent checks — `python/check_wpml.py` and the `.plan` JSON Schema — are in
 //! `tests/checkers.rs`.)
 
-use std::path::{Path, PathBuf};
-
-use argus_flightplan::dock::Docks;
 use argus_flightplan::formats::{Format, FormatError, read_file, write_file};
 use argus_flightplan::mission::{Action, Mission};
-use argus_flightplan::plan::load_dir;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
+mod common;
 
-/// `../shared/data/telemetry/…`, or `None` (with a message) when the shared data is absent.
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = root().join("../../shared/data/telemetry").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (the shared data folder is not here)",
-            p.display()
-        );
-        None
-    }
-}
+use common::shared;
 
 fn example_missions() -> Vec<Mission> {
-    let docks = Docks::load(&root().join("docks.toml")).unwrap();
-    load_dir(&root().join("plans"), &docks)
-        .unwrap()
-        .iter()
-        .flat_map(|p| p.missions().unwrap())
+    common::example_missions()
+        .into_iter()
+        .map(|(_, m)| m)
         .collect()
 }
 

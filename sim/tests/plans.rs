@@ -10,9 +10,7 @@ use argus_core::map::Map;
 use argus_flightplan::camera::CameraSpec;
 use argus_flightplan::dock::{Dock, Docks};
 use argus_flightplan::formats::{read_file, write_file};
-use argus_flightplan::plan::{
-    FlightSpec, GeometrySpec, Kind, PLAN_SCHEMA, Plan, PlanFile, load_dir,
-};
+use argus_flightplan::plan::{FlightSpec, GeometrySpec, Kind, Plan, load_dir};
 use argus_sim::district::District;
 use argus_sim::district::generate::{DistrictOptions, generate};
 use chrono::{TimeZone, Timelike, Utc};
@@ -140,37 +138,20 @@ fn the_example_plans_still_match_the_default_district() {
 
 fn area_plan(d: &District, ring: Vec<[f64; 2]>) -> Plan {
     let origin = d.frame().origin();
-    let docks = Docks {
-        path: "test".into(),
-        docks: vec![Dock {
-            id: "dock-1".into(),
-            lat: origin.lat,
-            lon: origin.lon,
-            elevation_m: 0.0,
-            max_range_m: 5000.0,
-            max_flight_s: 3600.0,
-            max_altitude_m: 120.0,
-            rth_altitude_m: 100.0,
-        }],
-    };
-    let file = PlanFile {
-        schema: PLAN_SCHEMA.into(),
-        id: "j".into(),
-        dock: "dock-1".into(),
-        kind: Kind::Area,
-        geometry: GeometrySpec {
+    Plan::adhoc(
+        Kind::Area,
+        GeometrySpec {
             polygon: Some(ring),
             ..GeometrySpec::default()
         },
-        camera: CameraSpec {
+        CameraSpec {
             preset: Some("sim-1080p".into()),
             ..CameraSpec::default()
         },
-        flight: FlightSpec::default(),
-        schedule: None,
-        split: false,
-    };
-    Plan::check(file, Path::new("j.toml"), &docks).unwrap()
+        FlightSpec::default(),
+        Dock::unlimited(origin.lat, origin.lon),
+    )
+    .unwrap()
 }
 
 #[test]

@@ -433,6 +433,20 @@ fn filtered(f: &Filter) -> ApiResult<(TicketFilter, usize)> {
     Ok((filter, f.limit.unwrap_or(1000).clamp(1, 10_000)))
 }
 
+/// A page of tickets and, when it is full, the cursor of the next (its link carries the query
+/// with the last ticket's cursor).
+fn page_of(
+    s: &mut dyn Store,
+    filter: &TicketFilter,
+    limit: usize,
+) -> Result<(Vec<crate::ticket::Ticket>, Option<crate::store::Cursor>), StoreError> {
+    let page = s.tickets(filter, limit)?;
+    let next = (page.len() == limit)
+        .then(|| page.last().map(crate::store::Cursor::after))
+        .flatten();
+    Ok((page, next))
+}
+
 async fn tickets(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
@@ -441,13 +455,8 @@ async fn tickets(
     require(&app, &headers, Role::Viewer, None)?;
     let f: Filter = query(raw.as_deref())?;
     let (filter, limit) = filtered(&f)?;
-    // A full page may have a next one: its link carries the query with the last ticket's
-    // cursor.
     let (body, next) = read(&app, move |s| {
-        let page = s.tickets(&filter, limit)?;
-        let next = (page.len() == limit)
-            .then(|| page.last().map(crate::store::Cursor::after))
-            .flatten();
+        let (page, next) = page_of(s, &filter, limit)?;
         let body = serde_json::to_vec(&page).map_err(|e| StoreError::Corrupt {
             table: "tickets",
             what: format!("cannot serialise: {e}"),
@@ -480,10 +489,7 @@ async fn geojson(
     let f: Filter = query(raw.as_deref())?;
     let (filter, limit) = filtered(&f)?;
     let (body, next) = read(&app, move |s| {
-        let page = s.tickets(&filter, limit)?;
-        let next = (page.len() == limit)
-            .then(|| page.last().map(crate::store::Cursor::after))
-            .flatten();
+        let (page, next) = page_of(s, &filter, limit)?;
         let features: Vec<Value> = page
             .into_iter()
             .map(|t| {
