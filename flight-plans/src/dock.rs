@@ -52,12 +52,12 @@ struct DocksFile {
 #[non_exhaustive]
 pub enum DockError {
     /// Not readable.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (shown in the message, so not chained again).
+        error: std::io::Error,
     },
     /// Not TOML, or an unknown key (the message names line and key).
     #[error("{path}: {message}")]
@@ -96,9 +96,9 @@ pub struct Docks {
 impl Docks {
     /// Reads and checks a docks file.
     pub fn load(path: &Path) -> Result<Self, DockError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DockError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| DockError::Io {
             path: path.into(),
-            source,
+            error,
         })?;
         Self::parse(&text, path)
     }

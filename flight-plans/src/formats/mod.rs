@@ -61,20 +61,20 @@ impl FormatError {
 #[non_exhaustive]
 pub enum FileError {
     /// Reading or writing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (shown in the message, so not chained again).
+        error: std::io::Error,
     },
     /// The content is wrong.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Format {
         /// The file.
         path: PathBuf,
         /// What and where.
-        source: FormatError,
+        error: FormatError,
     },
     /// An extension no format has.
     #[error("{0}: unknown extension (.kmz, .plan, .waypoints, .txt or .json)")]
@@ -142,9 +142,9 @@ impl Format {
 /// Reads a mission file of any format (by extension).
 pub fn read_file(path: &Path) -> Result<Mission, FileError> {
     let format = Format::of(path)?;
-    let io = |source| FileError::Io {
+    let io = |error| FileError::Io {
         path: path.into(),
-        source,
+        error,
     };
     let bytes = std::fs::metadata(path).map_err(io)?.len();
     if bytes > MAX_FILE {
@@ -154,9 +154,9 @@ pub fn read_file(path: &Path) -> Result<Mission, FileError> {
         });
     }
     let data = std::fs::read(path).map_err(io)?;
-    format.read(&data).map_err(|source| FileError::Format {
+    format.read(&data).map_err(|error| FileError::Format {
         path: path.into(),
-        source,
+        error,
     })
 }
 
@@ -164,22 +164,24 @@ pub fn read_file(path: &Path) -> Result<Mission, FileError> {
 /// renamed into place.
 pub fn write_file(m: &Mission, path: &Path) -> Result<(), FileError> {
     let format = Format::of(path)?;
-    let data = format.write(m).map_err(|source| FileError::Format {
+    let data = format.write(m).map_err(|error| FileError::Format {
         path: path.into(),
-        source,
+        error,
     })?;
-    write_atomic(path, &data).map_err(|source| FileError::Io {
+    write_atomic(path, &data).map_err(|error| FileError::Io {
         path: path.into(),
-        source,
+        error,
     })
 }
 
-/// Writes `data` to a temporary file in `path`'s folder, syncs it and renames it to `path`.
+/// Writes `data` to a temporary file in `path`'s folder (made if missing), syncs it and
+/// renames it to `path`.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -24,12 +24,12 @@ pub enum RouteError {
     #[error(transparent)]
     File(#[from] argus_flightplan::formats::FileError),
     /// A mission a route cannot express.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Convert {
         /// The file.
         path: String,
-        /// What.
-        source: argus_flightplan::formats::FormatError,
+        /// What (shown in the message, so not chained again).
+        error: argus_flightplan::formats::FormatError,
     },
     /// A value is out of range.
     #[error("{field}: {message}")]
@@ -78,9 +78,9 @@ fn check_speed(field: String, v: f64) -> Result<(), RouteError> {
 /// Reads a route from any flight-plan file (by extension) and validates it over the district.
 pub fn load(path: &Path, district: &District) -> Result<Route, RouteError> {
     let mission = argus_flightplan::formats::read_file(path)?;
-    let route = Route::from_mission(&mission).map_err(|source| RouteError::Convert {
+    let route = Route::from_mission(&mission).map_err(|error| RouteError::Convert {
         path: path.display().to_string(),
-        source,
+        error,
     })?;
     validate(&route, district)?;
     Ok(route)
