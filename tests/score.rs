@@ -41,11 +41,13 @@ fn write_truth(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn hit(id: &str, lat: f64, update_of: Option<&str>) -> String {
-    let mut h = argus_testkit::hits::hit(id, "dock-1", "construction_waste", lat, 0.9);
+/// A hit named `name` (its id is the test kit's UUIDv7 of the name).
+fn hit(name: &str, lat: f64, update_of: Option<&str>) -> String {
+    let id = argus_testkit::hits::hit_id(name);
+    let mut h = argus_testkit::hits::hit(&id, "dock-1", "construction_waste", lat, 0.9);
     h.object_class = "waste_pile".into();
     h.position.uncertainty_m = 5.0;
-    h.update_of = update_of.map(|f| f.parse().unwrap());
+    h.update_of = update_of.map(argus_testkit::hits::hit_id);
     serde_json::to_string(&h).unwrap()
 }
 
