@@ -500,15 +500,7 @@ fn first_feature(path: &Path, geometry: &str) -> Result<String> {
         .into_iter()
         .flatten()
         .find(|f| f["geometry"]["type"] == geometry)
-        .and_then(|f| {
-            f.get("id")
-                .or_else(|| f["properties"].get("id"))
-                .and_then(|i| {
-                    i.as_str()
-                        .map(str::to_string)
-                        .or_else(|| Some(i.to_string()))
-                })
-        })
+        .and_then(argus_flightplan::plan::feature_id)
         .with_context(|| format!("{}: no {geometry} feature with an id", path.display()))
 }
 

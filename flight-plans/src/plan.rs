@@ -69,13 +69,13 @@ pub struct GeometrySpec {
 }
 
 fn default_altitude() -> f64 {
-    100.0
+    crate::formats::route::DEFAULT_ALTITUDE_M
 }
 fn default_speed() -> f64 {
-    12.0
+    crate::formats::route::DEFAULT_SPEED_MPS
 }
 fn default_pitch() -> f64 {
-    -90.0
+    crate::formats::route::DEFAULT_PITCH_DEG
 }
 fn default_overlap() -> f64 {
     0.2
@@ -221,6 +221,13 @@ pub struct Plan {
     pub schedule: Option<crate::schedule::Schedule>,
 }
 
+/// A GeoJSON feature's id: its `id`, else its `properties.id` (a number as its text).
+pub fn feature_id(f: &serde_json::Value) -> Option<String> {
+    f.get("id")
+        .or_else(|| f["properties"].get("id"))
+        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+}
+
 /// The shape read from a GeoJSON feature, `[lat, lon]`.
 fn feature_shape(file: &Path, feature: &str, kind: Kind) -> Result<Vec<[f64; 2]>, String> {
     let text = std::fs::read_to_string(file)
@@ -230,15 +237,7 @@ fn feature_shape(file: &Path, feature: &str, kind: Kind) -> Result<Vec<[f64; 2]>
     let features = v["features"]
         .as_array()
         .ok_or_else(|| format!("geometry.geojson {}: no `features` array", file.display()))?;
-    let id_of = |f: &serde_json::Value| {
-        f.get("id")
-            .or_else(|| f["properties"].get("id"))
-            .and_then(|i| {
-                i.as_str()
-                    .map(str::to_string)
-                    .or_else(|| Some(i.to_string()))
-            })
-    };
+    let id_of = feature_id;
     let Some(f) = features
         .iter()
         .find(|f| id_of(f).as_deref() == Some(feature))
