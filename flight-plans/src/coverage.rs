@@ -9,7 +9,8 @@
 
 use geo::algorithm::buffer::{BufferStyle, LineCap};
 use geo::{
-    Area, BooleanOps, Buffer, ConvexHull, Coord, LineString, MultiLineString, MultiPolygon, Polygon,
+    Area, BooleanOps, Buffer, ConvexHull, Coord, Intersects, LineString, MultiLineString,
+    MultiPolygon, Point, Polygon,
 };
 
 /// Why an area or line cannot be covered.
@@ -62,6 +63,11 @@ pub struct SweepOptions {
     /// at concave corners (more than [`FILL_SHARE`] of the area in one piece) is swept by short
     /// fill lines inside the polygon; `None` (or 0): no fill.
     pub frontal_m: Option<f64>,
+    /// How far past a line's ends the camera sees, metres: half the footprint along the track
+    /// for a camera looking straight down, 0 for none. A line ends up to that far inside the
+    /// polygon's edge where nothing else within its swath lies beyond: the footprint still
+    /// covers what the full line covered, and the flight is shorter.
+    pub end_inset_m: f64,
 }
 
 /// The smallest uncovered piece, as a share of the area, that gets fill lines.
@@ -254,6 +260,61 @@ fn clip_lines(
     placed
 }
 
+/// Pulls each fragment's ends in by up to `inset` where the polygon, within the line's swath,
+/// reaches less than `inset` beyond them: the camera sees the rest. Never lengthens a
+/// fragment, so no line leaves the polygon further than before.
+fn inset_ends(
+    area: &Polygon,
+    placed: &mut [Line],
+    (u, v): (Coord, Coord),
+    swath: f64,
+    inset: f64,
+    (umin, umax): (f64, f64),
+) {
+    let at = |uu: f64, vv: f64| plane_point(u, v, uu, vv);
+    for (off, spans) in placed.iter_mut() {
+        let (lo, hi) = (*off - swath / 2.0, *off + swath / 2.0);
+        let band = Polygon::new(
+            LineString::from(vec![
+                at(umin - 1.0, lo),
+                at(umax + 1.0, lo),
+                at(umax + 1.0, hi),
+                at(umin - 1.0, hi),
+            ]),
+            vec![],
+        );
+        // The polygon within the swath, in connected pieces: a fragment's piece is all its
+        // footprint must keep covering.
+        let pieces = area.intersection(&band);
+        for span in spans.iter_mut() {
+            let (a, b) = *span;
+            let mid = Point::from(at((a + b) / 2.0, *off));
+            let Some(piece) = pieces.iter().find(|p| p.intersects(&mid)) else {
+                continue;
+            };
+            let (ra, rb) = piece
+                .exterior()
+                .coords()
+                .map(|c| dot(*c, u))
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(x, y), w| {
+                    (x.min(w), y.max(w))
+                });
+            let (mut na, mut nb) = (a.max(ra + inset), b.min(rb - inset));
+            if nb - na < MIN_FRAGMENT_M {
+                // The footprint spans the whole piece: a short pass over its middle.
+                let c = ((ra + rb) / 2.0).clamp(a, b);
+                let half = (MIN_FRAGMENT_M / 2.0).min((b - a) / 2.0);
+                let c = c.clamp(a + half, b - half);
+                (na, nb) = (c - half, c + half);
+            }
+            *span = (na, nb);
+        }
+    }
+}
+
+/// The shortest fragment an end inset leaves, metres (distinct waypoints at its ends).
+const MIN_FRAGMENT_M: f64 = 1.0;
+
 /// Short lines sweeping what the lines leave uncovered (at concave corners): each uncovered
 /// piece over [`FILL_SHARE`] of the area is swept on its own, its lines clipped to it, so they
 /// stay inside the polygon.
@@ -299,11 +360,10 @@ fn fill_lines(
 pub fn sweep(area: &Polygon, o: &SweepOptions) -> Result<Sweep, CoverageError> {
     let swath = positive("swath", o.swath_m)?;
     let spacing = positive("spacing", o.spacing_m)?;
-    if !(o.turnaround_m.is_finite() && o.turnaround_m >= 0.0) {
-        return Err(CoverageError::Size {
-            what: "turnaround",
-            value: o.turnaround_m,
-        });
+    for (what, value) in [("turnaround", o.turnaround_m), ("end inset", o.end_inset_m)] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(CoverageError::Size { what, value });
+        }
     }
     if area.unsigned_area() < 1e-6 {
         return Err(CoverageError::Degenerate("polygon"));
@@ -338,6 +398,16 @@ pub fn sweep(area: &Polygon, o: &SweepOptions) -> Result<Sweep, CoverageError> {
     let at = |uu: f64, vv: f64| plane_point(u, v, uu, vv);
     let mut placed = clip_lines(area, &offsets, u, v, (umin, umax), (vmin, vmax));
     let n_lines = placed.len();
+    if o.end_inset_m > 0.0 {
+        inset_ends(
+            area,
+            &mut placed,
+            (u, v),
+            swath,
+            o.end_inset_m,
+            (umin, umax),
+        );
+    }
     if let Some(frontal) = o.frontal_m.filter(|f| f.is_finite() && *f > 0.0) {
         placed.extend(fill_lines(
             area,

@@ -34,6 +34,7 @@
 //!     evenly: false,
 //!     entry: None,
 //!     frontal_m: Some(cam.frontal_m(100.0)),
+//!     end_inset_m: 0.0,
 //! })?;
 //! assert_eq!(s.bearing_deg, 90.0);
 //! assert_eq!(s.lines, 3);

@@ -125,7 +125,7 @@ enum Command {
         /// How many.
         #[arg(long, default_value_t = 10)]
         count: usize,
-        /// From this instant (RFC 3339; default: now).
+        /// The runs after this instant (RFC 3339; default: now).
         #[arg(long)]
         from: Option<DateTime<Utc>>,
         /// The docks file (default: beside the plan, or in its parent folder).
@@ -313,8 +313,9 @@ fn report(m: &Mission, label: &str) {
         Template::Corridor { width_m, .. } => format!("corridor {width_m:.0} m wide"),
     };
     println!(
-        "{label}: {} waypoints, {actions} actions ({kind}); {:.2} km, {}:{:02} min of flight, reaching {:.0} m from take-off, up to {:.0} m high",
+        "{label}: {} waypoints, {actions} action{} ({kind}); {:.2} km, {}:{:02} min of flight, reaching {:.0} m from take-off, up to {:.0} m high",
         m.waypoints.len(),
+        if actions == 1 { "" } else { "s" },
         c.length_m / 1000.0,
         (c.duration_s / 60.0) as u64,
         (c.duration_s % 60.0) as u64,
@@ -479,7 +480,7 @@ fn run(cli: Cli) -> Result<()> {
                 };
                 println!(
                     "{}  {}  ({})",
-                    next.with_timezone(&s.tz).format("%Y-%m-%d %H:%M:%S %a"),
+                    next.with_timezone(&s.tz).format("%Y-%m-%d %H:%M:%S %Z %a"),
                     s.tz,
                     next.format("%Y-%m-%dT%H:%M:%SZ")
                 );

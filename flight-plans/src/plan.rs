@@ -32,6 +32,10 @@ use crate::schedule::ScheduleSpec;
 /// The schema tag of this version.
 pub const PLAN_SCHEMA: &str = "argus.plan/1";
 
+/// A gimbal pitch within this of −90° looks straight down: lines may end half a footprint
+/// inside the area's edge.
+const NADIR_TOLERANCE_DEG: f64 = 1.0;
+
 /// What a plan flies over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -504,6 +508,12 @@ impl Plan {
             evenly: f.evenly,
             entry: Some(Coord { x: 0.0, y: 0.0 }),
             frontal_m: Some(self.camera.frontal_m(f.altitude_m)),
+            // A camera looking straight down sees half its footprint past a line's end.
+            end_inset_m: if (f.gimbal_pitch_deg + 90.0).abs() < NADIR_TOLERANCE_DEG {
+                self.camera.frontal_m(f.altitude_m) / 2.0
+            } else {
+                0.0
+            },
         }
     }
 

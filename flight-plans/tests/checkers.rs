@@ -8,7 +8,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use argus_flightplan::formats::write_file;
+use argus_flightplan::formats::{read_file, write_file};
 use argus_flightplan::mission::Action;
 use serde_json::Value;
 
@@ -70,29 +70,19 @@ fn check_wpml(files: &[&Path]) -> Verdict {
     }
 }
 
-/// What the checker finds in the `template.kml` Argus writes today, each against DJI's
-/// "Template.kml" page (English and Chinese versions agree): reported to the writer's owner,
-/// not fixed here. The flown file, `waylines.wpml`, has none. Any other problem fails the
-/// test; when the writer is fixed, its entries match nothing and can be removed.
-/// Problems the checker finds in what Argus writes that are accepted for now: none.
-const KNOWN_WRITER_FINDINGS: &[(&str, &str)] = &[];
-
-fn known(path: &str, what: &str) -> bool {
-    path.starts_with("wpmz/template.kml/")
-        && KNOWN_WRITER_FINDINGS
-            .iter()
-            .any(|(suffix, says)| path.ends_with(suffix) && what.ends_with(says))
-}
-
 #[test]
-fn every_kmz_argus_writes_for_the_example_plans_passes_the_wpml_checker() {
+fn every_kmz_argus_writes_passes_the_wpml_checker() {
     let dir = tempfile::tempdir().unwrap();
-    let missions = example_missions();
+    let mut missions = example_missions();
     assert!(
         missions.len() >= 3,
         "the example plans make {} sorties",
         missions.len()
     );
+    // QGroundControl's own plan, converted.
+    if let Some(path) = shared("qgc_plan/simple_square.plan") {
+        missions.push(("simple_square.plan".into(), read_file(&path).unwrap()));
+    }
     let mut files = Vec::new();
     for (k, (name, m)) in missions.iter().enumerate() {
         let path = dir.path().join(format!("m{k}.kmz"));
@@ -101,18 +91,12 @@ fn every_kmz_argus_writes_for_the_example_plans_passes_the_wpml_checker() {
     }
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let verdict = check_wpml(&refs);
-    let (findings, unknown): (Vec<_>, Vec<_>) = verdict
-        .problems
-        .iter()
-        .partition(|(path, what)| known(path, what));
     assert!(
-        unknown.is_empty(),
-        "the WPML checker refuses what Argus writes:\n{unknown:#?}\n(full output:\n{})",
+        verdict.passed && verdict.problems.is_empty(),
+        "the WPML checker refuses what Argus writes:\n{:#?}\n(full output:\n{})",
+        verdict.problems,
         verdict.output
     );
-    for (path, what) in &findings {
-        eprintln!("known writer finding (see KNOWN_WRITER_FINDINGS): {path}: {what}");
-    }
     // The checker read every file.
     for f in &files {
         assert!(
@@ -185,10 +169,7 @@ fn the_wpml_checker_refuses_hand_broken_copies_naming_the_element() {
     let base = dir.path().join("base.kmz");
     write_file(&mission, &base).unwrap();
     let before = check_wpml(&[&base]).problems;
-    assert!(
-        before.iter().all(|(p, w)| known(p, w)),
-        "{name}: {before:#?}"
-    );
+    assert!(before.is_empty(), "{name}: {before:#?}");
     let original = entries(&base);
     let faults = [
         Fault {

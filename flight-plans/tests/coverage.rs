@@ -32,6 +32,7 @@ fn opts(cam: &Camera, evenly: bool) -> SweepOptions {
         evenly,
         entry: None,
         frontal_m: Some(cam.frontal_m(ALT)),
+        end_inset_m: cam.frontal_m(ALT) / 2.0,
     }
 }
 
@@ -151,6 +152,70 @@ fn a_long_rectangle_is_swept_along_its_long_side() {
     .unwrap();
     assert!((across.bearing_deg - 150.0).abs() < 1e-9);
     assert!(across.lines > s.lines);
+}
+
+#[test]
+fn lines_end_where_the_camera_sees_the_edge() {
+    let cam = sim_camera();
+    let half = cam.frontal_m(ALT) / 2.0;
+    let rect = poly(&[(0.0, 0.0), (800.0, 0.0), (800.0, 500.0), (0.0, 500.0)]);
+    let hexagon = poly(
+        &(0..6)
+            .map(|k| {
+                let a = std::f64::consts::TAU * k as f64 / 6.0;
+                (400.0 * a.cos(), 400.0 * a.sin())
+            })
+            .collect::<Vec<_>>(),
+    )
+    .rotate_around_centroid(17.0);
+    let full = |o: SweepOptions| SweepOptions {
+        end_inset_m: 0.0,
+        ..o
+    };
+    // Across a rectangle's short side, every line is a footprint shorter: half at each end.
+    let o = SweepOptions {
+        bearing_deg: Some(90.0),
+        ..opts(&cam, false)
+    };
+    let (inset, whole) = (sweep(&rect, &o).unwrap(), sweep(&rect, &full(o)).unwrap());
+    assert_eq!(inset.transects.len(), whole.transects.len());
+    for (a, b) in inset.transects.iter().zip(&whole.transects) {
+        assert!(
+            (b.length_m() - a.length_m() - 2.0 * half).abs() < 1e-6,
+            "{} m against {} m",
+            a.length_m(),
+            b.length_m()
+        );
+    }
+    // What the camera sees is the same, on slanted edges and concave corners too.
+    let l = poly(&[
+        (0.0, 0.0),
+        (900.0, 0.0),
+        (900.0, 300.0),
+        (300.0, 300.0),
+        (300.0, 900.0),
+        (0.0, 900.0),
+    ]);
+    for (name, area) in [("rectangle", rect), ("hexagon", hexagon), ("L", l)] {
+        for bearing in [None, Some(33.0)] {
+            let o = SweepOptions {
+                bearing_deg: bearing,
+                ..opts(&cam, false)
+            };
+            let (inset, whole) = (sweep(&area, &o).unwrap(), sweep(&area, &full(o)).unwrap());
+            let (seen, seen_whole) = (coverage(&area, &inset, &cam), coverage(&area, &whole, &cam));
+            assert!(
+                seen >= seen_whole - 1e-4 && seen >= 0.99,
+                "{name} at {bearing:?}: {seen} covered against {seen_whole}"
+            );
+            assert!(
+                inset.path_m() < whole.path_m(),
+                "{name} at {bearing:?}: {} m against {} m",
+                inset.path_m(),
+                whole.path_m()
+            );
+        }
+    }
 }
 
 /// Whether a point is within `d` metres of the polygon.
@@ -277,6 +342,17 @@ fn nonsense_sizes_are_refused() {
         )
         .unwrap_err();
         assert!(e.to_string().contains("spacing"), "{e}");
+    }
+    for bad in [f64::NAN, -1.0, f64::INFINITY] {
+        let e = sweep(
+            &r,
+            &SweepOptions {
+                end_inset_m: bad,
+                ..opts(&cam, false)
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("end inset"), "{e}");
     }
     let e = sweep(
         &poly(&[(0.0, 0.0), (1e7, 0.0), (1e7, 1e7), (0.0, 1e7)]),

@@ -37,8 +37,16 @@ fn weekday_patrols_in_shanghai_over_a_month() {
     let s = spec("0 8,15 * * 1-5", "Asia/Shanghai").parse().unwrap();
     let (from, until) = (utc(2026, 11, 30, 16, 0), utc(2026, 12, 31, 16, 0));
     let runs = s.runs(from, until);
-    // By hand: Shanghai is UTC+8 all year, so 08:00 and 15:00 are 00:00 and 07:00 UTC on
-    // every Monday to Friday of December 2026 (23 weekdays).
+    assert_eq!(runs, shanghai_december());
+    assert_eq!(
+        runs,
+        library_runs("0 8,15 * * 1-5", Tz::Asia__Shanghai, from, until)
+    );
+}
+
+/// By hand: Shanghai is UTC+8 all year, so 08:00 and 15:00 are 00:00 and 07:00 UTC on every
+/// Monday to Friday of December 2026 (23 weekdays).
+fn shanghai_december() -> Vec<DateTime<Utc>> {
     let mut table = Vec::new();
     let mut day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
     while day.month() == 12 {
@@ -50,11 +58,141 @@ fn weekday_patrols_in_shanghai_over_a_month() {
         day = day.succ_opt().unwrap();
     }
     assert_eq!(table.len(), 46);
-    assert_eq!(runs, table);
+    table
+}
+
+/// `flightplan next PLAN --count N --from FROM` on a plan scheduled by `cron` in `zone`: the
+/// UTC instants it lists, and its lines.
+fn cli_next(
+    cron: &str,
+    zone: &str,
+    from: DateTime<Utc>,
+    count: usize,
+) -> (Vec<DateTime<Utc>>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "schema = \"argus.plan/1\"\nid = \"t\"\ndock = \"dock-1\"\nkind = \"points\"\n\
+             [geometry]\npoints = [[30.701, 121.019]]\n[camera]\npreset = \"sim-1080p\"\n\
+             [schedule]\ncron = \"{cron}\"\ntimezone = \"{zone}\"\n"
+        ),
+    )
+    .unwrap();
+    let docks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docks.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flightplan"))
+        .arg("next")
+        .arg(&plan)
+        .arg("--docks")
+        .arg(&docks)
+        .args(["--count", &count.to_string(), "--from", &from.to_rfc3339()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `LOCAL TIME ZONE-ABBR DAY  ZONE  (UTC)`
+    let runs = text
+        .lines()
+        .map(|l| {
+            let utc = l.rsplit_once('(').and_then(|(_, r)| r.strip_suffix(')'));
+            utc.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .unwrap_or_else(|| panic!("not a run line: {l:?}"))
+                .with_timezone(&Utc)
+        })
+        .collect();
+    (runs, text)
+}
+
+#[test]
+fn flightplan_next_lists_each_run_once() {
+    // A month of weekday patrols in Shanghai, and the first run of the next month.
+    let from = utc(2026, 11, 30, 16, 0);
+    let (runs, text) = cli_next("0 8,15 * * 1-5", "Asia/Shanghai", from, 47);
+    assert_eq!(runs[..46], shanghai_december(), "{text}");
+    assert_eq!(runs[46], utc(2027, 1, 1, 0, 0), "{text}");
     assert_eq!(
         runs,
-        library_runs("0 8,15 * * 1-5", Tz::Asia__Shanghai, from, until)
+        library_runs(
+            "0 8,15 * * 1-5",
+            Tz::Asia__Shanghai,
+            from,
+            utc(2027, 1, 1, 0, 0)
+        )
     );
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .starts_with("2026-12-01 08:00:00 CST Tue  Asia/Shanghai"),
+        "{text}"
+    );
+    // Berlin's clock changes, by hand. Spring: 02:30 does not exist on 29 March; the run is
+    // flown when the clock jumps to 03:00 CEST. Autumn: 02:30 happens twice on 25 October;
+    // the run is flown once, at the first.
+    let berlin = [
+        (
+            "30 2 * * *",
+            utc(2026, 3, 26, 0, 0),
+            vec![
+                utc(2026, 3, 26, 1, 30),
+                utc(2026, 3, 27, 1, 30),
+                utc(2026, 3, 28, 1, 30),
+                utc(2026, 3, 29, 1, 0),
+                utc(2026, 3, 30, 0, 30),
+                utc(2026, 3, 31, 0, 30),
+                utc(2026, 4, 1, 0, 30),
+            ],
+        ),
+        (
+            "30 2 * * *",
+            utc(2026, 10, 22, 0, 0),
+            vec![
+                utc(2026, 10, 22, 0, 30),
+                utc(2026, 10, 23, 0, 30),
+                utc(2026, 10, 24, 0, 30),
+                utc(2026, 10, 25, 0, 30),
+                utc(2026, 10, 26, 1, 30),
+                utc(2026, 10, 27, 1, 30),
+                utc(2026, 10, 28, 1, 30),
+            ],
+        ),
+        // Hourly across the autumn change: 25 runs on the local day that has 25 hours, 02:00
+        // twice (CEST, then CET).
+        (
+            "0 * * * *",
+            utc(2026, 10, 24, 21, 59),
+            (0..25)
+                .map(|h| utc(2026, 10, 24, 22, 0) + Duration::hours(h))
+                .collect(),
+        ),
+        // …and 23 on the spring day that has 23.
+        (
+            "0 * * * *",
+            utc(2026, 3, 28, 22, 59),
+            (0..23)
+                .map(|h| utc(2026, 3, 28, 23, 0) + Duration::hours(h))
+                .collect(),
+        ),
+    ];
+    for (cron, from, table) in berlin {
+        let (runs, text) = cli_next(cron, "Europe/Berlin", from, table.len());
+        assert_eq!(runs, table, "{cron} after {from}:\n{text}");
+        let last = *table.last().unwrap();
+        assert_eq!(
+            runs,
+            library_runs(cron, Tz::Europe__Berlin, from, last),
+            "{cron}"
+        );
+        if cron == "0 * * * *" && from.month() == 10 {
+            assert!(text.contains("2026-10-25 02:00:00 CEST Sun"), "{text}");
+            assert!(text.contains("2026-10-25 02:00:00 CET Sun"), "{text}");
+        }
+    }
 }
 
 #[test]

@@ -8,12 +8,14 @@ use std::process::Command;
 use argus_core::geodesy::{GeoPoint, LocalFrame, haversine_m};
 use argus_core::map::Map;
 use argus_flightplan::camera::CameraSpec;
+use argus_flightplan::coverage::sweep;
 use argus_flightplan::dock::{Dock, Docks};
 use argus_flightplan::formats::{read_file, write_file};
 use argus_flightplan::plan::{FlightSpec, GeometrySpec, Kind, Plan, load_dir};
 use argus_sim::district::District;
 use argus_sim::district::generate::{DistrictOptions, generate};
 use chrono::{TimeZone, Timelike, Utc};
+use geo::{Area, ConvexHull};
 
 fn plans_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans")
@@ -162,9 +164,107 @@ fn every_jurisdiction_of_five_districts_is_covered() {
             let plan = area_plan(&d, geo_ring(&d, &j.ring));
             let missions = plan.missions().unwrap();
             let share = plan.coverage(&missions).unwrap();
-            eprintln!("seed {seed} {}: {:.2} % covered", j.id, share * 100.0);
+            // The jurisdictions are convex: the path keeps within the bound.
+            let area = plan.local_polygon();
+            assert!(area.unsigned_area() / area.convex_hull().unsigned_area() > 0.999);
+            let s = sweep(&area, &plan.sweep_options()).unwrap();
+            let ratio = s.path_m()
+                / (area.unsigned_area() / s.spacing_m + (s.lines as f64 - 1.0) * s.spacing_m);
+            eprintln!(
+                "seed {seed} {}: {:.2} % covered, path {ratio:.3} × the bound",
+                j.id,
+                share * 100.0
+            );
             assert!(share >= 0.99, "seed {seed} {}: {share}", j.id);
+            assert!(
+                ratio <= 1.15,
+                "seed {seed} {}: path {ratio} × the bound",
+                j.id
+            );
         }
+    }
+}
+
+/// Each street of a district (its carriageway segments `{road}-{n}`): the centre line from end
+/// to end, local metres.
+fn streets(d: &District) -> Vec<(String, [f64; 2], [f64; 2])> {
+    let mut ends: std::collections::BTreeMap<String, Vec<[f64; 2]>> = Default::default();
+    for r in d.roads.iter().filter(|r| r.kind == "carriageway") {
+        let Some((road, _)) = r.id.rsplit_once('-') else {
+            continue;
+        };
+        // A rectangle's centre line joins the middles of its short sides.
+        let c = &r.ring;
+        let mid = |a: [f64; 2], b: [f64; 2]| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0];
+        let len = |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+        let (m0, m1) = if len(c[0], c[1]) < len(c[1], c[2]) {
+            (mid(c[0], c[1]), mid(c[2], c[3]))
+        } else {
+            (mid(c[1], c[2]), mid(c[3], c[0]))
+        };
+        ends.entry(road.to_string()).or_default().extend([m0, m1]);
+    }
+    ends.into_iter()
+        .map(|(road, pts)| {
+            let mut best = (0.0, pts[0], pts[0]);
+            for a in &pts {
+                for b in &pts {
+                    let l = (a[0] - b[0]).hypot(a[1] - b[1]);
+                    if l > best.0 {
+                        best = (l, *a, *b);
+                    }
+                }
+            }
+            (road, best.1, best.2)
+        })
+        .collect()
+}
+
+#[test]
+fn a_60_m_corridor_along_each_street_is_covered() {
+    let d = district(1);
+    let frame = d.frame();
+    let geo = |p: [f64; 2]| {
+        let g = frame.ground_to_geo(p[0], p[1]);
+        [g.lat, g.lon]
+    };
+    let all = streets(&d);
+    assert!(all.len() >= 4, "{} streets", all.len());
+    // At 80 m one pass sees the whole width; at 30 m it takes two.
+    for ((road, a, b), altitude_m) in all.into_iter().flat_map(|s| [(s.clone(), 80.0), (s, 30.0)]) {
+        let plan = Plan::adhoc(
+            Kind::Corridor,
+            GeometrySpec {
+                line: Some(vec![geo(a), geo(b)]),
+                width_m: Some(60.0),
+                ..GeometrySpec::default()
+            },
+            CameraSpec {
+                preset: Some("sim-1080p".into()),
+                ..CameraSpec::default()
+            },
+            FlightSpec {
+                altitude_m,
+                ..FlightSpec::default()
+            },
+            Dock::unlimited(frame.origin().lat, frame.origin().lon),
+        )
+        .unwrap();
+        let missions = plan.missions().unwrap();
+        let share = plan.coverage(&missions).unwrap();
+        // A straight street: two waypoints a pass, between take-off and return.
+        let passes: usize = missions.iter().map(|m| (m.waypoints.len() - 2) / 2).sum();
+        assert_eq!(
+            passes,
+            if altitude_m > 50.0 { 1 } else { 2 },
+            "{road} at {altitude_m} m"
+        );
+        let length = (a[0] - b[0]).hypot(a[1] - b[1]);
+        eprintln!(
+            "{road} at {altitude_m} m: {length:.0} m, {passes} passes, {:.2} % of its 60 m corridor",
+            share * 100.0
+        );
+        assert!(share >= 0.99, "{road} at {altitude_m} m: {share}");
     }
 }
 

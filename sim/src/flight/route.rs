@@ -165,6 +165,7 @@ pub fn serpentine(district: &District, hfov_deg: f64) -> Route {
             evenly: true,
             entry: None,
             frontal_m: None,
+            end_inset_m: 0.0,
         },
     )
     .map(|s| s.transects)
