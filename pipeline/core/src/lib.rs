@@ -37,6 +37,7 @@ pub mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
+pub mod cloudapi;
 pub mod config;
 pub mod dem;
 pub mod detect;
