@@ -125,6 +125,7 @@ fn sighting(hit: &Hit, ticket_id: &str, now: f64, payload: String) -> Sighting {
         uncertainty_m: hit.position.uncertainty_m,
         evidence_sha256: hit.evidence.sha256.clone(),
         update_of: hit.update_of.as_ref().map(ToString::to_string),
+        flight_id: hit.source.flight_id.clone(),
         payload,
     }
 }

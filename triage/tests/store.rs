@@ -6,7 +6,7 @@ use argus_testkit::hits::{JPEG, hit_id};
 use argus_testkit::services::Postgres;
 use argus_triage::engine::{Routing, Rules, State};
 use argus_triage::ingest::{ChangeError, Ingest, Limits, MAX_PAYLOAD, Outcome};
-use argus_triage::store::{self, Store, TicketFilter};
+use argus_triage::store::{self, Run, RunEvent, RunFilter, RunKind, RunState, Store, TicketFilter};
 
 /// A valid hit named `name` (its id is [`hit_id`]`(name)`).
 fn hit(name: &str, agent: &str, class: &str, lat: f64, score: f32) -> Hit {
@@ -43,7 +43,8 @@ fn ingest(open: &Open) -> Ingest {
 
 type Scenario = fn(&Open);
 
-const SUITE: [(&str, Scenario); 10] = [
+const SUITE: [(&str, Scenario); 11] = [
+    ("runs", a_patrol_run_is_claimed_once_and_moves_only_forward),
     (
         "lists",
         lists_are_filtered_before_the_limit_and_page_by_cursor,
@@ -101,6 +102,12 @@ fn the_store_suite_on_sqlite() {
         .unwrap_err();
     assert!(e.to_string().contains("append-only"), "{e}");
     assert!(db.execute("DELETE FROM audit", []).is_err());
+    let db = rusqlite::Connection::open(dir.path().join("runs.db")).unwrap();
+    let e = db
+        .execute("UPDATE run_events SET event = 'ok'", [])
+        .unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(db.execute("DELETE FROM run_events", []).is_err());
 }
 
 #[test]
@@ -129,6 +136,12 @@ fn the_store_suite_on_postgres() {
         .unwrap_err();
     assert!(format!("{e:?}").contains("append-only"), "{e:?}");
     assert!(db.execute("DELETE FROM audit", &[]).is_err());
+    let mut db = postgres::Client::connect(&pg.db_url("runs"), postgres::NoTls).unwrap();
+    let e = db
+        .execute("UPDATE run_events SET event = 'ok'", &[])
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("append-only"), "{e:?}");
+    assert!(db.execute("DELETE FROM run_events", &[]).is_err());
 }
 
 fn a_hit_delivered_three_times_is_one_sighting_also_across_a_restart(open: &Open) {
@@ -198,6 +211,166 @@ fn two_flights_over_one_pile_make_one_ticket_with_two_sightings(open: &Open) {
     assert_eq!(take(&mut ing, &[msg(&upd)]), [Outcome::Joined(t1.clone())]);
     assert_eq!(ing.store().ticket(t1).unwrap().unwrap().sightings, 2);
     assert_eq!(ing.store().sightings(t1).unwrap().len(), 3);
+}
+
+fn run(id: &str, plan: &str, at: f64) -> Run {
+    Run {
+        run_id: id.into(),
+        plan_id: plan.into(),
+        plan_sha256: "ab".repeat(32),
+        dock_id: "dock-1".into(),
+        kind: RunKind::Scheduled,
+        scheduled_at: at,
+        state: RunState::Scheduled,
+        reason: None,
+        kmz_md5: Some("9e107d9d372bb6826bd81d3542a419d6".into()),
+        ticket_id: None,
+        updated_at: at - 120.0,
+    }
+}
+
+/// A run is claimed once per plan and instant (by whichever instance inserts first), moves only
+/// from the state it is in, keeps its events in order, and knows the tickets its flight's hits
+/// made.
+fn a_patrol_run_is_claimed_once_and_moves_only_forward(open: &Open) {
+    let (mut a, mut b) = (open(), open());
+    let t0 = 1_779_876_000.0;
+    let first = run(hit_id("r1").as_ref(), "u03-area", t0);
+    let claimed = RunEvent::new(&first.run_id, t0 - 120.0, "claimed", serde_json::json!({}));
+    assert!(a.claim_run(&first, &claimed).unwrap());
+    // Another instance claiming the same instant under another id: refused, nothing written.
+    let twin = run(hit_id("r1-twin").as_ref(), "u03-area", t0);
+    let twin_event = RunEvent::new(&twin.run_id, t0 - 119.0, "claimed", serde_json::json!({}));
+    assert!(!b.claim_run(&twin, &twin_event).unwrap());
+    assert_eq!(b.run(&twin.run_id).unwrap(), None);
+    assert!(b.run_events(&twin.run_id).unwrap().is_empty());
+    // The next instant and another plan's are runs of their own.
+    let next = run(hit_id("r2").as_ref(), "u03-area", t0 + 3600.0);
+    let other = run(hit_id("r3").as_ref(), "r010-corridor", t0);
+    for r in [&next, &other] {
+        let ev = RunEvent::new(&r.run_id, t0, "claimed", serde_json::json!({}));
+        assert!(b.claim_run(r, &ev).unwrap());
+    }
+    // Forward along a good flight, each step once.
+    let path = [
+        RunState::Scheduled,
+        RunState::Preparing,
+        RunState::Prepared,
+        RunState::Executing,
+        RunState::InProgress,
+        RunState::Ok,
+    ];
+    for (k, w) in path.windows(2).enumerate() {
+        let ev = RunEvent::new(
+            &first.run_id,
+            t0 + k as f64,
+            w[1].as_str(),
+            serde_json::json!({ "step": k }),
+        );
+        assert!(a.move_run(&first.run_id, w[0], w[1], None, &ev).unwrap());
+        // The second instance, reading the same state, finds the move made.
+        assert!(!b.move_run(&first.run_id, w[0], w[1], None, &ev).unwrap());
+        if w[1] == RunState::InProgress {
+            let progress = RunEvent::new(
+                &first.run_id,
+                t0 + 3.5,
+                "flighttask_progress",
+                serde_json::json!({ "current_waypoint_index": 3 }),
+            );
+            a.add_run_event(&progress).unwrap();
+        }
+    }
+    let stored = b.run(&first.run_id).unwrap().unwrap();
+    assert_eq!(stored.state, RunState::Ok);
+    assert_eq!(stored.kmz_md5, first.kmz_md5);
+    assert_eq!(stored.updated_at, t0 + 4.0);
+    let events: Vec<String> = b
+        .run_events(&first.run_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "claimed",
+            "preparing",
+            "prepared",
+            "executing",
+            "in_progress",
+            "flighttask_progress",
+            "ok"
+        ]
+    );
+    // A skip keeps its reason.
+    let ev = RunEvent::new(&next.run_id, t0, "skipped", serde_json::json!({}));
+    assert!(
+        a.move_run(
+            &next.run_id,
+            RunState::Scheduled,
+            RunState::Skipped,
+            Some("blackout 12:00-13:30"),
+            &ev
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        a.run(&next.run_id).unwrap().unwrap().reason.as_deref(),
+        Some("blackout 12:00-13:30")
+    );
+    // Lists: newest instant first, by plan, open or over.
+    let mut ids = |f: RunFilter| -> Vec<String> {
+        a.runs(&f, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(RunFilter {
+            plan_id: Some("u03-area".into()),
+            ..RunFilter::default()
+        }),
+        [next.run_id.clone(), first.run_id.clone()]
+    );
+    assert_eq!(
+        ids(RunFilter {
+            open: Some(true),
+            ..RunFilter::default()
+        }),
+        std::slice::from_ref(&other.run_id)
+    );
+    assert_eq!(a.runs(&RunFilter::default(), 2).unwrap().len(), 2);
+    // The flight's hits: the tickets they made, each once.
+    let mut ing = ingest(open);
+    let mut on_flight = hit("f1", "dock-1", "construction_waste", 30.7, 0.9);
+    on_flight.source.flight_id = Some(first.run_id.clone());
+    let mut again = hit("f2", "dock-1", "construction_waste", 30.700001, 0.9);
+    again.source.flight_id = Some(first.run_id.clone());
+    let mut elsewhere = hit("f3", "dock-1", "vending_in_lane", 30.71, 0.9);
+    elsewhere.source.flight_id = Some(first.run_id.clone());
+    let unrelated = hit("f4", "cam-1", "construction_waste", 30.72, 0.9);
+    let out = take(
+        &mut ing,
+        &[
+            msg(&on_flight),
+            msg(&again),
+            msg(&elsewhere),
+            msg(&unrelated),
+        ],
+    );
+    let (Outcome::Opened(pile), Outcome::Opened(stall)) = (&out[0], &out[2]) else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        a.flight_tickets(&first.run_id).unwrap(),
+        [pile.clone(), stall.clone()]
+    );
+    assert_eq!(
+        a.sightings(pile).unwrap()[0].flight_id.as_deref(),
+        Some(first.run_id.as_str())
+    );
+    assert!(a.flight_tickets(&next.run_id).unwrap().is_empty());
 }
 
 /// A ticket opened and joined within one batch is written once, as the batch leaves it, with

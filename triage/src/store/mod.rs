@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::engine::{Placed, State};
 pub use crate::ingest::FirstHit;
+pub use crate::runs::{Run, RunEvent, RunFilter, RunKind, RunState};
 pub use crate::ticket::Ticket;
 
 /// Which tickets a list asks for; `None` matches all.
@@ -229,6 +230,43 @@ pub trait Store: Send + std::fmt::Debug {
     fn evidence(&mut self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Row counts: (tickets, sightings, dead letters).
     fn counts(&mut self) -> Result<(u64, u64, u64), StoreError>;
+
+    /// Claims a run with its first event, in one transaction: inserted unless its plan already
+    /// has a run at that instant (`false`: another instance, or an earlier start, claimed it).
+    fn claim_run(&mut self, run: &Run, event: &RunEvent) -> Result<bool, StoreError>;
+    /// Moves a run from `from` to `to` (with `reason`) and appends `event`, in one transaction;
+    /// `false`, writing nothing, when the run is not in `from` any more.
+    fn move_run(
+        &mut self,
+        run_id: &str,
+        from: RunState,
+        to: RunState,
+        reason: Option<&str>,
+        event: &RunEvent,
+    ) -> Result<bool, StoreError>;
+    /// Appends an event to a run that stays where it is (progress within a state).
+    fn add_run_event(&mut self, event: &RunEvent) -> Result<(), StoreError>;
+    /// One run.
+    fn run(&mut self, run_id: &str) -> Result<Option<Run>, StoreError>;
+    /// Runs that pass `filter`, newest instant first, at most `limit`.
+    fn runs(&mut self, filter: &RunFilter, limit: usize) -> Result<Vec<Run>, StoreError>;
+    /// A run's events, in order.
+    fn run_events(&mut self, run_id: &str) -> Result<Vec<RunEvent>, StoreError>;
+    /// The tickets sighted by hits of one flight, each once, oldest sighting first.
+    fn flight_tickets(&mut self, flight_id: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// A stored run with its kind and state read from their names.
+pub(crate) fn with_run_names(mut run: Run, kind: &str, state: &str) -> Result<Run, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt {
+        table: "patrol_runs",
+        what,
+    };
+    run.kind = RunKind::parse(kind)
+        .ok_or_else(|| corrupt(format!("unknown kind {kind:?} of {}", run.run_id)))?;
+    run.state = RunState::parse(state)
+        .ok_or_else(|| corrupt(format!("unknown state {state:?} of {}", run.run_id)))?;
+    Ok(run)
 }
 
 /// What a batch's placement decided: the effects and the dead letters to write.
@@ -385,6 +423,8 @@ pub struct Sighting {
     pub evidence_sha256: String,
     /// The first hit of the same track, for a later estimate.
     pub update_of: Option<String>,
+    /// The flight the hit was seen on (a drone's `source.flight_id`: a patrol run's id).
+    pub flight_id: Option<String>,
     /// The hit as received.
     pub payload: String,
 }
@@ -473,8 +513,12 @@ mod tests {
         assert!(sql.contains(&open), "{sql}");
         assert_eq!(params, [Param::Text("U07".into()), Param::Int(50)]);
         for migrations in [sqlite::MIGRATIONS, postgres::MIGRATIONS] {
-            let last = migrations.last().unwrap();
-            assert!(last.contains(&format!("WHERE {open}")), "{last}");
+            assert!(
+                migrations
+                    .iter()
+                    .any(|m| m.contains(&format!("WHERE {open}"))),
+                "no partial index of the open tickets"
+            );
         }
     }
 

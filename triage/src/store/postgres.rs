@@ -7,10 +7,11 @@ use ::postgres::{Client, NoTls, Row};
 use std::collections::HashSet;
 
 use super::{
-    AuditEvent, BatchView, DeadLetter, Decided, Effect, FirstHit, NewDeadLetter, Sighting, Store,
-    StoreError, Ticket, TicketFilter,
+    AuditEvent, BatchView, DeadLetter, Decided, Effect, FirstHit, NewDeadLetter, Run, RunEvent,
+    RunFilter, RunKind, RunState, Sighting, Store, StoreError, Ticket, TicketFilter,
 };
 use crate::engine::{Placed, State, cell_key};
+use crate::runs::RUN_COLUMNS;
 
 /// Migrations, in order; `argus_schema.version` counts those applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -96,6 +97,39 @@ CREATE TABLE dead_letters (
      WHERE state IN ('new', 'dispatched', 'in_progress', 'resolved'); \
      CREATE INDEX tickets_open ON tickets (opened_at, ticket_id) \
      WHERE state IN ('new', 'dispatched', 'in_progress', 'resolved');",
+    // Patrol runs (see SQLite's).
+    r#"
+CREATE TABLE patrol_runs (
+    run_id TEXT PRIMARY KEY,
+    plan_id TEXT NOT NULL,
+    plan_sha256 TEXT NOT NULL,
+    dock_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    scheduled_at DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    kmz_md5 TEXT,
+    ticket_id TEXT,
+    updated_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (plan_id, scheduled_at)
+);
+CREATE INDEX patrol_runs_dock ON patrol_runs (dock_id, scheduled_at);
+CREATE INDEX patrol_runs_state ON patrol_runs (state);
+CREATE TABLE run_events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES patrol_runs (run_id),
+    at DOUBLE PRECISION NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX run_events_run ON run_events (run_id);
+CREATE FUNCTION run_events_are_append_only() RETURNS trigger AS $$
+    BEGIN RAISE EXCEPTION 'run events are append-only'; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER run_events_are_append_only BEFORE UPDATE OR DELETE ON run_events
+    FOR EACH ROW EXECUTE FUNCTION run_events_are_append_only();
+ALTER TABLE sightings ADD COLUMN flight_id TEXT;
+CREATE INDEX sightings_flight ON sightings (flight_id) WHERE flight_id IS NOT NULL;
+"#,
 ];
 
 const TICKET_COLUMNS: &str = ticket_columns!();
@@ -288,10 +322,10 @@ fn write_batch(
     let sightings: Vec<&Sighting> = effects.iter().map(|e| &e.sighting).collect();
     tx.execute(
         "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
-         received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
+         received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload, flight_id) \
          SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::REAL[], \
          $6::FLOAT8[], $7::FLOAT8[], $8::FLOAT8[], $9::FLOAT8[], $10::FLOAT8[], $11::TEXT[], \
-         $12::TEXT[], $13::TEXT[])",
+         $12::TEXT[], $13::TEXT[], $14::TEXT[])",
         &[
             &column(&sightings, |s| &s.hit_id),
             &column(&sightings, |s| &s.ticket_id),
@@ -306,6 +340,7 @@ fn write_batch(
             &column(&sightings, |s| &s.evidence_sha256),
             &column(&sightings, |s| s.update_of.as_deref()),
             &column(&sightings, |s| &s.payload),
+            &column(&sightings, |s| s.flight_id.as_deref()),
         ],
     )?;
     let events: Vec<&AuditEvent> = effects.iter().flat_map(|e| &e.events).collect();
@@ -591,7 +626,7 @@ impl Store for Postgres {
             .db()?
             .query(
                 "SELECT hit_id, ticket_id, agent_id, class, score, observed_at, received_at, lat, \
-                 lon, uncertainty_m, evidence_sha256, update_of, payload FROM sightings \
+                 lon, uncertainty_m, evidence_sha256, update_of, payload, flight_id FROM sightings \
                  WHERE ticket_id = $1 ORDER BY observed_at, hit_id",
                 &[&ticket_id],
             )?
@@ -610,6 +645,7 @@ impl Store for Postgres {
                 evidence_sha256: r.get(10),
                 update_of: r.get(11),
                 payload: r.get(12),
+                flight_id: r.get(13),
             })
             .collect())
     }
@@ -653,4 +689,139 @@ impl Store for Postgres {
             r.get::<_, i64>(2) as u64,
         ))
     }
+    fn claim_run(&mut self, run: &Run, event: &RunEvent) -> Result<bool, StoreError> {
+        let mut tx = self.db()?.transaction()?;
+        // Of several instances claiming one instant, the unique key lets one insert.
+        let n = tx.execute(
+            &format!(
+                "INSERT INTO patrol_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 $9, $10, $11) ON CONFLICT (plan_id, scheduled_at) DO NOTHING"
+            ),
+            &[
+                &run.run_id,
+                &run.plan_id,
+                &run.plan_sha256,
+                &run.dock_id,
+                &run.kind.as_str(),
+                &run.scheduled_at,
+                &run.state.as_str(),
+                &run.reason,
+                &run.kmz_md5,
+                &run.ticket_id,
+                &run.updated_at,
+            ],
+        )?;
+        if n == 1 {
+            write_run_event(&mut tx, event)?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn move_run(
+        &mut self,
+        run_id: &str,
+        from: RunState,
+        to: RunState,
+        reason: Option<&str>,
+        event: &RunEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db()?.transaction()?;
+        let n = tx.execute(
+            "UPDATE patrol_runs SET state = $1, reason = COALESCE($2, reason), updated_at = $3 \
+             WHERE run_id = $4 AND state = $5",
+            &[&to.as_str(), &reason, &event.at, &run_id, &from.as_str()],
+        )?;
+        if n == 1 {
+            write_run_event(&mut tx, event)?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn add_run_event(&mut self, event: &RunEvent) -> Result<(), StoreError> {
+        let mut tx = self.db()?.transaction()?;
+        write_run_event(&mut tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn run(&mut self, run_id: &str) -> Result<Option<Run>, StoreError> {
+        self.db()?
+            .query_opt(
+                &format!("SELECT {RUN_COLUMNS} FROM patrol_runs WHERE run_id = $1"),
+                &[&run_id],
+            )?
+            .map(|r| run_row(&r))
+            .transpose()
+    }
+
+    fn runs(&mut self, f: &RunFilter, limit: usize) -> Result<Vec<Run>, StoreError> {
+        let (sql, texts, limit) = crate::runs::list_query(f, limit, |n| format!("${n}"));
+        let mut params: Vec<&(dyn ::postgres::types::ToSql + Sync)> =
+            texts.iter().map(|t| t as _).collect();
+        params.push(&limit);
+        self.db()?
+            .query(&sql, &params)?
+            .iter()
+            .map(run_row)
+            .collect()
+    }
+
+    fn run_events(&mut self, run_id: &str) -> Result<Vec<RunEvent>, StoreError> {
+        Ok(self
+            .db()?
+            .query(
+                "SELECT seq, run_id, at, event, detail FROM run_events WHERE run_id = $1 ORDER BY seq",
+                &[&run_id],
+            )?
+            .iter()
+            .map(|r| RunEvent {
+                seq: r.get(0),
+                run_id: r.get(1),
+                at: r.get(2),
+                event: r.get(3),
+                detail: serde_json::from_str(r.get::<_, &str>(4))
+                    .unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+
+    fn flight_tickets(&mut self, flight_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .db()?
+            .query(
+                "SELECT ticket_id FROM sightings WHERE flight_id = $1 GROUP BY ticket_id \
+                 ORDER BY MIN(observed_at), ticket_id",
+                &[&flight_id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+}
+
+fn write_run_event(tx: &mut ::postgres::Transaction<'_>, ev: &RunEvent) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO run_events (run_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+        &[&ev.run_id, &ev.at, &ev.event, &ev.detail.to_string()],
+    )?;
+    Ok(())
+}
+
+fn run_row(r: &Row) -> Result<Run, StoreError> {
+    let run = Run {
+        run_id: r.get(0),
+        plan_id: r.get(1),
+        plan_sha256: r.get(2),
+        dock_id: r.get(3),
+        kind: RunKind::Scheduled,
+        scheduled_at: r.get(5),
+        state: RunState::Scheduled,
+        reason: r.get(7),
+        kmz_md5: r.get(8),
+        ticket_id: r.get(9),
+        updated_at: r.get(10),
+    };
+    super::with_run_names(run, r.get(4), r.get(6))
 }

@@ -7,10 +7,11 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    AuditEvent, BatchView, DeadLetter, Decided, Effect, FirstHit, NewDeadLetter, Sighting, Store,
-    StoreError, Ticket, TicketFilter,
+    AuditEvent, BatchView, DeadLetter, Decided, Effect, FirstHit, NewDeadLetter, Run, RunEvent,
+    RunFilter, RunKind, RunState, Sighting, Store, StoreError, Ticket, TicketFilter,
 };
 use crate::engine::{Placed, State, cell_key};
+use crate::runs::RUN_COLUMNS;
 
 /// Migrations, in order; `PRAGMA user_version` counts those applied.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -97,6 +98,40 @@ CREATE TABLE dead_letters (
      WHERE state IN ('new', 'dispatched', 'in_progress', 'resolved'); \
      CREATE INDEX tickets_open ON tickets (opened_at, ticket_id) \
      WHERE state IN ('new', 'dispatched', 'in_progress', 'resolved');",
+    // Patrol runs: one per plan and instant (the claim is the insert), their append-only
+    // events, and the flight each sighting was seen on.
+    r#"
+CREATE TABLE patrol_runs (
+    run_id TEXT PRIMARY KEY,
+    plan_id TEXT NOT NULL,
+    plan_sha256 TEXT NOT NULL,
+    dock_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    scheduled_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    kmz_md5 TEXT,
+    ticket_id TEXT,
+    updated_at REAL NOT NULL,
+    UNIQUE (plan_id, scheduled_at)
+);
+CREATE INDEX patrol_runs_dock ON patrol_runs (dock_id, scheduled_at);
+CREATE INDEX patrol_runs_state ON patrol_runs (state);
+CREATE TABLE run_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES patrol_runs (run_id),
+    at REAL NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX run_events_run ON run_events (run_id);
+CREATE TRIGGER run_events_are_append_only_update BEFORE UPDATE ON run_events
+    BEGIN SELECT RAISE(ABORT, 'run events are append-only'); END;
+CREATE TRIGGER run_events_are_append_only_delete BEFORE DELETE ON run_events
+    BEGIN SELECT RAISE(ABORT, 'run events are append-only'); END;
+ALTER TABLE sightings ADD COLUMN flight_id TEXT;
+CREATE INDEX sightings_flight ON sightings (flight_id) WHERE flight_id IS NOT NULL;
+"#,
 ];
 
 /// The SQLite store.
@@ -215,8 +250,8 @@ fn write_batch(
     }
     let mut put_sighting = tx.prepare_cached(
         "INSERT INTO sightings (hit_id, ticket_id, agent_id, class, score, observed_at, \
-         received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         received_at, lat, lon, uncertainty_m, evidence_sha256, update_of, payload, flight_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let mut put_evidence =
         tx.prepare_cached("INSERT OR IGNORE INTO evidence (sha256, jpeg) VALUES (?1, ?2)")?;
@@ -241,6 +276,7 @@ fn write_batch(
             s.evidence_sha256,
             s.update_of,
             s.payload,
+            s.flight_id,
         ])?;
         for ev in &e.events {
             write_event(tx, ev)?;
@@ -510,7 +546,7 @@ impl Store for Sqlite {
     fn sightings(&mut self, ticket_id: &str) -> Result<Vec<Sighting>, StoreError> {
         let mut q = self.db.prepare(
             "SELECT hit_id, ticket_id, agent_id, class, score, observed_at, received_at, lat, lon, \
-             uncertainty_m, evidence_sha256, update_of, payload FROM sightings \
+             uncertainty_m, evidence_sha256, update_of, payload, flight_id FROM sightings \
              WHERE ticket_id = ?1 ORDER BY observed_at, hit_id",
         )?;
         let rows = q.query_map([ticket_id], |r| {
@@ -528,6 +564,7 @@ impl Store for Sqlite {
                 evidence_sha256: r.get(10)?,
                 update_of: r.get(11)?,
                 payload: r.get(12)?,
+                flight_id: r.get(13)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -572,4 +609,145 @@ impl Store for Sqlite {
         };
         Ok((n("tickets")?, n("sightings")?, n("dead_letters")?))
     }
+
+    fn claim_run(&mut self, run: &Run, event: &RunEvent) -> Result<bool, StoreError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            &format!(
+                "INSERT INTO patrol_runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                 ?9, ?10, ?11) ON CONFLICT (plan_id, scheduled_at) DO NOTHING"
+            ),
+            params![
+                run.run_id,
+                run.plan_id,
+                run.plan_sha256,
+                run.dock_id,
+                run.kind.as_str(),
+                run.scheduled_at,
+                run.state.as_str(),
+                run.reason,
+                run.kmz_md5,
+                run.ticket_id,
+                run.updated_at,
+            ],
+        )?;
+        if n == 1 {
+            write_run_event(&tx, event)?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn move_run(
+        &mut self,
+        run_id: &str,
+        from: RunState,
+        to: RunState,
+        reason: Option<&str>,
+        event: &RunEvent,
+    ) -> Result<bool, StoreError> {
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE patrol_runs SET state = ?1, reason = COALESCE(?2, reason), updated_at = ?3 \
+             WHERE run_id = ?4 AND state = ?5",
+            params![to.as_str(), reason, event.at, run_id, from.as_str()],
+        )?;
+        if n == 1 {
+            write_run_event(&tx, event)?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn add_run_event(&mut self, event: &RunEvent) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        write_run_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn run(&mut self, run_id: &str) -> Result<Option<Run>, StoreError> {
+        self.db
+            .prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM patrol_runs WHERE run_id = ?1"
+            ))?
+            .query_row([run_id], run_row)
+            .optional()?
+            .map(with_run_names)
+            .transpose()
+    }
+
+    fn runs(&mut self, f: &RunFilter, limit: usize) -> Result<Vec<Run>, StoreError> {
+        let (sql, texts, limit) = crate::runs::list_query(f, limit, |n| format!("?{n}"));
+        let mut values: Vec<rusqlite::types::Value> = texts.into_iter().map(Into::into).collect();
+        values.push(limit.into());
+        let mut q = self.db.prepare_cached(&sql)?;
+        let rows = q.query_map(rusqlite::params_from_iter(values), run_row)?;
+        rows.map(|r| with_run_names(r?)).collect()
+    }
+
+    fn run_events(&mut self, run_id: &str) -> Result<Vec<RunEvent>, StoreError> {
+        let mut q = self.db.prepare_cached(
+            "SELECT seq, run_id, at, event, detail FROM run_events WHERE run_id = ?1 ORDER BY seq",
+        )?;
+        let rows = q.query_map([run_id], |r| {
+            let detail: String = r.get(4)?;
+            Ok(RunEvent {
+                seq: r.get(0)?,
+                run_id: r.get(1)?,
+                at: r.get(2)?,
+                event: r.get(3)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn flight_tickets(&mut self, flight_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut q = self.db.prepare_cached(
+            "SELECT ticket_id FROM sightings WHERE flight_id = ?1 GROUP BY ticket_id \
+             ORDER BY MIN(observed_at), ticket_id",
+        )?;
+        let rows = q.query_map([flight_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn write_run_event(tx: &rusqlite::Transaction<'_>, ev: &RunEvent) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO run_events (run_id, at, event, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![ev.run_id, ev.at, ev.event, ev.detail.to_string()])?;
+    Ok(())
+}
+
+/// A run as stored, its kind and state still names.
+type RunRow = (Run, String, String);
+
+fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok((
+        Run {
+            run_id: r.get(0)?,
+            plan_id: r.get(1)?,
+            plan_sha256: r.get(2)?,
+            dock_id: r.get(3)?,
+            kind: RunKind::Scheduled,
+            scheduled_at: r.get(5)?,
+            state: RunState::Scheduled,
+            reason: r.get(7)?,
+            kmz_md5: r.get(8)?,
+            ticket_id: r.get(9)?,
+            updated_at: r.get(10)?,
+        },
+        r.get(4)?,
+        r.get(6)?,
+    ))
+}
+
+fn with_run_names((run, kind, state): RunRow) -> Result<Run, StoreError> {
+    super::with_run_names(run, &kind, &state)
 }
