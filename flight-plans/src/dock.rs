@@ -11,6 +11,9 @@
 //! max_flight_s = 1500
 //! max_altitude_m = 120
 //! rth_altitude_m = 100
+//! sn = "7CTDM12345"        # the Cloud API gateway (thing/product/{sn}/…): triage flies it
+//! aircraft_sn = "1581F5BKD225D00B"   # its aircraft (OSD on thing/product/{aircraft_sn}/osd)
+//! agent = "district-1"     # the edge agent analysing its video
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -38,6 +41,16 @@ pub struct Dock {
     pub max_altitude_m: f64,
     /// Return-to-home height above the dock, metres.
     pub rth_altitude_m: f64,
+    /// Its Cloud API gateway serial number (`thing/product/{sn}/…`); a dock without one is
+    /// planned for but not flown by triage.
+    #[serde(default)]
+    pub sn: Option<String>,
+    /// Its aircraft's serial number (the aircraft's OSD topic).
+    #[serde(default)]
+    pub aircraft_sn: Option<String>,
+    /// The edge agent that analyses its video.
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +128,7 @@ impl Docks {
             message,
         };
         let mut seen = std::collections::HashSet::new();
+        let mut serials = std::collections::HashMap::new();
         for d in &file.dock {
             if !is_id(&d.id) {
                 return Err(bad(&d.id, "an id is 1-64 letters, digits or '-'".into()));
@@ -142,6 +156,37 @@ impl Docks {
                 if !(v.is_finite() && (lo..=hi).contains(&v)) {
                     return Err(bad(&d.id, format!("{key} = {v} is outside {lo}..{hi}")));
                 }
+            }
+            for (key, sn) in [("sn", &d.sn), ("aircraft_sn", &d.aircraft_sn)] {
+                let Some(sn) = sn else { continue };
+                if !argus_core::cloudapi::is_sn(sn) {
+                    return Err(bad(
+                        &d.id,
+                        format!("{key} = {sn:?} is not a serial number (1-64 letters and digits)"),
+                    ));
+                }
+                if let Some(other) = serials.insert(sn.as_str(), d.id.as_str()) {
+                    return Err(bad(
+                        &d.id,
+                        format!("{key} = {sn:?} is dock {other:?}'s serial number too"),
+                    ));
+                }
+            }
+            if d.aircraft_sn.is_some() && d.sn.is_none() {
+                return Err(bad(
+                    &d.id,
+                    "aircraft_sn is given without the dock's sn".into(),
+                ));
+            }
+            if let Some(agent) = &d.agent
+                && !argus_core::hit::is_agent_id(agent)
+            {
+                return Err(bad(
+                    &d.id,
+                    format!(
+                        "agent = {agent:?} is not an agent id (1-64 letters, digits, '-', '_')"
+                    ),
+                ));
             }
         }
         Ok(Self {
@@ -188,5 +233,32 @@ mod tests {
         let high = ok.replace("rth_altitude_m = 100", "rth_altitude_m = 5");
         let e = Docks::parse(&high, p).unwrap_err().to_string();
         assert!(e.contains("rth_altitude_m = 5"), "{e}");
+        // Serial numbers and the agent.
+        let flown = format!(
+            "{ok}sn = \"7CTDM12345\"\naircraft_sn = \"1581F5BKD225D00B\"\nagent = \"district-1\"\n"
+        );
+        let d = Docks::parse(&flown, p).unwrap();
+        assert_eq!(d.get("dock-1").unwrap().sn.as_deref(), Some("7CTDM12345"));
+        for (bad, names) in [
+            (
+                flown.replace("7CTDM12345", "7CTDM/12345"),
+                "sn = \"7CTDM/12345\"",
+            ),
+            (
+                flown.replace("1581F5BKD225D00B", "7CTDM12345"),
+                "dock \"dock-1\"'s serial number",
+            ),
+            (
+                flown.replace("district-1", "district 1"),
+                "agent = \"district 1\"",
+            ),
+            (
+                flown.replace("sn = \"7CTDM12345\"\n", ""),
+                "without the dock's sn",
+            ),
+        ] {
+            let e = Docks::parse(&bad, p).unwrap_err().to_string();
+            assert!(e.contains(names), "{e}");
+        }
     }
 }

@@ -819,6 +819,9 @@ impl Dock {
             max_flight_s: 86_400.0,
             max_altitude_m: 500.0,
             rth_altitude_m: 100.0,
+            sn: None,
+            aircraft_sn: None,
+            agent: None,
         }
     }
 }
