@@ -74,6 +74,9 @@ pub struct Config {
     /// What one HTTP client may ask (requests per second, burst, in flight).
     #[serde(default)]
     pub http_limits: ClientLimits,
+    /// Patrol flights from docks (none without it).
+    #[serde(default)]
+    pub patrols: Option<crate::patrols::PatrolsConfig>,
     /// Serve the test-only panic routes (feature `testsuite`; set by the test kit only, never
     /// by a config file or a flag).
     #[serde(skip)]
@@ -92,6 +95,7 @@ impl Default for Config {
             rules: Rules::default(),
             intake: Limits::default(),
             http_limits: ClientLimits::default(),
+            patrols: None,
             testsuite_routes: false,
         }
     }
@@ -218,6 +222,10 @@ impl Config {
         c.mqtt.ca_file.as_mut().map(fix);
         c.mqtt.credentials.as_mut().map(fix);
         c.mqtt.acl.as_mut().map(fix);
+        if let Some(p) = c.patrols.as_mut() {
+            fix(&mut p.plans);
+            p.docks.as_mut().map(fix);
+        }
         if let Some(rest) = c.db.strip_prefix("sqlite:") {
             let p = Path::new(rest);
             if p.is_relative() {
@@ -232,7 +240,10 @@ impl Config {
     /// Checks the values serde cannot: ranges, names (also for a config built from flags).
     pub fn check(&self) -> Result<(), String> {
         self.rules.check()?;
-        self.intake.check()
+        self.intake.check()?;
+        self.patrols
+            .as_ref()
+            .map_or(Ok(()), crate::patrols::PatrolsConfig::check)
     }
 }
 
@@ -308,6 +319,39 @@ mod tests {
             let e = Config::load(&p).unwrap_err().to_string();
             assert!(e.contains(says), "{body}: {e}");
         }
+    }
+
+    #[test]
+    fn patrols_take_their_paths_from_the_file_and_refuse_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("triage.toml");
+        std::fs::write(
+            &p,
+            "[patrols]\nplans = \"plans\"\npublic_url = \"http://10.0.0.2:8080\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap();
+        let patrols = c.patrols.unwrap();
+        assert_eq!(patrols.plans, dir.path().join("plans"));
+        assert_eq!(patrols.docks_file(), dir.path().join("docks.toml"));
+        assert_eq!(
+            (patrols.prepare_lead_s, patrols.reply_timeout_s),
+            (120.0, 20.0)
+        );
+        std::fs::write(
+            &p,
+            "[patrols]\nplans = \"plans\"\npublic_url = \"http://h\"\nprepare_lead = 5\n",
+        )
+        .unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("prepare_lead") && e.contains("line 4"), "{e}");
+        std::fs::write(
+            &p,
+            "[patrols]\nplans = \"plans\"\npublic_url = \"http://h/x\"\n",
+        )
+        .unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("patrols.public_url"), "{e}");
     }
 
     #[test]

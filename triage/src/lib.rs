@@ -35,6 +35,7 @@ pub mod engine;
 pub mod ingest;
 pub mod limits;
 pub mod mqtt;
+pub mod patrols;
 pub mod runs;
 pub mod service;
 pub mod store;

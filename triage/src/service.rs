@@ -73,6 +73,9 @@ pub enum ServiceError {
     /// A config value out of range, or not fitting the catalog.
     #[error("config: {0}")]
     Values(String),
+    /// The patrols (plans, docks) cannot be flown.
+    #[error("[patrols]: {0}")]
+    Patrols(#[from] crate::patrols::PatrolError),
     /// The store cannot be opened.
     #[error("opening the store {url}: {source}")]
     Store {
@@ -165,6 +168,7 @@ pub struct Service {
     sweeper: Option<JoinHandle<()>>,
     // The embedded broker lives as long as the service.
     _broker: Option<Arc<EmbeddedBroker>>,
+    patrols: Option<Arc<crate::patrols::Patrols>>,
 }
 
 fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
@@ -213,6 +217,20 @@ impl Service {
                 tracing::warn!("no tokens file: reads are open and every change is refused");
                 Tokens::default()
             }
+        };
+        // Every plan is read and planned before anything starts: one that cannot be flown
+        // stops triage, naming its file.
+        let patrols = match &cfg.patrols {
+            Some(p) => {
+                let loaded = crate::patrols::Patrols::load(p)?;
+                tracing::info!(
+                    plans = loaded.patrols.len(),
+                    docks = loaded.docks.docks.len(),
+                    "patrols loaded"
+                );
+                Some(Arc::new(loaded))
+            }
+            None => None,
         };
         let db_shown = argus_core::redact::url(&cfg.db);
         let store = store::open(&cfg.db).map_err(|source| ServiceError::Store {
@@ -427,7 +445,13 @@ impl Service {
             supervisor: Some(supervisor),
             sweeper: Some(sweeper),
             _broker: broker,
+            patrols,
         })
+    }
+
+    /// The patrols it flies (`[patrols]`), as loaded at start.
+    pub fn patrols(&self) -> Option<&crate::patrols::Patrols> {
+        self.patrols.as_deref()
     }
 
     /// Where the HTTP API listens.
