@@ -139,16 +139,44 @@ impl ScheduleSpec {
 impl Schedule {
     /// Whether a run at `t` falls in a blackout (its local hour or date).
     pub fn blacked_out(&self, t: DateTime<Utc>) -> bool {
+        self.blackout(t).is_some()
+    }
+
+    /// The blackout a run at `t` falls in, as the plan writes it (`12:00-13:30` in its zone,
+    /// or `2026-10-01/2026-10-07`).
+    pub fn blackout(&self, t: DateTime<Utc>) -> Option<String> {
         let local = t.with_timezone(&self.tz);
         let minute = local.hour() * 60 + local.minute();
         let date = local.date_naive();
-        self.blackout_hours
+        let hours = self
+            .blackout_hours
             .iter()
-            .any(|&(a, b)| (a..b).contains(&minute))
-            || self
-                .blackout_dates
+            .find(|&&(a, b)| (a..b).contains(&minute))
+            .map(|&(a, b)| {
+                format!(
+                    "{:02}:{:02}-{:02}:{:02} {}",
+                    a / 60,
+                    a % 60,
+                    b / 60,
+                    b % 60,
+                    self.tz
+                )
+            });
+        hours.or_else(|| {
+            self.blackout_dates
                 .iter()
-                .any(|&(a, b)| (a..=b).contains(&date))
+                .find(|&&(a, b)| (a..=b).contains(&date))
+                .map(|(a, b)| format!("{a}/{b}"))
+        })
+    }
+
+    /// The cron's first instant strictly after `t`, blackouts included (a scheduler records
+    /// those as skipped).
+    pub fn instant_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .iter_after(t.with_timezone(&self.tz))
+            .next()
+            .map(|l| l.with_timezone(&Utc))
     }
 
     /// The first run strictly after `t`, blackouts skipped; `None` if the cron never matches

@@ -275,6 +275,18 @@ fn blackouts_skip_runs_and_bad_keys_are_named() {
     }
     // 30 Sep, 8, 9 and 11 Oct: 12 runs a day less the one at noon.
     assert_eq!(runs.len(), 4 * 11);
+    // A scheduler sees the instants a blackout hides, and the window that hides each.
+    let noon = utc(2026, 9, 30, 4, 0);
+    assert_eq!(s.instant_after(utc(2026, 9, 30, 3, 0)), Some(noon));
+    assert_eq!(
+        s.blackout(noon).as_deref(),
+        Some("12:00-13:30 Asia/Shanghai")
+    );
+    assert_eq!(
+        s.blackout(utc(2026, 10, 3, 0, 0)).as_deref(),
+        Some("2026-10-01/2026-10-07")
+    );
+    assert_eq!(s.blackout(utc(2026, 9, 30, 6, 0)), None);
     for (mutate, says) in [
         (
             Box::new(|s: &mut ScheduleSpec| s.timezone = "Asia/Shangai".into())
