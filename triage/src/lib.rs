@@ -31,6 +31,7 @@ pub mod broker_config;
 pub mod check;
 pub mod config;
 pub mod dashboard;
+pub mod dispatch;
 pub mod engine;
 pub mod ingest;
 pub mod limits;

@@ -132,7 +132,7 @@ impl RunState {
         match self {
             Scheduled => matches!(to, Preparing | Missed | Skipped | Canceled | Failed),
             Preparing => matches!(to, Prepared | Failed | Rejected | Canceled | Timeout),
-            Prepared => matches!(to, Executing | Failed | Canceled | Timeout),
+            Prepared => matches!(to, Executing | Failed | Canceled | Timeout | Missed),
             Executing => matches!(
                 to,
                 InProgress | Ok | PartiallyDone | Failed | Rejected | Canceled | Timeout

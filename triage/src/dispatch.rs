@@ -1,0 +1,802 @@
+//! Dispatch: a patrol run from its scheduled instant to the dock and back, over the DJI Cloud
+//! API (`formats.md` §1.4). One [`Dispatcher`] per triage instance; the store is the truth
+//! between instances and across restarts:
+//!
+//! - **Claim.** `prepare_lead_s` before each instant of a plan's schedule the run is claimed
+//!   (the insert on plan + instant: of several instances one wins). An instant in a blackout, a
+//!   dock offline or busy, or one passed beyond `catch_up_s` (triage was away) is claimed
+//!   straight into `skipped` / `missed` with the reason, and nothing goes to the dock.
+//! - **Prepare.** The move `scheduled → preparing` is the guard; then `flighttask_prepare`
+//!   (timed, `execute_time` = the instant, the KMZ's URL and MD5) goes out and its `tid` is
+//!   written with the run's event, so a restarted triage still knows the reply.
+//! - **Execute.** At the instant, `prepared → executing`, then `flighttask_execute`, once: a run
+//!   found `executing` after a restart is not executed again.
+//! - **Progress.** `flighttask_progress` events move the run (`in_progress`, then `ok`,
+//!   `partially_done`, `failed`, …) and each is answered on `events_reply` when the dock asks.
+//! - **Silence.** No reply within `reply_timeout_s` fails the run naming the dock and the wait;
+//!   a flight that never reports its end times out after the dock's `max_flight_s` and a margin.
+//!
+//! A message that cannot be used (not JSON, unknown serial number or method, a reply to a `tid`
+//! not sent, progress of an unknown flight, a `gateway` unlike its topic) is a dead letter with
+//! its topic and reason; no run changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use argus_core::cloudapi::{
+    self, CloudApiError, Envelope, FlighttaskPrepare, Progress, Service, TaskFile, TaskStatus,
+    TaskType, Topology,
+};
+use argus_core::topics::DockTopic;
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+
+use crate::patrols::{Patrol, Patrols, PatrolsConfig};
+use crate::store::{
+    DEAD_LETTER_KEEP, NewDeadLetter, Run, RunEvent, RunFilter, RunKind, RunState, Store, StoreError,
+};
+
+/// Where messages to docks go (an MQTT client at QoS 1; a list in unit tests).
+pub trait Publish {
+    /// Publishes `payload` on `topic`.
+    fn publish(&mut self, topic: String, payload: Vec<u8>);
+}
+
+/// Seconds past a dock's `max_flight_s` before a flight that never reported its end times out.
+pub const FLIGHT_MARGIN_S: f64 = 600.0;
+
+/// How long a wayline URL stays valid, seconds.
+pub const URL_TTL_S: f64 = 3600.0;
+
+/// Most wayline URLs held at once (older ones are forgotten first).
+pub const MAX_URLS: usize = 10_000;
+
+/// A service sent and not yet answered.
+#[derive(Debug, Clone, PartialEq)]
+struct Waiting {
+    run_id: String,
+    method: &'static str,
+    sent_at: f64,
+}
+
+/// What triage knows of a dock from its own messages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DockLive {
+    /// Its gateway said it is online (`update_topo`).
+    pub online: bool,
+    /// Its aircraft is among the gateway's devices.
+    pub aircraft: bool,
+    /// Its last message, Unix seconds.
+    pub last_seen: Option<f64>,
+}
+
+/// Runs patrols through their docks.
+pub struct Dispatcher {
+    patrols: Arc<Patrols>,
+    cfg: PatrolsConfig,
+    store: Box<dyn Store>,
+    /// The next instant to look at, per scheduled plan.
+    next: HashMap<String, DateTime<Utc>>,
+    waiting: HashMap<String, Waiting>,
+    docks: HashMap<String, DockLive>,
+    /// Wayline URL tokens: run and expiry.
+    urls: HashMap<String, (String, f64)>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("plans", &self.patrols.patrols.len())
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
+}
+
+fn utc(unix_s: f64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt((unix_s * 1000.0).round() as i64)
+        .single()
+        .unwrap_or_default()
+}
+
+fn unix(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+fn ms(unix_s: f64) -> i64 {
+    (unix_s * 1000.0).round() as i64
+}
+
+/// A fresh unguessable token (128 random bits, hex).
+fn token() -> String {
+    format!("{:032x}", uuid::Uuid::new_v4().as_u128())
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`, at `now`: each plan goes on after its latest stored run (so
+    /// instants passed while triage was away are found), or from `now` less its catch-up
+    /// window; `tid`s sent before a restart are known again from the runs' events.
+    pub fn new(
+        patrols: Arc<Patrols>,
+        cfg: PatrolsConfig,
+        mut store: Box<dyn Store>,
+        now: f64,
+    ) -> Result<Self, StoreError> {
+        let mut next = HashMap::new();
+        for p in &patrols.patrols {
+            let Some(s) = p.schedule() else { continue };
+            let last = store
+                .runs(
+                    &RunFilter {
+                        plan_id: Some(p.id().into()),
+                        ..RunFilter::default()
+                    },
+                    1,
+                )?
+                .into_iter()
+                .filter(|r| r.kind == RunKind::Scheduled)
+                .map(|r| r.scheduled_at)
+                .next();
+            let from = last.unwrap_or(now - s.catch_up_s.max(0.0) - 1e-3);
+            if let Some(t) = s.instant_after(utc(from)) {
+                next.insert(p.id().to_string(), t);
+            }
+        }
+        let mut waiting = HashMap::new();
+        for run in store.runs(
+            &RunFilter {
+                open: Some(true),
+                ..RunFilter::default()
+            },
+            10_000,
+        )? {
+            if !matches!(run.state, RunState::Preparing | RunState::Executing) {
+                continue;
+            }
+            if let Some(ev) = store
+                .run_events(&run.run_id)?
+                .into_iter()
+                .rev()
+                .find(|e| e.event.ends_with("_sent"))
+                && let Some(tid) = ev.detail.get("tid").and_then(|t| t.as_str())
+            {
+                let method = if run.state == RunState::Preparing {
+                    "flighttask_prepare"
+                } else {
+                    "flighttask_execute"
+                };
+                waiting.insert(
+                    tid.to_string(),
+                    Waiting {
+                        run_id: run.run_id.clone(),
+                        method,
+                        sent_at: ev.at,
+                    },
+                );
+            }
+        }
+        Ok(Self {
+            patrols,
+            cfg,
+            store,
+            next,
+            waiting,
+            docks: HashMap::new(),
+            urls: HashMap::new(),
+        })
+    }
+
+    /// The store (for reads).
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+
+    /// What triage knows of a dock.
+    pub fn dock(&self, dock_id: &str) -> Option<&DockLive> {
+        self.docks.get(dock_id)
+    }
+
+    /// The KMZ of a wayline URL's token, while it is valid.
+    pub fn wayline(&mut self, token: &str, now: f64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((run_id, expires)) = self.urls.get(token).cloned() else {
+            return Ok(None);
+        };
+        if now > expires {
+            self.urls.remove(token);
+            return Ok(None);
+        }
+        let Some(run) = self.store.run(&run_id)? else {
+            return Ok(None);
+        };
+        Ok(self.patrols.get(&run.plan_id).map(|p| p.kmz.clone()))
+    }
+
+    /// A fresh URL for a run's KMZ.
+    fn url_for(&mut self, run: &Run, now: f64) -> String {
+        if self.urls.len() >= MAX_URLS {
+            self.urls.retain(|_, (_, exp)| *exp >= now);
+            if self.urls.len() >= MAX_URLS
+                && let Some(oldest) = self
+                    .urls
+                    .iter()
+                    .min_by(|a, b| a.1.1.total_cmp(&b.1.1))
+                    .map(|(k, _)| k.clone())
+            {
+                self.urls.remove(&oldest);
+            }
+        }
+        let t = token();
+        self.urls
+            .insert(t.clone(), (run.run_id.clone(), now + URL_TTL_S));
+        format!(
+            "{}/api/v1/waylines/{t}.kmz",
+            self.cfg.public_url.trim_end_matches('/')
+        )
+    }
+
+    fn dock_sn(&self, dock_id: &str) -> Option<String> {
+        self.patrols.docks.get(dock_id).and_then(|d| d.sn.clone())
+    }
+
+    /// Why a dock cannot take a run now, if it cannot.
+    fn unavailable(&mut self, dock_id: &str, run_id: &str) -> Result<Option<String>, StoreError> {
+        let live = self.docks.get(dock_id).cloned().unwrap_or_default();
+        if !live.online {
+            return Ok(Some(format!("dock {dock_id} offline")));
+        }
+        let busy = self
+            .store
+            .runs(
+                &RunFilter {
+                    dock_id: Some(dock_id.into()),
+                    open: Some(true),
+                    ..RunFilter::default()
+                },
+                10,
+            )?
+            .into_iter()
+            .find(|r| r.run_id != run_id && r.state != RunState::Scheduled);
+        Ok(busy.map(|r| format!("dock {dock_id} busy with run {}", r.run_id)))
+    }
+
+    /// Claims every instant whose prepare time has come, prepares, executes and times out
+    /// runs, at `now` (Unix seconds).
+    pub fn tick(&mut self, now: f64, out: &mut dyn Publish) -> Result<(), StoreError> {
+        // Services a dock never answered.
+        let timeout = self.cfg.reply_timeout_s;
+        let silent: Vec<(String, Waiting)> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| now - w.sent_at > timeout)
+            .map(|(t, w)| (t.clone(), w.clone()))
+            .collect();
+        for (tid, w) in silent {
+            self.waiting.remove(&tid);
+            let Some(run) = self.store.run(&w.run_id)? else {
+                continue;
+            };
+            let from = match w.method {
+                "flighttask_prepare" => RunState::Preparing,
+                _ => RunState::Executing,
+            };
+            let reason = format!("no reply from {} in {timeout:.0} s", run.dock_id);
+            self.move_to(
+                &run,
+                from,
+                RunState::Failed,
+                Some(&reason),
+                now,
+                json!({ "tid": tid, "method": w.method }),
+            )?;
+        }
+        let patrols = self.patrols.clone();
+        for p in &patrols.patrols {
+            let Some(s) = p.schedule() else { continue };
+            while let Some(&t) = self.next.get(p.id()) {
+                if unix(t) - self.cfg.prepare_lead_s > now {
+                    break;
+                }
+                match s.instant_after(t) {
+                    Some(n) => self.next.insert(p.id().to_string(), n),
+                    None => self.next.remove(p.id()),
+                };
+                let late = now - unix(t);
+                // A blackout says why it never would have flown; lateness, why it did not.
+                let (state, reason) = if let Some(w) = s.blackout(t) {
+                    (RunState::Skipped, Some(format!("blackout {w}")))
+                } else if late > s.catch_up_s {
+                    (
+                        RunState::Missed,
+                        Some(format!(
+                            "{late:.0} s late (triage was not running at its instant), over \
+                             catch_up_s = {}",
+                            s.catch_up_s
+                        )),
+                    )
+                } else {
+                    (RunState::Scheduled, None)
+                };
+                self.claim(p, unix(t), RunKind::Scheduled, state, reason, now)?;
+            }
+        }
+        let open = self.store.runs(
+            &RunFilter {
+                open: Some(true),
+                ..RunFilter::default()
+            },
+            10_000,
+        )?;
+        for run in open {
+            self.advance(&run, now, out)?;
+        }
+        Ok(())
+    }
+
+    /// Claims a run of `p` at `at`; a run claimed `scheduled` whose dock cannot take it is
+    /// claimed skipped instead.
+    fn claim(
+        &mut self,
+        p: &Patrol,
+        at: f64,
+        kind: RunKind,
+        mut state: RunState,
+        mut reason: Option<String>,
+        now: f64,
+    ) -> Result<Option<Run>, StoreError> {
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let dock_id = p.plan.file.dock.clone();
+        if state == RunState::Scheduled
+            && let Some(why) = self.unavailable(&dock_id, &run_id)?
+        {
+            (state, reason) = (RunState::Skipped, Some(why));
+        }
+        let run = Run {
+            run_id,
+            plan_id: p.id().into(),
+            plan_sha256: p.plan_sha256.clone(),
+            dock_id,
+            kind,
+            scheduled_at: at,
+            state,
+            reason: reason.clone(),
+            kmz_md5: Some(p.kmz_md5.clone()),
+            ticket_id: None,
+            updated_at: now,
+        };
+        let ev = RunEvent::new(
+            &run.run_id,
+            now,
+            "claimed",
+            json!({ "state": state.as_str(), "reason": reason }),
+        );
+        if !self.store.claim_run(&run, &ev)? {
+            return Ok(None);
+        }
+        match state {
+            RunState::Scheduled => {
+                tracing::info!(run = %run.run_id, plan = %run.plan_id, at = %utc(at), "run claimed")
+            }
+            _ => {
+                tracing::warn!(run = %run.run_id, plan = %run.plan_id, at = %utc(at), state = state.as_str(), reason = reason.as_deref().unwrap_or(""), "run not flown")
+            }
+        }
+        Ok(Some(run))
+    }
+
+    /// Moves a run and records why; `false` if it was no longer in `from`.
+    fn move_to(
+        &mut self,
+        run: &Run,
+        from: RunState,
+        to: RunState,
+        reason: Option<&str>,
+        now: f64,
+        detail: serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let mut detail = detail;
+        if let Some(r) = reason {
+            detail["reason"] = json!(r);
+        }
+        let ev = RunEvent::new(&run.run_id, now, to.as_str(), detail);
+        let moved = self.store.move_run(&run.run_id, from, to, reason, &ev)?;
+        if moved && to.is_final() && to != RunState::Ok {
+            tracing::warn!(run = %run.run_id, plan = %run.plan_id, state = to.as_str(), reason = reason.unwrap_or(""), "run ended");
+        } else if moved {
+            tracing::info!(run = %run.run_id, plan = %run.plan_id, state = to.as_str(), "run moved");
+        }
+        Ok(moved)
+    }
+
+    /// Sends a service for a run and remembers its `tid` (in memory and in the run's events).
+    fn send(
+        &mut self,
+        run: &Run,
+        service: &Service,
+        now: f64,
+        out: &mut dyn Publish,
+    ) -> Result<(), StoreError> {
+        let Some(sn) = self.dock_sn(&run.dock_id) else {
+            return Ok(());
+        };
+        let e = service.envelope(ms(now));
+        self.store.add_run_event(&RunEvent::new(
+            &run.run_id,
+            now,
+            &format!("{}_sent", service.method()),
+            json!({ "tid": e.tid, "bid": e.bid, "data": e.data }),
+        ))?;
+        self.waiting.insert(
+            e.tid.clone(),
+            Waiting {
+                run_id: run.run_id.clone(),
+                method: service.method(),
+                sent_at: now,
+            },
+        );
+        out.publish(DockTopic::Services.topic(&sn), e.to_json());
+        Ok(())
+    }
+
+    /// One open run's next step at `now`.
+    fn advance(&mut self, run: &Run, now: f64, out: &mut dyn Publish) -> Result<(), StoreError> {
+        let max_flight_s = self
+            .patrols
+            .docks
+            .get(&run.dock_id)
+            .map_or(1800.0, |d| d.max_flight_s);
+        match run.state {
+            RunState::Scheduled => {
+                let Some(p) = self.patrols.get(&run.plan_id).cloned() else {
+                    self.move_to(
+                        run,
+                        run.state,
+                        RunState::Skipped,
+                        Some("its plan is no longer loaded"),
+                        now,
+                        json!({}),
+                    )?;
+                    return Ok(());
+                };
+                if now > run.scheduled_at + p.schedule().map_or(0.0, |s| s.catch_up_s) {
+                    self.move_to(
+                        run,
+                        run.state,
+                        RunState::Missed,
+                        Some("not prepared before its catch-up window closed"),
+                        now,
+                        json!({}),
+                    )?;
+                    return Ok(());
+                }
+                if self.move_to(
+                    run,
+                    RunState::Scheduled,
+                    RunState::Preparing,
+                    None,
+                    now,
+                    json!({}),
+                )? {
+                    let dock = self.patrols.docks.get(&run.dock_id).cloned();
+                    let prepare = Service::Prepare(FlighttaskPrepare {
+                        flight_id: run.run_id.clone(),
+                        execute_time_ms: ms(run.scheduled_at),
+                        task_type: match run.kind {
+                            RunKind::Scheduled => TaskType::Timed,
+                            _ => TaskType::Immediate,
+                        },
+                        wayline_type: p.wayline_type,
+                        file: TaskFile {
+                            url: self.url_for(run, now),
+                            fingerprint: p.kmz_md5.clone(),
+                        },
+                        rth_altitude_m: dock.map_or(100, |d| d.rth_altitude_m.round() as i64),
+                        out_of_control_action: 0,
+                        exit_wayline_when_rc_lost: 1,
+                    });
+                    self.send(run, &prepare, now, out)?;
+                }
+            }
+            RunState::Prepared
+                if now
+                    > run.scheduled_at
+                        + self
+                            .patrols
+                            .get(&run.plan_id)
+                            .and_then(|p| p.schedule())
+                            .map_or(0.0, |s| s.catch_up_s)
+                        + 1.0 =>
+            {
+                // Triage was away at its instant: the dock is told to drop the task.
+                let reason = "not executed before its catch-up window closed (triage was away)";
+                if self.move_to(
+                    run,
+                    RunState::Prepared,
+                    RunState::Missed,
+                    Some(reason),
+                    now,
+                    json!({}),
+                )? {
+                    let undo = Service::Undo {
+                        flight_ids: vec![run.run_id.clone()],
+                    };
+                    self.send(run, &undo, now, out)?;
+                    self.waiting.retain(|_, w| w.run_id != run.run_id);
+                }
+            }
+            RunState::Prepared if now >= run.scheduled_at => {
+                // The move is the guard: of a restart or two instances, one sends the execute.
+                let moved = self.move_to(
+                    run,
+                    RunState::Prepared,
+                    RunState::Executing,
+                    None,
+                    now,
+                    json!({}),
+                )?;
+                if moved {
+                    let exec = Service::Execute {
+                        flight_id: run.run_id.clone(),
+                    };
+                    self.send(run, &exec, now, out)?;
+                }
+            }
+            RunState::Executing | RunState::InProgress
+                if now > run.scheduled_at.max(run.updated_at) + max_flight_s + FLIGHT_MARGIN_S =>
+            {
+                let reason = format!(
+                    "no end reported within max_flight_s = {max_flight_s:.0} s and {FLIGHT_MARGIN_S:.0} s more"
+                );
+                self.move_to(
+                    run,
+                    run.state,
+                    RunState::Timeout,
+                    Some(&reason),
+                    now,
+                    json!({}),
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Keeps a message that cannot be used.
+    fn dead_letter(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        reason: String,
+        now: f64,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(topic, reason = %reason, "dock message refused");
+        self.store.apply(
+            &[],
+            &[NewDeadLetter {
+                at: now,
+                topic: topic.chars().take(256).collect(),
+                reason,
+                payload: payload[..payload.len().min(DEAD_LETTER_KEEP)].to_vec(),
+                size: payload.len(),
+            }],
+        )
+    }
+
+    /// Takes one message from a dock's topics at `now`.
+    pub fn on_message(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now: f64,
+        out: &mut dyn Publish,
+    ) -> Result<(), StoreError> {
+        let Some((sn, kind)) = DockTopic::parse(topic) else {
+            return self.dead_letter(topic, payload, "not a dock topic".into(), now);
+        };
+        let Some(dock) = self.patrols.dock_by_sn(sn).cloned() else {
+            // Aircraft OSD is the edge agent's; anything else from an unknown device is kept.
+            if kind == DockTopic::Osd
+                && self
+                    .patrols
+                    .docks
+                    .docks
+                    .iter()
+                    .any(|d| d.aircraft_sn.as_deref() == Some(sn))
+            {
+                return Ok(());
+            }
+            return self.dead_letter(
+                topic,
+                payload,
+                format!("serial number {sn} is no [[dock]]"),
+                now,
+            );
+        };
+        let e = match Envelope::parse(payload, sn) {
+            Ok(e) => e,
+            Err(why) => return self.dead_letter(topic, payload, why.to_string(), now),
+        };
+        self.docks.entry(dock.id.clone()).or_default().last_seen = Some(now);
+        let result = match kind {
+            DockTopic::ServicesReply => self.on_reply(&e, now)?,
+            DockTopic::Events => {
+                let r = self.on_event(&e, now);
+                if e.needs_reply() {
+                    out.publish(
+                        DockTopic::EventsReply.topic(sn),
+                        e.result_reply(ms(now), 0).to_json(),
+                    );
+                }
+                r
+            }
+            DockTopic::Requests => match cloudapi::read_resource_get(&e) {
+                Ok(flight_id) => match self.store.run(&flight_id)? {
+                    Some(run) => {
+                        let Some(p) = self.patrols.get(&run.plan_id) else {
+                            return Ok(());
+                        };
+                        let fingerprint = p.kmz_md5.clone();
+                        let file = TaskFile {
+                            url: self.url_for(&run, now),
+                            fingerprint,
+                        };
+                        out.publish(
+                            DockTopic::RequestsReply.topic(sn),
+                            cloudapi::resource_reply(&e, ms(now), &file).to_json(),
+                        );
+                        Ok(())
+                    }
+                    None => Err(format!(
+                        "flighttask_resource_get for unknown flight_id {flight_id}"
+                    )),
+                },
+                Err(why) => Err(why.to_string()),
+            },
+            DockTopic::Status => match Topology::read(&e) {
+                Ok(t) => {
+                    let live = self.docks.entry(dock.id.clone()).or_default();
+                    live.online = t.online;
+                    live.aircraft = dock
+                        .aircraft_sn
+                        .as_ref()
+                        .is_some_and(|a| t.sub_devices.contains(a));
+                    tracing::info!(dock = %dock.id, online = t.online, aircraft = live.aircraft, "dock topology");
+                    out.publish(
+                        format!("sys/product/{sn}/status_reply"),
+                        e.result_reply(ms(now), 0).to_json(),
+                    );
+                    Ok(())
+                }
+                Err(why) => Err(why.to_string()),
+            },
+            // The dock's own OSD says it is there.
+            DockTopic::Osd | DockTopic::State => Ok(()),
+            _ => Err(format!("triage does not take messages on {topic}")),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(reason) => self.dead_letter(topic, payload, reason, now),
+        }
+    }
+
+    /// A `services_reply`: the dock took or refused a task.
+    fn on_reply(&mut self, e: &Envelope, now: f64) -> Result<Result<(), String>, StoreError> {
+        let Some(w) = self.waiting.remove(&e.tid) else {
+            return Ok(Err(format!(
+                "a reply to tid {} triage did not send (or no longer waits for)",
+                e.tid
+            )));
+        };
+        let result = match e.result() {
+            Ok(r) => r,
+            Err(why) => {
+                self.waiting.insert(e.tid.clone(), w);
+                return Ok(Err(why.to_string()));
+            }
+        };
+        let Some(run) = self.store.run(&w.run_id)? else {
+            return Ok(Ok(()));
+        };
+        let detail = json!({ "tid": e.tid, "method": e.method, "result": result });
+        match (w.method, result) {
+            ("flighttask_prepare", 0) => {
+                self.move_to(
+                    &run,
+                    RunState::Preparing,
+                    RunState::Prepared,
+                    None,
+                    now,
+                    detail,
+                )?;
+            }
+            ("flighttask_prepare", r) => {
+                let reason = format!("{} refused the task (result {r})", run.dock_id);
+                self.move_to(
+                    &run,
+                    RunState::Preparing,
+                    RunState::Rejected,
+                    Some(&reason),
+                    now,
+                    detail,
+                )?;
+            }
+            (_, 0) => {
+                self.store.add_run_event(&RunEvent::new(
+                    &run.run_id,
+                    now,
+                    "services_reply",
+                    detail,
+                ))?;
+            }
+            (_, r) => {
+                let reason = format!("{} refused to execute (result {r})", run.dock_id);
+                self.move_to(
+                    &run,
+                    RunState::Executing,
+                    RunState::Rejected,
+                    Some(&reason),
+                    now,
+                    detail,
+                )?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// An event: `flighttask_progress` moves its run.
+    fn on_event(&mut self, e: &Envelope, now: f64) -> Result<(), String> {
+        let p = Progress::read(e).map_err(|why| match why {
+            CloudApiError::UnknownMethod(m) => format!("unknown event method `{m}`"),
+            other => other.to_string(),
+        })?;
+        let run = self
+            .store
+            .run(&p.flight_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("progress for unknown flight_id {}", p.flight_id))?;
+        let detail = json!({
+            "status": p.status.as_str(),
+            "current_waypoint_index": p.current_waypoint_index,
+            "percent": p.percent,
+            "result": p.result,
+        });
+        let to = match p.status {
+            TaskStatus::Sent | TaskStatus::Paused => None,
+            TaskStatus::InProgress => {
+                (run.state != RunState::InProgress).then_some(RunState::InProgress)
+            }
+            TaskStatus::Ok => Some(RunState::Ok),
+            TaskStatus::PartiallyDone => Some(RunState::PartiallyDone),
+            TaskStatus::Failed => Some(RunState::Failed),
+            TaskStatus::Rejected => Some(RunState::Rejected),
+            TaskStatus::Canceled => Some(RunState::Canceled),
+            TaskStatus::Timeout => Some(RunState::Timeout),
+        };
+        let moved = match to {
+            Some(to) if run.state.can_move_to(to) => {
+                let reason = (to.is_final() && to != RunState::Ok).then(|| {
+                    format!(
+                        "the dock reports {}{} (result {})",
+                        p.status.as_str(),
+                        p.current_waypoint_index
+                            .map(|i| format!(" at waypoint {i}"))
+                            .unwrap_or_default(),
+                        p.result
+                    )
+                });
+                self.move_to(&run, run.state, to, reason.as_deref(), now, detail.clone())
+                    .map_err(|e| e.to_string())?
+            }
+            _ => false,
+        };
+        if !moved {
+            self.store
+                .add_run_event(&RunEvent::new(
+                    &run.run_id,
+                    now,
+                    "flighttask_progress",
+                    detail,
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

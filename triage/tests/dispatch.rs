@@ -1,0 +1,541 @@
+//! The dispatcher's decisions, message by message, on a real SQLite store: a run is claimed
+//! once per instant, prepared `prepare_lead_s` ahead, executed once at its instant (also after a
+//! restart), moved by the dock's progress; blackouts, an offline dock, silence, refusals and
+//! downtime end it with the reason; what a dock sends that cannot be used is a dead letter. (The
+//! same protocol over a real broker with the simulated dock is `tests/patrol.rs`.)
+
+use std::path::Path;
+use std::sync::Arc;
+
+use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, Topology};
+use argus_triage::dispatch::{Dispatcher, Publish};
+use argus_triage::patrols::{Patrols, PatrolsConfig};
+use argus_triage::store::{self, RunFilter, RunState, Store};
+
+const SN: &str = "7CTDM12345";
+const AIRCRAFT: &str = "1581F5BKD225D00B";
+/// 2026-12-02T10:00:00Z.
+const T10: f64 = 1_796_205_600.0;
+
+#[derive(Default)]
+struct Wire(Vec<(String, Vec<u8>)>);
+
+impl Publish for Wire {
+    fn publish(&mut self, topic: String, payload: Vec<u8>) {
+        self.0.push((topic, payload));
+    }
+}
+
+impl Wire {
+    /// The messages sent on a topic since the last look, read.
+    fn take(&mut self, topic: &str) -> Vec<Envelope> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(|(t, _)| t == topic);
+        self.0 = rest;
+        mine.iter()
+            .map(|(_, p)| Envelope::parse(p, SN).unwrap())
+            .collect()
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    db: String,
+    patrols: Arc<Patrols>,
+    cfg: PatrolsConfig,
+}
+
+/// The example dock and the U03 plan flown every hour on the hour (UTC), with a blackout
+/// `blackout` (e.g. 12:00-13:30).
+fn rig(blackout: &str) -> Rig {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans");
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    std::fs::copy(root.join("docks.toml"), dir.path().join("docks.toml")).unwrap();
+    let plan = std::fs::read_to_string(root.join("plans/u03-area.toml")).unwrap();
+    let head = &plan[..plan.find("[schedule]").unwrap()];
+    std::fs::write(
+        plans.join("u03-area.toml"),
+        format!(
+            "{head}[schedule]\ncron = \"0 * * * *\"\ntimezone = \"UTC\"\nblackout_hours = \"{blackout}\"\ncatch_up_s = 600\n"
+        ),
+    )
+    .unwrap();
+    let cfg = PatrolsConfig {
+        plans,
+        docks: None,
+        prepare_lead_s: 120.0,
+        reply_timeout_s: 20.0,
+        public_url: "http://10.0.0.2:8080".into(),
+    };
+    let patrols = Arc::new(Patrols::load(&cfg).unwrap());
+    let db = format!("sqlite:{}", dir.path().join("t.db").display());
+    Rig {
+        _dir: dir,
+        db,
+        patrols,
+        cfg,
+    }
+}
+
+impl Rig {
+    fn dispatcher(&self, now: f64) -> Dispatcher {
+        Dispatcher::new(
+            self.patrols.clone(),
+            self.cfg.clone(),
+            store::open(&self.db).unwrap(),
+            now,
+        )
+        .unwrap()
+    }
+}
+
+fn topic(kind: &str) -> String {
+    format!("thing/product/{SN}/{kind}")
+}
+
+/// The dock says it is online with its aircraft.
+fn online(d: &mut Dispatcher, wire: &mut Wire, now: f64) {
+    let t = Topology {
+        online: true,
+        sub_devices: vec![AIRCRAFT.into()],
+    };
+    d.on_message(
+        &format!("sys/product/{SN}/status"),
+        &t.envelope((now * 1000.0) as i64).to_json(),
+        now,
+        wire,
+    )
+    .unwrap();
+    assert_eq!(
+        wire.take(&format!("sys/product/{SN}/status_reply")).len(),
+        1
+    );
+}
+
+fn reply(d: &mut Dispatcher, wire: &mut Wire, to: &Envelope, result: i64, now: f64) {
+    let r = to.result_reply((now * 1000.0) as i64, result);
+    d.on_message(&topic("services_reply"), &r.to_json(), now, wire)
+        .unwrap();
+}
+
+fn progress(
+    d: &mut Dispatcher,
+    wire: &mut Wire,
+    flight_id: &str,
+    status: TaskStatus,
+    waypoint: u32,
+    now: f64,
+) -> Envelope {
+    let p = Progress {
+        flight_id: flight_id.into(),
+        status,
+        current_waypoint_index: Some(waypoint),
+        percent: None,
+        result: 0,
+    };
+    let e = p.envelope(SN, "bid-flight", (now * 1000.0) as i64);
+    d.on_message(&topic("events"), &e.to_json(), now, wire)
+        .unwrap();
+    e
+}
+
+fn only_run(s: &mut dyn Store) -> argus_triage::store::Run {
+    let runs = s.runs(&RunFilter::default(), 10).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_scheduled_run_is_prepared_ahead_executed_once_and_flown() {
+    let rig = rig("12:00-13:30");
+    let mut wire = Wire::default();
+    let mut d = rig.dispatcher(T10 - 600.0);
+    online(&mut d, &mut wire, T10 - 600.0);
+    // Not yet: more than the lead before 10:00.
+    d.tick(T10 - 121.0, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    assert!(
+        d.store()
+            .runs(&RunFilter::default(), 10)
+            .unwrap()
+            .is_empty()
+    );
+    // The lead: claimed and prepared, timed for the instant.
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    let sent = wire.take(&topic("services"));
+    assert_eq!(sent.len(), 1);
+    let Service::Prepare(prep) = Service::read(&sent[0]).unwrap() else {
+        panic!("{sent:?}")
+    };
+    let run = only_run(d.store());
+    assert_eq!(run.state, RunState::Preparing);
+    assert_eq!(prep.flight_id, run.run_id);
+    assert!(argus_triage::check::is_uuid7(&run.run_id));
+    assert_eq!(prep.execute_time_ms, (T10 * 1000.0) as i64);
+    let patrol = rig.patrols.get("u03-area").unwrap();
+    assert_eq!(prep.file.fingerprint, patrol.kmz_md5);
+    assert_eq!(run.kmz_md5.as_deref(), Some(patrol.kmz_md5.as_str()));
+    // The URL serves the KMZ; another token serves nothing.
+    let token = prep
+        .file
+        .url
+        .strip_prefix("http://10.0.0.2:8080/api/v1/waylines/")
+        .and_then(|t| t.strip_suffix(".kmz"))
+        .unwrap()
+        .to_string();
+    assert_eq!(token.len(), 32);
+    assert_eq!(
+        d.wayline(&token, T10 - 119.0).unwrap(),
+        Some(patrol.kmz.clone())
+    );
+    assert_eq!(d.wayline(&"0".repeat(32), T10 - 119.0).unwrap(), None);
+    // A second tick claims nothing more.
+    d.tick(T10 - 119.0, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    reply(&mut d, &mut wire, &sent[0], 0, T10 - 118.0);
+    assert_eq!(only_run(d.store()).state, RunState::Prepared);
+    // Executed at the instant, once.
+    d.tick(T10 - 0.5, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    d.tick(T10, &mut wire).unwrap();
+    let exec = wire.take(&topic("services"));
+    assert_eq!(exec.len(), 1);
+    assert_eq!(
+        Service::read(&exec[0]).unwrap(),
+        Service::Execute {
+            flight_id: run.run_id.clone()
+        }
+    );
+    d.tick(T10 + 1.0, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    reply(&mut d, &mut wire, &exec[0], 0, T10 + 1.0);
+    // Progress moves it; every event asked for is answered with its tid and bid.
+    let mut events = Vec::new();
+    for (k, status) in [
+        TaskStatus::Sent,
+        TaskStatus::InProgress,
+        TaskStatus::InProgress,
+        TaskStatus::Ok,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        events.push(progress(
+            &mut d,
+            &mut wire,
+            &run.run_id,
+            status,
+            k as u32,
+            T10 + 10.0 * k as f64,
+        ));
+    }
+    let replies = wire.take(&topic("events_reply"));
+    assert_eq!(replies.len(), events.len());
+    for (e, r) in events.iter().zip(&replies) {
+        assert_eq!((&r.tid, &r.bid, r.result()), (&e.tid, &e.bid, Ok(0)));
+    }
+    let done = only_run(d.store());
+    assert_eq!((done.state, done.reason), (RunState::Ok, None));
+    let names: Vec<String> = d
+        .store()
+        .run_events(&run.run_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "claimed",
+            "preparing",
+            "flighttask_prepare_sent",
+            "prepared",
+            "executing",
+            "flighttask_execute_sent",
+            "services_reply",
+            "flighttask_progress",
+            "in_progress",
+            "flighttask_progress",
+            "ok"
+        ]
+    );
+}
+
+#[test]
+fn a_restart_after_the_prepare_reply_executes_once() {
+    let rig = rig("12:00-13:30");
+    let mut wire = Wire::default();
+    let mut d = rig.dispatcher(T10 - 600.0);
+    online(&mut d, &mut wire, T10 - 600.0);
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    let sent = wire.take(&topic("services"));
+    reply(&mut d, &mut wire, &sent[0], 0, T10 - 119.0);
+    drop(d);
+    // Back 30 s before the instant.
+    let mut d = rig.dispatcher(T10 - 30.0);
+    online(&mut d, &mut wire, T10 - 30.0);
+    for k in 0..5 {
+        d.tick(T10 - 30.0 + 10.0 * k as f64, &mut wire).unwrap();
+    }
+    let exec = wire.take(&topic("services"));
+    assert_eq!(exec.len(), 1, "{exec:?}");
+    assert_eq!(exec[0].method, "flighttask_execute");
+    // And again after the execute went out: it is not sent twice.
+    drop(d);
+    let mut d = rig.dispatcher(T10 + 15.0);
+    d.tick(T10 + 15.0, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    // The reply to the execute sent before the restart is still known.
+    reply(&mut d, &mut wire, &exec[0], 0, T10 + 16.0);
+    let run = only_run(d.store());
+    assert_eq!(run.state, RunState::Executing);
+    assert!(d.store().dead_letters(10).unwrap().is_empty());
+}
+
+#[test]
+fn runs_that_cannot_fly_end_with_the_reason_and_nothing_sent() {
+    // A blackout over 10:00.
+    let rig1 = rig("09:30-10:30");
+    let mut wire = Wire::default();
+    let mut d = rig1.dispatcher(T10 - 600.0);
+    online(&mut d, &mut wire, T10 - 600.0);
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    let run = only_run(d.store());
+    assert_eq!(run.state, RunState::Skipped);
+    assert_eq!(run.reason.as_deref(), Some("blackout 09:30-10:30 UTC"));
+
+    // A dock that never said it is online.
+    let rig2 = rig("12:00-13:30");
+    let mut d = rig2.dispatcher(T10 - 600.0);
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    let run = only_run(d.store());
+    assert_eq!(
+        (run.state, run.reason.as_deref()),
+        (RunState::Skipped, Some("dock dock-1 offline"))
+    );
+
+    // A dock that does not answer, and one that refuses.
+    for (answer, state, says) in [
+        (None, RunState::Failed, "no reply from dock-1 in 20 s"),
+        (
+            Some(314_000),
+            RunState::Rejected,
+            "dock-1 refused the task (result 314000)",
+        ),
+    ] {
+        let rig = rig("12:00-13:30");
+        let mut d = rig.dispatcher(T10 - 600.0);
+        online(&mut d, &mut wire, T10 - 600.0);
+        d.tick(T10 - 120.0, &mut wire).unwrap();
+        let sent = wire.take(&topic("services"));
+        if let Some(r) = answer {
+            reply(&mut d, &mut wire, &sent[0], r, T10 - 110.0);
+        }
+        d.tick(T10 - 99.0, &mut wire).unwrap();
+        let run = only_run(d.store());
+        assert_eq!((run.state, run.reason.as_deref()), (state, Some(says)));
+        // Nothing more goes to the dock for it.
+        d.tick(T10 + 1.0, &mut wire).unwrap();
+        assert!(wire.take(&topic("services")).is_empty());
+    }
+
+    // The dock reports a failure mid-flight: failed at the waypoint it reached.
+    let rig3 = rig("12:00-13:30");
+    let mut d = rig3.dispatcher(T10 - 600.0);
+    online(&mut d, &mut wire, T10 - 600.0);
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    let sent = wire.take(&topic("services"));
+    reply(&mut d, &mut wire, &sent[0], 0, T10 - 119.0);
+    d.tick(T10, &mut wire).unwrap();
+    let run = only_run(d.store());
+    progress(
+        &mut d,
+        &mut wire,
+        &run.run_id,
+        TaskStatus::InProgress,
+        1,
+        T10 + 5.0,
+    );
+    progress(
+        &mut d,
+        &mut wire,
+        &run.run_id,
+        TaskStatus::Failed,
+        3,
+        T10 + 30.0,
+    );
+    let run = only_run(d.store());
+    assert_eq!(run.state, RunState::Failed);
+    assert_eq!(
+        run.reason.as_deref(),
+        Some("the dock reports failed at waypoint 3 (result 0)")
+    );
+}
+
+/// Flies the run just prepared: the dock takes it, it is executed at its instant (or now, if
+/// that passed), and it ends `ok`.
+fn fly(d: &mut Dispatcher, wire: &mut Wire, now: f64) {
+    let sent = wire.take(&topic("services"));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let Service::Prepare(p) = Service::read(&sent[0]).unwrap() else {
+        panic!("{sent:?}")
+    };
+    reply(d, wire, &sent[0], 0, now);
+    let at = (p.execute_time_ms as f64 / 1000.0).max(now);
+    d.tick(at, wire).unwrap();
+    let exec = wire.take(&topic("services"));
+    assert_eq!(exec.len(), 1, "{exec:?}");
+    reply(d, wire, &exec[0], 0, at);
+    progress(d, wire, &p.flight_id, TaskStatus::Ok, 9, at + 60.0);
+}
+
+#[test]
+fn downtime_within_the_catch_up_window_flies_late_and_beyond_it_is_missed() {
+    let rig = rig("12:30-13:30");
+    let mut wire = Wire::default();
+    // 10:00 is flown; triage is away from 10:30 until 11:05: 11:00, 300 s late (within
+    // catch_up_s = 600), is flown late …
+    let mut d = rig.dispatcher(T10 - 600.0);
+    online(&mut d, &mut wire, T10 - 600.0);
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    fly(&mut d, &mut wire, T10 - 119.0);
+    drop(d);
+    let mut d = rig.dispatcher(T10 + 3900.0);
+    online(&mut d, &mut wire, T10 + 3900.0);
+    d.tick(T10 + 3900.0, &mut wire).unwrap();
+    fly(&mut d, &mut wire, T10 + 3901.0);
+    drop(d);
+    // … then away from 11:10 until 13:20: 12:00 is missed, 13:00 falls in the blackout.
+    let back = T10 + 3.0 * 3600.0 + 1200.0;
+    let mut d = rig.dispatcher(back);
+    online(&mut d, &mut wire, back);
+    d.tick(back, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    let runs = d.store().runs(&RunFilter::default(), 10).unwrap();
+    let by_hour: Vec<(f64, RunState)> = runs
+        .iter()
+        .map(|r| ((r.scheduled_at - T10) / 3600.0, r.state))
+        .collect();
+    assert_eq!(
+        by_hour,
+        [
+            (3.0, RunState::Skipped),
+            (2.0, RunState::Missed),
+            (1.0, RunState::Ok),
+            (0.0, RunState::Ok)
+        ]
+    );
+    assert!(
+        runs[1]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("4800 s late") && r.contains("catch_up_s = 600")),
+        "{:?}",
+        runs[1]
+    );
+    assert_eq!(runs[0].reason.as_deref(), Some("blackout 12:30-13:30 UTC"));
+}
+
+#[test]
+fn a_prepared_run_whose_instant_passed_while_triage_was_away_is_dropped() {
+    let rig = rig("12:00-13:30");
+    let mut wire = Wire::default();
+    let mut d = rig.dispatcher(T10 - 600.0);
+    online(&mut d, &mut wire, T10 - 600.0);
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    let sent = wire.take(&topic("services"));
+    reply(&mut d, &mut wire, &sent[0], 0, T10 - 119.0);
+    drop(d);
+    // Back at 10:20: too late to fly 10:00; the dock is told to drop it.
+    let mut d = rig.dispatcher(T10 + 1200.0);
+    online(&mut d, &mut wire, T10 + 1200.0);
+    d.tick(T10 + 1200.0, &mut wire).unwrap();
+    let run = only_run(d.store());
+    assert_eq!(run.state, RunState::Missed);
+    let undo = wire.take(&topic("services"));
+    assert_eq!(undo.len(), 1);
+    assert_eq!(
+        Service::read(&undo[0]).unwrap(),
+        Service::Undo {
+            flight_ids: vec![run.run_id]
+        }
+    );
+}
+
+#[test]
+fn what_a_dock_sends_that_cannot_be_used_is_a_dead_letter() {
+    let rig = rig("12:00-13:30");
+    let mut wire = Wire::default();
+    let mut d = rig.dispatcher(T10 - 600.0);
+    online(&mut d, &mut wire, T10 - 600.0);
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    wire.take(&topic("services"));
+    let before = only_run(d.store());
+    let unknown_tid = Service::Execute {
+        flight_id: before.run_id.clone(),
+    }
+    .envelope(0)
+    .result_reply(1_796_205_500_000, 0);
+    let strange_progress = Progress {
+        flight_id: "0192d7a0-8c4e-7a35-9f00-5a1b2c3d4e5f".into(),
+        status: TaskStatus::Ok,
+        current_waypoint_index: None,
+        percent: None,
+        result: 0,
+    }
+    .envelope(SN, "b", 1_796_205_500_000);
+    let mut wrong_gateway = Progress {
+        flight_id: before.run_id.clone(),
+        status: TaskStatus::Ok,
+        current_waypoint_index: None,
+        percent: None,
+        result: 0,
+    }
+    .envelope(SN, "b", 1_796_205_500_000);
+    wrong_gateway.gateway = Some("OTHER1".into());
+    let cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (
+            topic("events"),
+            b"not json".to_vec(),
+            "not a Cloud API message",
+        ),
+        (
+            "thing/product/NOTADOCK1/events".into(),
+            strange_progress.to_json(),
+            "serial number NOTADOCK1 is no [[dock]]",
+        ),
+        (
+            topic("services_reply"),
+            unknown_tid.to_json(),
+            "did not send",
+        ),
+        (
+            topic("events"),
+            strange_progress.to_json(),
+            "unknown flight_id",
+        ),
+        (topic("events"), wrong_gateway.to_json(), "gateway"),
+        (
+            topic("events"),
+            Envelope::new("hms", 1_796_205_500_000, serde_json::json!({})).to_json(),
+            "unknown event method `hms`",
+        ),
+    ];
+    for (t, payload, _) in &cases {
+        d.on_message(t, payload, T10 - 100.0, &mut wire).unwrap();
+    }
+    let mut dead = d.store().dead_letters(20).unwrap();
+    dead.reverse();
+    assert_eq!(dead.len(), cases.len(), "{dead:?}");
+    for (dl, (t, _, says)) in dead.iter().zip(&cases) {
+        assert_eq!(&dl.topic, t);
+        assert!(dl.reason.contains(says), "{}: {}", dl.reason, says);
+    }
+    // No run moved.
+    assert_eq!(only_run(d.store()), before);
+}
