@@ -54,6 +54,8 @@ pub struct App {
     /// Serve the test-only routes that panic (feature `testsuite`, and only when the test kit
     /// asks: the `triage` binary never does, whatever features a workspace build unified).
     pub testsuite_routes: bool,
+    /// The patrol dispatcher (`[patrols]`): its wayline URLs are served here.
+    pub dispatcher: Option<crate::docklink::SharedDispatcher>,
 }
 
 type Shared = Arc<App>;
@@ -219,6 +221,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/review", get(review))
         .route("/api/v1/feed", get(feed))
         .route("/api/v1/evidence/{sha256}", get(evidence))
+        .route("/api/v1/waylines/{file}", get(wayline))
         .route("/open311/v2/services.json", get(services))
         .route(
             "/open311/v2/requests.json",
@@ -643,6 +646,39 @@ async fn evidence(
             (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
         ],
         jpeg,
+    )
+        .into_response())
+}
+
+/// A patrol run's wayline KMZ, for its dock, at the unguessable URL handed out in its
+/// `flighttask_prepare` (no token: docks download without one). Anything else is a 404.
+async fn wayline(AxState(app): AxState<Shared>, Path(file): Path<String>) -> ApiResult<Response> {
+    let missing = || ApiError(StatusCode::NOT_FOUND, "no such wayline".into());
+    let token = file
+        .strip_suffix(".kmz")
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(missing)?
+        .to_string();
+    let d = app.dispatcher.clone().ok_or_else(missing)?;
+    let kmz = tokio::task::spawn_blocking(move || {
+        d.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .wayline(&token, argus_core::clock::now_unix_s())
+    })
+    .await
+    .map_err(|_| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "wayline lookup failed".into(),
+        )
+    })??
+    .ok_or_else(missing)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.google-earth.kmz"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        kmz,
     )
         .into_response())
 }

@@ -32,6 +32,7 @@ pub mod check;
 pub mod config;
 pub mod dashboard;
 pub mod dispatch;
+pub mod docklink;
 pub mod engine;
 pub mod ingest;
 pub mod limits;

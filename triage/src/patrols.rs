@@ -33,6 +33,14 @@ pub struct PatrolsConfig {
     /// The base of the wayline URLs handed to docks (`http://HOST:PORT`, as docks reach
     /// triage's HTTP API).
     pub public_url: String,
+    /// The client id of triage's session with the docks' broker: the same across restarts, so
+    /// the broker keeps what docks report while triage is away (one per instance).
+    #[serde(default = "default_link_client_id")]
+    pub client_id: String,
+}
+
+fn default_link_client_id() -> String {
+    "triage-docks".into()
 }
 
 fn default_prepare_lead_s() -> f64 {
@@ -53,6 +61,12 @@ impl PatrolsConfig {
             if !(v.is_finite() && (lo..=hi).contains(&v)) {
                 return Err(format!("patrols.{key} = {v} is outside {lo}..{hi}"));
             }
+        }
+        if !argus_core::hit::is_agent_id(&self.client_id) {
+            return Err(format!(
+                "patrols.client_id = {:?} is not 1-64 letters, digits, '-' or '_'",
+                self.client_id
+            ));
         }
         let url = self.public_url.trim_end_matches('/');
         let host = url
@@ -236,6 +250,7 @@ mod tests {
             prepare_lead_s: 120.0,
             reply_timeout_s: 20.0,
             public_url: "http://10.0.0.2:8080".into(),
+            client_id: "triage-docks".into(),
         }
     }
 

@@ -169,6 +169,7 @@ pub struct Service {
     // The embedded broker lives as long as the service.
     _broker: Option<Arc<EmbeddedBroker>>,
     patrols: Option<Arc<crate::patrols::Patrols>>,
+    dock_link: Option<JoinHandle<()>>,
 }
 
 fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
@@ -350,6 +351,8 @@ impl Service {
                     source,
                 })?
         };
+        // The dock link uses the broker as the ingest does.
+        let (link_connection, link_shared) = (opts.connection.clone(), opts.shared);
         let supervisor = supervise_ingest(
             opts,
             ingest.clone(),
@@ -371,6 +374,46 @@ impl Service {
                     source,
                 })?;
         }
+        // Patrols: the dispatcher on a store connection of its own, linked to the docks'
+        // broker on a session of its own.
+        let (dispatcher, dock_link) = match (&patrols, &cfg.patrols) {
+            (Some(p), Some(pc)) => {
+                let store = store::open(&cfg.db).map_err(|source| ServiceError::Store {
+                    url: db_shown.clone(),
+                    source,
+                })?;
+                let d = crate::dispatch::Dispatcher::new(
+                    p.clone(),
+                    pc.clone(),
+                    store,
+                    argus_core::clock::now_unix_s(),
+                )
+                .map_err(|source| ServiceError::Store {
+                    url: db_shown.clone(),
+                    source,
+                })?;
+                let d = Arc::new(Mutex::new(d));
+                let link = crate::docklink::LinkOptions {
+                    connection: link_connection,
+                    client_id: pc.client_id.clone(),
+                    shared: link_shared,
+                };
+                let (d2, stop2, failure2) = (d.clone(), stop.clone(), failure.clone());
+                let h = std::thread::Builder::new()
+                    .name("dock-link".into())
+                    .spawn(move || {
+                        if let Err(e) = crate::docklink::serve(&link, &d2, &stop2) {
+                            failure2.set(format!("the dock link cannot start: {e}"));
+                        }
+                    })
+                    .map_err(|source| ServiceError::Spawn {
+                        what: "the dock link",
+                        source,
+                    })?;
+                (Some(d), Some(h))
+            }
+            _ => (None, None),
+        };
         let spawn = |what| move |source| ServiceError::Spawn { what, source };
         let reads = Pool::new(&cfg.db, READ_POOL, READ_NICE).map_err(spawn("the readers"))?;
         let probes = Pool::new(&cfg.db, 1, 0).map_err(spawn("the probes' reader"))?;
@@ -386,6 +429,7 @@ impl Service {
             basemap,
             catalog,
             testsuite_routes: cfg.testsuite_routes,
+            dispatcher,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -446,6 +490,7 @@ impl Service {
             sweeper: Some(sweeper),
             _broker: broker,
             patrols,
+            dock_link,
         })
     }
 
@@ -528,6 +573,9 @@ impl Service {
             let _ = h.join();
         }
         if let Some(h) = self.sweeper.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.dock_link.take() {
             let _ = h.join();
         }
     }

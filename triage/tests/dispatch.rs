@@ -69,6 +69,7 @@ fn rig(blackout: &str) -> Rig {
         prepare_lead_s: 120.0,
         reply_timeout_s: 20.0,
         public_url: "http://10.0.0.2:8080".into(),
+        client_id: "triage-docks".into(),
     };
     let patrols = Arc::new(Patrols::load(&cfg).unwrap());
     let db = format!("sqlite:{}", dir.path().join("t.db").display());

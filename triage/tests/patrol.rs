@@ -1,0 +1,190 @@
+//! A scheduled patrol through a real Mosquitto: triage prepares the run `prepare_lead_s`
+//! before its instant, the dock downloads the KMZ from the URL it was given (its MD5 is the
+//! fingerprint; any other token is a 404), executes it at its instant (± 1 s), and its progress
+//! ends the run `ok`, every event answered with its `tid` and `bid`. The test plays the dock
+//! with a plain MQTT client speaking the Cloud API.
+
+use std::time::{Duration, Instant};
+
+use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, Topology};
+use argus_testkit::services::{Mosquitto, free_port, http};
+use argus_triage::store::{RunFilter, RunState};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+const SN: &str = "7CTDM12345";
+const AIRCRAFT: &str = "1581F5BKD225D00B";
+
+fn now_s() -> f64 {
+    argus_core::clock::now_unix_s()
+}
+
+fn ms(t: f64) -> i64 {
+    (t * 1000.0) as i64
+}
+
+#[test]
+fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    // The U03 plan every 20 s (a seconds field), prepared 5 s ahead.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans");
+    let plans = tmp.path().join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    std::fs::copy(root.join("docks.toml"), tmp.path().join("docks.toml")).unwrap();
+    let plan = std::fs::read_to_string(root.join("plans/u03-area.toml")).unwrap();
+    let head = &plan[..plan.find("[schedule]").unwrap()];
+    std::fs::write(
+        plans.join("u03-area.toml"),
+        format!(
+            "{head}[schedule]\ncron = \"*/20 * * * * *\"\ntimezone = \"UTC\"\ncatch_up_s = 5\n"
+        ),
+    )
+    .unwrap();
+    let http_port = free_port();
+    let mut cfg = argus_triage::config::Config {
+        db: format!("sqlite:{}", tmp.path().join("t.db").display()),
+        http: format!("127.0.0.1:{http_port}"),
+        ..Default::default()
+    };
+    cfg.mqtt.url = Some(broker.url());
+    cfg.patrols = Some(argus_triage::patrols::PatrolsConfig {
+        plans,
+        docks: None,
+        prepare_lead_s: 5.0,
+        reply_timeout_s: 5.0,
+        public_url: format!("http://127.0.0.1:{http_port}"),
+        client_id: "triage-docks-test".into(),
+    });
+    let triage = argus_triage::service::Service::start(cfg).unwrap();
+
+    // The dock.
+    let mut mo = MqttOptions::new("dock-7CTDM12345", "127.0.0.1", broker.port);
+    mo.set_keep_alive(Duration::from_secs(5));
+    let (dock, mut conn) = Client::new(mo, 64);
+    for kind in ["services", "events_reply"] {
+        dock.subscribe(format!("thing/product/{SN}/{kind}"), QoS::AtLeastOnce)
+            .unwrap();
+    }
+    let topo = Topology {
+        online: true,
+        sub_devices: vec![AIRCRAFT.into()],
+    };
+    let mut announced = Instant::now() - Duration::from_secs(10);
+    let mut next = |until: Instant| -> Option<(String, Envelope, f64)> {
+        while Instant::now() < until {
+            // Like a real dock, it keeps saying it is there.
+            if announced.elapsed() >= Duration::from_secs(1) {
+                announced = Instant::now();
+                dock.publish(
+                    format!("sys/product/{SN}/status"),
+                    QoS::AtLeastOnce,
+                    false,
+                    topo.envelope(ms(now_s())).to_json(),
+                )
+                .unwrap();
+            }
+            if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) =
+                conn.recv_timeout(Duration::from_millis(100))
+            {
+                let e = Envelope::parse(&p.payload, SN).unwrap();
+                return Some((p.topic, e, now_s()));
+            }
+        }
+        None
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let expect = |what: &str, got: Option<(String, Envelope, f64)>, kind: &str| {
+        let (topic, e, at) = got.unwrap_or_else(|| panic!("no {what}"));
+        assert_eq!(topic, format!("thing/product/{SN}/{kind}"), "{what}");
+        (e, at)
+    };
+
+    // Prepared 5 s ahead of an instant.
+    let (prep_msg, prep_at) = expect("prepare", next(deadline), "services");
+    let Service::Prepare(prep) = Service::read(&prep_msg).unwrap() else {
+        panic!("{prep_msg:?}")
+    };
+    let instant = prep.execute_time_ms as f64 / 1000.0;
+    assert!(
+        (instant - prep_at - 5.0).abs() < 1.0,
+        "prepared {:.2} s before its instant",
+        instant - prep_at
+    );
+    // The KMZ at the URL it was given, its MD5 the fingerprint.
+    let path = prep
+        .file
+        .url
+        .strip_prefix(&format!("http://127.0.0.1:{http_port}"))
+        .unwrap()
+        .to_string();
+    let (status, kmz) = http(http_port, "GET", &path, &[], b"").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(argus_triage::patrols::md5_hex(&kmz), prep.file.fingerprint);
+    let wrong = format!("/api/v1/waylines/{}.kmz", "0".repeat(32));
+    assert_eq!(http(http_port, "GET", &wrong, &[], b"").unwrap().0, 404);
+    assert_eq!(
+        http(http_port, "GET", "/api/v1/waylines/x.kmz", &[], b"")
+            .unwrap()
+            .0,
+        404
+    );
+    let publish = |kind: &str, e: &Envelope| {
+        dock.publish(
+            format!("thing/product/{SN}/{kind}"),
+            QoS::AtLeastOnce,
+            false,
+            e.to_json(),
+        )
+        .unwrap();
+    };
+    publish("services_reply", &prep_msg.result_reply(ms(now_s()), 0));
+    // Executed at its instant.
+    let (exec_msg, exec_at) = expect("execute", next(deadline), "services");
+    assert_eq!(
+        Service::read(&exec_msg).unwrap(),
+        Service::Execute {
+            flight_id: prep.flight_id.clone()
+        }
+    );
+    assert!(
+        (exec_at - instant).abs() <= 1.0,
+        "executed {:.2} s from its instant",
+        exec_at - instant
+    );
+    publish("services_reply", &exec_msg.result_reply(ms(now_s()), 0));
+    // Progress, each event answered.
+    for (k, status) in [TaskStatus::InProgress, TaskStatus::Ok]
+        .into_iter()
+        .enumerate()
+    {
+        let ev = Progress {
+            flight_id: prep.flight_id.clone(),
+            status,
+            current_waypoint_index: Some(k as u32 * 5),
+            percent: Some(50.0 * (k + 1) as f64),
+            result: 0,
+        }
+        .envelope(SN, "bid-1", ms(now_s()));
+        publish("events", &ev);
+        let (r, _) = expect("events_reply", next(deadline), "events_reply");
+        assert_eq!((&r.tid, &r.bid, r.result()), (&ev.tid, &ev.bid, Ok(0)));
+    }
+    // The run is over, ok, and the store says so.
+    let mut store =
+        argus_triage::store::open(&format!("sqlite:{}", tmp.path().join("t.db").display()))
+            .unwrap();
+    let run = store.run(&prep.flight_id).unwrap().unwrap();
+    assert_eq!(run.state, RunState::Ok);
+    assert_eq!(run.scheduled_at, instant);
+    assert!(store.dead_letters(10).unwrap().is_empty());
+    assert_eq!(
+        store
+            .runs(&RunFilter::default(), 10)
+            .unwrap()
+            .iter()
+            .filter(|r| r.state == RunState::Ok)
+            .count(),
+        1
+    );
+    triage.shutdown().unwrap();
+}
