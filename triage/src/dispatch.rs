@@ -111,6 +111,57 @@ fn token() -> String {
     format!("{:032x}", uuid::Uuid::new_v4().as_u128())
 }
 
+/// The services sent and not yet answered, from the open runs' events: a restarted triage, or
+/// another instance, knows a reply's `tid`.
+fn waiting_from_store(store: &mut dyn Store) -> Result<HashMap<String, Waiting>, StoreError> {
+    let mut waiting = HashMap::new();
+    for run in store.runs(
+        &RunFilter {
+            open: Some(true),
+            ..RunFilter::default()
+        },
+        10_000,
+    )? {
+        if !matches!(run.state, RunState::Preparing | RunState::Executing) {
+            continue;
+        }
+        let events = store.run_events(&run.run_id)?;
+        let Some(k) = events.iter().rposition(|e| e.event.ends_with("_sent")) else {
+            continue;
+        };
+        let tid_of = |e: &RunEvent| {
+            e.detail
+                .get("tid")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        };
+        let Some(tid) = tid_of(&events[k]) else {
+            continue;
+        };
+        // Answered already: a later event carries its tid.
+        if events[k + 1..]
+            .iter()
+            .any(|e| tid_of(e).as_deref() == Some(tid.as_str()))
+        {
+            continue;
+        }
+        let method = if run.state == RunState::Preparing {
+            "flighttask_prepare"
+        } else {
+            "flighttask_execute"
+        };
+        waiting.insert(
+            tid,
+            Waiting {
+                run_id: run.run_id.clone(),
+                method,
+                sent_at: events[k].at,
+            },
+        );
+    }
+    Ok(waiting)
+}
+
 impl Dispatcher {
     /// A dispatcher over `store`, at `now`: each plan goes on after its latest stored run (so
     /// instants passed while triage was away are found), or from `now` less its catch-up
@@ -141,39 +192,7 @@ impl Dispatcher {
                 next.insert(p.id().to_string(), t);
             }
         }
-        let mut waiting = HashMap::new();
-        for run in store.runs(
-            &RunFilter {
-                open: Some(true),
-                ..RunFilter::default()
-            },
-            10_000,
-        )? {
-            if !matches!(run.state, RunState::Preparing | RunState::Executing) {
-                continue;
-            }
-            if let Some(ev) = store
-                .run_events(&run.run_id)?
-                .into_iter()
-                .rev()
-                .find(|e| e.event.ends_with("_sent"))
-                && let Some(tid) = ev.detail.get("tid").and_then(|t| t.as_str())
-            {
-                let method = if run.state == RunState::Preparing {
-                    "flighttask_prepare"
-                } else {
-                    "flighttask_execute"
-                };
-                waiting.insert(
-                    tid.to_string(),
-                    Waiting {
-                        run_id: run.run_id.clone(),
-                        method,
-                        sent_at: ev.at,
-                    },
-                );
-            }
-        }
+        let waiting = waiting_from_store(store.as_mut())?;
         Ok(Self {
             patrols,
             cfg,
@@ -261,7 +280,10 @@ impl Dispatcher {
     /// Claims every instant whose prepare time has come, prepares, executes and times out
     /// runs, at `now` (Unix seconds).
     pub fn tick(&mut self, now: f64, out: &mut dyn Publish) -> Result<(), StoreError> {
-        // Services a dock never answered.
+        // Services a dock never answered, this instance's or (from the store) another's.
+        for (tid, w) in waiting_from_store(self.store.as_mut())? {
+            self.waiting.entry(tid).or_insert(w);
+        }
         let timeout = self.cfg.reply_timeout_s;
         let silent: Vec<(String, Waiting)> = self
             .waiting

@@ -540,3 +540,47 @@ fn what_a_dock_sends_that_cannot_be_used_is_a_dead_letter() {
     // No run moved.
     assert_eq!(only_run(d.store()), before);
 }
+
+#[test]
+fn two_instances_on_one_store_prepare_and_execute_each_instant_once() {
+    let rig = rig("12:00-13:30");
+    let (mut wire_a, mut wire_b) = (Wire::default(), Wire::default());
+    let mut a = rig.dispatcher(T10 - 600.0);
+    let mut b = rig.dispatcher(T10 - 600.0);
+    online(&mut a, &mut wire_a, T10 - 600.0);
+    online(&mut b, &mut wire_b, T10 - 600.0);
+    for now in [T10 - 120.0, T10 - 119.5, T10 - 119.0] {
+        a.tick(now, &mut wire_a).unwrap();
+        b.tick(now, &mut wire_b).unwrap();
+    }
+    let (pa, pb) = (
+        wire_a.take(&topic("services")),
+        wire_b.take(&topic("services")),
+    );
+    assert_eq!(pa.len() + pb.len(), 1, "{pa:?} {pb:?}");
+    let prep = pa.into_iter().chain(pb).next().unwrap();
+    // The dock's reply reaches either instance (a shared subscription): both know its tid;
+    // the second copy finds it answered.
+    reply(&mut b, &mut wire_b, &prep, 0, T10 - 118.0);
+    reply(&mut a, &mut wire_a, &prep, 0, T10 - 118.0);
+    assert_eq!(only_run(a.store()).state, RunState::Prepared);
+    for now in [T10, T10 + 0.2, T10 + 0.4] {
+        b.tick(now, &mut wire_b).unwrap();
+        a.tick(now, &mut wire_a).unwrap();
+    }
+    let (ea, eb) = (
+        wire_a.take(&topic("services")),
+        wire_b.take(&topic("services")),
+    );
+    assert_eq!(ea.len() + eb.len(), 1, "{ea:?} {eb:?}");
+    // The second copy of the reply moved nothing.
+    let run = only_run(a.store());
+    let prepared = a
+        .store()
+        .run_events(&run.run_id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.event == "prepared")
+        .count();
+    assert_eq!(prepared, 1);
+}
