@@ -542,8 +542,20 @@ fn what_a_dock_sends_that_cannot_be_used_is_a_dead_letter() {
 }
 
 #[test]
-fn two_instances_on_one_store_prepare_and_execute_each_instant_once() {
-    let rig = rig("12:00-13:30");
+fn two_instances_on_one_sqlite_prepare_and_execute_each_instant_once() {
+    two_instances(rig("12:00-13:30"));
+}
+
+#[test]
+fn two_instances_on_one_postgres_prepare_and_execute_each_instant_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = argus_testkit::services::Postgres::start(&dir.path().join("pg"));
+    let mut r = rig("12:00-13:30");
+    r.db = pg.create_db("dispatch");
+    two_instances(r);
+}
+
+fn two_instances(rig: Rig) {
     let (mut wire_a, mut wire_b) = (Wire::default(), Wire::default());
     let mut a = rig.dispatcher(T10 - 600.0);
     let mut b = rig.dispatcher(T10 - 600.0);
