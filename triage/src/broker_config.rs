@@ -101,23 +101,36 @@ impl BrokerConfig {
         use DockTopic as D;
         let all = |ts: &[D]| ts.iter().map(|t| t.filter()).collect::<Vec<_>>();
         if user == self.triage_user {
+            let from_docks = all(&[D::Events, D::ServicesReply, D::Requests, D::Status]);
             let reads = [A::Hits.filter(), A::Status.filter()]
                 .into_iter()
-                .chain(all(&[D::Events, D::ServicesReply, D::Requests]));
+                .chain(from_docks.clone());
             Rights {
                 send: [A::Receipts.filter()]
                     .into_iter()
-                    .chain(all(&[D::Services, D::EventsReply, D::RequestsReply]))
+                    .chain(all(&[
+                        D::Services,
+                        D::EventsReply,
+                        D::RequestsReply,
+                        D::StatusReply,
+                    ]))
                     .collect(),
                 receive: reads.clone().collect(),
+                // Instances share the hits and the docks' messages (`$share/triage/…`).
                 subscribe: [shared(TRIAGE_GROUP, &A::Hits.filter())]
                     .into_iter()
+                    .chain(from_docks.iter().map(|f| shared(TRIAGE_GROUP, f)))
                     .chain(reads)
                     .collect(),
             }
         } else if self.docks.iter().any(|d| d == user) {
             let own = |ts: &[D]| ts.iter().map(|t| t.topic(user)).collect::<Vec<_>>();
-            let replies = own(&[D::Services, D::EventsReply, D::RequestsReply]);
+            let replies = own(&[
+                D::Services,
+                D::EventsReply,
+                D::RequestsReply,
+                D::StatusReply,
+            ]);
             Rights {
                 send: own(&[
                     D::Osd,
@@ -131,7 +144,9 @@ impl BrokerConfig {
                 subscribe: replies,
             }
         } else {
-            let reads = vec![A::Receipts.topic(user), D::Osd.filter()];
+            // An agent poses a dock's drone from its OSD and stamps its hits with the flight
+            // its dock's events say is flying.
+            let reads = vec![A::Receipts.topic(user), D::Osd.filter(), D::Events.filter()];
             Rights {
                 send: vec![A::Hits.topic(user), A::Status.topic(user)],
                 receive: reads.clone(),

@@ -682,7 +682,7 @@ impl Dispatcher {
                         .is_some_and(|a| t.sub_devices.contains(a));
                     tracing::info!(dock = %dock.id, online = t.online, aircraft = live.aircraft, "dock topology");
                     out.publish(
-                        format!("sys/product/{sn}/status_reply"),
+                        DockTopic::StatusReply.topic(sn),
                         e.result_reply(ms(now), 0).to_json(),
                     );
                     Ok(())

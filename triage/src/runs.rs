@@ -277,7 +277,7 @@ mod tests {
         for w in [Scheduled, Preparing, Prepared, Executing, InProgress, Ok].windows(2) {
             assert!(w[0].can_move_to(w[1]), "{w:?}");
         }
-        assert!(!Prepared.can_move_to(Missed));
+        assert!(Prepared.can_move_to(Missed) && !InProgress.can_move_to(Missed));
         assert!(!Ok.can_move_to(Failed));
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, Topology};
+use argus_core::topics::DockTopic;
 use argus_triage::dispatch::{Dispatcher, Publish};
 use argus_triage::patrols::{Patrols, PatrolsConfig};
 use argus_triage::store::{self, RunFilter, RunState, Store};
@@ -94,7 +95,11 @@ impl Rig {
 }
 
 fn topic(kind: &str) -> String {
-    format!("thing/product/{SN}/{kind}")
+    let k = DockTopic::ALL
+        .into_iter()
+        .find(|k| k.topic(SN).ends_with(&format!("/{kind}")))
+        .unwrap();
+    k.topic(SN)
 }
 
 /// The dock says it is online with its aircraft.
@@ -104,7 +109,7 @@ fn online(d: &mut Dispatcher, wire: &mut Wire, now: f64) {
         sub_devices: vec![AIRCRAFT.into()],
     };
     d.on_message(
-        &format!("sys/product/{SN}/status"),
+        &DockTopic::Status.topic(SN),
         &t.envelope((now * 1000.0) as i64).to_json(),
         now,
         wire,

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, Topology};
+use argus_core::topics::DockTopic;
 use argus_testkit::services::{Mosquitto, free_port, http};
 use argus_triage::store::{RunFilter, RunState};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -76,7 +77,7 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
             if announced.elapsed() >= Duration::from_secs(1) {
                 announced = Instant::now();
                 dock.publish(
-                    format!("sys/product/{SN}/status"),
+                    DockTopic::Status.topic(SN),
                     QoS::AtLeastOnce,
                     false,
                     topo.envelope(ms(now_s())).to_json(),

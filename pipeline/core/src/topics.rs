@@ -84,11 +84,13 @@ pub enum DockTopic {
     RequestsReply,
     /// `sys/product/{sn}/status`: the gateway's online status and topology.
     Status,
+    /// `sys/product/{sn}/status_reply`.
+    StatusReply,
 }
 
 impl DockTopic {
     /// Every dock topic.
-    pub const ALL: [DockTopic; 9] = [
+    pub const ALL: [DockTopic; 10] = [
         DockTopic::Osd,
         DockTopic::State,
         DockTopic::Events,
@@ -98,6 +100,7 @@ impl DockTopic {
         DockTopic::Requests,
         DockTopic::RequestsReply,
         DockTopic::Status,
+        DockTopic::StatusReply,
     ];
 
     fn parts(self) -> (&'static str, &'static str) {
@@ -111,6 +114,7 @@ impl DockTopic {
             DockTopic::Requests => ("thing", "requests"),
             DockTopic::RequestsReply => ("thing", "requests_reply"),
             DockTopic::Status => ("sys", "status"),
+            DockTopic::StatusReply => ("sys", "status_reply"),
         }
     }
 
