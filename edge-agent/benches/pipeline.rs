@@ -63,6 +63,7 @@ fn source(f: &Recording) -> SourceConfig {
         detect_fps: None,
         rtsp_udp: false,
         osd_sn: None,
+        dock_sn: None,
     }
 }
 

@@ -173,6 +173,8 @@ pub fn run(cfg: Config) -> Result<()> {
     let mut analyzers = Vec::new();
     let mut sources = Vec::new();
     let mut aircraft = Vec::new();
+    let mut docks = Vec::new();
+    let mut flights = Vec::new();
     for s in &cfg.sources {
         let prepared = setup(&cfg.agent, s, &world)
             .and_then(|st| Ok((st, VideoSource::parse(&s.uri, !s.rtsp_udp)?)));
@@ -188,6 +190,11 @@ pub fn run(cfg: Config) -> Result<()> {
         if let (Some(poses), Some(sn)) = (&prepared.live, &s.osd_sn) {
             aircraft.push((sn.clone(), poses.clone()));
         }
+        let flight = s.dock_sn.as_ref().map(|sn| {
+            let t = crate::osd::FlightTracker::default();
+            docks.push((sn.clone(), t.clone()));
+            t
+        });
         let mut opts = cfg.analysis.clone();
         let fps = s.detect_fps.unwrap_or(opts.detect_fps);
         // The source thread already paces frames; the analyzer takes every frame it is given.
@@ -203,16 +210,18 @@ pub fn run(cfg: Config) -> Result<()> {
         }
         analyzers.push(Analyzer::new(prepared.setup, opts, model.clone()));
         sources.push((s.id.clone(), queue, stats));
+        flights.push(flight);
     }
     if sources.is_empty() {
         bail!("no source could be started (see the errors above)");
     }
     let clock = Arc::new(ClockStatus::default());
-    let _osd = (!aircraft.is_empty())
+    let _osd = (!aircraft.is_empty() || !docks.is_empty())
         .then(|| {
             OsdListener::spawn(
                 &connection,
                 aircraft,
+                docks,
                 clock.clone(),
                 cfg.agent.max_clock_skew_s,
             )
@@ -232,8 +241,15 @@ pub fn run(cfg: Config) -> Result<()> {
         health::serve(&h.listen, state.clone())?;
     }
     let topic = argus_core::topics::AgentTopic::Hits.topic(&cfg.agent.id);
-    let accept = |hits: Vec<Hit>, stats: &SourceStats| -> Result<()> {
-        for h in hits {
+    let accept = |hits: Vec<Hit>,
+                  stats: &SourceStats,
+                  flight: &Option<crate::osd::FlightTracker>|
+     -> Result<()> {
+        for mut h in hits {
+            // A dock's drone: the task flying now (none between flights).
+            if let Some(f) = flight {
+                h.source.flight_id = f.current();
+            }
             let payload = serde_json::to_vec(&h)?;
             let entry = Entry {
                 id: h.hit_id.to_string(),
@@ -247,7 +263,9 @@ pub fn run(cfg: Config) -> Result<()> {
         Ok(())
     };
     std::thread::scope(|scope| {
-        for (mut analyzer, (id, queue, stats)) in analyzers.into_iter().zip(&sources) {
+        for ((mut analyzer, (id, queue, stats)), flight) in
+            analyzers.into_iter().zip(&sources).zip(&flights)
+        {
             let (mut det, accept) = (det.clone(), &accept);
             let mut analysis = move || {
                 let frames = std::iter::from_fn(|| queue.next()).map(|(index, f)| {
@@ -260,7 +278,7 @@ pub fn run(cfg: Config) -> Result<()> {
                             .fetch_add(step.took.as_micros() as u64, Ordering::Relaxed);
                         stats.analysed.fetch_add(1, Ordering::Relaxed);
                     }
-                    accept(hits, stats)
+                    accept(hits, stats, flight)
                 })
             };
             let spawned = std::thread::Builder::new()

@@ -166,9 +166,13 @@ pub struct SourceConfig {
     /// A fixed camera's calibration (`camera.json`: pose, intrinsics, GCPs).
     #[serde(default)]
     pub camera: Option<PathBuf>,
-    /// Flight id for drone hits.
+    /// Flight id for drone hits (a recorded flight's).
     #[serde(default)]
     pub flight_id: Option<String>,
+    /// A live dock drone's dock (gateway) serial number: its hits carry the `flight_id` of the
+    /// task its dock's `flighttask_progress` events say is flying (none between flights).
+    #[serde(default)]
+    pub dock_sn: Option<String>,
     /// Overrides `[analysis] detect_fps` for this source.
     #[serde(default)]
     pub detect_fps: Option<f64>,
@@ -295,6 +299,21 @@ impl Config {
                     ));
                 }
             }
+            if let Some(sn) = &s.dock_sn {
+                if !argus_core::cloudapi::is_sn(sn) {
+                    return Err(invalid(
+                        &format!("source[{k}].dock_sn"),
+                        format!("{sn:?} is not a dock serial number (1-64 letters and digits)"),
+                    ));
+                }
+                if s.osd_sn.is_none() || s.flight_id.is_some() {
+                    return Err(invalid(
+                        &format!("source[{k}].dock_sn"),
+                        "goes with `osd_sn` (a live dock drone), and instead of a fixed `flight_id`"
+                            .into(),
+                    ));
+                }
+            }
         }
         if let Some(m) = &c.mqtt
             && !(m.receipt_timeout_s.is_finite() && (0.1..=3600.0).contains(&m.receipt_timeout_s))
@@ -376,5 +395,20 @@ telemetry = "flight.SRT"
         .unwrap_err()
         .to_string();
         assert!(e.contains("boat"), "{e}");
+        // A dock's drone: `dock_sn` goes with `osd_sn`, instead of a fixed flight id.
+        let live = "[[source]]\nid = \"a\"\nkind = \"drone\"\nuri = \"udp://@:5600\"\nosd_sn = \"1581F5BKD225D00B\"\n";
+        let ok = Config::parse(&format!("{live}dock_sn = \"7CTDM12345\"\n"), "a.toml").unwrap();
+        assert_eq!(ok.sources[0].dock_sn.as_deref(), Some("7CTDM12345"));
+        for bad in [
+            format!("{live}dock_sn = \"7CTDM/1\"\n"),
+            format!("{live}dock_sn = \"7CTDM12345\"\nflight_id = \"f1\"\n"),
+            live.replace(
+                "osd_sn = \"1581F5BKD225D00B\"\n",
+                "telemetry = \"f.SRT\"\ndock_sn = \"7CTDM12345\"\n",
+            ),
+        ] {
+            let e = Config::parse(&bad, "a.toml").unwrap_err().to_string();
+            assert!(e.contains("source[0].dock_sn"), "{bad}: {e}");
+        }
     }
 }

@@ -264,6 +264,7 @@ fn replay_cmd(flags: ReplayFlags) -> Result<()> {
             detect_fps: None,
             rtsp_udp: false,
             osd_sn: None,
+            dock_sn: None,
         },
         video,
         out: out.clone(),

@@ -103,8 +103,48 @@ impl argus_analysis::PoseSource for LivePoses {
     }
 }
 
-/// Subscribes to the OSD topics of the given aircraft and feeds their timelines, reconnecting
-/// as long as it runs.
+/// The task a dock is flying, from its `flighttask_progress` events: hits of its drone carry
+/// its `flight_id` while it flies, and none between flights.
+#[derive(Debug, Clone, Default)]
+pub struct FlightTracker {
+    current: Arc<Mutex<Option<String>>>,
+}
+
+impl FlightTracker {
+    /// The flight in progress, if any.
+    pub fn current(&self) -> Option<String> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes one message from the dock `sn`'s events topic: progress of a flying task makes it
+    /// current; its end (any final status) clears it. Other events are skipped; a broken
+    /// message is an error for the caller to report.
+    pub fn take(&self, payload: &[u8], sn: &str) -> Result<(), String> {
+        use argus_core::cloudapi::{Envelope, Progress};
+        let e = Envelope::parse(payload, sn).map_err(|e| e.to_string())?;
+        if e.method != "flighttask_progress" {
+            return Ok(());
+        }
+        let p = Progress::read(&e).map_err(|e| e.to_string())?;
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if !p.status.is_final() {
+            if cur.as_deref() != Some(p.flight_id.as_str()) {
+                tracing::info!(dock = sn, flight = %p.flight_id, "flight in progress");
+            }
+            *cur = Some(p.flight_id);
+        } else if cur.as_deref() == Some(p.flight_id.as_str()) {
+            tracing::info!(dock = sn, flight = %p.flight_id, status = p.status.as_str(), "flight over");
+            *cur = None;
+        }
+        Ok(())
+    }
+}
+
+/// Subscribes to the OSD topics of the given aircraft and feeds their timelines, and to the
+/// events of the given docks and feeds their flight trackers, reconnecting as long as it runs.
 #[derive(Debug)]
 pub struct OsdListener {
     stop: Arc<AtomicBool>,
@@ -117,6 +157,7 @@ impl OsdListener {
     pub fn spawn(
         opts: &PublisherOptions,
         aircraft: Vec<(String, LivePoses)>,
+        docks: Vec<(String, FlightTracker)>,
         clock: Arc<ClockStatus>,
         max_skew_s: f64,
     ) -> Result<Self, PublishError> {
@@ -127,7 +168,7 @@ impl OsdListener {
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("osd-listener".into())
-            .spawn(move || listen(mo, &aircraft, &flag, &clock, max_skew_s))
+            .spawn(move || listen(mo, &aircraft, &docks, &flag, &clock, max_skew_s))
             .map_err(PublishError::Spawn)?;
         Ok(Self {
             stop,
@@ -148,6 +189,7 @@ impl Drop for OsdListener {
 fn listen(
     mo: rumqttc::MqttOptions,
     aircraft: &[(String, LivePoses)],
+    docks: &[(String, FlightTracker)],
     stop: &AtomicBool,
     clock: &ClockStatus,
     max_skew_s: f64,
@@ -169,9 +211,29 @@ fn listen(
                             QoS::AtMostOnce,
                         );
                     }
-                    tracing::info!(aircraft = aircraft.len(), "listening to OSD telemetry");
+                    for (sn, _) in docks {
+                        let _ = client.try_subscribe(
+                            argus_core::topics::DockTopic::Events.topic(sn),
+                            QoS::AtLeastOnce,
+                        );
+                    }
+                    tracing::info!(
+                        aircraft = aircraft.len(),
+                        docks = docks.len(),
+                        "listening to OSD telemetry and dock events"
+                    );
                 }
                 Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                    if let Some((sn, argus_core::topics::DockTopic::Events)) =
+                        argus_core::topics::DockTopic::parse(&p.topic)
+                    {
+                        for (_, t) in docks.iter().filter(|(s, _)| s == sn) {
+                            if let Err(e) = t.take(&p.payload, sn) {
+                                tracing::warn!(topic = %p.topic, error = %e, "dock event refused");
+                            }
+                        }
+                        continue;
+                    }
                     let Some(sn) = osd::topic_sn(&p.topic) else {
                         continue;
                     };
@@ -207,6 +269,43 @@ fn listen(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_docks_progress_events_say_which_flight_is_flying() {
+        use argus_core::cloudapi::{Envelope, Progress, TaskStatus};
+        let t = FlightTracker::default();
+        let sn = "7CTDM12345";
+        let progress = |flight: &str, status| {
+            Progress {
+                flight_id: flight.into(),
+                status,
+                current_waypoint_index: Some(1),
+                percent: None,
+                result: 0,
+            }
+            .envelope(sn, "b", 1_796_205_600_000)
+            .to_json()
+        };
+        assert_eq!(t.current(), None);
+        t.take(&progress("f-1", TaskStatus::Sent), sn).unwrap();
+        t.take(&progress("f-1", TaskStatus::InProgress), sn)
+            .unwrap();
+        assert_eq!(t.current().as_deref(), Some("f-1"));
+        // Another task's end does not end this one; its own does.
+        t.take(&progress("f-0", TaskStatus::Canceled), sn).unwrap();
+        assert_eq!(t.current().as_deref(), Some("f-1"));
+        t.take(&progress("f-1", TaskStatus::Ok), sn).unwrap();
+        assert_eq!(t.current(), None);
+        // Other events are skipped; broken ones and another gateway's are refused.
+        let hms = Envelope::new("hms", 1_796_205_600_000, serde_json::json!({})).to_json();
+        assert!(t.take(&hms, sn).is_ok());
+        assert!(t.take(b"{", sn).is_err());
+        assert!(
+            t.take(&progress("f-2", TaskStatus::InProgress), "OTHER1")
+                .is_err()
+        );
+        assert_eq!(t.current(), None);
+    }
 
     fn msg(unix_ms: u64, lat: f64) -> String {
         format!(
