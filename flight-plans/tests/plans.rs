@@ -211,3 +211,21 @@ fn a_plan_over_its_limits_is_refused_or_split_into_sorties_that_keep_them() {
         .to_string();
     assert!(e.contains("beyond its max_range_m of 3000 m"), "{e}");
 }
+
+#[test]
+fn a_spiky_star_is_planned_without_a_panic() {
+    // 1,000 spikes 900 m long around a 50 m core: fragments shorter than the minimum one,
+    // whose inset ends once rounded past each other (a clamp with min > max).
+    let n = 2000;
+    let pts: Vec<String> = (0..n)
+        .map(|i| {
+            let r = if i % 2 == 1 { 0.008 } else { 0.0005 };
+            let a = std::f64::consts::TAU * f64::from(i) / f64::from(n);
+            format!("[{:.9}, {:.9}]", 30.70 + r * a.sin(), 121.02 + r * a.cos())
+        })
+        .collect();
+    let text = plan_text(&format!("[geometry]\npolygon = [{}]\n", pts.join(", ")))
+        .replace("kind = \"area\"", "kind = \"area\"\nsplit = true");
+    let plan = Plan::parse(&text, &root().join("plans/t.toml"), &docks()).unwrap();
+    assert!(!plan.missions().unwrap().is_empty());
+}
