@@ -672,14 +672,19 @@ impl Plan {
             current.push(leg);
             if self.mission_of(&current, &template).cost().duration_s > d.max_flight_s {
                 let leg = current.pop().unwrap_or_default();
-                if current.is_empty() {
-                    let alone = self.mission_of(&[leg], &template).cost();
+                if !current.is_empty() {
+                    sorties.push(self.mission_of(&current, &template));
+                }
+                // The leg starts the next sortie, which it alone must not already break.
+                let alone = self
+                    .mission_of(std::slice::from_ref(&leg), &template)
+                    .cost();
+                if alone.duration_s > d.max_flight_s {
                     return Err(fail(format!(
                         "one leg alone takes {:.0} s from {} and back, over its max_flight_s of {:.0} s",
                         alone.duration_s, d.id, d.max_flight_s
                     )));
                 }
-                sorties.push(self.mission_of(&current, &template));
                 current = vec![leg];
             }
         }

@@ -229,3 +229,30 @@ fn a_spiky_star_is_planned_without_a_panic() {
     let plan = Plan::parse(&text, &root().join("plans/t.toml"), &docks()).unwrap();
     assert!(!plan.missions().unwrap().is_empty());
 }
+
+#[test]
+fn every_split_sortie_keeps_the_flight_time_or_the_plan_is_refused() {
+    // U03 under a dock allowed 150 s: its later lines, farther from the dock, each take
+    // longer than that alone (they were once flown as sorties of their own, over the limit).
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("docks.toml"))
+        .unwrap()
+        .replace("max_flight_s = 1500", "max_flight_s = 150");
+    let short = Docks::parse(&text, &dir.path().join("docks.toml")).unwrap();
+    let plan = std::fs::read_to_string(root().join("plans/u03-area.toml"))
+        .unwrap()
+        .replace("kind = \"area\"", "kind = \"area\"\nsplit = true");
+    let p = Plan::parse(&plan, &dir.path().join("u03.toml"), &short).unwrap();
+    match p.missions() {
+        Ok(sorties) => {
+            for m in &sorties {
+                assert!(m.cost().duration_s <= 150.0, "{:?}", m.cost());
+            }
+        }
+        Err(e) => assert!(
+            e.to_string().contains("one leg alone takes 1")
+                && e.to_string().contains("max_flight_s of 150 s"),
+            "{e}"
+        ),
+    }
+}
