@@ -304,7 +304,12 @@ fn inset_ends(
                 // The footprint spans the whole piece: a short pass over its middle.
                 let c = ((ra + rb) / 2.0).clamp(a, b);
                 let half = (MIN_FRAGMENT_M / 2.0).min((b - a) / 2.0);
-                let c = c.clamp(a + half, b - half);
+                // `a + half` may round past `b - half` on a fragment shorter than the minimum.
+                let c = if a + half < b - half {
+                    c.clamp(a + half, b - half)
+                } else {
+                    (a + b) / 2.0
+                };
                 (na, nb) = (c - half, c + half);
             }
             *span = (na, nb);

@@ -122,9 +122,9 @@ enum Command {
     Next {
         /// The plan.
         plan: PathBuf,
-        /// How many.
-        #[arg(long, default_value_t = 10)]
-        count: usize,
+        /// How many (at most 100,000).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
         /// The runs after this instant (RFC 3339; default: now).
         #[arg(long)]
         from: Option<DateTime<Utc>>,

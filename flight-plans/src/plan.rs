@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use argus_core::geodesy::{GeoPoint, LocalFrame};
+use argus_core::geodesy::{GeoPoint, LocalFrame, haversine_m};
 use geo::{Coord, LineString, Polygon, Validation};
 use serde::Deserialize;
 
@@ -31,6 +31,10 @@ use crate::schedule::ScheduleSpec;
 
 /// The schema tag of this version.
 pub const PLAN_SCHEMA: &str = "argus.plan/1";
+
+/// Most points a plan's shape may have (a jurisdiction's outline has hundreds; checking a
+/// polygon's simplicity grows with the square of its points).
+pub const MAX_POINTS: usize = 10_000;
 
 /// A gimbal pitch within this of −90° looks straight down: lines may end half a footprint
 /// inside the area's edge.
@@ -234,8 +238,16 @@ pub fn feature_id(f: &serde_json::Value) -> Option<String> {
 
 /// The shape read from a GeoJSON feature, `[lat, lon]`.
 fn feature_shape(file: &Path, feature: &str, kind: Kind) -> Result<Vec<[f64; 2]>, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("geometry.geojson {}: {e}", file.display()))?;
+    let io = |e: std::io::Error| format!("geometry.geojson {}: {e}", file.display());
+    let bytes = std::fs::metadata(file).map_err(io)?.len();
+    if bytes > crate::formats::MAX_FILE {
+        return Err(format!(
+            "geometry.geojson {}: {bytes} bytes is over the {}-byte limit",
+            file.display(),
+            crate::formats::MAX_FILE
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(io)?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("geometry.geojson {}: {e}", file.display()))?;
     let features = v["features"]
@@ -246,7 +258,12 @@ fn feature_shape(file: &Path, feature: &str, kind: Kind) -> Result<Vec<[f64; 2]>
         .iter()
         .find(|f| id_of(f).as_deref() == Some(feature))
     else {
-        let mut ids: Vec<String> = features.iter().filter_map(id_of).collect();
+        // Control characters in a hostile file's ids are shown escaped.
+        let mut ids: Vec<String> = features
+            .iter()
+            .filter_map(id_of)
+            .map(|i| i.escape_debug().to_string())
+            .collect();
         let n = ids.len();
         ids.truncate(20);
         return Err(format!(
@@ -404,6 +421,12 @@ impl Plan {
             }
             _ => return Err("geometry: geojson and feature go together".into()),
         };
+        if shape.len() > MAX_POINTS {
+            return Err(format!(
+                "geometry.{key}: {} points, over the {MAX_POINTS} a plan may have",
+                shape.len()
+            ));
+        }
         check_points(key, &shape)?;
         let mut shape = shape;
         match file.kind {
@@ -643,10 +666,43 @@ impl Plan {
             path: self.path.clone(),
             message,
         };
+        let d = &self.dock;
+        // Refused before planning: what the camera must see from beyond the dock's range
+        // cannot be flown (and a continent-sized area would keep the sweep busy for hours).
+        let f = &self.file.flight;
+        let seen_m = match self.file.kind {
+            Kind::Points => 0.0,
+            Kind::Area | Kind::Corridor => {
+                self.camera
+                    .swath_m(f.altitude_m)
+                    .hypot(self.camera.frontal_m(f.altitude_m))
+                    / 2.0
+            }
+        };
+        let home = GeoPoint {
+            lat: d.lat,
+            lon: d.lon,
+        };
+        let far_m = self
+            .shape
+            .iter()
+            .map(|&[lat, lon]| haversine_m(home, GeoPoint { lat, lon }))
+            .fold(0.0, f64::max);
+        if far_m - seen_m > d.max_range_m {
+            return Err(fail(format!(
+                "the {} reaches {far_m:.0} m from {} (seen from {seen_m:.0} m away at most), beyond its max_range_m of {:.0} m",
+                match self.file.kind {
+                    Kind::Area => "area",
+                    Kind::Corridor => "corridor",
+                    Kind::Points => "farthest point",
+                },
+                d.id,
+                d.max_range_m
+            )));
+        }
         let (legs, template) = self.legs().map_err(fail)?;
         let whole = self.mission_of(&legs, &template);
         let cost = whole.cost();
-        let d = &self.dock;
         if cost.range_m > d.max_range_m {
             return Err(fail(format!(
                 "the plan reaches {:.0} m from {}, beyond its max_range_m of {:.0} m",
@@ -672,14 +728,19 @@ impl Plan {
             current.push(leg);
             if self.mission_of(&current, &template).cost().duration_s > d.max_flight_s {
                 let leg = current.pop().unwrap_or_default();
-                if current.is_empty() {
-                    let alone = self.mission_of(&[leg], &template).cost();
+                if !current.is_empty() {
+                    sorties.push(self.mission_of(&current, &template));
+                }
+                // The leg starts the next sortie, which it alone must not already break.
+                let alone = self
+                    .mission_of(std::slice::from_ref(&leg), &template)
+                    .cost();
+                if alone.duration_s > d.max_flight_s {
                     return Err(fail(format!(
                         "one leg alone takes {:.0} s from {} and back, over its max_flight_s of {:.0} s",
                         alone.duration_s, d.id, d.max_flight_s
                     )));
                 }
-                sorties.push(self.mission_of(&current, &template));
                 current = vec![leg];
             }
         }

@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone as _, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -179,14 +179,49 @@ impl Schedule {
             .map(|l| l.with_timezone(&Utc))
     }
 
-    /// The first run strictly after `t`, blackouts skipped; `None` if the cron never matches
-    /// again (or not within [`MAX_SCAN`] matches).
+    /// Where the blackout that `local` falls in ends (local), if it falls in one: the day
+    /// after a date range, or the end of an hour window.
+    fn blackout_end(&self, local: DateTime<Tz>) -> Option<DateTime<Tz>> {
+        let date = local.date_naive();
+        let minute = local.hour() * 60 + local.minute();
+        let end = if let Some(&(_, b)) = self
+            .blackout_dates
+            .iter()
+            .find(|&&(a, b)| (a..=b).contains(&date))
+        {
+            b.succ_opt()?.and_hms_opt(0, 0, 0)?
+        } else {
+            let &(_, b) = self
+                .blackout_hours
+                .iter()
+                .find(|&&(a, b)| (a..b).contains(&minute))?;
+            date.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(i64::from(b))
+        };
+        // A local time that a spring change skips: an hour earlier (too early is only slower).
+        self.tz.from_local_datetime(&end).earliest().or_else(|| {
+            self.tz
+                .from_local_datetime(&(end - chrono::Duration::hours(1)))
+                .earliest()
+        })
+    }
+
+    /// The first run strictly after `t`, blackouts skipped (each passed at once, however many
+    /// matches it hides); `None` if the cron never matches again (or not within [`MAX_SCAN`]
+    /// matches and blackouts).
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron
-            .iter_after(t.with_timezone(&self.tz))
-            .take(MAX_SCAN)
-            .map(|l| l.with_timezone(&Utc))
-            .find(|u| !self.blacked_out(*u))
+        let mut from = t.with_timezone(&self.tz);
+        let mut inclusive = false;
+        for _ in 0..MAX_SCAN {
+            let next = self.cron.find_next_occurrence(&from, inclusive).ok()?;
+            if !self.blacked_out(next.with_timezone(&Utc)) {
+                return Some(next.with_timezone(&Utc));
+            }
+            match self.blackout_end(next) {
+                Some(end) if end > next => (from, inclusive) = (end, true),
+                _ => (from, inclusive) = (next, false),
+            }
+        }
+        None
     }
 
     /// Every run in `(from, until]`, blackouts skipped.

@@ -309,3 +309,96 @@ fn ten_thousand_mutations_parse_to_a_value_or_an_error() {
     eprintln!("10,000 mutations: {ok} still read, {refused} refused");
     assert!(refused > 1000 && ok > 100, "{ok} read, {refused} refused");
 }
+
+#[test]
+fn numbers_out_of_range_in_any_format_are_named_errors() {
+    let m = &example_missions()[0];
+    let kmz = Format::Kmz.write(m).unwrap();
+    let plan = String::from_utf8(Format::Plan.write(m).unwrap()).unwrap();
+    let wpl = String::from_utf8(Format::Wpl.write(m).unwrap()).unwrap();
+    let route = r#"{"home": {"lat": 30.7, "lon": 121.02}, "waypoints": [{"lat": 30.7, "lon": 121.02}, {"lat": 30.701, "lon": 121.02}]}"#;
+    let wayline = waylines_of(&kmz);
+    let plan_with = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+        change(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let speed = format!(
+        "<wpml:autoFlightSpeed>{}</wpml:autoFlightSpeed>",
+        m.speed_mps
+    );
+    let cases: Vec<(Format, Vec<u8>, &str)> = vec![
+        (
+            Format::Kmz,
+            zip_with(&[(
+                "wpmz/waylines.wpml",
+                &wayline.replace(&speed, "<wpml:autoFlightSpeed>0</wpml:autoFlightSpeed>"),
+            )]),
+            "wpml:autoFlightSpeed: speed 0 m/s",
+        ),
+        (
+            Format::Plan,
+            plan_with(&|v| v["mission"]["cruiseSpeed"] = serde_json::json!(-3)),
+            "/mission/cruiseSpeed: speed -3 m/s",
+        ),
+        (
+            Format::Plan,
+            plan_with(&|v| {
+                // The first NAV_WAYPOINT's hold time.
+                let items = v["mission"]["items"].as_array_mut().unwrap();
+                let wp = items.iter_mut().find(|i| i["command"] == 16).unwrap();
+                wp["params"][0] = serde_json::json!(5000);
+            }),
+            "/params/0: hover 5000 s",
+        ),
+        (
+            Format::Plan,
+            plan_with(&|v| v["rallyPoints"]["points"][0][2] = serde_json::json!(-1e300)),
+            "/rallyPoints/points/0/2: return height",
+        ),
+        (
+            Format::Wpl,
+            wpl.replacen("\t3\t22\t0\t", "\t3\t16\tNaN\t", 1)
+                .into_bytes(),
+            "line 3 parameter 1: is not a number",
+        ),
+        (
+            Format::Route,
+            route
+                .replace("\"home\"", "\"speed_mps\": 0, \"home\"")
+                .into_bytes(),
+            "/speed_mps: speed 0 m/s",
+        ),
+        (
+            Format::Route,
+            route
+                .replace("\"lon\": 121.02}]", "\"lon\": 121.02, \"hover_s\": -10}]")
+                .into_bytes(),
+            "/waypoints/1/hover_s: hover -10 s",
+        ),
+        (
+            Format::Route,
+            route
+                .replace(
+                    "\"lat\": 30.7, \"lon\": 121.02}, \"way",
+                    "\"lat\": 1000, \"lon\": 121.02}, \"way",
+                )
+                .into_bytes(),
+            "/home: 1000, 121.02 is not a latitude",
+        ),
+        (
+            Format::Route,
+            route
+                .replace("\"home\"", "\"gimbal_pitch_deg\": 1e9, \"home\"")
+                .into_bytes(),
+            "/gimbal_pitch_deg: gimbal pitch 1000000000°",
+        ),
+    ];
+    for (format, bytes, says) in cases {
+        let e = format
+            .read(&bytes)
+            .map(|m| format!("read: {m:?}"))
+            .unwrap_or_else(|e| e.to_string());
+        assert!(e.contains(says), "{format:?}: expected {says:?} in {e:?}");
+    }
+}

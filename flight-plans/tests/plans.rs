@@ -211,3 +211,123 @@ fn a_plan_over_its_limits_is_refused_or_split_into_sorties_that_keep_them() {
         .to_string();
     assert!(e.contains("beyond its max_range_m of 3000 m"), "{e}");
 }
+
+#[test]
+fn a_spiky_star_is_planned_without_a_panic() {
+    // 1,000 spikes 900 m long around a 50 m core: fragments shorter than the minimum one,
+    // whose inset ends once rounded past each other (a clamp with min > max).
+    let n = 2000;
+    let pts: Vec<String> = (0..n)
+        .map(|i| {
+            let r = if i % 2 == 1 { 0.008 } else { 0.0005 };
+            let a = std::f64::consts::TAU * f64::from(i) / f64::from(n);
+            format!("[{:.9}, {:.9}]", 30.70 + r * a.sin(), 121.02 + r * a.cos())
+        })
+        .collect();
+    let text = plan_text(&format!("[geometry]\npolygon = [{}]\n", pts.join(", ")))
+        .replace("kind = \"area\"", "kind = \"area\"\nsplit = true");
+    let plan = Plan::parse(&text, &root().join("plans/t.toml"), &docks()).unwrap();
+    assert!(!plan.missions().unwrap().is_empty());
+}
+
+#[test]
+fn every_split_sortie_keeps_the_flight_time_or_the_plan_is_refused() {
+    // U03 under a dock allowed 150 s: its later lines, farther from the dock, each take
+    // longer than that alone (they were once flown as sorties of their own, over the limit).
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("docks.toml"))
+        .unwrap()
+        .replace("max_flight_s = 1500", "max_flight_s = 150");
+    let short = Docks::parse(&text, &dir.path().join("docks.toml")).unwrap();
+    let plan = std::fs::read_to_string(root().join("plans/u03-area.toml"))
+        .unwrap()
+        .replace("kind = \"area\"", "kind = \"area\"\nsplit = true");
+    let p = Plan::parse(&plan, &dir.path().join("u03.toml"), &short).unwrap();
+    match p.missions() {
+        Ok(sorties) => {
+            for m in &sorties {
+                assert!(m.cost().duration_s <= 150.0, "{:?}", m.cost());
+            }
+        }
+        Err(e) => assert!(
+            e.to_string().contains("one leg alone takes 1")
+                && e.to_string().contains("max_flight_s of 150 s"),
+            "{e}"
+        ),
+    }
+}
+
+#[test]
+fn an_area_beyond_the_docks_range_is_refused_before_it_is_swept() {
+    use argus_flightplan::camera::CameraSpec;
+    use argus_flightplan::dock::Dock;
+    use argus_flightplan::plan::{FlightSpec, GeometrySpec, Kind};
+    // A continent from a dock reaching 100 km, at 500 m: 4,800 lines 3,000 km long, whose
+    // fill once took the sweep hours before the range was even looked at.
+    let started = std::time::Instant::now();
+    let plan = Plan::adhoc(
+        Kind::Area,
+        GeometrySpec {
+            polygon: Some(vec![
+                [20.0, 100.0],
+                [20.0, 130.0],
+                [45.0, 130.0],
+                [45.0, 100.0],
+            ]),
+            ..GeometrySpec::default()
+        },
+        CameraSpec {
+            preset: Some("sim-1080p".into()),
+            ..CameraSpec::default()
+        },
+        FlightSpec {
+            altitude_m: 500.0,
+            ..FlightSpec::default()
+        },
+        Dock::unlimited(20.0, 100.0),
+    )
+    .unwrap();
+    let e = plan.missions().unwrap_err().to_string();
+    assert!(
+        e.contains("the area reaches") && e.contains("beyond its max_range_m of 100000 m"),
+        "{e}"
+    );
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+}
+
+#[test]
+fn hostile_shapes_and_geojson_files_are_refused_by_name() {
+    // More points than a plan may have.
+    let many: Vec<String> = (0..10_001)
+        .map(|i| {
+            let a = std::f64::consts::TAU * f64::from(i) / 10_001.0;
+            format!(
+                "[{:.9}, {:.9}]",
+                30.70 + 0.005 * a.sin(),
+                121.02 + 0.005 * a.cos()
+            )
+        })
+        .collect();
+    let e = refused(&plan_text(&format!(
+        "[geometry]\npolygon = [{}]\n",
+        many.join(", ")
+    )));
+    assert!(
+        e.contains("geometry.polygon: 10001 points, over the 10000"),
+        "{e}"
+    );
+    // A feature id with control characters is listed escaped.
+    let dir = tempfile::tempdir().unwrap();
+    let gj = r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"X\u001b[31m","properties":{},"geometry":null}]}"#;
+    std::fs::write(dir.path().join("d.geojson"), gj).unwrap();
+    let text = plan_text("[geometry]\ngeojson = \"d.geojson\"\nfeature = \"J3\"\n");
+    let e = Plan::parse(&text, &dir.path().join("p.toml"), &docks()).unwrap_err();
+    assert!(e.contains("X\\u{1b}[31m") && !e.contains('\u{1b}'), "{e}");
+    // A GeoJSON file over the size limit is not read.
+    let big = std::fs::File::create(dir.path().join("big.geojson")).unwrap();
+    big.set_len(argus_flightplan::formats::MAX_FILE + 1)
+        .unwrap();
+    let text = plan_text("[geometry]\ngeojson = \"big.geojson\"\nfeature = \"J3\"\n");
+    let e = Plan::parse(&text, &dir.path().join("p.toml"), &docks()).unwrap_err();
+    assert!(e.contains("big.geojson") && e.contains("over the"), "{e}");
+}

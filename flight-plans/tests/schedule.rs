@@ -367,3 +367,51 @@ fn a_tick_flies_what_is_due_once_and_records_what_was_missed() {
     );
     assert_eq!(sch.next(), Some(utc(2026, 12, 3, 15, 0)));
 }
+
+#[test]
+fn a_long_blackout_is_passed_not_mistaken_for_the_end_of_the_schedule() {
+    // Every minute, blacked out for a year: 525,600 hidden matches, more than are scanned one
+    // by one; the next run is the first minute after it (it was once "no further run").
+    let mut sp = spec("* * * * *", "Asia/Shanghai");
+    sp.blackout_dates = vec!["2026-01-01/2026-12-31".into()];
+    let s = sp.parse().unwrap();
+    let tz = Tz::Asia__Shanghai;
+    let first = tz.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    assert_eq!(
+        s.next_after(utc(2025, 12, 31, 15, 59)),
+        Some(first.with_timezone(&Utc))
+    );
+    // Every second, a week of blackout dates, and blackout hours every day after it.
+    let mut sp = spec("* * * * * *", "Europe/Berlin");
+    sp.blackout_dates = vec!["2026-10-01/2026-10-07".into()];
+    sp.blackout_hours = Some("00:00-06:00,06:00-12:00".into());
+    let s = sp.parse().unwrap();
+    let tz = Tz::Europe__Berlin;
+    let first = tz.with_ymd_and_hms(2026, 10, 8, 12, 0, 0).unwrap();
+    assert_eq!(
+        s.next_after(utc(2026, 9, 30, 22, 0)),
+        Some(first.with_timezone(&Utc))
+    );
+    // Blacked out for ever: no further run, soon.
+    let mut sp = spec("* * * * * *", "UTC");
+    sp.blackout_dates = vec!["2026-01-01/9999-12-31".into()];
+    let started = std::time::Instant::now();
+    assert_eq!(sp.parse().unwrap().next_after(utc(2026, 1, 1, 0, 0)), None);
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+}
+
+#[test]
+fn next_refuses_a_count_it_would_print_for_minutes() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flightplan"))
+        .args([
+            "next",
+            "plans/u03-area.toml",
+            "--count",
+            "18446744073709551615",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("--count"), "{e}");
+}

@@ -160,17 +160,21 @@ pub fn waypoints(
         match it.command {
             NAV_WAYPOINT | NAV_TAKEOFF => {
                 let mut w = position()?;
-                let hold = it.params[0].unwrap_or(0.0);
-                if it.command == NAV_WAYPOINT && hold > 0.0 {
-                    w.actions.push(Action::Hover {
-                        seconds: number(&at(k, 0), Some(hold))?,
-                    });
+                if it.command == NAV_WAYPOINT
+                    && let Some(hold) = it.params[0]
+                {
+                    let hold = number(&at(k, 0), Some(hold))?;
+                    if hold > 0.0 {
+                        super::check_hover(&at(k, 0), hold)?;
+                        w.actions.push(Action::Hover { seconds: hold });
+                    }
                 }
                 out.push(w);
             }
             NAV_LOITER_TIME => {
                 let w = position()?;
                 let seconds = number(&at(k, 0), it.params[0])?;
+                super::check_hover(&at(k, 0), seconds)?;
                 match out.last_mut() {
                     Some(last)
                         if (last.lat - w.lat).abs() < 1e-9

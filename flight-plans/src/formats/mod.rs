@@ -199,6 +199,54 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Checks a read speed: in (0, 30] m/s.
+pub(crate) fn check_speed(at: &str, v: f64) -> Result<(), FormatError> {
+    if v.is_finite() && v > 0.0 && v <= 30.0 {
+        Ok(())
+    } else {
+        Err(FormatError::at(
+            at,
+            &format!("speed {v} m/s is outside (0, 30]"),
+        ))
+    }
+}
+
+/// Checks a read hover: in [0, 3600] s.
+pub(crate) fn check_hover(at: &str, v: f64) -> Result<(), FormatError> {
+    if v.is_finite() && (0.0..=3600.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(FormatError::at(
+            at,
+            &format!("hover {v} s is outside [0, 3600]"),
+        ))
+    }
+}
+
+/// Checks a read gimbal pitch: in [-90, 30]°.
+pub(crate) fn check_pitch(at: &str, v: f64) -> Result<(), FormatError> {
+    if v.is_finite() && (-90.0..=30.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(FormatError::at(
+            at,
+            &format!("gimbal pitch {v}° is outside [-90, 30]"),
+        ))
+    }
+}
+
+/// Checks a read return-to-home height: in [0, 1500] m.
+pub(crate) fn check_rth(at: &str, v: f64) -> Result<(), FormatError> {
+    if v.is_finite() && (0.0..=1500.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(FormatError::at(
+            at,
+            &format!("return height {v} m is outside [0, 1500]"),
+        ))
+    }
+}
+
 /// Checks a read waypoint's numbers: a position, a height within ±10 km.
 pub(crate) fn check_position(at: &str, lat: f64, lon: f64, height: f64) -> Result<(), FormatError> {
     if !(lat.is_finite() && lon.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0) {

@@ -188,7 +188,11 @@ pub fn read(bytes: &[u8]) -> Result<Mission, FormatError> {
     let waypoints = mavlink::waypoints(&items, home.elevation_m, &at)?;
     let speed_mps = match &mission["cruiseSpeed"] {
         Value::Null => 15.0,
-        s => num(s, "/mission/cruiseSpeed")?,
+        s => {
+            let v = num(s, "/mission/cruiseSpeed")?;
+            super::check_speed("/mission/cruiseSpeed", v)?;
+            v
+        }
     };
     let fence = &v["geoFence"]["polygons"][0]["polygon"];
     let template = match fence.as_array() {
@@ -198,7 +202,9 @@ pub fn read(bytes: &[u8]) -> Result<Mission, FormatError> {
                 .enumerate()
                 .map(|(i, p)| {
                     let at = format!("/geoFence/polygons/0/polygon/{i}");
-                    Ok([num(&p[0], &at)?, num(&p[1], &at)?])
+                    let (lat, lon) = (num(&p[0], &at)?, num(&p[1], &at)?);
+                    super::check_position(&at, lat, lon, 0.0)?;
+                    Ok([lat, lon])
                 })
                 .collect::<Result<_, FormatError>>()?,
             side_overlap: 0.0,
@@ -206,7 +212,15 @@ pub fn read(bytes: &[u8]) -> Result<Mission, FormatError> {
         },
         _ => Template::Waypoints,
     };
-    let rth_altitude_m = v["rallyPoints"]["points"][0][2].as_f64().unwrap_or(100.0);
+    let rth_altitude_m = match &v["rallyPoints"]["points"][0][2] {
+        Value::Null => 100.0,
+        h => {
+            let at = "/rallyPoints/points/0/2";
+            let v = num(h, at)?;
+            super::check_rth(at, v)?;
+            v
+        }
+    };
     Ok(Mission {
         home,
         speed_mps,

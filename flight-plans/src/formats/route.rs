@@ -103,6 +103,11 @@ impl Route {
         let Some(first) = self.waypoints.first() else {
             return Err(FormatError::at("/waypoints", "no waypoint"));
         };
+        super::check_speed("/speed_mps", self.speed_mps)?;
+        super::check_pitch("/gimbal_pitch_deg", self.gimbal_pitch_deg)?;
+        if let Some(h) = &self.home {
+            super::check_position("/home", h.lat, h.lon, h.elevation_m)?;
+        }
         let home = self.home.map_or(
             Home {
                 lat: first.lat,
@@ -124,6 +129,15 @@ impl Route {
                 let at = format!("/waypoints/{i}");
                 super::check_position(&at, w.lat, w.lon, w.alt_m.unwrap_or(height))?;
                 height = w.alt_m.unwrap_or(height);
+                if let Some(s) = w.speed_mps {
+                    super::check_speed(&format!("{at}/speed_mps"), s)?;
+                }
+                if let Some(p) = w.gimbal_pitch_deg {
+                    super::check_pitch(&format!("{at}/gimbal_pitch_deg"), p)?;
+                }
+                if let Some(h) = w.hover_s {
+                    super::check_hover(&format!("{at}/hover_s"), h)?;
+                }
                 let mut actions = Vec::new();
                 match (i, w.gimbal_pitch_deg) {
                     (_, Some(p)) => actions.push(Action::Gimbal { pitch_deg: p }),

@@ -468,7 +468,12 @@ pub fn read(bytes: &[u8]) -> Result<Mission, FormatError> {
         None => None,
     };
     let rth_altitude_m = match config.child("globalRTHHeight") {
-        Some(n) => number(n, &format!("{cfg_path}/wpml:globalRTHHeight"))?,
+        Some(n) => {
+            let at = format!("{cfg_path}/wpml:globalRTHHeight");
+            let v = number(n, &at)?;
+            super::check_rth(&at, v)?;
+            v
+        }
         None => 100.0,
     };
     let mut waypoints = Vec::new();
@@ -509,6 +514,7 @@ pub fn read(bytes: &[u8]) -> Result<Mission, FormatError> {
             }
         };
         let auto_speed = child_number(folder, "autoFlightSpeed", &fpath)?;
+        super::check_speed(&format!("{fpath}/wpml:autoFlightSpeed"), auto_speed)?;
         let mut speed = *mission_speed.get_or_insert(auto_speed);
         for (pi, pm) in folder.all("Placemark").enumerate() {
             let ppath = format!("{fpath}/Placemark[{pi}]");
@@ -621,20 +627,24 @@ fn read_template(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> Option<Templat
     let root = xml::parse("wpmz/template.kml", &data).ok()?;
     let folder = root.child("Document")?.child("Folder")?;
     let pm = folder.child("Placemark")?;
+    // Positions and numbers out of range read as no template, like one that does not parse.
     let pairs = |text: &str| -> Option<Vec<[f64; 2]>> {
         text.split_whitespace()
             .map(|c| {
                 let mut it = c.split(',').map(|x| x.parse::<f64>().ok());
                 let (lon, lat) = (it.next()??, it.next()??);
+                super::check_position("", lat, lon, 0.0).ok()?;
                 Some([lat, lon])
             })
             .collect()
     };
-    let overlap = pm
+    let overlap = match pm
         .child("overlap")
         .and_then(|o| o.child("orthoCameraOverlapW"))
-        .and_then(|o| o.text.parse::<f64>().ok())
-        .map_or(0.0, |v| v / 100.0);
+    {
+        Some(o) => Some(o.text.parse::<f64>().ok()? / 100.0).filter(|v| (0.0..1.0).contains(v))?,
+        None => 0.0,
+    };
     match folder.child("templateType")?.text.as_str() {
         "mapping2d" => {
             let ring = pm
@@ -646,15 +656,30 @@ fn read_template(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> Option<Templat
             if polygon.len() > 1 && polygon.first() == polygon.last() {
                 polygon.pop();
             }
+            if polygon.len() < 3 {
+                return None;
+            }
             Some(Template::Area {
                 polygon,
                 side_overlap: overlap,
-                bearing_deg: pm.child("direction")?.text.parse().ok()?,
+                bearing_deg: pm
+                    .child("direction")?
+                    .text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite())?,
             })
         }
         "mappingStrip" => {
             let line = pairs(&pm.child("LineString")?.child("coordinates")?.text)?;
-            let half = |k: &str| pm.child(k).and_then(|n| n.text.parse::<f64>().ok());
+            let half = |k: &str| {
+                pm.child(k)
+                    .and_then(|n| n.text.parse::<f64>().ok())
+                    .filter(|v| v.is_finite() && (0.0..=5000.0).contains(v))
+            };
+            if line.len() < 2 {
+                return None;
+            }
             Some(Template::Corridor {
                 line,
                 width_m: half("leftExtend")? + half("rightExtend")?,
