@@ -120,10 +120,10 @@ impl<'de> Deserialize<'de> for Angle {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Num(v) if v.is_finite() => Ok(Self::Deg(v)),
+            Raw::Num(v) if v.is_finite() && v.abs() <= 360.0 => Ok(Self::Deg(v)),
             Raw::Text(t) if t == "auto" => Ok(Self::Auto),
             Raw::Num(v) => Err(serde::de::Error::custom(format!(
-                "angle_deg {v} is not a bearing"
+                "angle_deg {v} is not a bearing (-360..360 degrees)"
             ))),
             Raw::Text(t) => Err(serde::de::Error::custom(format!(
                 "angle_deg {t:?}: \"auto\" or degrees"

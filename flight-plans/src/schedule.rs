@@ -89,6 +89,12 @@ const MAX_SCAN: usize = 100_000;
 impl ScheduleSpec {
     /// Checks every key.
     pub fn parse(&self) -> Result<Schedule, ScheduleError> {
+        if self.cron.chars().any(char::is_control) {
+            return Err(ScheduleError::Cron {
+                cron: self.cron.escape_default().to_string(),
+                reason: "it holds a control character".into(),
+            });
+        }
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)

@@ -402,3 +402,17 @@ fn numbers_out_of_range_in_any_format_are_named_errors() {
         assert!(e.contains(says), "{format:?}: expected {says:?} in {e:?}");
     }
 }
+
+#[test]
+fn a_byte_order_mark_before_a_text_file_is_skipped() {
+    let m = &example_missions()[0];
+    for format in [Format::Plan, Format::Wpl, Format::Route] {
+        let bytes = format.write(m).unwrap();
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), &bytes].concat();
+        assert_eq!(
+            format.read(&with_bom).unwrap().waypoints.len(),
+            format.read(&bytes).unwrap().waypoints.len(),
+            "{format:?}"
+        );
+    }
+}

@@ -112,6 +112,14 @@ fn mistakes_are_named_with_key_and_value() {
             "schedule.cron: \"61 8 * * *\" does not parse",
         ),
         (
+            format!("{ok}[schedule]\ncron = \"0 8 * * *\\n\"\n"),
+            "it holds a control character",
+        ),
+        (
+            format!("{ok}[flight]\nangle_deg = 1e308\n"),
+            "angle_deg 100000000",
+        ),
+        (
             ok.replace("preset = \"sim-1080p\"", "preset = \"gopro\""),
             "camera.preset: \"gopro\" is not a camera preset",
         ),

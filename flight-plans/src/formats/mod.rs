@@ -118,8 +118,11 @@ impl Format {
         }
     }
 
-    /// Reads a mission from a file's bytes.
+    /// Reads a mission from a file's bytes (a text file's UTF-8 byte-order mark, as some
+    /// Windows editors write, is skipped).
     pub fn read(self, bytes: &[u8]) -> Result<Mission, FormatError> {
+        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let bytes = if self == Self::Kmz { bytes } else { text };
         match self {
             Self::Kmz => wpml::read(bytes),
             Self::Plan => qgc::read(bytes),

@@ -82,7 +82,14 @@ pub fn load(path: &Path, district: &District) -> Result<Route, RouteError> {
         path: path.display().to_string(),
         error,
     })?;
-    validate(&route, district)?;
+    // A value out of range names the file as well as the field.
+    validate(&route, district).map_err(|e| match e {
+        RouteError::Invalid { field, message } => RouteError::Invalid {
+            field: format!("{}: {field}", path.display()),
+            message,
+        },
+        other => other,
+    })?;
     Ok(route)
 }
 
