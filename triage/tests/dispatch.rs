@@ -148,6 +148,17 @@ fn progress(
     e
 }
 
+/// A dispatcher started at 09:50 with the dock online, at 09:58 when the 10:00 run is
+/// prepared: it, and the prepare it sent.
+fn prepared(rig: &Rig, wire: &mut Wire) -> (Dispatcher, Envelope) {
+    let mut d = rig.dispatcher(T10 - 600.0);
+    online(&mut d, wire, T10 - 600.0);
+    d.tick(T10 - 120.0, wire).unwrap();
+    let mut sent = wire.take(&topic("services"));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    (d, sent.remove(0))
+}
+
 fn only_run(s: &mut dyn Store) -> argus_triage::store::Run {
     let runs = s.runs(&RunFilter::default(), 10).unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
@@ -274,11 +285,8 @@ fn a_scheduled_run_is_prepared_ahead_executed_once_and_flown() {
 fn a_restart_after_the_prepare_reply_executes_once() {
     let rig = rig("12:00-13:30");
     let mut wire = Wire::default();
-    let mut d = rig.dispatcher(T10 - 600.0);
-    online(&mut d, &mut wire, T10 - 600.0);
-    d.tick(T10 - 120.0, &mut wire).unwrap();
-    let sent = wire.take(&topic("services"));
-    reply(&mut d, &mut wire, &sent[0], 0, T10 - 119.0);
+    let (mut d, prep) = prepared(&rig, &mut wire);
+    reply(&mut d, &mut wire, &prep, 0, T10 - 119.0);
     drop(d);
     // Back 30 s before the instant.
     let mut d = rig.dispatcher(T10 - 30.0);
@@ -335,12 +343,9 @@ fn runs_that_cannot_fly_end_with_the_reason_and_nothing_sent() {
         ),
     ] {
         let rig = rig("12:00-13:30");
-        let mut d = rig.dispatcher(T10 - 600.0);
-        online(&mut d, &mut wire, T10 - 600.0);
-        d.tick(T10 - 120.0, &mut wire).unwrap();
-        let sent = wire.take(&topic("services"));
+        let (mut d, prep) = prepared(&rig, &mut wire);
         if let Some(r) = answer {
-            reply(&mut d, &mut wire, &sent[0], r, T10 - 110.0);
+            reply(&mut d, &mut wire, &prep, r, T10 - 110.0);
         }
         d.tick(T10 - 99.0, &mut wire).unwrap();
         let run = only_run(d.store());
@@ -352,11 +357,8 @@ fn runs_that_cannot_fly_end_with_the_reason_and_nothing_sent() {
 
     // The dock reports a failure mid-flight: failed at the waypoint it reached.
     let rig3 = rig("12:00-13:30");
-    let mut d = rig3.dispatcher(T10 - 600.0);
-    online(&mut d, &mut wire, T10 - 600.0);
-    d.tick(T10 - 120.0, &mut wire).unwrap();
-    let sent = wire.take(&topic("services"));
-    reply(&mut d, &mut wire, &sent[0], 0, T10 - 119.0);
+    let (mut d, prep) = prepared(&rig3, &mut wire);
+    reply(&mut d, &mut wire, &prep, 0, T10 - 119.0);
     d.tick(T10, &mut wire).unwrap();
     let run = only_run(d.store());
     progress(
@@ -385,13 +387,11 @@ fn runs_that_cannot_fly_end_with_the_reason_and_nothing_sent() {
 
 /// Flies the run just prepared: the dock takes it, it is executed at its instant (or now, if
 /// that passed), and it ends `ok`.
-fn fly(d: &mut Dispatcher, wire: &mut Wire, now: f64) {
-    let sent = wire.take(&topic("services"));
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    let Service::Prepare(p) = Service::read(&sent[0]).unwrap() else {
-        panic!("{sent:?}")
+fn fly(d: &mut Dispatcher, wire: &mut Wire, prep: &Envelope, now: f64) {
+    let Service::Prepare(p) = Service::read(prep).unwrap() else {
+        panic!("{prep:?}")
     };
-    reply(d, wire, &sent[0], 0, now);
+    reply(d, wire, prep, 0, now);
     let at = (p.execute_time_ms as f64 / 1000.0).max(now);
     d.tick(at, wire).unwrap();
     let exec = wire.take(&topic("services"));
@@ -406,15 +406,14 @@ fn downtime_within_the_catch_up_window_flies_late_and_beyond_it_is_missed() {
     let mut wire = Wire::default();
     // 10:00 is flown; triage is away from 10:30 until 11:05: 11:00, 300 s late (within
     // catch_up_s = 600), is flown late …
-    let mut d = rig.dispatcher(T10 - 600.0);
-    online(&mut d, &mut wire, T10 - 600.0);
-    d.tick(T10 - 120.0, &mut wire).unwrap();
-    fly(&mut d, &mut wire, T10 - 119.0);
+    let (mut d, prep) = prepared(&rig, &mut wire);
+    fly(&mut d, &mut wire, &prep, T10 - 119.0);
     drop(d);
     let mut d = rig.dispatcher(T10 + 3900.0);
     online(&mut d, &mut wire, T10 + 3900.0);
     d.tick(T10 + 3900.0, &mut wire).unwrap();
-    fly(&mut d, &mut wire, T10 + 3901.0);
+    let prep = wire.take(&topic("services")).remove(0);
+    fly(&mut d, &mut wire, &prep, T10 + 3901.0);
     drop(d);
     // … then away from 11:10 until 13:20: 12:00 is missed, 13:00 falls in the blackout.
     let back = T10 + 3.0 * 3600.0 + 1200.0;
@@ -451,11 +450,8 @@ fn downtime_within_the_catch_up_window_flies_late_and_beyond_it_is_missed() {
 fn a_prepared_run_whose_instant_passed_while_triage_was_away_is_dropped() {
     let rig = rig("12:00-13:30");
     let mut wire = Wire::default();
-    let mut d = rig.dispatcher(T10 - 600.0);
-    online(&mut d, &mut wire, T10 - 600.0);
-    d.tick(T10 - 120.0, &mut wire).unwrap();
-    let sent = wire.take(&topic("services"));
-    reply(&mut d, &mut wire, &sent[0], 0, T10 - 119.0);
+    let (mut d, prep) = prepared(&rig, &mut wire);
+    reply(&mut d, &mut wire, &prep, 0, T10 - 119.0);
     drop(d);
     // Back at 10:20: too late to fly 10:00; the dock is told to drop it.
     let mut d = rig.dispatcher(T10 + 1200.0);
@@ -477,10 +473,7 @@ fn a_prepared_run_whose_instant_passed_while_triage_was_away_is_dropped() {
 fn what_a_dock_sends_that_cannot_be_used_is_a_dead_letter() {
     let rig = rig("12:00-13:30");
     let mut wire = Wire::default();
-    let mut d = rig.dispatcher(T10 - 600.0);
-    online(&mut d, &mut wire, T10 - 600.0);
-    d.tick(T10 - 120.0, &mut wire).unwrap();
-    wire.take(&topic("services"));
+    let (mut d, _) = prepared(&rig, &mut wire);
     let before = only_run(d.store());
     let unknown_tid = Service::Execute {
         flight_id: before.run_id.clone(),
