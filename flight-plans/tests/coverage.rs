@@ -23,6 +23,36 @@ fn poly(pts: &[(f64, f64)]) -> Polygon {
     Polygon::new(LineString::from(pts.to_vec()), vec![])
 }
 
+/// 800 × 500 m.
+fn rectangle() -> Polygon {
+    poly(&[(0.0, 0.0), (800.0, 0.0), (800.0, 500.0), (0.0, 500.0)])
+}
+
+/// A regular hexagon 800 m across, turned 17°.
+fn hexagon() -> Polygon {
+    poly(
+        &(0..6)
+            .map(|k| {
+                let a = std::f64::consts::TAU * k as f64 / 6.0;
+                (400.0 * a.cos(), 400.0 * a.sin())
+            })
+            .collect::<Vec<_>>(),
+    )
+    .rotate_around_centroid(17.0)
+}
+
+/// An L: a 900 m square less its 600 m upper-right square.
+fn l_shape() -> Polygon {
+    poly(&[
+        (0.0, 0.0),
+        (900.0, 0.0),
+        (900.0, 300.0),
+        (300.0, 300.0),
+        (300.0, 900.0),
+        (0.0, 900.0),
+    ])
+}
+
 fn opts(cam: &Camera, evenly: bool) -> SweepOptions {
     SweepOptions {
         swath_m: cam.swath_m(ALT),
@@ -103,16 +133,8 @@ fn qgroundcontrols_worked_example() {
 #[test]
 fn convex_areas_are_covered_within_the_path_bound() {
     let cam = sim_camera();
-    let rect = poly(&[(0.0, 0.0), (800.0, 0.0), (800.0, 500.0), (0.0, 500.0)]);
-    let hexagon = poly(
-        &(0..6)
-            .map(|k| {
-                let a = std::f64::consts::TAU * k as f64 / 6.0;
-                (400.0 * a.cos(), 400.0 * a.sin())
-            })
-            .collect::<Vec<_>>(),
-    )
-    .rotate_around_centroid(17.0);
+    let rect = rectangle();
+    let hexagon = hexagon();
     for (name, area) in [("rectangle", rect), ("hexagon", hexagon)] {
         for evenly in [false, true] {
             let s = sweep(&area, &opts(&cam, evenly)).unwrap();
@@ -158,16 +180,8 @@ fn a_long_rectangle_is_swept_along_its_long_side() {
 fn lines_end_where_the_camera_sees_the_edge() {
     let cam = sim_camera();
     let half = cam.frontal_m(ALT) / 2.0;
-    let rect = poly(&[(0.0, 0.0), (800.0, 0.0), (800.0, 500.0), (0.0, 500.0)]);
-    let hexagon = poly(
-        &(0..6)
-            .map(|k| {
-                let a = std::f64::consts::TAU * k as f64 / 6.0;
-                (400.0 * a.cos(), 400.0 * a.sin())
-            })
-            .collect::<Vec<_>>(),
-    )
-    .rotate_around_centroid(17.0);
+    let rect = rectangle();
+    let hexagon = hexagon();
     let full = |o: SweepOptions| SweepOptions {
         end_inset_m: 0.0,
         ..o
@@ -188,14 +202,7 @@ fn lines_end_where_the_camera_sees_the_edge() {
         );
     }
     // What the camera sees is the same, on slanted edges and concave corners too.
-    let l = poly(&[
-        (0.0, 0.0),
-        (900.0, 0.0),
-        (900.0, 300.0),
-        (300.0, 300.0),
-        (300.0, 900.0),
-        (0.0, 900.0),
-    ]);
+    let l = l_shape();
     for (name, area) in [("rectangle", rect), ("hexagon", hexagon), ("L", l)] {
         for bearing in [None, Some(33.0)] {
             let o = SweepOptions {
@@ -228,14 +235,7 @@ fn near(area: &Polygon, p: Coord, d: f64) -> bool {
 fn concave_areas_are_covered_without_sweeping_their_gaps() {
     let cam = sim_camera();
     let spacing = cam.spacing_m(ALT, OVERLAP);
-    let l = poly(&[
-        (0.0, 0.0),
-        (900.0, 0.0),
-        (900.0, 300.0),
-        (300.0, 300.0),
-        (300.0, 900.0),
-        (0.0, 900.0),
-    ]);
+    let l = l_shape();
     // A U whose notch is 600 m deep: more than two line spacings.
     let notch = 600.0;
     assert!(notch > 2.0 * spacing);
