@@ -71,8 +71,8 @@ fn the_flight_plans_walkthrough_works_as_written() {
     let summary = |label: &str| {
         // The last: `check`'s, after what `plan` said writing the file.
         said.lines()
-            .filter_map(|l| l.strip_prefix(label))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix(label))
             .unwrap_or_else(|| panic!("no {label} line in:\n{said}"))
             .to_string()
     };
