@@ -52,18 +52,37 @@ pub enum Kind {
     Points,
 }
 
+/// `[[lat, lon], …]`, each point exactly two numbers: a third (a height, or a stray value) is
+/// refused, not dropped.
+fn lat_lon_pairs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<[f64; 2]>>, D::Error> {
+    let raw = Vec::<Vec<f64>>::deserialize(d)?;
+    raw.into_iter()
+        .enumerate()
+        .map(|(k, p)| match p.as_slice() {
+            &[lat, lon] => Ok([lat, lon]),
+            other => Err(serde::de::Error::custom(format!(
+                "point {k} has {} numbers; a point is [lat, lon]",
+                other.len()
+            ))),
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
 /// `[geometry]`: the shape inline (`[lat, lon]` pairs), or a GeoJSON feature.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeometrySpec {
     /// An area's outline, `[[lat, lon], …]` (not closed, or closed).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lat_lon_pairs")]
     pub polygon: Option<Vec<[f64; 2]>>,
     /// A corridor's centre line.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lat_lon_pairs")]
     pub line: Option<Vec<[f64; 2]>>,
     /// The points to inspect.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lat_lon_pairs")]
     pub points: Option<Vec<[f64; 2]>>,
     /// A GeoJSON file (relative to the plan) holding the shape…
     #[serde(default)]

@@ -120,6 +120,12 @@ fn mistakes_are_named_with_key_and_value() {
             "angle_deg 100000000",
         ),
         (
+            plan_text(
+                "[geometry]\npolygon = [[30.700, 121.020], [30.700, 121.024, 5.0], [30.703, 121.024]]\n",
+            ),
+            "point 1 has 3 numbers; a point is [lat, lon]",
+        ),
+        (
             ok.replace("preset = \"sim-1080p\"", "preset = \"gopro\""),
             "camera.preset: \"gopro\" is not a camera preset",
         ),
