@@ -102,7 +102,8 @@ impl BrokerConfig {
         let all = |ts: &[D]| ts.iter().map(|t| t.filter()).collect::<Vec<_>>();
         if user == self.triage_user {
             let from_docks = all(&[D::Events, D::ServicesReply, D::Requests, D::Status]);
-            let reads = [A::Hits.filter(), A::Status.filter()]
+            // The docks' own OSD says they are there.
+            let reads = [A::Hits.filter(), A::Status.filter(), D::Osd.filter()]
                 .into_iter()
                 .chain(from_docks.clone());
             Rights {

@@ -59,11 +59,21 @@ struct Waiting {
     sent_at: f64,
 }
 
+/// A dock heard from within this many seconds (its own OSD comes every few seconds) is online,
+/// unless its last topology said it went offline.
+pub const ONLINE_WINDOW_S: f64 = 60.0;
+
+/// Instants one plan claims in one tick, at most (a long absence is recorded over a few ticks).
+pub const MAX_CLAIMS_PER_TICK: usize = 1000;
+
+/// How far back a dispatcher starting up looks for instants passed while triage was away.
+pub const MAX_LOOKBACK_S: f64 = 7.0 * 86_400.0;
+
 /// What triage knows of a dock from its own messages.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DockLive {
-    /// Its gateway said it is online (`update_topo`).
-    pub online: bool,
+    /// What its gateway's last topology (`update_topo`) said, if one came.
+    pub online: Option<bool>,
     /// Its aircraft is among the gateway's devices.
     pub aircraft: bool,
     /// Its last message, Unix seconds.
@@ -181,13 +191,23 @@ impl Dispatcher {
                         plan_id: Some(p.id().into()),
                         ..RunFilter::default()
                     },
-                    1,
+                    100,
                 )?
                 .into_iter()
-                .filter(|r| r.kind == RunKind::Scheduled)
-                .map(|r| r.scheduled_at)
-                .next();
-            let from = last.unwrap_or(now - s.catch_up_s.max(0.0) - 1e-3);
+                .find(|r| r.kind == RunKind::Scheduled)
+                .map(|r| r.scheduled_at);
+            let from = match last {
+                Some(t) if now - t > MAX_LOOKBACK_S => {
+                    tracing::warn!(
+                        plan = p.id(),
+                        days = (now - t) / 86_400.0,
+                        "triage was away longer than the look-back: instants before it are not recorded as missed"
+                    );
+                    now - MAX_LOOKBACK_S
+                }
+                Some(t) => t,
+                None => now - s.catch_up_s.max(0.0) - 1e-3,
+            };
             if let Some(t) = s.instant_after(utc(from)) {
                 next.insert(p.id().to_string(), t);
             }
@@ -257,9 +277,17 @@ impl Dispatcher {
     }
 
     /// Why a dock cannot take a run now, if it cannot.
-    fn unavailable(&mut self, dock_id: &str, run_id: &str) -> Result<Option<String>, StoreError> {
+    fn unavailable(
+        &mut self,
+        dock_id: &str,
+        run_id: &str,
+        now: f64,
+    ) -> Result<Option<String>, StoreError> {
         let live = self.docks.get(dock_id).cloned().unwrap_or_default();
-        if !live.online {
+        // A dock that said it is online, or (after triage's restart, before its next topology)
+        // one heard from lately, unless it last said it went offline.
+        let heard = live.last_seen.is_some_and(|t| now - t <= ONLINE_WINDOW_S);
+        if live.online == Some(false) || (live.online.is_none() && !heard) {
             return Ok(Some(format!("dock {dock_id} offline")));
         }
         let busy = self
@@ -313,10 +341,12 @@ impl Dispatcher {
         let patrols = self.patrols.clone();
         for p in &patrols.patrols {
             let Some(s) = p.schedule() else { continue };
+            let mut claimed = 0;
             while let Some(&t) = self.next.get(p.id()) {
-                if unix(t) - self.cfg.prepare_lead_s > now {
+                if unix(t) - self.cfg.prepare_lead_s > now || claimed >= MAX_CLAIMS_PER_TICK {
                     break;
                 }
+                claimed += 1;
                 match s.instant_after(t) {
                     Some(n) => self.next.insert(p.id().to_string(), n),
                     None => self.next.remove(p.id()),
@@ -367,7 +397,7 @@ impl Dispatcher {
         let run_id = uuid::Uuid::now_v7().to_string();
         let dock_id = p.plan.file.dock.clone();
         if state == RunState::Scheduled
-            && let Some(why) = self.unavailable(&dock_id, &run_id)?
+            && let Some(why) = self.unavailable(&dock_id, &run_id, now)?
         {
             (state, reason) = (RunState::Skipped, Some(why));
         }
@@ -632,6 +662,18 @@ impl Dispatcher {
                 now,
             );
         };
+        // The gateway's own OSD and state carry no method: that one came is what counts (what
+        // they say is the edge agents' business).
+        if matches!(kind, DockTopic::Osd | DockTopic::State) {
+            if payload.len() > cloudapi::MAX_MESSAGE_BYTES
+                || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload)
+                    .is_err()
+            {
+                return self.dead_letter(topic, payload, "not a JSON object".into(), now);
+            }
+            self.docks.entry(dock.id.clone()).or_default().last_seen = Some(now);
+            return Ok(());
+        }
         let e = match Envelope::parse(payload, sn) {
             Ok(e) => e,
             Err(why) => return self.dead_letter(topic, payload, why.to_string(), now),
@@ -675,7 +717,7 @@ impl Dispatcher {
             DockTopic::Status => match Topology::read(&e) {
                 Ok(t) => {
                     let live = self.docks.entry(dock.id.clone()).or_default();
-                    live.online = t.online;
+                    live.online = Some(t.online);
                     live.aircraft = dock
                         .aircraft_sn
                         .as_ref()
@@ -689,8 +731,6 @@ impl Dispatcher {
                 }
                 Err(why) => Err(why.to_string()),
             },
-            // The dock's own OSD says it is there.
-            DockTopic::Osd | DockTopic::State => Ok(()),
             _ => Err(format!("triage does not take messages on {topic}")),
         };
         match result {

@@ -35,10 +35,14 @@ pub struct LinkOptions {
     pub client_id: String,
     /// Subscribe through `$share/triage/…` (several instances on one broker).
     pub shared: bool,
+    /// The docks' gateway serial numbers (their own OSD).
+    pub gateways: Vec<String>,
 }
 
-/// The filters triage takes from docks.
-pub fn filters(shared_group: bool) -> Vec<String> {
+/// The filters triage takes from docks: their replies, events, requests and status, and each
+/// gateway's own OSD (which says it is there; the aircraft's is the edge agents').
+pub fn filters(shared_group: bool, gateways: &[String]) -> Vec<String> {
+    let osd = gateways.iter().map(|sn| DockTopic::Osd.topic(sn));
     [
         DockTopic::ServicesReply,
         DockTopic::Events,
@@ -53,6 +57,7 @@ pub fn filters(shared_group: bool) -> Vec<String> {
             k.filter()
         }
     })
+    .chain(osd)
     .collect()
 }
 
@@ -102,7 +107,7 @@ pub fn serve(
         .connection
         .options(&opts.client_id, Duration::from_secs(15))?;
     mo.set_clean_session(false).set_manual_acks(true);
-    let filters = filters(opts.shared);
+    let filters = filters(opts.shared, &opts.gateways);
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     let mut outbox = Outbox(VecDeque::new());
     let mut last_tick = Instant::now() - TICK;

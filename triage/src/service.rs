@@ -397,6 +397,7 @@ impl Service {
                     connection: link_connection,
                     client_id: pc.client_id.clone(),
                     shared: link_shared,
+                    gateways: p.docks.docks.iter().filter_map(|d| d.sn.clone()).collect(),
                 };
                 let (d2, stop2, failure2) = (d.clone(), stop.clone(), failure.clone());
                 let h = std::thread::Builder::new()

@@ -594,3 +594,39 @@ fn two_instances(rig: Rig) {
         .count();
     assert_eq!(prepared, 1);
 }
+
+#[test]
+fn a_dock_heard_from_lately_is_online_until_it_says_it_is_not() {
+    let rig = rig("12:00-13:30");
+    let mut wire = Wire::default();
+    // After a restart no topology has come yet, but the dock's own OSD has.
+    let mut d = rig.dispatcher(T10 - 600.0);
+    // As a dock sends it: no method.
+    let osd = serde_json::to_vec(&serde_json::json!({
+        "tid": "t", "bid": "b", "timestamp": 1_796_205_470_000_i64, "gateway": SN,
+        "data": { "mode_code": 0, "latitude": 30.7, "longitude": 121.02 },
+    }))
+    .unwrap();
+    d.on_message(&topic("osd"), &osd, T10 - 130.0, &mut wire)
+        .unwrap();
+    d.tick(T10 - 120.0, &mut wire).unwrap();
+    assert_eq!(wire.take(&topic("services")).len(), 1);
+    assert_eq!(only_run(d.store()).state, RunState::Preparing);
+    // Its last will says it went: the next instant is skipped, however recent its OSD.
+    let gone = Topology {
+        online: false,
+        sub_devices: vec![],
+    };
+    d.on_message(
+        &DockTopic::Status.topic(SN),
+        &gone.envelope(((T10 + 3000.0) * 1000.0) as i64).to_json(),
+        T10 + 3000.0,
+        &mut wire,
+    )
+    .unwrap();
+    d.on_message(&topic("osd"), &osd, T10 + 3470.0, &mut wire)
+        .unwrap();
+    d.tick(T10 + 3480.0, &mut wire).unwrap();
+    let runs = d.store().runs(&RunFilter::default(), 5).unwrap();
+    assert_eq!(runs[0].reason.as_deref(), Some("dock dock-1 offline"));
+}
