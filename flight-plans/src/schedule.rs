@@ -142,37 +142,49 @@ impl ScheduleSpec {
     }
 }
 
+/// A blackout window: local minutes of the day `[from, to)`, or dates `[from, to]`.
+#[derive(Debug, Clone, Copy)]
+enum Window {
+    Hours(u32, u32),
+    Dates(NaiveDate, NaiveDate),
+}
+
 impl Schedule {
-    /// Whether a run at `t` falls in a blackout (its local hour or date).
-    pub fn blacked_out(&self, t: DateTime<Utc>) -> bool {
-        self.blackout(t).is_some()
+    /// The blackout window `local` falls in: a date range first (it covers whole days), else
+    /// an hour window.
+    fn window(&self, local: DateTime<Tz>) -> Option<Window> {
+        let date = local.date_naive();
+        let minute = local.hour() * 60 + local.minute();
+        self.blackout_dates
+            .iter()
+            .find(|&&(a, b)| (a..=b).contains(&date))
+            .map(|&(a, b)| Window::Dates(a, b))
+            .or_else(|| {
+                self.blackout_hours
+                    .iter()
+                    .find(|&&(a, b)| (a..b).contains(&minute))
+                    .map(|&(a, b)| Window::Hours(a, b))
+            })
     }
 
-    /// The blackout a run at `t` falls in, as the plan writes it (`12:00-13:30` in its zone,
-    /// or `2026-10-01/2026-10-07`).
+    /// Whether a run at `t` falls in a blackout (its local hour or date).
+    pub fn blacked_out(&self, t: DateTime<Utc>) -> bool {
+        self.window(t.with_timezone(&self.tz)).is_some()
+    }
+
+    /// The blackout a run at `t` falls in, as the plan writes it (`2026-10-01/2026-10-07`, or
+    /// `12:00-13:30` in its zone).
     pub fn blackout(&self, t: DateTime<Utc>) -> Option<String> {
-        let local = t.with_timezone(&self.tz);
-        let minute = local.hour() * 60 + local.minute();
-        let date = local.date_naive();
-        let hours = self
-            .blackout_hours
-            .iter()
-            .find(|&&(a, b)| (a..b).contains(&minute))
-            .map(|&(a, b)| {
-                format!(
-                    "{:02}:{:02}-{:02}:{:02} {}",
-                    a / 60,
-                    a % 60,
-                    b / 60,
-                    b % 60,
-                    self.tz
-                )
-            });
-        hours.or_else(|| {
-            self.blackout_dates
-                .iter()
-                .find(|&&(a, b)| (a..=b).contains(&date))
-                .map(|(a, b)| format!("{a}/{b}"))
+        Some(match self.window(t.with_timezone(&self.tz))? {
+            Window::Dates(a, b) => format!("{a}/{b}"),
+            Window::Hours(a, b) => format!(
+                "{:02}:{:02}-{:02}:{:02} {}",
+                a / 60,
+                a % 60,
+                b / 60,
+                b % 60,
+                self.tz
+            ),
         })
     }
 
@@ -188,20 +200,11 @@ impl Schedule {
     /// Where the blackout that `local` falls in ends (local), if it falls in one: the day
     /// after a date range, or the end of an hour window.
     fn blackout_end(&self, local: DateTime<Tz>) -> Option<DateTime<Tz>> {
-        let date = local.date_naive();
-        let minute = local.hour() * 60 + local.minute();
-        let end = if let Some(&(_, b)) = self
-            .blackout_dates
-            .iter()
-            .find(|&&(a, b)| (a..=b).contains(&date))
-        {
-            b.succ_opt()?.and_hms_opt(0, 0, 0)?
-        } else {
-            let &(_, b) = self
-                .blackout_hours
-                .iter()
-                .find(|&&(a, b)| (a..b).contains(&minute))?;
-            date.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(i64::from(b))
+        let end = match self.window(local)? {
+            Window::Dates(_, b) => b.succ_opt()?.and_hms_opt(0, 0, 0)?,
+            Window::Hours(_, b) => {
+                local.date_naive().and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(i64::from(b))
+            }
         };
         // A local time that a spring change skips: an hour earlier (too early is only slower).
         self.tz.from_local_datetime(&end).earliest().or_else(|| {

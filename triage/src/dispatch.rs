@@ -48,6 +48,10 @@ pub const FLIGHT_MARGIN_S: f64 = 600.0;
 /// How long a wayline URL stays valid, seconds.
 pub const URL_TTL_S: f64 = 3600.0;
 
+/// How often a tick looks in the store for services another instance (or this one before a
+/// restart) sent and nobody answered, seconds.
+pub const STORE_SCAN_S: f64 = 1.0;
+
 /// Most wayline URLs held at once (older ones are forgotten first).
 pub const MAX_URLS: usize = 10_000;
 
@@ -91,6 +95,8 @@ pub struct Dispatcher {
     docks: HashMap<String, DockLive>,
     /// Wayline URL tokens: run and expiry.
     urls: HashMap<String, (String, f64)>,
+    /// When the store's unanswered services were last looked at, Unix seconds.
+    scanned_at: f64,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -221,6 +227,7 @@ impl Dispatcher {
             waiting,
             docks: HashMap::new(),
             urls: HashMap::new(),
+            scanned_at: now,
         })
     }
 
@@ -308,9 +315,13 @@ impl Dispatcher {
     /// Claims every instant whose prepare time has come, prepares, executes and times out
     /// runs, at `now` (Unix seconds).
     pub fn tick(&mut self, now: f64, out: &mut dyn Publish) -> Result<(), StoreError> {
-        // Services a dock never answered, this instance's or (from the store) another's.
-        for (tid, w) in waiting_from_store(self.store.as_mut())? {
-            self.waiting.entry(tid).or_insert(w);
+        // Services a dock never answered, this instance's or (from the store, looked at once
+        // a second rather than every tick) another's.
+        if now - self.scanned_at >= STORE_SCAN_S {
+            self.scanned_at = now;
+            for (tid, w) in waiting_from_store(self.store.as_mut())? {
+                self.waiting.entry(tid).or_insert(w);
+            }
         }
         let timeout = self.cfg.reply_timeout_s;
         let silent: Vec<(String, Waiting)> = self

@@ -151,14 +151,13 @@ pub enum PatrolError {
     },
 }
 
-/// Lower-case hex of a digest.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The KMZ's MD5, as DJI's Cloud API Demo computes a wayline's `sign`.
 pub fn md5_hex(bytes: &[u8]) -> String {
-    hex(&md5::Md5::digest(bytes))
+    // md-5 0.11's digest has no `LowerHex` (sha2 0.10's has).
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Patrols {
@@ -205,7 +204,7 @@ impl Patrols {
                 Template::Waypoints => argus_core::cloudapi::WaylineType::Waypoint,
             };
             patrols.push(Patrol {
-                plan_sha256: hex(&sha2::Sha256::digest(&text)),
+                plan_sha256: format!("{:x}", sha2::Sha256::digest(&text)),
                 kmz_md5: md5_hex(&kmz),
                 kmz,
                 wayline_type,

@@ -124,11 +124,6 @@ fn int_at(
     }
 }
 
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    (crate::clock::now_unix_s() * 1000.0).round() as i64
-}
-
 /// The envelope of every Cloud API message (`formats.md` §1.2): the reply keeps `tid` and
 /// `bid`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
