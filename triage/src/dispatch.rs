@@ -73,6 +73,36 @@ pub const MAX_CLAIMS_PER_TICK: usize = 1000;
 /// How far back a dispatcher starting up looks for instants passed while triage was away.
 pub const MAX_LOOKBACK_S: f64 = 7.0 * 86_400.0;
 
+/// How long a run asked for now (run-now, verification) may take to be prepared and started,
+/// seconds: past it the run is `missed`, as a scheduled one past its catch-up window.
+pub const IMMEDIATE_WINDOW_S: f64 = 60.0;
+
+/// Why an operator's request about a run cannot be done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunRequestError {
+    /// No plan of that id is loaded.
+    #[error("no patrol {0:?}")]
+    UnknownPlan(String),
+    /// No run of that id.
+    #[error("no run {0:?}")]
+    UnknownRun(String),
+    /// The plan's dock has no Cloud API serial number, so it cannot be commanded.
+    #[error("dock {0} has no `sn` (its Cloud API serial number) in the docks file")]
+    NoSerial(String),
+    /// The run is over.
+    #[error("run {run_id} is already {state}")]
+    Over {
+        /// The run.
+        run_id: String,
+        /// Its final state.
+        state: &'static str,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// What triage knows of a dock from its own messages.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DockLive {
@@ -97,6 +127,8 @@ pub struct Dispatcher {
     urls: HashMap<String, (String, f64)>,
     /// When the store's unanswered services were last looked at, Unix seconds.
     scanned_at: f64,
+    /// Plans made on the spot (verification flights), by plan id.
+    adhoc: HashMap<String, Arc<Patrol>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -228,6 +260,7 @@ impl Dispatcher {
             docks: HashMap::new(),
             urls: HashMap::new(),
             scanned_at: now,
+            adhoc: HashMap::new(),
         })
     }
 
@@ -239,6 +272,120 @@ impl Dispatcher {
     /// What triage knows of a dock.
     pub fn dock(&self, dock_id: &str) -> Option<&DockLive> {
         self.docks.get(dock_id)
+    }
+
+    /// The plan of a run: a loaded patrol, or one made on the spot.
+    fn patrol(&self, plan_id: &str) -> Option<&Patrol> {
+        self.patrols
+            .get(plan_id)
+            .or_else(|| self.adhoc.get(plan_id).map(|p| p.as_ref()))
+    }
+
+    /// Adds a plan made on the spot (a verification flight's point inspection).
+    pub(crate) fn add_adhoc(&mut self, patrol: Patrol) {
+        self.adhoc.insert(patrol.id().to_string(), Arc::new(patrol));
+    }
+
+    /// How long after its instant a run may still be prepared and started, seconds.
+    fn start_window(&self, run: &Run) -> f64 {
+        match run.kind {
+            RunKind::Scheduled => self
+                .patrol(&run.plan_id)
+                .and_then(|p| p.schedule())
+                .map_or(0.0, |s| s.catch_up_s),
+            _ => IMMEDIATE_WINDOW_S,
+        }
+    }
+
+    /// Asks for a run of `plan_id` now, on behalf of `by` (an operator). The run is claimed
+    /// `scheduled` and goes to its dock as an immediate task on the next tick; a dock that
+    /// cannot take it now gives a run `skipped` with the reason.
+    pub fn run_now(&mut self, plan_id: &str, now: f64, by: &str) -> Result<Run, RunRequestError> {
+        let p = self
+            .patrols
+            .get(plan_id)
+            .cloned()
+            .ok_or_else(|| RunRequestError::UnknownPlan(plan_id.into()))?;
+        if self.dock_sn(&p.plan.file.dock).is_none() {
+            return Err(RunRequestError::NoSerial(p.plan.file.dock.clone()));
+        }
+        // Two requests within one millisecond are one run.
+        let mut at = (now * 1000.0).round() / 1000.0;
+        loop {
+            if let Some(run) =
+                self.claim(&p, at, RunKind::Manual, RunState::Scheduled, None, now)?
+            {
+                self.store.add_run_event(&RunEvent::new(
+                    &run.run_id,
+                    now,
+                    "requested",
+                    json!({ "by": by }),
+                ))?;
+                return Ok(run);
+            }
+            at += 0.001;
+        }
+    }
+
+    /// Cancels a run on behalf of `by`: one not yet sent is dropped, a prepared task is undone
+    /// on the dock (`flighttask_undo`), and an aircraft in flight is called home
+    /// (`return_home`). A run already over is refused, naming its state.
+    pub fn cancel(
+        &mut self,
+        run_id: &str,
+        now: f64,
+        by: &str,
+        out: &mut dyn Publish,
+    ) -> Result<Run, RunRequestError> {
+        // Another instance or a dock message may move the run meanwhile: try again on the state
+        // found, a few times.
+        for _ in 0..5 {
+            let run = self
+                .store
+                .run(run_id)?
+                .ok_or_else(|| RunRequestError::UnknownRun(run_id.into()))?;
+            if run.state.is_final() {
+                return Err(RunRequestError::Over {
+                    run_id: run.run_id,
+                    state: run.state.as_str(),
+                });
+            }
+            let reason = format!("canceled by {by}");
+            if !self.move_to(
+                &run,
+                run.state,
+                RunState::Canceled,
+                Some(&reason),
+                now,
+                json!({ "by": by, "from": run.state.as_str() }),
+            )? {
+                continue;
+            }
+            self.waiting.retain(|_, w| w.run_id != run.run_id);
+            match run.state {
+                RunState::Preparing | RunState::Prepared => {
+                    let undo = Service::Undo {
+                        flight_ids: vec![run.run_id.clone()],
+                    };
+                    self.send(&run, &undo, now, out)?;
+                }
+                RunState::Executing | RunState::InProgress => {
+                    self.send(&run, &Service::ReturnHome, now, out)?;
+                }
+                _ => {}
+            }
+            // The dock's answer to the undo or return is not waited for: the run is over.
+            self.waiting.retain(|_, w| w.run_id != run.run_id);
+            return Ok(self.store.run(run_id)?.unwrap_or(run));
+        }
+        let run = self
+            .store
+            .run(run_id)?
+            .ok_or_else(|| RunRequestError::UnknownRun(run_id.into()))?;
+        Err(RunRequestError::Over {
+            run_id: run.run_id,
+            state: run.state.as_str(),
+        })
     }
 
     /// The KMZ of a wayline URL's token, while it is valid.
@@ -253,7 +400,7 @@ impl Dispatcher {
         let Some(run) = self.store.run(&run_id)? else {
             return Ok(None);
         };
-        Ok(self.patrols.get(&run.plan_id).map(|p| p.kmz.clone()))
+        Ok(self.patrol(&run.plan_id).map(|p| p.kmz.clone()))
     }
 
     /// A fresh URL for a run's KMZ.
@@ -508,7 +655,7 @@ impl Dispatcher {
             .map_or(1800.0, |d| d.max_flight_s);
         match run.state {
             RunState::Scheduled => {
-                let Some(p) = self.patrols.get(&run.plan_id).cloned() else {
+                let Some(p) = self.patrol(&run.plan_id).cloned() else {
                     self.move_to(
                         run,
                         run.state,
@@ -519,7 +666,7 @@ impl Dispatcher {
                     )?;
                     return Ok(());
                 };
-                if now > run.scheduled_at + p.schedule().map_or(0.0, |s| s.catch_up_s) {
+                if now > run.scheduled_at + self.start_window(run) {
                     self.move_to(
                         run,
                         run.state,
@@ -558,16 +705,7 @@ impl Dispatcher {
                     self.send(run, &prepare, now, out)?;
                 }
             }
-            RunState::Prepared
-                if now
-                    > run.scheduled_at
-                        + self
-                            .patrols
-                            .get(&run.plan_id)
-                            .and_then(|p| p.schedule())
-                            .map_or(0.0, |s| s.catch_up_s)
-                        + 1.0 =>
-            {
+            RunState::Prepared if now > run.scheduled_at + self.start_window(run) + 1.0 => {
                 // Triage was away at its instant: the dock is told to drop the task.
                 let reason = "not executed before its catch-up window closed (triage was away)";
                 if self.move_to(
@@ -705,7 +843,7 @@ impl Dispatcher {
             DockTopic::Requests => match cloudapi::read_resource_get(&e) {
                 Ok(flight_id) => match self.store.run(&flight_id)? {
                     Some(run) => {
-                        let Some(p) = self.patrols.get(&run.plan_id) else {
+                        let Some(p) = self.patrol(&run.plan_id) else {
                             return Ok(());
                         };
                         let fingerprint = p.kmz_md5.clone();

@@ -111,6 +111,52 @@ pub struct Patrol {
 }
 
 impl Patrol {
+    /// Plans `plan` (whose file's bytes are `text`) into the KMZ its dock downloads. A plan
+    /// naming an unknown dock, a scheduled plan whose dock has no serial number, or one that
+    /// needs more than one sortie is refused, naming the file.
+    pub fn build(plan: Plan, text: &[u8], docks: &Docks) -> Result<Self, PatrolError> {
+        let unflyable = |message: String| PatrolError::Unflyable {
+            path: plan.path.clone(),
+            message,
+        };
+        let dock = docks.get(&plan.file.dock).ok_or_else(|| {
+            unflyable(format!(
+                "dock {:?} is not in the docks file",
+                plan.file.dock
+            ))
+        })?;
+        if plan.schedule.is_some() && dock.sn.is_none() {
+            return Err(unflyable(format!(
+                "it is scheduled, but dock {:?} in {} has no `sn` (its Cloud API serial number)",
+                dock.id,
+                docks.path.display()
+            )));
+        }
+        let missions = plan.missions()?;
+        let [mission] = missions.as_slice() else {
+            return Err(unflyable(format!(
+                "it needs {} sorties; a patrol run flies one (shrink the plan, or split it into \
+                 plans)",
+                missions.len()
+            )));
+        };
+        let kmz = Format::Kmz
+            .write(mission)
+            .map_err(|e| unflyable(format!("its KMZ: {e}")))?;
+        let wayline_type = match mission.template {
+            Template::Area { .. } => argus_core::cloudapi::WaylineType::Mapping2d,
+            Template::Corridor { .. } => argus_core::cloudapi::WaylineType::MappingStrip,
+            Template::Waypoints => argus_core::cloudapi::WaylineType::Waypoint,
+        };
+        Ok(Self {
+            plan_sha256: format!("{:x}", sha2::Sha256::digest(text)),
+            kmz_md5: md5_hex(&kmz),
+            kmz,
+            wayline_type,
+            plan,
+        })
+    }
+
     /// The plan's id.
     pub fn id(&self) -> &str {
         &self.plan.file.id
@@ -169,47 +215,11 @@ impl Patrols {
         let plans = load_dir(&cfg.plans, &docks)?;
         let mut patrols = Vec::with_capacity(plans.len());
         for plan in plans {
-            let unflyable = |message: String| PatrolError::Unflyable {
+            let text = std::fs::read(&plan.path).map_err(|e| PatrolError::Unflyable {
                 path: plan.path.clone(),
-                message,
-            };
-            let dock = docks.get(&plan.file.dock).ok_or_else(|| {
-                unflyable(format!(
-                    "dock {:?} is not in the docks file",
-                    plan.file.dock
-                ))
+                message: e.to_string(),
             })?;
-            if plan.schedule.is_some() && dock.sn.is_none() {
-                return Err(unflyable(format!(
-                    "it is scheduled, but dock {:?} in {} has no `sn` (its Cloud API serial number)",
-                    dock.id,
-                    docks.path.display()
-                )));
-            }
-            let missions = plan.missions()?;
-            let [mission] = missions.as_slice() else {
-                return Err(unflyable(format!(
-                    "it needs {} sorties; a patrol run flies one (shrink the plan, or split it \
-                     into plans)",
-                    missions.len()
-                )));
-            };
-            let kmz = Format::Kmz
-                .write(mission)
-                .map_err(|e| unflyable(format!("its KMZ: {e}")))?;
-            let text = std::fs::read(&plan.path).map_err(|e| unflyable(e.to_string()))?;
-            let wayline_type = match mission.template {
-                Template::Area { .. } => argus_core::cloudapi::WaylineType::Mapping2d,
-                Template::Corridor { .. } => argus_core::cloudapi::WaylineType::MappingStrip,
-                Template::Waypoints => argus_core::cloudapi::WaylineType::Waypoint,
-            };
-            patrols.push(Patrol {
-                plan_sha256: format!("{:x}", sha2::Sha256::digest(&text)),
-                kmz_md5: md5_hex(&kmz),
-                kmz,
-                wayline_type,
-                plan,
-            });
+            patrols.push(Patrol::build(plan, &text, &docks)?);
         }
         patrols.sort_by(|a, b| a.id().cmp(b.id()));
         Ok(Self { docks, patrols })

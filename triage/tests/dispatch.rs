@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, Topology};
+use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, TaskType, Topology};
 use argus_core::topics::DockTopic;
 use argus_triage::dispatch::{Dispatcher, Publish};
 use argus_triage::patrols::{Patrols, PatrolsConfig};
@@ -629,4 +629,97 @@ fn a_dock_heard_from_lately_is_online_until_it_says_it_is_not() {
     d.tick(T10 + 3480.0, &mut wire).unwrap();
     let runs = d.store().runs(&RunFilter::default(), 5).unwrap();
     assert_eq!(runs[0].reason.as_deref(), Some("dock dock-1 offline"));
+}
+
+#[test]
+fn run_now_flies_an_immediate_task_and_cancel_undoes_or_calls_home() {
+    let rig = rig("12:00-13:30");
+    let mut wire = Wire::default();
+    // 09:10: nothing scheduled is due before 09:58.
+    let now = T10 - 3000.0;
+    let mut d = rig.dispatcher(now - 10.0);
+    online(&mut d, &mut wire, now - 10.0);
+    let e = d.run_now("nope", now, "ops").unwrap_err();
+    assert!(e.to_string().contains("no patrol \"nope\""), "{e}");
+    // Run now: an immediate task with its execute time now, executed once prepared.
+    let run = d.run_now("u03-area", now, "ops").unwrap();
+    assert_eq!(
+        (run.kind.as_str(), run.state),
+        ("manual", RunState::Scheduled)
+    );
+    d.tick(now + 0.2, &mut wire).unwrap();
+    let prep = wire.take(&topic("services"));
+    assert_eq!(prep.len(), 1);
+    let Service::Prepare(p) = Service::read(&prep[0]).unwrap() else {
+        panic!("{prep:?}")
+    };
+    assert_eq!(p.flight_id, run.run_id);
+    assert_eq!(p.task_type, TaskType::Immediate);
+    assert_eq!(p.execute_time_ms, (now * 1000.0).round() as i64);
+    reply(&mut d, &mut wire, &prep[0], 0, now + 1.0);
+    d.tick(now + 1.2, &mut wire).unwrap();
+    let exec = wire.take(&topic("services"));
+    assert_eq!(exec[0].method, "flighttask_execute");
+    reply(&mut d, &mut wire, &exec[0], 0, now + 2.0);
+    progress(
+        &mut d,
+        &mut wire,
+        &run.run_id,
+        TaskStatus::InProgress,
+        2,
+        now + 5.0,
+    );
+    // A second run now while it flies: the dock is busy, said at once.
+    let busy = d.run_now("u03-area", now + 6.0, "ops").unwrap();
+    assert_eq!(busy.state, RunState::Skipped);
+    assert!(busy.reason.unwrap().contains("busy"));
+    // Cancel in flight: the aircraft is called home, the run ends canceled naming who.
+    let c = d.cancel(&run.run_id, now + 10.0, "ops", &mut wire).unwrap();
+    assert_eq!(c.state, RunState::Canceled);
+    assert_eq!(c.reason.as_deref(), Some("canceled by ops"));
+    let home = wire.take(&topic("services"));
+    assert_eq!(home.len(), 1);
+    assert_eq!(home[0].method, "return_home");
+    // Over: a second cancel is refused naming the state, and late progress changes nothing.
+    let e = d
+        .cancel(&run.run_id, now + 11.0, "ops", &mut wire)
+        .unwrap_err();
+    assert!(e.to_string().contains("already canceled"), "{e}");
+    progress(
+        &mut d,
+        &mut wire,
+        &run.run_id,
+        TaskStatus::Ok,
+        9,
+        now + 60.0,
+    );
+    assert_eq!(
+        d.store().run(&run.run_id).unwrap().unwrap().state,
+        RunState::Canceled
+    );
+    // A prepared scheduled run canceled: flighttask_undo, and no execute at its instant.
+    let (mut d2, prep) = prepared(&rig, &mut wire);
+    let Service::Prepare(p) = Service::read(&prep).unwrap() else {
+        panic!()
+    };
+    reply(&mut d2, &mut wire, &prep, 0, T10 - 110.0);
+    d2.cancel(&p.flight_id, T10 - 100.0, "ops", &mut wire)
+        .unwrap();
+    let undo = wire.take(&topic("services"));
+    assert_eq!(
+        Service::read(&undo[0]).unwrap(),
+        Service::Undo {
+            flight_ids: vec![p.flight_id.clone()]
+        }
+    );
+    d2.tick(T10 + 1.0, &mut wire).unwrap();
+    assert!(wire.take(&topic("services")).is_empty());
+    // An unknown run.
+    let e = d.cancel(
+        "0190aaaa-0000-7000-8000-000000000000",
+        now,
+        "ops",
+        &mut wire,
+    );
+    assert!(e.unwrap_err().to_string().contains("no run"));
 }

@@ -416,6 +416,9 @@ pub enum Service {
         /// The tasks.
         flight_ids: Vec<String>,
     },
+    /// `return_home {}`: the aircraft in flight leaves its task and flies home (how a task
+    /// already flying is cancelled).
+    ReturnHome,
 }
 
 impl Service {
@@ -425,6 +428,7 @@ impl Service {
             Service::Prepare(_) => "flighttask_prepare",
             Service::Execute { .. } => "flighttask_execute",
             Service::Undo { .. } => "flighttask_undo",
+            Service::ReturnHome => "return_home",
         }
     }
 
@@ -443,6 +447,7 @@ impl Service {
             }),
             Service::Execute { flight_id } => json!({ "flight_id": flight_id }),
             Service::Undo { flight_ids } => json!({ "flight_ids": flight_ids }),
+            Service::ReturnHome => json!({}),
         };
         Envelope::new(self.method(), now_ms, data)
     }
@@ -484,6 +489,7 @@ impl Service {
                     .collect::<Result<_, _>>()?;
                 Ok(Service::Undo { flight_ids })
             }
+            "return_home" => Ok(Service::ReturnHome),
             other => Err(CloudApiError::UnknownMethod(
                 other.chars().take(64).collect(),
             )),
@@ -805,6 +811,7 @@ mod tests {
             Service::Undo {
                 flight_ids: vec![FLIGHT.into(), "abc-1".into()],
             },
+            Service::ReturnHome,
         ] {
             assert_eq!(
                 Service::read(&round(&s.envelope(1_767_225_480_000))).unwrap(),
