@@ -129,6 +129,28 @@ pub struct Dispatcher {
     scanned_at: f64,
     /// Plans made on the spot (verification flights), by plan id.
     adhoc: HashMap<String, Arc<Patrol>>,
+    /// Messages asked for between ticks (a cancel from the API), for the link to send.
+    queued: Queued,
+}
+
+/// Messages waiting for the link (bounded: the link takes them every tick).
+#[derive(Debug, Default)]
+struct Queued(Vec<(String, Vec<u8>)>);
+
+/// Most messages waiting for the link.
+const MAX_QUEUED: usize = 1000;
+
+impl Publish for Queued {
+    fn publish(&mut self, topic: String, payload: Vec<u8>) {
+        if self.0.len() >= MAX_QUEUED {
+            tracing::warn!(
+                topic,
+                "the dock link is not taking messages; oldest dropped"
+            );
+            self.0.remove(0);
+        }
+        self.0.push((topic, payload));
+    }
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -261,6 +283,7 @@ impl Dispatcher {
             urls: HashMap::new(),
             scanned_at: now,
             adhoc: HashMap::new(),
+            queued: Queued::default(),
         })
     }
 
@@ -330,7 +353,20 @@ impl Dispatcher {
     /// Cancels a run on behalf of `by`: one not yet sent is dropped, a prepared task is undone
     /// on the dock (`flighttask_undo`), and an aircraft in flight is called home
     /// (`return_home`). A run already over is refused, naming its state.
-    pub fn cancel(
+    /// What it sends waits for the link's next tick ([`Dispatcher::take_queued`]).
+    pub fn cancel(&mut self, run_id: &str, now: f64, by: &str) -> Result<Run, RunRequestError> {
+        let mut out = std::mem::take(&mut self.queued);
+        let r = self.cancel_into(run_id, now, by, &mut out);
+        self.queued = out;
+        r
+    }
+
+    /// Messages asked for between ticks, to send now.
+    pub fn take_queued(&mut self) -> Vec<(String, Vec<u8>)> {
+        std::mem::take(&mut self.queued.0)
+    }
+
+    fn cancel_into(
         &mut self,
         run_id: &str,
         now: f64,

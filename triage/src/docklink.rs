@@ -120,8 +120,11 @@ pub fn serve(
             }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
-                if let Err(e) = lock(dispatcher).tick(argus_core::clock::now_unix_s(), &mut outbox)
-                {
+                let mut d = lock(dispatcher);
+                for (topic, payload) in d.take_queued() {
+                    outbox.publish(topic, payload);
+                }
+                if let Err(e) = d.tick(argus_core::clock::now_unix_s(), &mut outbox) {
                     tracing::error!(error = %e, "the patrol dispatcher cannot reach the store; retrying");
                 }
             }

@@ -674,16 +674,15 @@ fn run_now_flies_an_immediate_task_and_cancel_undoes_or_calls_home() {
     assert_eq!(busy.state, RunState::Skipped);
     assert!(busy.reason.unwrap().contains("busy"));
     // Cancel in flight: the aircraft is called home, the run ends canceled naming who.
-    let c = d.cancel(&run.run_id, now + 10.0, "ops", &mut wire).unwrap();
+    let c = d.cancel(&run.run_id, now + 10.0, "ops").unwrap();
+    wire.0.extend(d.take_queued());
     assert_eq!(c.state, RunState::Canceled);
     assert_eq!(c.reason.as_deref(), Some("canceled by ops"));
     let home = wire.take(&topic("services"));
     assert_eq!(home.len(), 1);
     assert_eq!(home[0].method, "return_home");
     // Over: a second cancel is refused naming the state, and late progress changes nothing.
-    let e = d
-        .cancel(&run.run_id, now + 11.0, "ops", &mut wire)
-        .unwrap_err();
+    let e = d.cancel(&run.run_id, now + 11.0, "ops").unwrap_err();
     assert!(e.to_string().contains("already canceled"), "{e}");
     progress(
         &mut d,
@@ -703,8 +702,8 @@ fn run_now_flies_an_immediate_task_and_cancel_undoes_or_calls_home() {
         panic!()
     };
     reply(&mut d2, &mut wire, &prep, 0, T10 - 110.0);
-    d2.cancel(&p.flight_id, T10 - 100.0, "ops", &mut wire)
-        .unwrap();
+    d2.cancel(&p.flight_id, T10 - 100.0, "ops").unwrap();
+    wire.0.extend(d2.take_queued());
     let undo = wire.take(&topic("services"));
     assert_eq!(
         Service::read(&undo[0]).unwrap(),
@@ -715,11 +714,6 @@ fn run_now_flies_an_immediate_task_and_cancel_undoes_or_calls_home() {
     d2.tick(T10 + 1.0, &mut wire).unwrap();
     assert!(wire.take(&topic("services")).is_empty());
     // An unknown run.
-    let e = d.cancel(
-        "0190aaaa-0000-7000-8000-000000000000",
-        now,
-        "ops",
-        &mut wire,
-    );
+    let e = d.cancel("0190aaaa-0000-7000-8000-000000000000", now, "ops");
     assert!(e.unwrap_err().to_string().contains("no run"));
 }
