@@ -77,6 +77,9 @@ pub struct Config {
     /// Patrol flights from docks (none without it).
     #[serde(default)]
     pub patrols: Option<crate::patrols::PatrolsConfig>,
+    /// Drones sent to look at street cameras' tickets (needs `[patrols]`: its docks).
+    #[serde(default)]
+    pub verification: Option<crate::verify::VerificationConfig>,
     /// Serve the test-only panic routes (feature `testsuite`; set by the test kit only, never
     /// by a config file or a flag).
     #[serde(skip)]
@@ -96,6 +99,7 @@ impl Default for Config {
             intake: Limits::default(),
             http_limits: ClientLimits::default(),
             patrols: None,
+            verification: None,
             testsuite_routes: false,
         }
     }
@@ -243,7 +247,17 @@ impl Config {
         self.intake.check()?;
         self.patrols
             .as_ref()
-            .map_or(Ok(()), crate::patrols::PatrolsConfig::check)
+            .map_or(Ok(()), crate::patrols::PatrolsConfig::check)?;
+        if let Some(v) = &self.verification {
+            if self.patrols.is_none() {
+                return Err(
+                    "[verification] needs [patrols] (its docks fly the verification flights)"
+                        .into(),
+                );
+            }
+            v.check()?;
+        }
+        Ok(())
     }
 }
 
@@ -352,6 +366,59 @@ mod tests {
         .unwrap();
         let e = Config::load(&p).unwrap_err().to_string();
         assert!(e.contains("patrols.public_url"), "{e}");
+    }
+
+    #[test]
+    fn verification_takes_the_issues_defaults_needs_patrols_and_checks_its_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("triage.toml");
+        let patrols = "[patrols]\nplans = \"plans\"\npublic_url = \"http://h\"\n";
+        std::fs::write(&p, format!("{patrols}[verification]\non = \"opened\"\n")).unwrap();
+        let v = Config::load(&p).unwrap().verification.unwrap();
+        assert_eq!(v.on, crate::verify::Trigger::Opened);
+        assert_eq!(
+            (
+                v.min_score,
+                v.altitude_m,
+                v.hover_s,
+                v.cooldown_s,
+                v.cooldown_radius_m
+            ),
+            (0.3, 60.0, 15.0, 1800.0, 50.0)
+        );
+        assert_eq!((v.max_per_dock_per_hour, v.max_wait_s), (4, 600.0));
+        assert_eq!(v.classes, ["construction_waste", "vending_in_lane"]);
+        for (body, word) in [
+            ("[verification]\non = \"opened\"\n", "needs [patrols]"),
+            (
+                &format!("{patrols}[verification]\non = \"always\"\n") as &str,
+                "always",
+            ),
+            (
+                &format!("{patrols}[verification]\ncooldown = 5\n"),
+                "cooldown",
+            ),
+            (
+                &format!("{patrols}[verification]\nmin_score = 1.5\n"),
+                "verification.min_score = 1.5",
+            ),
+            (
+                &format!("{patrols}[verification]\nmax_per_dock_per_hour = 0\n"),
+                "max_per_dock_per_hour",
+            ),
+            (
+                &format!("{patrols}[verification]\nclasses = []\n"),
+                "classes is empty",
+            ),
+            (
+                &format!("{patrols}[verification]\nclasses = [\"a b\"]\n"),
+                "not a class name",
+            ),
+        ] {
+            std::fs::write(&p, body).unwrap();
+            let e = Config::load(&p).unwrap_err().to_string();
+            assert!(e.contains(word), "{body}: {e}");
+        }
     }
 
     #[test]

@@ -131,6 +131,10 @@ pub struct Dispatcher {
     adhoc: HashMap<String, Arc<Patrol>>,
     /// Messages asked for between ticks (a cancel from the API), for the link to send.
     queued: Queued,
+    /// Camera-triggered verification flights (`[verification]`), when on.
+    pub(crate) verifier: Option<crate::verify::Verifier>,
+    /// When the verifier last looked at the store, Unix seconds.
+    verified_at: f64,
 }
 
 /// Messages waiting for the link (bounded: the link takes them every tick).
@@ -284,7 +288,47 @@ impl Dispatcher {
             scanned_at: now,
             adhoc: HashMap::new(),
             queued: Queued::default(),
+            verifier: None,
+            verified_at: f64::NEG_INFINITY,
         })
+    }
+
+    /// Sends drones to look at street cameras' tickets (`[verification]`).
+    pub fn verifying(mut self, cfg: crate::verify::VerificationConfig, now: f64) -> Self {
+        self.verifier = Some(crate::verify::Verifier::new(cfg, now));
+        self
+    }
+
+    /// The patrols and docks it flies.
+    pub fn patrols(&self) -> &Patrols {
+        &self.patrols
+    }
+
+    /// Why a dock cannot take a run now, if it cannot (offline, or busy with a run).
+    pub(crate) fn dock_unavailable(
+        &mut self,
+        dock_id: &str,
+        now: f64,
+    ) -> Result<Option<String>, StoreError> {
+        self.unavailable(dock_id, "", now)
+    }
+
+    /// Claims a verification run of a point inspection over `ticket_id`, now.
+    pub(crate) fn claim_verification(
+        &mut self,
+        p: &Patrol,
+        ticket_id: &str,
+        now: f64,
+    ) -> Result<Option<Run>, StoreError> {
+        self.claim_for(
+            p,
+            now,
+            RunKind::Verification,
+            RunState::Scheduled,
+            None,
+            Some(ticket_id),
+            now,
+        )
     }
 
     /// The store (for reads).
@@ -532,6 +576,10 @@ impl Dispatcher {
                 json!({ "tid": tid, "method": w.method }),
             )?;
         }
+        if self.verifier.is_some() && now - self.verified_at >= STORE_SCAN_S {
+            self.verified_at = now;
+            self.verify(now)?;
+        }
         let patrols = self.patrols.clone();
         for p in &patrols.patrols {
             let Some(s) = p.schedule() else { continue };
@@ -584,8 +632,23 @@ impl Dispatcher {
         p: &Patrol,
         at: f64,
         kind: RunKind,
+        state: RunState,
+        reason: Option<String>,
+        now: f64,
+    ) -> Result<Option<Run>, StoreError> {
+        self.claim_for(p, at, kind, state, reason, None, now)
+    }
+
+    /// [`Self::claim`], for a ticket when it is a verification.
+    #[allow(clippy::too_many_arguments)]
+    fn claim_for(
+        &mut self,
+        p: &Patrol,
+        at: f64,
+        kind: RunKind,
         mut state: RunState,
         mut reason: Option<String>,
+        ticket_id: Option<&str>,
         now: f64,
     ) -> Result<Option<Run>, StoreError> {
         let run_id = uuid::Uuid::now_v7().to_string();
@@ -605,7 +668,7 @@ impl Dispatcher {
             state,
             reason: reason.clone(),
             kmz_md5: Some(p.kmz_md5.clone()),
-            ticket_id: None,
+            ticket_id: ticket_id.map(str::to_owned),
             updated_at: now,
         };
         let ev = RunEvent::new(

@@ -44,3 +44,4 @@ pub mod store;
 #[cfg(feature = "testsuite")]
 pub mod testing;
 pub mod ticket;
+pub mod verify;

@@ -392,6 +392,10 @@ impl Service {
                     url: db_shown.clone(),
                     source,
                 })?;
+                let d = match &cfg.verification {
+                    Some(v) => d.verifying(v.clone(), argus_core::clock::now_unix_s()),
+                    None => d,
+                };
                 let d = Arc::new(Mutex::new(d));
                 let link = crate::docklink::LinkOptions {
                     connection: link_connection,

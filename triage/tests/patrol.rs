@@ -6,22 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, Topology};
-use argus_core::topics::DockTopic;
+mod common;
+
+use argus_core::cloudapi::{Progress, Service, TaskStatus};
 use argus_testkit::services::{Mosquitto, free_port, http};
 use argus_triage::store::{RunFilter, RunState};
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-
-const SN: &str = "7CTDM12345";
-const AIRCRAFT: &str = "1581F5BKD225D00B";
-
-fn now_s() -> f64 {
-    argus_core::clock::now_unix_s()
-}
-
-fn ms(t: f64) -> i64 {
-    (t * 1000.0) as i64
-}
+use common::{SN, ScriptedDock, ms, now_s};
 
 #[test]
 fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() {
@@ -58,50 +48,11 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
     });
     let triage = argus_triage::service::Service::start(cfg).unwrap();
 
-    // The dock.
-    let mut mo = MqttOptions::new("dock-7CTDM12345", "127.0.0.1", broker.port);
-    mo.set_keep_alive(Duration::from_secs(5));
-    let (dock, mut conn) = Client::new(mo, 64);
-    for kind in ["services", "events_reply"] {
-        dock.subscribe(format!("thing/product/{SN}/{kind}"), QoS::AtLeastOnce)
-            .unwrap();
-    }
-    let topo = Topology {
-        online: true,
-        sub_devices: vec![AIRCRAFT.into()],
-    };
-    let mut announced = Instant::now() - Duration::from_secs(10);
-    let mut next = |until: Instant| -> Option<(String, Envelope, f64)> {
-        while Instant::now() < until {
-            // Like a real dock, it keeps saying it is there.
-            if announced.elapsed() >= Duration::from_secs(1) {
-                announced = Instant::now();
-                dock.publish(
-                    DockTopic::Status.topic(SN),
-                    QoS::AtLeastOnce,
-                    false,
-                    topo.envelope(ms(now_s())).to_json(),
-                )
-                .unwrap();
-            }
-            if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) =
-                conn.recv_timeout(Duration::from_millis(100))
-            {
-                let e = Envelope::parse(&p.payload, SN).unwrap();
-                return Some((p.topic, e, now_s()));
-            }
-        }
-        None
-    };
+    let mut dock = ScriptedDock::connect(broker.port);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let expect = |what: &str, got: Option<(String, Envelope, f64)>, kind: &str| {
-        let (topic, e, at) = got.unwrap_or_else(|| panic!("no {what}"));
-        assert_eq!(topic, format!("thing/product/{SN}/{kind}"), "{what}");
-        (e, at)
-    };
 
     // Prepared 5 s ahead of an instant.
-    let (prep_msg, prep_at) = expect("prepare", next(deadline), "services");
+    let (prep_msg, prep_at) = dock.expect("prepare", "services", deadline);
     let Service::Prepare(prep) = Service::read(&prep_msg).unwrap() else {
         panic!("{prep_msg:?}")
     };
@@ -129,18 +80,9 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
             .0,
         404
     );
-    let publish = |kind: &str, e: &Envelope| {
-        dock.publish(
-            format!("thing/product/{SN}/{kind}"),
-            QoS::AtLeastOnce,
-            false,
-            e.to_json(),
-        )
-        .unwrap();
-    };
-    publish("services_reply", &prep_msg.result_reply(ms(now_s()), 0));
+    dock.publish("services_reply", &prep_msg.result_reply(ms(now_s()), 0));
     // Executed at its instant.
-    let (exec_msg, exec_at) = expect("execute", next(deadline), "services");
+    let (exec_msg, exec_at) = dock.expect("execute", "services", deadline);
     assert_eq!(
         Service::read(&exec_msg).unwrap(),
         Service::Execute {
@@ -152,7 +94,7 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
         "executed {:.2} s from its instant",
         exec_at - instant
     );
-    publish("services_reply", &exec_msg.result_reply(ms(now_s()), 0));
+    dock.publish("services_reply", &exec_msg.result_reply(ms(now_s()), 0));
     // Progress, each event answered.
     for (k, status) in [TaskStatus::InProgress, TaskStatus::Ok]
         .into_iter()
@@ -166,8 +108,8 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
             result: 0,
         }
         .envelope(SN, "bid-1", ms(now_s()));
-        publish("events", &ev);
-        let (r, _) = expect("events_reply", next(deadline), "events_reply");
+        dock.publish("events", &ev);
+        let (r, _) = dock.expect("events_reply", "events_reply", deadline);
         assert_eq!((&r.tid, &r.bid, r.result()), (&ev.tid, &ev.bid, Ok(0)));
     }
     // The run is over, ok, and the store says so.

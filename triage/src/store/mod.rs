@@ -206,6 +206,8 @@ pub trait Store: Send + std::fmt::Debug {
     /// (version 0) is inserted, a stored one replaced only if its version is still the one it
     /// was read at ([`StoreError::Conflict`] otherwise).
     fn put_ticket(&mut self, ticket: &Ticket, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Appends audit events that change no ticket (e.g. a verification flight's course).
+    fn add_audit(&mut self, events: &[AuditEvent]) -> Result<(), StoreError>;
     /// Claims the open tickets whose stage deadline passed before `now` and was not yet
     /// reported (at most `limit`), marks them breached and appends `event(ticket)` for each, in
     /// one transaction: of several instances sweeping at once, each breach is claimed by one.

@@ -580,6 +580,13 @@ impl Store for Postgres {
         Ok(())
     }
 
+    fn add_audit(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.db()?.transaction()?;
+        write_events(&mut tx, &events.iter().collect::<Vec<_>>())?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn dead_letters(&mut self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         Ok(self
             .db()?

@@ -478,6 +478,15 @@ impl Store for Sqlite {
         Ok(())
     }
 
+    fn add_audit(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        for ev in events {
+            write_event(&tx, ev)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn claim_overdue(
         &mut self,
         now: f64,
