@@ -717,3 +717,129 @@ fn run_now_flies_an_immediate_task_and_cancel_undoes_or_calls_home() {
     let e = d.cancel("0190aaaa-0000-7000-8000-000000000000", now, "ops");
     assert!(e.unwrap_err().to_string().contains("no run"));
 }
+
+/// The instants the dispatcher claims for `cron` in `tz` (blackouts `blackout`), ticking every
+/// 20 minutes from `from` to `until`, and the runs `flightplan next` lists for the plan
+/// (`Schedule::runs`, the function it prints) over the same span.
+fn claimed_and_listed(
+    cron: &str,
+    tz: &str,
+    blackout: &str,
+    from: &str,
+    until: &str,
+) -> (Vec<String>, Vec<String>, usize) {
+    let r = rig("12:00-13:30");
+    let text = std::fs::read_to_string(r.cfg.plans.join("u03-area.toml")).unwrap();
+    let head = &text[..text.find("[schedule]").unwrap()];
+    let plan = format!(
+        "{head}[schedule]\ncron = \"{cron}\"\ntimezone = \"{tz}\"\n{blackout}catch_up_s = 600\n"
+    );
+    std::fs::write(r.cfg.plans.join("u03-area.toml"), &plan).unwrap();
+    let patrols = Arc::new(Patrols::load(&r.cfg).unwrap());
+    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp() as f64;
+    let (from, until) = (t(from), t(until));
+    let mut d = Dispatcher::new(
+        patrols.clone(),
+        r.cfg.clone(),
+        store::open(&r.db).unwrap(),
+        from,
+    )
+    .unwrap();
+    let mut wire = Wire::default();
+    let mut now = from;
+    while now <= until {
+        d.tick(now, &mut wire).unwrap();
+        now += 1200.0;
+    }
+    let fmt = |t: f64| {
+        chrono::DateTime::from_timestamp(t as i64, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let runs = d.store().runs(&RunFilter::default(), 10_000).unwrap();
+    let blacked = runs
+        .iter()
+        .filter(|r| {
+            r.reason
+                .as_deref()
+                .is_some_and(|x| x.starts_with("blackout"))
+        })
+        .count();
+    // Every claimed instant is one run (the dock is offline: skipped, saying so).
+    let mut claimed: Vec<String> = runs
+        .iter()
+        .filter(|r| {
+            r.scheduled_at <= until
+                && !r
+                    .reason
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with("blackout"))
+        })
+        .map(|r| fmt(r.scheduled_at))
+        .collect();
+    claimed.sort();
+    let mut all: Vec<f64> = runs.iter().map(|r| r.scheduled_at).collect();
+    all.sort_by(f64::total_cmp);
+    all.dedup();
+    assert_eq!(all.len(), runs.len(), "an instant claimed twice");
+    let s = patrols.patrols[0].schedule().unwrap();
+    let listed = s
+        // `runs` lists (from, until]; the dispatcher started at `from` claims an instant at it.
+        .runs(
+            chrono::DateTime::from_timestamp(from as i64 - 1, 0).unwrap(),
+            chrono::DateTime::from_timestamp(until as i64, 0).unwrap(),
+        )
+        .into_iter()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .collect();
+    (claimed, listed, blacked)
+}
+
+#[test]
+fn the_scheduler_claims_the_runs_flightplan_next_lists_over_a_month_and_across_clock_changes() {
+    // Shanghai's working days at 08:00 and 15:00 over December 2026, Christmas blacked out.
+    let (claimed, listed, blacked) = claimed_and_listed(
+        "0 8,15 * * 1-5",
+        "Asia/Shanghai",
+        "blackout_dates = [\"2026-12-25/2026-12-25\"]\n",
+        "2026-11-30T16:00:00Z",
+        "2026-12-31T15:59:59Z",
+    );
+    assert_eq!(claimed, listed);
+    assert_eq!((claimed.len(), blacked), (44, 2), "{claimed:?}");
+    assert_eq!(claimed[0], "2026-12-01T00:00:00Z");
+    // Berlin's spring change: the 02:30 of 28 March 2027 does not exist and is flown at 03:00
+    // CEST (01:00Z), once.
+    let (claimed, listed, _) = claimed_and_listed(
+        "30 2 * * *",
+        "Europe/Berlin",
+        "",
+        "2027-03-26T00:00:00Z",
+        "2027-03-30T00:00:00Z",
+    );
+    assert_eq!(claimed, listed);
+    assert_eq!(
+        claimed,
+        [
+            "2027-03-26T01:30:00Z",
+            "2027-03-27T01:30:00Z",
+            "2027-03-28T01:00:00Z",
+            "2027-03-29T00:30:00Z"
+        ]
+    );
+    // Autumn: an hourly plan flies 25 times on 31 October 2027, 02:00 CEST and 02:00 CET each once.
+    let (claimed, listed, _) = claimed_and_listed(
+        "0 * * * *",
+        "Europe/Berlin",
+        "",
+        "2027-10-30T22:00:00Z",
+        "2027-10-31T22:59:59Z",
+    );
+    assert_eq!(claimed, listed);
+    assert_eq!(claimed.len(), 25);
+    assert!(
+        claimed.contains(&"2027-10-31T00:00:00Z".to_string())
+            && claimed.contains(&"2027-10-31T01:00:00Z".to_string())
+    );
+}
