@@ -1,0 +1,209 @@
+//! Dispatch latency over a real Mosquitto, the dock played by this process (a plain Cloud API
+//! client answering at once):
+//!
+//! - scheduled instant → `flighttask_execute` received by the dock (goal ≤ 1 s), a plan every
+//!   5 s prepared 2 s ahead;
+//! - camera ticket opened → verification `flighttask_prepare` received (goal ≤ 30 s, the
+//!   303024 dispatch limit), camera tickets 200 m apart, each flight refused at once so the dock
+//!   is free for the next;
+//! - the baseline, measured in the same run: one message from this process to itself through
+//!   the broker (what no dispatcher can beat).
+//!
+//! p50 and p99 of each, and the ratio of the p50 to the baseline's.
+//!
+//! Run: `cargo bench -p argus-triage --bench dispatch` (`ARGUS_BENCH_RUNS`, default 20).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use argus_core::cloudapi::{Envelope, Service};
+use argus_core::hit::SourceKind;
+use argus_testkit::hits::{hit, hit_id, publish_hit};
+use argus_testkit::services::{Mosquitto, free_port};
+use argus_triage::verify::{Trigger, VerificationConfig};
+use common::{ScriptedDock, ms, now_s};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn triage(
+    broker: &Mosquitto,
+    dir: &std::path::Path,
+    cron: Option<&str>,
+) -> argus_triage::service::Service {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans");
+    let plans = dir.join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::copy(root.join("docks.toml"), dir.join("docks.toml")).unwrap();
+    let plan = std::fs::read_to_string(root.join("plans/u03-area.toml")).unwrap();
+    let head = &plan[..plan.find("[schedule]").unwrap()];
+    let schedule = cron.map_or(String::new(), |c| {
+        format!("[schedule]\ncron = \"{c}\"\ntimezone = \"UTC\"\ncatch_up_s = 2\n")
+    });
+    std::fs::write(plans.join("u03-area.toml"), format!("{head}{schedule}")).unwrap();
+    let http_port = free_port();
+    let mut cfg = argus_triage::config::Config {
+        db: format!("sqlite:{}", dir.join("t.db").display()),
+        http: format!("127.0.0.1:{http_port}"),
+        ..Default::default()
+    };
+    cfg.mqtt.url = Some(broker.url());
+    cfg.patrols = Some(argus_triage::patrols::PatrolsConfig {
+        plans,
+        docks: None,
+        prepare_lead_s: 2.0,
+        reply_timeout_s: 5.0,
+        public_url: format!("http://127.0.0.1:{http_port}"),
+        client_id: "triage-docks-bench".into(),
+    });
+    if cron.is_none() {
+        cfg.verification = Some(VerificationConfig {
+            on: Trigger::Opened,
+            max_per_dock_per_hour: 1000,
+            ..VerificationConfig::default()
+        });
+    }
+    argus_triage::service::Service::start(cfg).unwrap()
+}
+
+/// Scheduled instant → execute at the dock, seconds, `n` runs.
+fn scheduled(broker: &Mosquitto, n: usize) -> Vec<f64> {
+    let dir = tempfile::tempdir().unwrap();
+    let t = triage(broker, dir.path(), Some("*/5 * * * * *"));
+    let mut dock = ScriptedDock::connect(broker.port);
+    let mut took = Vec::with_capacity(n);
+    let mut instant = None;
+    let until = Instant::now() + Duration::from_secs(10 * n as u64 + 30);
+    while took.len() < n {
+        let Some((kind, e, at)) = dock.next(until) else {
+            panic!("the dock heard nothing");
+        };
+        if kind != "services" {
+            continue;
+        }
+        match Service::read(&e) {
+            Ok(Service::Prepare(p)) => {
+                instant = Some(p.execute_time_ms as f64 / 1000.0);
+                dock.publish("services_reply", &e.result_reply(ms(now_s()), 0));
+            }
+            Ok(Service::Execute { .. }) => {
+                if let Some(i) = instant.take() {
+                    took.push(at - i);
+                }
+                // Refused, so the dock is free for the next instant.
+                dock.publish("services_reply", &e.result_reply(ms(now_s()), 1));
+            }
+            _ => {}
+        }
+    }
+    t.shutdown().unwrap();
+    took
+}
+
+/// Camera ticket opened → verification prepare at the dock, seconds, `n` tickets.
+fn verification(broker: &Mosquitto, n: usize) -> Vec<f64> {
+    let dir = tempfile::tempdir().unwrap();
+    let t = triage(broker, dir.path(), None);
+    let db = format!("sqlite:{}", dir.path().join("t.db").display());
+    let mut dock = ScriptedDock::connect(broker.port);
+    assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
+    let cams = argus_testkit::hits::bench_publisher(broker.port, "bench-cams");
+    let mut store = argus_triage::store::open(&db).unwrap();
+    let mut took = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut h = hit(
+            &hit_id(&format!("bench-cam-{k}")),
+            "cams",
+            "construction_waste",
+            30.695 + k as f64 * 0.0018,
+            0.7,
+        );
+        h.source.kind = SourceKind::Camera;
+        h.source.id = "cam-1".into();
+        h.position.lon = 121.01;
+        h.observed_at = argus_core::clock::Timestamp::now();
+        publish_hit(&cams, &h);
+        let (prep, at) = dock.expect(
+            "verification prepare",
+            "services",
+            Instant::now() + Duration::from_secs(60),
+        );
+        dock.publish("services_reply", &prep.result_reply(ms(now_s()), 1));
+        let ticket = store
+            .tickets(&Default::default(), 1)
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
+        took.push(at - ticket.opened_at);
+    }
+    t.shutdown().unwrap();
+    took
+}
+
+/// One message from this process to itself through the broker, seconds, `n` times.
+fn baseline(broker: &Mosquitto, n: usize) -> Vec<f64> {
+    let (c, mut conn) = Client::new(MqttOptions::new("bench-echo", "127.0.0.1", broker.port), 16);
+    c.subscribe("bench/echo", QoS::AtLeastOnce).unwrap();
+    let mut took = Vec::with_capacity(n);
+    let mut subscribed = false;
+    while !subscribed {
+        if let Ok(Ok(Event::Incoming(Packet::SubAck(_)))) =
+            conn.recv_timeout(Duration::from_secs(5))
+        {
+            subscribed = true;
+        }
+    }
+    for _ in 0..n {
+        let sent = now_s();
+        let e = Envelope::new("echo", ms(sent), serde_json::json!({}));
+        c.publish("bench/echo", QoS::AtLeastOnce, false, e.to_json())
+            .unwrap();
+        loop {
+            if let Ok(Ok(Event::Incoming(Packet::Publish(_)))) =
+                conn.recv_timeout(Duration::from_secs(5))
+            {
+                took.push(now_s() - sent);
+                break;
+            }
+        }
+    }
+    took
+}
+
+fn main() {
+    if !argus_testkit::bench::asked() {
+        return; // a test run lists no test here (`cargo bench` runs it)
+    }
+    let n = argus_testkit::bench::size("ARGUS_BENCH_RUNS", 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let mut base = baseline(&broker, 100);
+    let mut sched = scheduled(&broker, n);
+    let mut verify = verification(&broker, n);
+    let b50 = percentile(&mut base, 0.5);
+    println!("dispatch latency through Mosquitto, {n} runs each (p50, p99; × the baseline's p50)");
+    println!(
+        "  baseline: a message through the broker   {:8.1} ms  {:8.1} ms",
+        b50 * 1e3,
+        percentile(&mut base, 0.99) * 1e3
+    );
+    for (what, v, goal) in [
+        ("scheduled instant → execute", &mut sched, 1.0),
+        ("camera ticket → verification prepare", &mut verify, 30.0),
+    ] {
+        let (p50, p99) = (percentile(v, 0.5), percentile(v, 0.99));
+        println!(
+            "  {what:<38} {:8.1} ms  {:8.1} ms  {:6.0}×  (goal ≤ {goal} s: {})",
+            p50 * 1e3,
+            p99 * 1e3,
+            p50 / b50,
+            if p99 <= goal { "met" } else { "MISSED" }
+        );
+    }
+}
