@@ -317,6 +317,10 @@ impl Dispatcher {
     }
 
     /// Adds a plan made on the spot (a verification flight's point inspection).
+    #[allow(
+        dead_code,
+        reason = "verification flights (a camera's ticket asking for a look) are not wired yet"
+    )]
     pub(crate) fn add_adhoc(&mut self, patrol: Patrol) {
         self.adhoc.insert(patrol.id().to_string(), Arc::new(patrol));
     }
