@@ -1,6 +1,7 @@
 //! The HTTP API (axum): tickets (list, filter, detail with sightings and audit, transitions),
 //! the review queue, evidence images, a GeoJSON export, Open311 GeoReport v2 (`services`,
-//! `requests` GET and POST), a live feed (server-sent events), health and Prometheus metrics.
+//! `requests` GET and POST), a live feed (server-sent events), health and Prometheus metrics;
+//! the patrols, their runs and docks ([`patrols`]).
 //!
 //! Reads need a `viewer` token when tokens are configured (Open311 reads are public, as city
 //! tools expect); every change needs `operator` or `admin`: 401 without a known token, 403 with
@@ -26,6 +27,8 @@ use crate::engine::State;
 use crate::ingest::{ChangeError, Counters, Ingest};
 use crate::mqtt::IngestStatus;
 use crate::store::{Pool, Store, StoreError, Ticket, TicketFilter};
+
+mod patrols;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -54,8 +57,11 @@ pub struct App {
     /// Serve the test-only routes that panic (feature `testsuite`, and only when the test kit
     /// asks: the `triage` binary never does, whatever features a workspace build unified).
     pub testsuite_routes: bool,
-    /// The patrol dispatcher (`[patrols]`): its wayline URLs are served here.
+    /// The patrol dispatcher (`[patrols]`): its wayline URLs are served here, and runs are
+    /// asked for and cancelled through it.
     pub dispatcher: Option<crate::docklink::SharedDispatcher>,
+    /// The patrols as loaded (`[patrols]`): their schedules, routes and docks.
+    pub patrols: Option<Arc<crate::patrols::Patrols>>,
 }
 
 type Shared = Arc<App>;
@@ -222,6 +228,13 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/feed", get(feed))
         .route("/api/v1/evidence/{sha256}", get(evidence))
         .route("/api/v1/waylines/{file}", get(wayline))
+        .route("/api/v1/whoami", get(patrols::whoami))
+        .route("/api/v1/patrols", get(patrols::list))
+        .route("/api/v1/patrols/{id}/runs", get(patrols::runs))
+        .route("/api/v1/patrols/{id}/run", post(patrols::run_now))
+        .route("/api/v1/runs/{id}", get(patrols::run))
+        .route("/api/v1/runs/{id}/cancel", post(patrols::cancel))
+        .route("/api/v1/docks", get(patrols::docks))
         .route("/open311/v2/services.json", get(services))
         .route(
             "/open311/v2/requests.json",
@@ -301,10 +314,13 @@ async fn health(AxState(app): AxState<Shared>) -> Response {
 
 async fn metrics(AxState(app): AxState<Shared>) -> ApiResult<Response> {
     let (opened, joined, repeats, dead_hits) = app.counters.get();
-    let (tickets, sightings, dead) = app.probes.read(|s| s.counts()).await?;
+    let ((tickets, sightings, dead), patrol) = app
+        .probes
+        .read(|s| Ok((s.counts()?, s.patrol_counts()?)))
+        .await?;
     let up = u8::from(app.status.connected.load(Ordering::SeqCst));
     let store_ok = u8::from(app.status.store_ok.load(Ordering::SeqCst));
-    let text = format!(
+    let mut text = format!(
         "# HELP triage_hits_total Hit messages by outcome.\n# TYPE triage_hits_total counter\n\
          triage_hits_total{{outcome=\"opened\"}} {opened}\ntriage_hits_total{{outcome=\"joined\"}} {joined}\n\
          triage_hits_total{{outcome=\"repeat\"}} {repeats}\ntriage_hits_total{{outcome=\"dead\"}} {dead_hits}\n\
@@ -314,6 +330,21 @@ async fn metrics(AxState(app): AxState<Shared>) -> ApiResult<Response> {
          # HELP triage_ingest_connected 1 when subscribed to the broker.\n# TYPE triage_ingest_connected gauge\ntriage_ingest_connected {up}\n\
          # HELP triage_store_ok 1 when the store took the last batch.\n# TYPE triage_store_ok gauge\ntriage_store_ok {store_ok}\n",
     );
+    text += &format!(
+        "# HELP argus_dock_dead_letters_total Dead letters from docks (Cloud API topics), stored.\n\
+         # TYPE argus_dock_dead_letters_total counter\nargus_dock_dead_letters_total {}\n\
+         # HELP argus_patrol_runs Patrol runs stored, by state.\n# TYPE argus_patrol_runs gauge\n",
+        patrol.dock_dead_letters
+    );
+    // Every state, a run or not: a series that appears only with its first run breaks rates.
+    for state in crate::store::RunState::ALL {
+        let n = patrol
+            .runs
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n);
+        text += &format!("argus_patrol_runs{{state=\"{}\"}} {n}\n", state.as_str());
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -529,10 +560,12 @@ async fn ticket(
         let Some(t) = s.ticket(&key)? else {
             return Ok(None);
         };
-        Ok(Some((t, s.sightings(&key)?, s.audit(&key)?)))
+        let sightings = s.sightings(&key)?;
+        let runs = patrols::ticket_runs(s, &key, &sightings)?;
+        Ok(Some((t, sightings, s.audit(&key)?, runs)))
     })
     .await?;
-    let Some((t, sightings, audit)) = found else {
+    let Some((t, sightings, audit, runs)) = found else {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no ticket {id:?}")));
     };
     let sightings: Vec<Value> = sightings
@@ -543,11 +576,12 @@ async fn ticket(
                    "observed_at": clock::rfc3339(s.observed_at),
                    "received_at": clock::rfc3339(s.received_at), "lat": s.lat, "lon": s.lon,
                    "uncertainty_m": s.uncertainty_m, "update_of": s.update_of,
+                   "flight_id": s.flight_id,
                    "evidence_url": format!("/api/v1/evidence/{}", s.evidence_sha256), "hit": hit})
         })
         .collect();
     Ok(Json(
-        json!({"ticket": t, "sightings": sightings, "audit": audit}),
+        json!({"ticket": t, "sightings": sightings, "audit": audit, "runs": runs}),
     ))
 }
 

@@ -114,6 +114,18 @@ pub struct DockLive {
     pub last_seen: Option<f64>,
 }
 
+impl DockLive {
+    /// Whether the dock can be reached at `now`: it said it is online, or (after triage's
+    /// restart, before its next topology) it was heard from within [`ONLINE_WINDOW_S`], unless
+    /// it last said it went offline. A dock never heard is offline.
+    pub fn online_at(&self, now: f64) -> bool {
+        match self.online {
+            Some(online) => online,
+            None => self.last_seen.is_some_and(|t| now - t <= ONLINE_WINDOW_S),
+        }
+    }
+}
+
 /// Runs patrols through their docks.
 pub struct Dispatcher {
     patrols: Arc<Patrols>,
@@ -517,11 +529,7 @@ impl Dispatcher {
         run_id: &str,
         now: f64,
     ) -> Result<Option<String>, StoreError> {
-        let live = self.docks.get(dock_id).cloned().unwrap_or_default();
-        // A dock that said it is online, or (after triage's restart, before its next topology)
-        // one heard from lately, unless it last said it went offline.
-        let heard = live.last_seen.is_some_and(|t| now - t <= ONLINE_WINDOW_S);
-        if live.online == Some(false) || (live.online.is_none() && !heard) {
+        if !self.docks.get(dock_id).is_some_and(|d| d.online_at(now)) {
             return Ok(Some(format!("dock {dock_id} offline")));
         }
         let busy = self
@@ -535,7 +543,7 @@ impl Dispatcher {
                 10,
             )?
             .into_iter()
-            .find(|r| r.run_id != run_id && r.state != RunState::Scheduled);
+            .find(|r| r.run_id != run_id && r.state.occupies_dock());
         Ok(busy.map(|r| format!("dock {dock_id} busy with run {}", r.run_id)))
     }
 

@@ -126,6 +126,12 @@ impl RunState {
         )
     }
 
+    /// Whether a run in this state holds its dock: sent to it and not over (a run still
+    /// `scheduled` has not reached the dock).
+    pub fn occupies_dock(self) -> bool {
+        !self.is_final() && self != RunState::Scheduled
+    }
+
     /// Whether a run may go from this state to `to`.
     pub fn can_move_to(self, to: RunState) -> bool {
         use RunState::*;
@@ -207,6 +213,26 @@ pub struct RunFilter {
     pub dock_id: Option<String>,
     /// Not over yet (or over).
     pub open: Option<bool>,
+    /// Verifying this ticket.
+    pub ticket_id: Option<String>,
+}
+
+/// Counts for `/metrics`: runs by state, and the dead letters that came from docks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PatrolCounts {
+    /// Runs stored, by state (states without runs left out).
+    pub runs: Vec<(RunState, u64)>,
+    /// Dead letters whose topic is a dock's ([`argus_core::topics::DockTopic::PREFIXES`]).
+    pub dock_dead_letters: u64,
+}
+
+/// The dead letters from docks, as an SQL condition on `topic`.
+pub(crate) fn dock_topic_sql() -> String {
+    argus_core::topics::DockTopic::PREFIXES
+        .iter()
+        .map(|p| format!("topic LIKE '{p}%'"))
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }
 
 /// The states a run is not over in, as an SQL list (`'scheduled', …`).
@@ -227,7 +253,11 @@ pub(crate) fn list_query(
 ) -> (String, Vec<String>, i64) {
     let mut params = Vec::new();
     let mut conds = Vec::new();
-    for (column, value) in [("plan_id", &f.plan_id), ("dock_id", &f.dock_id)] {
+    for (column, value) in [
+        ("plan_id", &f.plan_id),
+        ("dock_id", &f.dock_id),
+        ("ticket_id", &f.ticket_id),
+    ] {
         if let Some(v) = value {
             params.push(v.clone());
             conds.push(format!("{column} = {}", marker(params.len())));

@@ -435,6 +435,7 @@ impl Service {
             catalog,
             testsuite_routes: cfg.testsuite_routes,
             dispatcher,
+            patrols: patrols.clone(),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

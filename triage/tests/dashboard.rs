@@ -2,7 +2,11 @@
 //! triage with its embedded broker and the default district takes hits on some of the
 //! district's violations; the page shows the basemap's units and the tickets, filters them,
 //! opens a ticket from the review queue with its evidence and sightings, and dispatches it.
-//! The screenshot lands in the target folder (`dashboard.png`).
+//! The screenshot lands in the target folder (`dashboard.png`). The patrol views (a plan's
+//! schedule and runs, a run's route and tickets, the operator's buttons) are checked on a
+//! triage with patrols (`patrols.png`).
+
+mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -338,4 +342,144 @@ fn hostile_strings_reach_the_dashboard_as_text_and_run_no_script() {
         "responses without a Content-Security-Policy: {seen}"
     );
     assert_eq!(seen["errors"].as_array().unwrap().len(), 0, "{seen}");
+}
+
+/// The patrols panel lists the plan with its cron, its next three runs in the plan's local time
+/// and its last runs with their state; a run's page draws its route and lists its tickets, each
+/// a link to the ticket, which names the flight that saw it; run-now and cancel are an
+/// operator's only.
+#[test]
+fn the_dashboard_shows_patrols_runs_routes_and_an_operators_buttons_in_chromium() {
+    let (script, _tmp, district_file, _) = set_up("patrols.mjs");
+    let rig = support::start(
+        env!("CARGO_BIN_EXE_triage"),
+        &format!("district = \"{}\"", district_file.display()),
+    );
+    let now = argus_core::clock::now_unix_s();
+    use argus_triage::store::{RunKind, RunState};
+    let flown = rig.insert_run(RunKind::Scheduled, now - 7200.0, RunState::Ok, None);
+    rig.insert_run(
+        RunKind::Scheduled,
+        now - 3600.0,
+        RunState::Failed,
+        Some("no reply from dock-1 in 20 s"),
+    );
+    // An open run (the dispatcher sends it to the silent dock, where it waits).
+    let open = rig.insert_run(RunKind::Manual, now + 86_400.0, RunState::Scheduled, None);
+    let ticket = rig.hit_on_flight(
+        "dash-run",
+        &flown.run_id,
+        "construction_waste",
+        30.7027,
+        121.0175,
+    );
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("patrols.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{}/", rig.port))
+        .arg(support::VIEWER)
+        .arg(support::OPERATOR)
+        .arg(&flown.run_id)
+        .arg(&open.run_id)
+        .arg(&shot)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let seen = page_saw(&out.stdout);
+    eprintln!("the patrol views saw {seen}; screenshot {}", shot.display());
+    assert_eq!(seen["errors"].as_array().unwrap().len(), 0, "{seen}");
+    // The panel: the plan, its cron and zone, three next runs in its local time, its runs.
+    assert_eq!(seen["plans"], 1, "{seen}");
+    let schedule = seen["schedule"].as_str().unwrap();
+    assert!(
+        schedule.starts_with(&format!("{} (Asia/Shanghai)", support::CRON))
+            && schedule.contains("12:00-13:30"),
+        "{seen}"
+    );
+    let next: Vec<&str> = seen["next"].as_str().unwrap().split(" · ").collect();
+    assert_eq!(next.len(), 3, "{seen}");
+    assert!(next.iter().all(|n| n.ends_with(" CST")), "{seen}");
+    let states: Vec<&str> = seen["last_states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    // The open run is sent to the dock at once (its page's state is the store's).
+    assert!(["scheduled", "preparing"].contains(&states[0]), "{seen}");
+    assert_eq!(states[1..], ["failed", "ok"], "{seen}");
+    let colours: Vec<&str> = seen["last_states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["colour"].as_str().unwrap())
+        .collect();
+    assert!(
+        colours[1] != colours[2],
+        "a failure and a success look alike: {seen}"
+    );
+    assert!(
+        seen["last_runs"][1]
+            .as_str()
+            .unwrap()
+            .contains("no reply from dock-1"),
+        "{seen}"
+    );
+    assert!(seen["docks"].as_str().unwrap().contains("dock-1"), "{seen}");
+    // The run's page: its route drawn, its events, its ticket.
+    assert_eq!(seen["route_paths"], 1, "{seen}");
+    assert!(seen["route_points"].as_u64().unwrap() >= 4, "{seen}");
+    assert!(
+        seen["run_title"].as_str().unwrap().contains("u03-area"),
+        "{seen}"
+    );
+    assert_eq!(seen["run_events"], 2, "{seen}");
+    let run_text = seen["run_text"].as_str().unwrap();
+    assert!(
+        !run_text.contains("null")
+            && !run_text.contains("undefined")
+            && !run_text.contains("not loaded"),
+        "{run_text}"
+    );
+    assert_eq!(seen["run_tickets"], 1, "{seen}");
+    assert_eq!(seen["ticket"], ticket.as_str(), "{seen}");
+    assert_eq!(
+        seen["ticket_flights"],
+        serde_json::json!([flown.run_id]),
+        "{seen}"
+    );
+    assert!(
+        seen["ticket_flight_text"]
+            .as_str()
+            .unwrap()
+            .contains("saw it"),
+        "{seen}"
+    );
+    assert_eq!(seen["route_after_ticket"], 0, "{seen}");
+    // The buttons: an operator's only; none on a run already over.
+    assert_eq!(seen["viewer_run_now"], 0, "{seen}");
+    assert_eq!(seen["viewer_cancel"], 0, "{seen}");
+    assert_eq!(seen["operator_run_now"], 1, "{seen}");
+    assert_eq!(seen["flown_cancel"], 0, "{seen}");
+    assert_eq!(seen["open_cancel"], 1, "{seen}");
+    assert_eq!(seen["after_cancel"], "canceled", "{seen}");
+    assert_eq!(seen["cancel_after"], 0, "{seen}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "screenshot of {} bytes",
+        png.len()
+    );
+    // The cancel from the page is in the store, by the operator's role.
+    let mut store = Sqlite::open(&rig.db).unwrap();
+    let run = store.run(&open.run_id).unwrap().unwrap();
+    assert_eq!(run.state, RunState::Canceled);
+    assert_eq!(run.reason.as_deref(), Some("canceled by operator"));
 }

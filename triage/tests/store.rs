@@ -341,6 +341,45 @@ fn a_patrol_run_is_claimed_once_and_moves_only_forward(open: &Open) {
         std::slice::from_ref(&other.run_id)
     );
     assert_eq!(a.runs(&RunFilter::default(), 2).unwrap().len(), 2);
+    // A verification flight is found by its ticket.
+    let mut verify = run(hit_id("r4").as_ref(), "verify-t1", t0 + 60.0);
+    verify.kind = RunKind::Verification;
+    verify.ticket_id = Some("T-0001".into());
+    let ev = RunEvent::new(&verify.run_id, t0, "claimed", serde_json::json!({}));
+    assert!(a.claim_run(&verify, &ev).unwrap());
+    let mut ids = |f: RunFilter| -> Vec<String> {
+        a.runs(&f, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(RunFilter {
+            ticket_id: Some("T-0001".into()),
+            ..RunFilter::default()
+        }),
+        std::slice::from_ref(&verify.run_id)
+    );
+    assert!(
+        ids(RunFilter {
+            ticket_id: Some("T-0002".into()),
+            ..RunFilter::default()
+        })
+        .is_empty()
+    );
+    // Counted by state for `/metrics`.
+    let mut counts = a.patrol_counts().unwrap();
+    counts.runs.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        counts.runs,
+        [
+            (RunState::Ok, 1),
+            (RunState::Scheduled, 2),
+            (RunState::Skipped, 1)
+        ]
+    );
+    assert_eq!(counts.dock_dead_letters, 0);
     // The flight's hits: the tickets they made, each once.
     let mut ing = ingest(open);
     let mut on_flight = hit("f1", "dock-1", "construction_waste", 30.7, 0.9);
@@ -453,6 +492,25 @@ fn malformed_payloads_become_dead_letters_naming_the_fault(open: &Open) {
     assert_eq!(dead[1].size, MAX_PAYLOAD + 1);
     assert_eq!(dead[1].payload.len(), crate::store::DEAD_LETTER_KEEP);
     assert_eq!(ing.counters.get().3, cases.len() as u64);
+    // Docks' dead letters are counted apart (an agent's `argus/v1/…` are not among them).
+    let dock = |topic: &str| store::NewDeadLetter {
+        at: 1_779_876_020.0,
+        topic: topic.into(),
+        reason: "unknown serial number".into(),
+        payload: b"{}".to_vec(),
+        size: 2,
+    };
+    ing.store()
+        .apply(
+            &[],
+            &[
+                dock("thing/product/7CTDM12345/events"),
+                dock("sys/product/7CTDM12345/status"),
+                dock("thing/productx/7CTDM12345/events"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(ing.store().patrol_counts().unwrap().dock_dead_letters, 2);
 }
 
 fn the_audit_log_is_complete_and_in_order(open: &Open) {

@@ -1,5 +1,8 @@
 // Argus triage dashboard: tickets on a map drawn from the district's own layers, filters, SLA
-// countdowns, a ticket's evidence and sightings, and review actions. Talks only to the API.
+// countdowns, a ticket's evidence and sightings, and review actions; the patrols with their
+// schedules and runs, a run's route, events and tickets (`#run=ID`, `#ticket=ID` link them).
+// Talks only to the API; buttons that change things are shown to an operator only (the API
+// checks every change regardless).
 //
 // Every string from the server reaches the page as text (`el` below sets textContent; Leaflet
 // tooltips get DOM nodes, never HTML strings): a hit's class, an agent id or a unit name is
@@ -70,11 +73,16 @@ const stateName = (st) => String(st).replace("_", " ");
 const units = {};
 let tickets = [];
 let selected = null;
+let role = "viewer";
 const markers = new Map();
+const canChange = () => role === "operator" || role === "admin";
 
 const map = L.map("map", { preferCanvas: true, zoomSnap: 0.25, attributionControl: false });
 map.setView([30.7, 121.02], 15);
 const ticketLayer = L.layerGroup().addTo(map);
+const routeLayer = L.layerGroup().addTo(map);
+// Routes are drawn as SVG paths (the tickets stay on the canvas).
+const routeRenderer = L.svg();
 
 function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
@@ -84,7 +92,13 @@ function api(path, options = {}) {
       $("login").hidden = false;
       throw new Error("sign in with an access token");
     }
-    if (!r.ok) return r.text().then((t) => { throw new Error(r.status + " " + t); });
+    if (!r.ok) {
+      return r.text().then((t) => {
+        let why = t;
+        try { why = JSON.parse(t).error || t; } catch (_) { /* not JSON */ }
+        throw new Error(r.status + " " + why);
+      });
+    }
     return r;
   });
 }
@@ -234,7 +248,9 @@ async function select(id) {
   selected = id;
   const d = $("detail");
   try {
-    const { ticket: t, sightings, audit } = await (await api("/api/v1/tickets/" + encodeURIComponent(id))).json();
+    const { ticket: t, sightings, audit, runs } = await (await api("/api/v1/tickets/" + encodeURIComponent(id))).json();
+    routeLayer.clearLayers();
+    history.replaceState(null, "", "#ticket=" + encodeURIComponent(id));
     const s = sla(t);
     const inReview = t.review && t.state === "new";
     const actions = (NEXT[t.state] || []).map((to) => {
@@ -253,6 +269,9 @@ async function select(id) {
       el("h3", {}, "Sightings"),
       el("ol", { className: "sightings" }, sightings.map((x) =>
         el("li", {}, `${x.observed_at} · ${x.agent_id} · score ${x.score.toFixed(2)}${x.update_of ? " (update)" : ""}`))),
+      el("h3", {}, "Patrol flights"),
+      el("ul", { className: "flights", "data-testid": "flights" }, (runs || []).map((r) =>
+        el("li", {}, runLink(r), ` ${r.plan_id} · ${r.kind} · ${r.relation === "verification" ? "sent to verify it" : "saw it"} · ${r.scheduled_at}`))),
       el("h3", {}, "History"),
       el("ol", {}, audit.map((e) =>
         el("li", {}, `${new Date(e.at * 1000).toLocaleTimeString()} ${e.actor}: ${e.event}`))),
@@ -292,6 +311,136 @@ async function move(id, to) {
   }
 }
 
+// A run state's colour group.
+function stateGroup(st) {
+  if (st === "ok") return "good";
+  if (["failed", "rejected", "timeout", "canceled", "partially_done"].includes(st)) return "bad";
+  if (["skipped", "missed"].includes(st)) return "idle";
+  return "active";
+}
+
+const runBadge = (st) => el("span", { className: "run-state " + stateGroup(st), "data-state": st }, stateName(st));
+const runLink = (r) => el("a", { href: "#run=" + encodeURIComponent(r.run_id), "data-run": r.run_id }, runBadge(r.state));
+
+async function whoami() {
+  try {
+    role = (await (await api("/api/v1/whoami")).json()).role;
+  } catch (e) {
+    role = "viewer";
+  }
+}
+
+function renderPatrols(plans, docks) {
+  $("patrols").hidden = plans.length === 0;
+  $("docks").replaceChildren(...docks.map((d) =>
+    el("span", { "data-dock": d.id }, `${d.id} `,
+      el("span", { className: d.online ? "online" : "offline" }, d.online ? "online" : "offline"),
+      d.busy ? " · busy" : "")));
+  $("plans").replaceChildren(...plans.map((p) => {
+    const head = el("h3", {}, `${p.id}`, el("span", { className: "cron" }, `${p.kind} · ${p.dock}`));
+    if (canChange()) {
+      const b = el("button", { className: "run-now", "data-plan": p.id }, "Run now");
+      b.onclick = () => runNow(p.id);
+      head.append(b);
+    }
+    const sc = p.schedule;
+    const blackouts = sc ? [sc.blackout_hours, ...(sc.blackout_dates || [])].filter(Boolean) : [];
+    return el("div", { className: "plan", "data-plan": p.id },
+      head,
+      el("div", { className: "cron", "data-testid": "schedule" },
+        sc ? `${sc.cron} (${sc.timezone})${blackouts.length ? " · not " + blackouts.join(", ") : ""}` : "not scheduled (run on demand)"),
+      el("div", {}, "Next: ", el("span", { className: "next" }, p.next.map((n) => n.local).join(" · ") || "—")),
+      el("ul", { className: "last-runs" }, p.last_runs.map((r) =>
+        el("li", {}, runLink(r), ` ${r.kind} · ${r.scheduled_at.slice(0, 16).replace("T", " ")} UTC${r.reason ? " · " + r.reason : ""}`))),
+    );
+  }));
+}
+
+async function refreshPatrols() {
+  try {
+    const [plans, docks] = await Promise.all([
+      api("/api/v1/patrols").then((r) => r.json()),
+      api("/api/v1/docks").then((r) => r.json()),
+    ]);
+    renderPatrols(plans, docks);
+  } catch (e) {
+    status("patrols: " + e.message);
+  }
+}
+
+async function runNow(planId) {
+  try {
+    const r = await (await api(`/api/v1/patrols/${encodeURIComponent(planId)}/run`, { method: "POST" })).json();
+    status(`run ${r.run_id} of ${planId} asked for`);
+    await refreshPatrols();
+    location.hash = "run=" + encodeURIComponent(r.run_id);
+  } catch (e) {
+    status(e.message);
+    await refreshPatrols();
+  }
+}
+
+async function cancelRun(id) {
+  try {
+    await api(`/api/v1/runs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+    await refreshPatrols();
+    await showRun(id);
+  } catch (e) {
+    status(e.message);
+  }
+}
+
+async function showRun(id) {
+  const d = $("detail");
+  try {
+    const { run: r, events, route, tickets: found } = await (await api("/api/v1/runs/" + encodeURIComponent(id))).json();
+    selected = null;
+    history.replaceState(null, "", "#run=" + encodeURIComponent(id));
+    const actions = [];
+    if (canChange() && !r.over) {
+      const b = el("button", { className: "cancel-run", "data-run": r.run_id }, "Cancel");
+      b.onclick = () => cancelRun(r.run_id);
+      actions.push(b);
+    }
+    d.replaceChildren(
+      el("h2", {}, `Patrol ${r.plan_id} — `, runBadge(r.state)),
+      el("div", {}, "Run ", el("code", {}, r.run_id), ` · ${r.kind} · dock ${r.dock_id}`),
+      el("div", {}, `At ${r.scheduled_at} · updated ${r.updated_at}${r.reason ? " · " + r.reason : ""}`),
+      el("div", { className: "actions", "data-testid": "run-actions" }, actions),
+      el("h3", {}, `Tickets found (${found.length})`),
+      el("ul", { className: "run-tickets", "data-testid": "run-tickets" }, found.map((t) =>
+        el("li", {}, dot(t.class),
+          el("a", { href: "#ticket=" + encodeURIComponent(t.ticket_id), "data-ticket": t.ticket_id }, className(t.class)),
+          ` · ${stateName(t.state)}`))),
+      el("h3", {}, "Events"),
+      el("ol", { className: "run-events" }, events.map((e) =>
+        el("li", {}, `${e.at.slice(11, 19)} ${e.event}`))),
+      el("div", { hidden: route != null }, "Route: its plan is not loaded"),
+    );
+    d.hidden = false;
+    routeLayer.clearLayers();
+    if (route) {
+      const line = L.polyline(route.geometry.coordinates.map(([lon, lat]) => [lat, lon]), {
+        renderer: routeRenderer, color: "#6a1b9a", weight: 3, className: "route",
+      }).addTo(routeLayer);
+      const [hlon, hlat] = route.properties.home;
+      L.circleMarker([hlat, hlon], { renderer: routeRenderer, radius: 6, color: "#6a1b9a", className: "route-home" })
+        .bindTooltip(el("span", {}, `dock ${r.dock_id}`)).addTo(routeLayer);
+      map.fitBounds(line.getBounds(), { padding: [20, 20] });
+    }
+    render();
+  } catch (e) {
+    status(e.message);
+  }
+}
+
+// `#run=ID` and `#ticket=ID` open a run or a ticket (the token is never in the address).
+function follow() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  if (h.get("run")) showRun(h.get("run"));
+  else if (h.get("ticket")) select(h.get("ticket"));
+}
+
 function tick() {
   for (const el of document.querySelectorAll(".sla[data-due]")) {
     if (!el.dataset.due) continue;
@@ -314,8 +463,16 @@ $("login").onsubmit = (e) => {
   e.preventDefault();
   token = $("token").value.trim();
   sessionStorage.setItem("argus-token", token);
-  loadBasemap().then(refresh);
+  start();
 };
-loadBasemap().then(refresh);
+window.addEventListener("hashchange", follow);
+async function start() {
+  await whoami();
+  await loadBasemap();
+  await Promise.all([refresh(), refreshPatrols()]);
+  follow();
+}
+start();
 setInterval(refresh, 3000);
+setInterval(refreshPatrols, 10000);
 setInterval(tick, 1000);

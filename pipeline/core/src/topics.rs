@@ -118,6 +118,10 @@ impl DockTopic {
         }
     }
 
+    /// What every dock topic starts with (a dead letter's topic tells a dock's from an
+    /// agent's).
+    pub const PREFIXES: [&'static str; 2] = ["thing/product/", "sys/product/"];
+
     /// This topic of one device.
     pub fn topic(self, sn: &str) -> String {
         let (root, name) = self.parts();
@@ -170,7 +174,11 @@ mod tests {
                 DockTopic::parse(&k.topic("7CTDM12345")),
                 Some(("7CTDM12345", k))
             );
+            let t = k.topic("7CTDM12345");
+            assert!(DockTopic::PREFIXES.iter().any(|p| t.starts_with(p)), "{t}");
         }
+        let hits = AgentTopic::Hits.topic("dock-1");
+        assert!(!DockTopic::PREFIXES.iter().any(|p| hits.starts_with(p)));
     }
 
     #[test]

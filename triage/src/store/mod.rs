@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::engine::{Placed, State};
 pub use crate::ingest::FirstHit;
-pub use crate::runs::{Run, RunEvent, RunFilter, RunKind, RunState};
+pub use crate::runs::{PatrolCounts, Run, RunEvent, RunFilter, RunKind, RunState};
 pub use crate::ticket::Ticket;
 
 /// Which tickets a list asks for; `None` matches all.
@@ -256,6 +256,8 @@ pub trait Store: Send + std::fmt::Debug {
     fn run_events(&mut self, run_id: &str) -> Result<Vec<RunEvent>, StoreError>;
     /// The tickets sighted by hits of one flight, each once, oldest sighting first.
     fn flight_tickets(&mut self, flight_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Runs by state and the dead letters from docks (two counts, for `/metrics`).
+    fn patrol_counts(&mut self) -> Result<PatrolCounts, StoreError>;
 }
 
 /// A stored run with its kind and state read from their names.
@@ -269,6 +271,14 @@ pub(crate) fn with_run_names(mut run: Run, kind: &str, state: &str) -> Result<Ru
     run.state = RunState::parse(state)
         .ok_or_else(|| corrupt(format!("unknown state {state:?} of {}", run.run_id)))?;
     Ok(run)
+}
+
+/// A run state read from its stored name.
+pub(crate) fn run_state_named(state: &str) -> Result<RunState, StoreError> {
+    RunState::parse(state).ok_or_else(|| StoreError::Corrupt {
+        table: "patrol_runs",
+        what: format!("unknown state {state:?}"),
+    })
 }
 
 /// What a batch's placement decided: the effects and the dead letters to write.

@@ -806,6 +806,30 @@ impl Store for Postgres {
             .map(|r| r.get(0))
             .collect())
     }
+
+    fn patrol_counts(&mut self) -> Result<super::PatrolCounts, StoreError> {
+        let db = self.db()?;
+        let dock_dead_letters = db
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM dead_letters WHERE {}",
+                    crate::runs::dock_topic_sql()
+                ),
+                &[],
+            )?
+            .get::<_, i64>(0) as u64;
+        let mut runs = Vec::new();
+        for r in db.query(
+            "SELECT state, COUNT(*) FROM patrol_runs GROUP BY state",
+            &[],
+        )? {
+            runs.push((super::run_state_named(r.get(0))?, r.get::<_, i64>(1) as u64));
+        }
+        Ok(super::PatrolCounts {
+            runs,
+            dock_dead_letters,
+        })
+    }
 }
 
 fn write_run_event(tx: &mut ::postgres::Transaction<'_>, ev: &RunEvent) -> Result<(), StoreError> {

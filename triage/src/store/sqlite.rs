@@ -724,6 +724,30 @@ impl Store for Sqlite {
         let rows = q.query_map([flight_id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn patrol_counts(&mut self) -> Result<super::PatrolCounts, StoreError> {
+        let dock_dead_letters = self.db.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM dead_letters WHERE {}",
+                crate::runs::dock_topic_sql()
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        let mut q = self
+            .db
+            .prepare_cached("SELECT state, COUNT(*) FROM patrol_runs GROUP BY state")?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (state, n) = row?;
+            runs.push((super::run_state_named(&state)?, n as u64));
+        }
+        Ok(super::PatrolCounts {
+            runs,
+            dock_dead_letters,
+        })
+    }
 }
 
 fn write_run_event(tx: &rusqlite::Transaction<'_>, ev: &RunEvent) -> Result<(), StoreError> {
