@@ -30,6 +30,25 @@ pub const DRONE_ENUM: (u32, u32) = (77, 0);
 /// DJI payload enum written: the M3E camera (66).
 pub const PAYLOAD_ENUM: u32 = 66;
 
+/// A KMZ's fingerprint: its MD5 in lower-case hex, as DJI's Cloud API Demo computes a
+/// wayline's `sign` and as `flighttask_prepare` carries it (`file.fingerprint`). The cloud
+/// computes it when it publishes a wayline, the dock when it downloads one.
+///
+/// ```
+/// assert_eq!(
+///     argus_flightplan::formats::wpml::fingerprint(b"The quick brown fox jumps over the lazy dog"),
+///     "9e107d9d372bb6826bd81d3542a419d6"
+/// );
+/// ```
+pub fn fingerprint(kmz: &[u8]) -> String {
+    use md5::Digest as _;
+    // md-5 0.11's digest has no `LowerHex` (sha2 0.10's has).
+    md5::Md5::digest(kmz).iter().fold(String::with_capacity(32), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 fn ms_now() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -687,5 +706,19 @@ fn read_template(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> Option<Templat
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_is_the_md5_everyone_computes() {
+        assert_eq!(fingerprint(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            fingerprint(b"The quick brown fox jumps over the lazy dog"),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
     }
 }
