@@ -62,9 +62,20 @@ mod tests {
         assert_eq!((p.lat, p.lon), (30.70, 121.02));
         assert!(parse_lat_lon("91,0").unwrap_err().contains("out of range"));
         assert!(parse_lat_lon("30.7").is_err() && parse_lat_lon("a,b").is_err());
-        assert_eq!(parse_udp("udp://127.0.0.1:5600"), Ok(("127.0.0.1".into(), 5600)));
-        for bad in ["127.0.0.1:5600", "udp://127.0.0.1:0", "udp://:5600", "udp://h:99999"] {
-            assert!(parse_udp(bad).unwrap_err().contains("udp://HOST:PORT"), "{bad}");
+        assert_eq!(
+            parse_udp("udp://127.0.0.1:5600"),
+            Ok(("127.0.0.1".into(), 5600))
+        );
+        for bad in [
+            "127.0.0.1:5600",
+            "udp://127.0.0.1:0",
+            "udp://:5600",
+            "udp://h:99999",
+        ] {
+            assert!(
+                parse_udp(bad).unwrap_err().contains("udp://HOST:PORT"),
+                "{bad}"
+            );
         }
     }
 

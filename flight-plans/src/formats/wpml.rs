@@ -43,10 +43,12 @@ pub const PAYLOAD_ENUM: u32 = 66;
 pub fn fingerprint(kmz: &[u8]) -> String {
     use md5::Digest as _;
     // md-5 0.11's digest has no `LowerHex` (sha2 0.10's has).
-    md5::Md5::digest(kmz).iter().fold(String::with_capacity(32), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    md5::Md5::digest(kmz)
+        .iter()
+        .fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn ms_now() -> u128 {

@@ -1142,7 +1142,10 @@ mod tests {
         let v: Value = serde_json::from_slice(&d.message(SN, 1_767_225_480_000)).unwrap();
         assert_eq!(v["gateway"], SN);
         assert_eq!(v["timestamp"], 1_767_225_480_000_i64);
-        assert_eq!((&v["data"]["mode_code"], &v["data"]["drone_in_dock"]), (&json!(4), &json!(0)));
+        assert_eq!(
+            (&v["data"]["mode_code"], &v["data"]["drone_in_dock"]),
+            (&json!(4), &json!(0))
+        );
         assert!(v.get("method").is_none());
     }
 }

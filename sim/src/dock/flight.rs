@@ -99,7 +99,12 @@ impl DockFlight {
     pub fn phases(&self, district: &District) -> Phases {
         let traj = Trajectory::new(&self.route, district);
         let arrivals = traj.arrivals_s();
-        let at = |k: usize| arrivals.get(k).copied().unwrap_or_else(|| traj.duration_s());
+        let at = |k: usize| {
+            arrivals
+                .get(k)
+                .copied()
+                .unwrap_or_else(|| traj.duration_s())
+        };
         Phases {
             climbed_s: at(1),
             wayline_s: self.wayline.clone().map(at).collect(),
@@ -373,7 +378,11 @@ mod tests {
             gimbal_pitch_deg: -90.0,
             gimbal_yaw_offset_deg: 0.0,
             home: None,
-            waypoints: vec![wp(50.0, 0.0, None), wp(150.0, 0.0, Some(2.0)), wp(150.0, 100.0, None)],
+            waypoints: vec![
+                wp(50.0, 0.0, None),
+                wp(150.0, 0.0, Some(2.0)),
+                wp(150.0, 100.0, None),
+            ],
         }
     }
 
@@ -392,7 +401,10 @@ mod tests {
         assert!((p.climbed_s - 37.0 / 4.0).abs() < 1e-6, "{p:?}");
         assert!((p.wayline_s[0] - (9.25 + 5.0)).abs() < 1e-6, "{p:?}");
         assert!((p.wayline_s[1] - (14.25 + 10.0)).abs() < 1e-6, "{p:?}");
-        assert!((p.wayline_s[2] - (24.25 + 2.0 + 10.0)).abs() < 1e-6, "{p:?}");
+        assert!(
+            (p.wayline_s[2] - (24.25 + 2.0 + 10.0)).abs() < 1e-6,
+            "{p:?}"
+        );
         let back = 150.0_f64.hypot(100.0) / 10.0;
         assert!((p.home_s - (36.25 + back)).abs() < 1e-3, "{p:?}");
         assert!((p.duration_s - (p.home_s + 9.25)).abs() < 1e-6, "{p:?}");
@@ -413,7 +425,9 @@ mod tests {
     fn a_wayline_is_checked_by_fingerprint_and_by_the_district() {
         let d = generate(&DistrictOptions::default()).unwrap();
         let dock = d.frame().origin();
-        let kmz = Format::Kmz.write(&wayline(&d).to_mission().unwrap()).unwrap();
+        let kmz = Format::Kmz
+            .write(&wayline(&d).to_mission().unwrap())
+            .unwrap();
         let md5 = fingerprint(&kmz);
         let f = check_wayline(&kmz, &md5, dock, &d).unwrap();
         assert_eq!(f.wayline.len(), 3);
@@ -435,7 +449,10 @@ mod tests {
             size: (640, 360),
             fps: 10,
             district_md5: "d".into(),
-            dock: GeoPoint { lat: 30.7, lon: 121.0 },
+            dock: GeoPoint {
+                lat: 30.7,
+                lon: 121.0,
+            },
         };
         let k = s.key("a");
         assert_eq!(k, s.key("a"));

@@ -21,6 +21,10 @@ pub const QUEUE: usize = 1024;
 const POLL: Duration = Duration::from_millis(20);
 /// Keep-alive of the session.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Largest packet taken from the broker. rumqttc drops the connection on a larger one (and the
+/// dock reconnects); anything over [`argus_core::cloudapi::MAX_MESSAGE_BYTES`] is refused by
+/// the reader, so this only keeps a merely large message from costing a reconnect.
+const MAX_INCOMING: usize = 1 << 20;
 
 /// Publishes for the dock's threads (cheap to clone).
 #[derive(Clone)]
@@ -50,6 +54,7 @@ pub fn options(
     will: Vec<u8>,
 ) -> Result<MqttOptions, argus_net::mqtt::MqttError> {
     let mut mo = connection.options(&format!("sim-dock-{sn}"), KEEP_ALIVE)?;
+    mo.set_max_packet_size(MAX_INCOMING, MAX_INCOMING);
     mo.set_last_will(LastWill::new(
         DockTopic::Status.topic(sn),
         will,

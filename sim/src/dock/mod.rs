@@ -252,7 +252,8 @@ impl Dock {
             e.gateway = Some(opts.sn.clone());
             e.to_json()
         };
-        let mo = link::options(&connection, &opts.sn, will).map_err(|e| bad("mqtt", e.to_string()))?;
+        let mo =
+            link::options(&connection, &opts.sn, will).map_err(|e| bad("mqtt", e.to_string()))?;
         let (out, client, mut conn) = link::client(mo);
         let settings = RenderSettings {
             size: opts.size,

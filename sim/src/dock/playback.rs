@@ -48,11 +48,7 @@ impl Playback {
             percent: Some((percent * 10.0).round() / 10.0),
             result: code,
         };
-        let e = p.envelope(
-            &self.ctx.opts.sn,
-            &self.flight_id,
-            super::now_ms(),
-        );
+        let e = p.envelope(&self.ctx.opts.sn, &self.flight_id, super::now_ms());
         self.ctx.out.send(
             DockTopic::Events.topic(&self.ctx.opts.sn),
             QoS::AtLeastOnce,

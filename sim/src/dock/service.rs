@@ -147,7 +147,9 @@ impl DockService {
                     result = code,
                     "the cloud answered an event"
                 ),
-                Err(why) => tracing::warn!(tid = %e.tid, error = %why, "an unreadable events_reply"),
+                Err(why) => {
+                    tracing::warn!(tid = %e.tid, error = %why, "an unreadable events_reply")
+                }
             },
             DockTopic::StatusReply => {
                 tracing::info!(method = %e.method, "the cloud acknowledged the topology")
@@ -202,44 +204,45 @@ impl DockService {
         let ctx = self.ctx.clone();
         let tx = self.reports_tx.clone();
         let request = e.clone();
-        let spawned = std::thread::Builder::new()
-            .name("dock-prepare".into())
-            .spawn(move || {
-                let checked = flight::download(
-                    &p.file.url,
-                    flight::MAX_KMZ_BYTES,
-                    flight::DOWNLOAD_TIMEOUT,
-                )
-                .map_err(|e| format!("downloading the KMZ: {e}"))
-                .and_then(|kmz| {
-                    flight::check_wayline(&kmz, &p.file.fingerprint, ctx.opts.at, &ctx.district)
+        let spawned =
+            std::thread::Builder::new()
+                .name("dock-prepare".into())
+                .spawn(move || {
+                    let checked = flight::download(
+                        &p.file.url,
+                        flight::MAX_KMZ_BYTES,
+                        flight::DOWNLOAD_TIMEOUT,
+                    )
+                    .map_err(|e| format!("downloading the KMZ: {e}"))
+                    .and_then(|kmz| {
+                        flight::check_wayline(&kmz, &p.file.fingerprint, ctx.opts.at, &ctx.district)
+                    });
+                    let flight = match checked {
+                        Ok(f) => f,
+                        Err(why) => {
+                            slot.set(Err(why.clone()));
+                            let _ = tx.send(Report::Checked {
+                                request,
+                                flight_id: p.flight_id,
+                                result: Err(why),
+                            });
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Report::Checked {
+                        request,
+                        flight_id: p.flight_id,
+                        result: Ok(flight.wayline.len()),
+                    });
+                    let key = ctx.settings.key(&p.file.fingerprint);
+                    slot.set(flight::render_cached(
+                        &ctx.district,
+                        &flight,
+                        &ctx.settings,
+                        &ctx.cache,
+                        &key,
+                    ));
                 });
-                let flight = match checked {
-                    Ok(f) => f,
-                    Err(why) => {
-                        slot.set(Err(why.clone()));
-                        let _ = tx.send(Report::Checked {
-                            request,
-                            flight_id: p.flight_id,
-                            result: Err(why),
-                        });
-                        return;
-                    }
-                };
-                let _ = tx.send(Report::Checked {
-                    request,
-                    flight_id: p.flight_id,
-                    result: Ok(flight.wayline.len()),
-                });
-                let key = ctx.settings.key(&p.file.fingerprint);
-                slot.set(flight::render_cached(
-                    &ctx.district,
-                    &flight,
-                    &ctx.settings,
-                    &ctx.cache,
-                    &key,
-                ));
-            });
         if let Err(why) = spawned {
             tracing::error!(error = %why, "cannot start a thread to prepare a task");
             self.tasks.checked(&id, false);

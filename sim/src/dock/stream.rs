@@ -91,7 +91,9 @@ impl RtpSender {
         Some(match msg.view() {
             gst::MessageView::Error(e) => Ended::Error(format!(
                 "{}: {}",
-                e.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                e.src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_default(),
                 e.error()
             )),
             _ => Ended::Eos,

@@ -98,9 +98,7 @@ impl Tasks {
     /// reply was lost) is to be checked.
     pub fn prepare(&mut self, id: &str) -> Result<(), Refusal> {
         match self.state(id) {
-            Some(TaskState::Flying | TaskState::Flown) => {
-                Err(Refusal::AlreadyExecuted(id.into()))
-            }
+            Some(TaskState::Flying | TaskState::Flown) => Err(Refusal::AlreadyExecuted(id.into())),
             Some(TaskState::Checking) => Err(Refusal::Checking(id.into())),
             Some(TaskState::Prepared) | None => {
                 self.states.insert(id.into(), TaskState::Checking);
@@ -124,9 +122,7 @@ impl Tasks {
     /// `flighttask_execute`: a prepared task takes off, when nothing else is flying.
     pub fn execute(&mut self, id: &str) -> Result<(), Refusal> {
         match self.state(id) {
-            Some(TaskState::Flying | TaskState::Flown) => {
-                Err(Refusal::AlreadyExecuted(id.into()))
-            }
+            Some(TaskState::Flying | TaskState::Flown) => Err(Refusal::AlreadyExecuted(id.into())),
             Some(TaskState::Checking) | None => Err(Refusal::NotPrepared(id.into())),
             Some(TaskState::Prepared) => {
                 if let Some(flying) = &self.flying {
@@ -188,10 +184,7 @@ mod tests {
         assert_eq!(t.state("a"), Some(TaskState::Prepared));
         t.execute("a").unwrap();
         assert_eq!(t.flying(), Some("a"));
-        assert_eq!(
-            t.execute("a").unwrap_err().code(),
-            result::ALREADY_EXECUTED
-        );
+        assert_eq!(t.execute("a").unwrap_err().code(), result::ALREADY_EXECUTED);
         assert_eq!(t.prepare("a"), Err(Refusal::AlreadyExecuted("a".into())));
         t.landed("a");
         assert_eq!((t.flying(), t.state("a")), (None, Some(TaskState::Flown)));
@@ -206,12 +199,7 @@ mod tests {
             t.checked(id, true);
         }
         t.execute("a").unwrap();
-        assert_eq!(
-            t.execute("b"),
-            Err(Refusal::Busy {
-                flying: "a".into()
-            })
-        );
+        assert_eq!(t.execute("b"), Err(Refusal::Busy { flying: "a".into() }));
         assert_eq!(t.execute("zz").unwrap_err().code(), result::NOT_PREPARED);
         t.landed("a");
         t.execute("b").unwrap();
