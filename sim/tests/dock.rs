@@ -78,10 +78,16 @@ fn wayline(d: &District) -> Route {
     }
 }
 
+/// The wayline's KMZ, written once: the writer stamps its creation time, so a KMZ written
+/// again has another MD5 and would be rendered again.
 fn kmz(d: &District) -> Vec<u8> {
-    Format::Kmz
-        .write(&wayline(d).to_mission().unwrap())
-        .unwrap()
+    let dir = argus_testkit::cached(&tmp_root().join("dock-kmz-v1"), |dir| {
+        let bytes = Format::Kmz
+            .write(&wayline(d).to_mission().unwrap())
+            .unwrap();
+        std::fs::write(dir.join("wayline.kmz"), bytes).unwrap();
+    });
+    std::fs::read(dir.join("wayline.kmz")).unwrap()
 }
 
 /// Serves `body` at `/wayline.kmz` (anything else: 404); returns the URL.
