@@ -24,9 +24,60 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
+/// Parses `LAT,LON` (degrees, WGS84).
+pub fn parse_lat_lon(s: &str) -> Result<argus_core::geodesy::GeoPoint, String> {
+    let bad = || format!("{s:?} is not a position LAT,LON such as 30.70,121.02");
+    let (lat, lon) = s.split_once(',').ok_or_else(bad)?;
+    let (lat, lon): (f64, f64) = (
+        lat.trim().parse().map_err(|_| bad())?,
+        lon.trim().parse().map_err(|_| bad())?,
+    );
+    let p = argus_core::geodesy::GeoPoint { lat, lon };
+    if !p.is_valid() {
+        return Err(format!("{s:?}: latitude or longitude out of range"));
+    }
+    Ok(p)
+}
+
+/// Parses `udp://HOST:PORT` (a port other than 0).
+pub fn parse_udp(s: &str) -> Result<(String, u16), String> {
+    let bad = || format!("{s:?} is not udp://HOST:PORT such as udp://127.0.0.1:5600");
+    let rest = s.strip_prefix("udp://").ok_or_else(bad)?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 || host.contains(['/', '@', ' ']) {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_and_udp_addresses_parse_or_explain() {
+        let p = parse_lat_lon("30.70, 121.02").unwrap();
+        assert_eq!((p.lat, p.lon), (30.70, 121.02));
+        assert!(parse_lat_lon("91,0").unwrap_err().contains("out of range"));
+        assert!(parse_lat_lon("30.7").is_err() && parse_lat_lon("a,b").is_err());
+        assert_eq!(
+            parse_udp("udp://127.0.0.1:5600"),
+            Ok(("127.0.0.1".into(), 5600))
+        );
+        for bad in [
+            "127.0.0.1:5600",
+            "udp://127.0.0.1:0",
+            "udp://:5600",
+            "udp://h:99999",
+        ] {
+            assert!(
+                parse_udp(bad).unwrap_err().contains("udp://HOST:PORT"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn times_and_sizes_parse_or_explain() {

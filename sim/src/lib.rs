@@ -20,6 +20,7 @@ pub mod camera;
 pub mod cli;
 pub mod dataset;
 pub mod district;
+pub mod dock;
 pub mod flight;
 pub mod geom;
 pub mod progress;

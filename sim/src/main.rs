@@ -131,6 +131,47 @@ enum Command {
         #[arg(long, default_value = "/camera")]
         mount: String,
     },
+    /// Play a DJI dock on the Cloud API over MQTT: announce the aircraft, take flight tasks
+    /// (prepare, execute, undo), stream each flight live as H.264 RTP over UDP with the
+    /// aircraft's OSD and the task's progress, and keep each flight in OUT/{flight_id}/.
+    Dock {
+        #[command(flatten)]
+        io: DistrictIo,
+        /// The dock's serial number (its Cloud API gateway).
+        #[arg(long)]
+        sn: String,
+        /// The aircraft's serial number.
+        #[arg(long)]
+        aircraft_sn: String,
+        /// Where the dock stands, LAT,LON (inside the district).
+        #[arg(long, value_parser = argus_sim::cli::parse_lat_lon, allow_hyphen_values = true)]
+        at: argus_core::geodesy::GeoPoint,
+        /// The broker, mqtt://HOST:PORT.
+        #[arg(long)]
+        mqtt: String,
+        /// Where the live video goes, udp://HOST:PORT.
+        #[arg(long, value_parser = argus_sim::cli::parse_udp)]
+        video: (String, u16),
+        /// Frame size WxH.
+        #[arg(long, default_value = "1280x720", value_parser = argus_sim::cli::parse_size)]
+        size: (u32, u32),
+        /// Frames per second.
+        #[arg(long, default_value_t = argus_sim::dock::DEFAULT_FPS)]
+        fps: u32,
+        /// Aircraft OSD messages per second while flying.
+        #[arg(long, default_value_t = argus_sim::dock::DEFAULT_OSD_HZ)]
+        osd_hz: f64,
+        /// Render cache (default: OUT/.renders): a wayline is rendered once per size, rate,
+        /// district and dock position.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Refuse the next flighttask_prepare (then serve normally).
+        #[arg(long)]
+        reject_next: bool,
+        /// Fail each flight on reaching this wayline waypoint (0-based).
+        #[arg(long)]
+        fail_at_waypoint: Option<u32>,
+    },
     /// Render a detector dataset (YOLO and COCO labels), split by district.
     Dataset {
         /// Output folder.
@@ -368,6 +409,33 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
             }
+        }
+        Command::Dock {
+            io: DistrictIo { district, out },
+            sn,
+            aircraft_sn,
+            at,
+            mqtt,
+            video,
+            size,
+            fps,
+            osd_hz,
+            cache,
+            reject_next,
+            fail_at_waypoint,
+        } => {
+            let mut opts = argus_sim::dock::DockOptions::new(
+                district,
+                &sn,
+                &aircraft_sn,
+                at,
+                &mqtt,
+                video,
+                out,
+            );
+            (opts.size, opts.fps, opts.osd_hz, opts.cache) = (size, fps, osd_hz, cache);
+            (opts.reject_next, opts.fail_at_waypoint) = (reject_next, fail_at_waypoint);
+            argus_sim::dock::Dock::start(opts)?.join();
         }
         Command::Dataset {
             out,

@@ -125,7 +125,7 @@ fn verification(broker: &Mosquitto, n: usize) -> Vec<f64> {
         );
         h.source.kind = SourceKind::Camera;
         h.source.id = "cam-1".into();
-        h.position.lon = 121.01;
+        h.position.lon = 121.0;
         h.observed_at = argus_core::clock::Timestamp::now();
         publish_hit(&cams, &h);
         let (prep, at) = dock.expect(

@@ -71,7 +71,10 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
         .to_string();
     let (status, kmz) = http(http_port, "GET", &path, &[], b"").unwrap();
     assert_eq!(status, 200);
-    assert_eq!(argus_triage::patrols::md5_hex(&kmz), prep.file.fingerprint);
+    assert_eq!(
+        argus_flightplan::formats::wpml::fingerprint(&kmz),
+        prep.file.fingerprint
+    );
     let wrong = format!("/api/v1/waylines/{}.kmz", "0".repeat(32));
     assert_eq!(http(http_port, "GET", &wrong, &[], b"").unwrap().0, 404);
     assert_eq!(

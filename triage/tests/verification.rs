@@ -154,7 +154,10 @@ fn fly(
         .to_string();
     let (status, kmz) = http(rig.http_port, "GET", &path, &[], b"").unwrap();
     assert_eq!(status, 200);
-    assert_eq!(argus_triage::patrols::md5_hex(&kmz), prep.file.fingerprint);
+    assert_eq!(
+        argus_flightplan::formats::wpml::fingerprint(&kmz),
+        prep.file.fingerprint
+    );
     let mission = argus_flightplan::formats::Format::Kmz.read(&kmz).unwrap();
     assert!(mission.waypoints.iter().any(|w| {
         argus_core::geodesy::haversine_m(

@@ -30,12 +30,31 @@ pub const DRONE_ENUM: (u32, u32) = (77, 0);
 /// DJI payload enum written: the M3E camera (66).
 pub const PAYLOAD_ENUM: u32 = 66;
 
-fn ms_now() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
+/// A KMZ's fingerprint: its MD5 in lower-case hex, as DJI's Cloud API Demo computes a
+/// wayline's `sign` and as `flighttask_prepare` carries it (`file.fingerprint`). The cloud
+/// computes it when it publishes a wayline, the dock when it downloads one.
+///
+/// ```
+/// assert_eq!(
+///     argus_flightplan::formats::wpml::fingerprint(b"The quick brown fox jumps over the lazy dog"),
+///     "9e107d9d372bb6826bd81d3542a419d6"
+/// );
+/// ```
+pub fn fingerprint(kmz: &[u8]) -> String {
+    use md5::Digest as _;
+    // md-5 0.11's digest has no `LowerHex` (sha2 0.10's has).
+    md5::Md5::digest(kmz)
+        .iter()
+        .fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
+
+/// The `createTime` / `updateTime` written: none known (0), so a mission's KMZ is the same bytes
+/// whenever it is written, and its MD5 (the dock's fingerprint and render cache key) holds across
+/// triage restarts.
+const WRITTEN_AT_MS: u64 = 0;
 
 fn mission_config(m: &Mission, out: &mut String) {
     let _ = write!(
@@ -94,7 +113,7 @@ fn coords(pts: &[[f64; 2]], close: bool) -> String {
 fn template(m: &Mission) -> String {
     let mut out = String::new();
     header(&mut out);
-    let now = ms_now();
+    let now = WRITTEN_AT_MS;
     let _ = write!(
         out,
         "    <wpml:author>Argus</wpml:author>\n    <wpml:createTime>{now}</wpml:createTime>\n    <wpml:updateTime>{now}</wpml:updateTime>\n"
@@ -354,7 +373,8 @@ pub fn write(m: &Mission) -> Result<Vec<u8>, FormatError> {
     let zip_err = |e: &dyn std::fmt::Display| FormatError::at("zip", &e.to_string());
     let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
     for (name, body) in [
         ("wpmz/template.kml", template),
         ("wpmz/waylines.wpml", waylines),
@@ -687,5 +707,19 @@ fn read_template(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> Option<Templat
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_is_the_md5_everyone_computes() {
+        assert_eq!(fingerprint(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            fingerprint(b"The quick brown fox jumps over the lazy dog"),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
     }
 }

@@ -765,6 +765,105 @@ impl Topology {
     }
 }
 
+/// An aircraft's OSD on `thing/product/{aircraft_sn}/osd` (`formats.md` §1.3): where it is,
+/// its heading and its gimbal, as [`crate::osd::parse`] reads it back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AircraftOsd {
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// `height`: absolute height, metres.
+    pub height_m: f64,
+    /// `elevation`: height above the take-off point, metres.
+    pub elevation_m: f64,
+    /// `attitude_head`: heading, degrees clockwise from north.
+    pub heading_deg: f64,
+    /// The gimbal's pitch, degrees (−90 nadir).
+    pub gimbal_pitch_deg: f64,
+    /// The gimbal's roll, degrees.
+    pub gimbal_roll_deg: f64,
+    /// The gimbal's yaw, degrees clockwise from north.
+    pub gimbal_yaw_deg: f64,
+    /// `mode_code`: 0 standby, 4 take-off, 5 wayline, 9 return home, 10 landing.
+    pub mode_code: u8,
+}
+
+/// The payload key of the simulated camera: `{type-subtype-gimbalindex}` of DJI's M3E camera.
+pub const PAYLOAD_KEY: &str = "66-0-0";
+
+impl AircraftOsd {
+    /// The message's `data`.
+    pub fn to_data(&self) -> Value {
+        json!({
+            "latitude": self.lat,
+            "longitude": self.lon,
+            "height": self.height_m,
+            "elevation": self.elevation_m,
+            "attitude_head": self.heading_deg,
+            "mode_code": self.mode_code,
+            PAYLOAD_KEY: {
+                "payload_index": PAYLOAD_KEY,
+                "gimbal_pitch": self.gimbal_pitch_deg,
+                "gimbal_roll": self.gimbal_roll_deg,
+                "gimbal_yaw": self.gimbal_yaw_deg,
+            },
+        })
+    }
+
+    /// The OSD message relayed by the gateway `gateway`, at `timestamp_ms` (the instant of the
+    /// pose).
+    pub fn message(&self, gateway: &str, timestamp_ms: i64) -> Vec<u8> {
+        osd_message(gateway, timestamp_ms, self.to_data())
+    }
+}
+
+/// A dock's own OSD on `thing/product/{dock_sn}/osd`: where it stands and whether its aircraft
+/// is home.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DockOsd {
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Height of the dock, metres.
+    pub height_m: f64,
+    /// `mode_code`: 0 idle, 4 working (a flight task).
+    pub mode_code: u8,
+    /// `drone_in_dock`.
+    pub drone_in_dock: bool,
+}
+
+impl DockOsd {
+    /// The message from the dock `sn` at `timestamp_ms`.
+    pub fn message(&self, sn: &str, timestamp_ms: i64) -> Vec<u8> {
+        osd_message(
+            sn,
+            timestamp_ms,
+            json!({
+                "latitude": self.lat,
+                "longitude": self.lon,
+                "height": self.height_m,
+                "mode_code": self.mode_code,
+                "drone_in_dock": u8::from(self.drone_in_dock),
+            }),
+        )
+    }
+}
+
+/// An OSD message: the envelope without `method` (OSD is a property push, not a call), from
+/// the gateway `gateway`.
+pub fn osd_message(gateway: &str, timestamp_ms: i64, data: Value) -> Vec<u8> {
+    let v = json!({
+        "tid": uuid::Uuid::now_v7().to_string(),
+        "bid": uuid::Uuid::now_v7().to_string(),
+        "timestamp": timestamp_ms,
+        "gateway": gateway,
+        "data": data,
+    });
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1020,5 +1119,40 @@ mod tests {
                 .unwrap_err();
             assert!(e.to_string().contains(key), "{key} = {value}: {e}");
         }
+    }
+    #[test]
+    fn osd_reads_back_through_the_osd_parser() {
+        let a = AircraftOsd {
+            lat: 30.701,
+            lon: 121.02,
+            height_m: 44.5,
+            elevation_m: 40.0,
+            heading_deg: 35.0,
+            gimbal_pitch_deg: -90.0,
+            gimbal_roll_deg: 0.0,
+            gimbal_yaw_deg: 35.0,
+            mode_code: 5,
+        };
+        let s = crate::osd::parse(&a.message(SN, 1_767_225_480_250)).unwrap();
+        assert_eq!((s.lat, s.lon), (a.lat, a.lon));
+        assert_eq!((s.height_m, s.abs_alt_m), (Some(40.0), Some(44.5)));
+        assert!((s.t_s - 1_767_225_480.25).abs() < 1e-6);
+        let g = s.gimbal.unwrap();
+        assert_eq!((g.pitch_deg, g.yaw_deg), (-90.0, 35.0));
+        let d = DockOsd {
+            lat: 30.7,
+            lon: 121.02,
+            height_m: 4.5,
+            mode_code: 4,
+            drone_in_dock: false,
+        };
+        let v: Value = serde_json::from_slice(&d.message(SN, 1_767_225_480_000)).unwrap();
+        assert_eq!(v["gateway"], SN);
+        assert_eq!(v["timestamp"], 1_767_225_480_000_i64);
+        assert_eq!(
+            (&v["data"]["mode_code"], &v["data"]["drone_in_dock"]),
+            (&json!(4), &json!(0))
+        );
+        assert!(v.get("method").is_none());
     }
 }

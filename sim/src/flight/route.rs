@@ -219,6 +219,7 @@ struct Stretch {
 #[derive(Debug, Clone)]
 pub struct Trajectory {
     stretches: Vec<Stretch>,
+    arrivals: Vec<f64>,
     yaw_offset: f64,
 }
 
@@ -257,6 +258,7 @@ impl Trajectory {
             })
             .collect();
         let mut stretches = Vec::with_capacity(points.len() * 2);
+        let mut arrivals = Vec::with_capacity(points.len());
         let mut t = 0.0;
         let mut heading = match points.as_slice() {
             [a, b, ..] => (b.0.0[0] - a.0.0[0])
@@ -265,6 +267,7 @@ impl Trajectory {
             _ => 0.0,
         };
         for (i, &(at, v, hover)) in points.iter().enumerate() {
+            arrivals.push(t);
             if hover > 0.0 {
                 stretches.push(Stretch {
                     t0: t,
@@ -295,8 +298,14 @@ impl Trajectory {
         }
         Self {
             stretches,
+            arrivals,
             yaw_offset: route.gimbal_yaw_offset_deg,
         }
+    }
+
+    /// When each waypoint of the route is reached, seconds from the start (before its hover).
+    pub fn arrivals_s(&self) -> &[f64] {
+        &self.arrivals
     }
 
     /// Seconds to fly the whole route.
@@ -453,6 +462,11 @@ mod tests {
         };
         let first = leg(0, 1) / DEFAULT_SPEED_MPS;
         assert!((t.duration_s() - (first + 10.0 + leg(1, 2) / 6.0)).abs() < 1e-6);
+        // Each waypoint is reached before its hover.
+        let arrivals = t.arrivals_s();
+        assert_eq!(arrivals.len(), 3);
+        assert!(arrivals[0] == 0.0 && (arrivals[1] - first).abs() < 1e-9);
+        assert!((arrivals[2] - t.duration_s()).abs() < 1e-9);
         // Hovering: the same place for ten seconds.
         let (a, b) = (t.at(first + 1.0), t.at(first + 9.0));
         assert!(
