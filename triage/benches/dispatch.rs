@@ -4,8 +4,8 @@
 //! - scheduled instant → `flighttask_execute` received by the dock (goal ≤ 1 s), a plan every
 //!   5 s prepared 2 s ahead;
 //! - camera ticket opened → verification `flighttask_prepare` received (goal ≤ 30 s, the
-//!   303024 dispatch limit), camera tickets 200 m apart, each flight refused at once so the dock
-//!   is free for the next;
+//!   303024 dispatch limit), camera tickets 200 m apart within the dock's range, each flight
+//!   refused at once so the dock is free for the next;
 //! - the baseline, measured in the same run: one message from this process to itself through
 //!   the broker (what no dispatcher can beat).
 //!
@@ -65,6 +65,7 @@ fn triage(
         cfg.verification = Some(VerificationConfig {
             on: Trigger::Opened,
             max_per_dock_per_hour: 1000,
+            cooldown_s: 0.0,
             ..VerificationConfig::default()
         });
     }
@@ -120,7 +121,8 @@ fn verification(broker: &Mosquitto, n: usize) -> Vec<f64> {
             &hit_id(&format!("bench-cam-{k}")),
             "cams",
             "construction_waste",
-            30.695 + k as f64 * 0.0018,
+            // 200 m apart, north and south of the dock's latitude, all within its range.
+            30.70 + ((k % 20) as f64 - 10.0) * 0.0018,
             0.7,
         );
         h.source.kind = SourceKind::Camera;
