@@ -507,7 +507,7 @@ fn hostile_messages_are_ignored_and_the_dock_keeps_serving() {
         refused.push(e.tid.clone());
         hostile.push(e.to_json());
     }
-    let mut odd = Envelope::new("return_home", now_ms(), serde_json::json!({}));
+    let mut odd = Envelope::new("flighttask_pause", now_ms(), serde_json::json!({}));
     refused.push(odd.tid.clone());
     hostile.push(odd.to_json());
     odd.gateway = Some("OTHER1".into());

@@ -1080,10 +1080,10 @@ mod tests {
             flight_id: FLIGHT.into(),
         }
         .envelope(1_767_225_480_000);
-        odd.method = "return_home".into();
+        odd.method = "flighttask_pause".into();
         assert_eq!(
             Service::read(&round(&odd)),
-            Err(CloudApiError::UnknownMethod("return_home".into()))
+            Err(CloudApiError::UnknownMethod("flighttask_pause".into()))
         );
     }
 
