@@ -191,7 +191,7 @@ fn main() {
     let b50 = percentile(&mut base, 0.5);
     println!("dispatch latency through Mosquitto, {n} runs each (p50, p99; × the baseline's p50)");
     println!(
-        "  baseline: a message through the broker   {:8.1} ms  {:8.1} ms",
+        "  baseline: a message through the broker   {:8.3} ms  {:8.3} ms",
         b50 * 1e3,
         percentile(&mut base, 0.99) * 1e3
     );
