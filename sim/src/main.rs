@@ -347,6 +347,11 @@ fn run(cli: Cli) -> Result<()> {
             let setup = cam
                 .write_setup(&out)
                 .with_context(|| format!("writing {}", out.display()))?;
+            // The street as it stands once the scenario's violations have arrived: what a drone
+            // sent to look later sees (`sim dock --district` takes it).
+            let after = out.join("district-after");
+            district::geojson::write(&cam.district, &after)
+                .with_context(|| format!("writing {}", after.display()))?;
             let truth_path = out.join("truth.jsonl");
             let mut truth = std::io::BufWriter::new(
                 std::fs::File::create(&truth_path)

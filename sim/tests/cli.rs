@@ -240,6 +240,31 @@ fn the_camera_scenario_brings_violations_in_over_time() {
             .len()
             > 1000
     );
+    // The district once the arrivals are in: each arrival is one of its violations, where the
+    // camera saw it, for a drone sent to look.
+    let after = argus_sim::district::geojson::read(&dir.path().join("cam/district-after")).unwrap();
+    for a in setup["arrivals"].as_array().unwrap() {
+        let id = a["id"].as_str().unwrap();
+        let o = after
+            .objects
+            .iter()
+            .find(|o| o.id == id)
+            .unwrap_or_else(|| panic!("{id}"));
+        assert!(o.violation, "{id}");
+        let seen = lines.last().unwrap()["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == id);
+        assert!(seen, "{id} is in view at the end");
+    }
+    let before = argus_sim::district::geojson::read(dir.path()).unwrap();
+    assert!(setup["arrivals"].as_array().unwrap().iter().all(|a| {
+        !before
+            .objects
+            .iter()
+            .any(|o| o.id == a["id"].as_str().unwrap())
+    }));
 }
 
 #[test]
