@@ -9,6 +9,7 @@
 //! `bid`, the violations under the route ticketed with the run's `flight_id`, each ticket
 //! opened before the run's landing event. Triage is killed with SIGKILL once the prepare
 //! reply is stored and started again: the dock hears one execute, and the run ends `ok` once.
+//! Mosquitto is restarted mid-flight: the end is still recorded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,9 +41,10 @@ fn district() -> PathBuf {
     )
 }
 
-/// A small area north of dock-1 (a spoil heap and three sheds of the default district under
-/// it), flown at 80 m, at the instant `at` (UTC, whole seconds).
-fn plan(dir: &Path, at: chrono::DateTime<Utc>) {
+/// Plan `id`: a small area north of dock-1 (a spoil heap and three sheds of the default
+/// district under it), flown at 80 m, at the instant `at` (UTC, whole seconds), with `extra`
+/// lines in its `[schedule]`.
+fn plan(dir: &Path, id: &str, at: chrono::DateTime<Utc>, extra: &str) {
     let plans = dir.join("plans");
     std::fs::create_dir_all(&plans).unwrap();
     std::fs::copy(
@@ -52,13 +54,13 @@ fn plan(dir: &Path, at: chrono::DateTime<Utc>) {
     .unwrap();
     let (s, m, h) = (at.second(), at.minute(), at.hour());
     std::fs::write(
-        plans.join("north.toml"),
+        plans.join(format!("{id}.toml")),
         format!(
-            "schema = \"argus.plan/1\"\nid = \"north\"\ndock = \"dock-1\"\nkind = \"area\"\n\n\
+            "schema = \"argus.plan/1\"\nid = \"{id}\"\ndock = \"dock-1\"\nkind = \"area\"\n\n\
              [geometry]\npolygon = [[30.70054, 121.01864], [30.70054, 121.02157], [30.70252, 121.02157], [30.70252, 121.01864]]\n\n\
              [camera]\npreset = \"sim-1080p\"\n\n\
              [flight]\naltitude_m = 80\nspeed_mps = 12\ngimbal_pitch_deg = -90\nside_overlap = 0.2\nangle_deg = 0\nturnaround_m = 0\n\n\
-             [schedule]\ncron = \"{s} {m} {h} * * *\"\ntimezone = \"UTC\"\ncatch_up_s = 60\n"
+             [schedule]\ncron = \"{s} {m} {h} * * *\"\ntimezone = \"UTC\"\ncatch_up_s = 60\n{extra}"
         ),
     )
     .unwrap();
@@ -71,7 +73,10 @@ struct Wire {
 
 impl Wire {
     fn listen(port: u16) -> Self {
-        let (c, mut conn) = Client::new(MqttOptions::new("test-wire", "127.0.0.1", port), 256);
+        // A session the broker keeps across its restart, so nothing said meanwhile is missed.
+        let mut mo = MqttOptions::new("test-wire", "127.0.0.1", port);
+        mo.set_clean_session(false);
+        let (c, mut conn) = Client::new(mo, 256);
         for k in ["services", "services_reply", "events", "events_reply"] {
             c.subscribe(format!("thing/product/{SN}/{k}"), QoS::AtLeastOnce)
                 .unwrap();
@@ -81,6 +86,10 @@ impl Wire {
         std::thread::spawn(move || {
             let _keep = c;
             for ev in conn.iter() {
+                if ev.is_err() {
+                    // The broker is away: try again shortly.
+                    std::thread::sleep(Duration::from_millis(200));
+                }
                 if let Ok(Event::Incoming(Packet::Publish(p))) = ev
                     && let Ok(e) = Envelope::parse(&p.payload, SN)
                 {
@@ -122,6 +131,14 @@ impl Wire {
     }
 }
 
+/// A progress event's status (either DJI shape).
+fn status(e: &Envelope) -> Option<&str> {
+    e.data
+        .pointer("/output/status")
+        .or_else(|| e.data.get("status"))
+        .and_then(|s| s.as_str())
+}
+
 fn spawn(bin: &str, args: &[String], log: &Path) -> Child {
     Command::new(workspace_bin(bin))
         .args(args)
@@ -134,65 +151,76 @@ fn spawn(bin: &str, args: &[String], log: &Path) -> Child {
         .unwrap()
 }
 
-#[test]
-fn a_scheduled_patrol_flies_from_the_simulated_dock_and_its_hits_become_tickets() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let broker = Mosquitto::start(&dir.join("broker"));
-    let wire = Wire::listen(broker.port);
-    let district = district();
-    let instant = Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(40);
-    plan(dir, instant);
+/// Triage's config for the plans in `dir/plans` (its database `dir/triage.db`); the arguments
+/// that serve it.
+fn triage_config(dir: &Path, broker: &Mosquitto, lead_s: f64, reply_timeout_s: f64) -> Vec<String> {
     let http = free_port();
-    let db = dir.join("triage.db");
     let config = dir.join("triage.toml");
     std::fs::write(
         &config,
         format!(
-            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:{http}\"\n[mqtt]\nurl = \"{}\"\n[patrols]\nplans = \"{}\"\nprepare_lead_s = {LEAD_S}\nreply_timeout_s = 20\npublic_url = \"http://127.0.0.1:{http}\"\n",
-            db.display(),
+            "db = \"sqlite:{}\"\nhttp = \"127.0.0.1:{http}\"\n[mqtt]\nurl = \"{}\"\n[patrols]\nplans = \"{}\"\nprepare_lead_s = {lead_s}\nreply_timeout_s = {reply_timeout_s}\npublic_url = \"http://127.0.0.1:{http}\"\n",
+            dir.join("triage.db").display(),
             broker.url(),
             dir.join("plans").display()
         ),
     )
     .unwrap();
-    let triage_args = vec![
+    vec![
         "serve".to_string(),
         "--config".into(),
         config.display().to_string(),
-    ];
+    ]
+}
+
+/// `sim dock` as dock-1, streaming to `udp`, renders cached across runs, with `flags`.
+fn spawn_dock(dir: &Path, district: &Path, broker: &Mosquitto, udp: u16, flags: &[&str]) -> Child {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("patrol-dock-renders");
+    let mut args: Vec<String> = [
+        "dock",
+        "--sn",
+        SN,
+        "--aircraft-sn",
+        AIRCRAFT,
+        "--at",
+        "30.70,121.02",
+        "--size",
+        "960x540",
+        "--fps",
+        "10",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (k, v) in [
+        ("--district", district.display().to_string()),
+        ("--mqtt", broker.url()),
+        ("--video", format!("udp://127.0.0.1:{udp}")),
+        ("--out", dir.join("flights").display().to_string()),
+        ("--cache", cache.display().to_string()),
+    ] {
+        args.push(k.into());
+        args.push(v);
+    }
+    args.extend(flags.iter().map(|f| f.to_string()));
+    spawn("sim", &args, &dir.join("dock.log"))
+}
+
+#[test]
+fn a_scheduled_patrol_flies_from_the_simulated_dock_and_its_hits_become_tickets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut broker = Mosquitto::start(&dir.join("broker"));
+    let wire = Wire::listen(broker.port);
+    let district = district();
+    let instant = Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(40);
+    plan(dir, "north", instant, "");
+    let db = dir.join("triage.db");
+    let triage_args = triage_config(dir, &broker, LEAD_S, 20.0);
     let triage_exe = workspace_bin("triage").display().to_string();
     let mut triage = start_triage(&triage_exe, &triage_args, &dir.join("triage-1.log"));
     // The dock and its edge agent.
     let udp = free_port();
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("patrol-dock-renders");
-    let mut dock = spawn(
-        "sim",
-        &[
-            "dock".into(),
-            "--district".into(),
-            district.display().to_string(),
-            "--sn".into(),
-            SN.into(),
-            "--aircraft-sn".into(),
-            AIRCRAFT.into(),
-            "--at".into(),
-            "30.70,121.02".into(),
-            "--mqtt".into(),
-            broker.url(),
-            "--video".into(),
-            format!("udp://127.0.0.1:{udp}"),
-            "--out".into(),
-            dir.join("flights").display().to_string(),
-            "--size".into(),
-            "960x540".into(),
-            "--fps".into(),
-            "10".into(),
-            "--cache".into(),
-            cache.display().to_string(),
-        ],
-        &dir.join("dock.log"),
-    );
+    let mut dock = spawn_dock(dir, &district, &broker, udp, &[]);
     let agent_cfg = dir.join("agent.toml");
     std::fs::write(
         &agent_cfg,
@@ -251,6 +279,14 @@ fn a_scheduled_patrol_flies_from_the_simulated_dock_and_its_hits_become_tickets(
         "executed {:.2} s from its instant",
         exec_at - at
     );
+
+    // Mid-flight the broker restarts: nothing the dock reports is lost.
+    wire.wait("in_progress", Duration::from_secs(120), |m| {
+        m.0 == "events" && status(&m.1) == Some("in_progress")
+    });
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.restart();
 
     // The flight: progress to ok, within the flight's time and a margin.
     let (_, landed_at) = wire.wait("ok", Duration::from_secs(300), |m| {
@@ -325,6 +361,110 @@ fn a_scheduled_patrol_flies_from_the_simulated_dock_and_its_hits_become_tickets(
         assert!(t.opened_at < landed_at, "{id} opened after the landing");
     }
     for c in [&mut agent, &mut dock, &mut triage] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// The run of a plan, once it is over.
+fn run_of(db: &Path, plan_id: &str, within: Duration) -> argus_triage::store::Run {
+    let until = Instant::now() + within;
+    let mut store = argus_triage::store::open(&format!("sqlite:{}", db.display())).unwrap();
+    loop {
+        let runs = store
+            .runs(
+                &argus_triage::store::RunFilter {
+                    plan_id: Some(plan_id.into()),
+                    ..Default::default()
+                },
+                10,
+            )
+            .unwrap();
+        if let Some(r) = runs.into_iter().find(|r| r.state.is_final()) {
+            return r;
+        }
+        assert!(Instant::now() < until, "{plan_id}: no run ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_blackout_a_refusal_and_a_silent_dock_each_end_their_run_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let broker = Mosquitto::start(&dir.join("broker"));
+    let wire = Wire::listen(broker.port);
+    let district = district();
+    let now = Utc::now().with_nanosecond(0).unwrap();
+    let s = chrono::Duration::seconds;
+    // Blacked out all day today (and tomorrow, should the test cross midnight).
+    let days = format!(
+        "blackout_dates = [\"{}/{}\"]\n",
+        now.format("%Y-%m-%d"),
+        (now + chrono::Duration::days(1)).format("%Y-%m-%d")
+    );
+    plan(dir, "dark", now + s(15), &days);
+    plan(dir, "refused", now + s(20), "");
+    plan(dir, "silent", now + s(40), "");
+    let triage_args = triage_config(dir, &broker, 5.0, 2.0);
+    let triage_exe = workspace_bin("triage").display().to_string();
+    let mut triage = start_triage(&triage_exe, &triage_args, &dir.join("triage.log"));
+    let mut dock = spawn_dock(dir, &district, &broker, free_port(), &["--reject-next"]);
+    let db = dir.join("triage.db");
+    // The blackout: skipped naming its window, nothing sent for it.
+    let dark = run_of(&db, "dark", Duration::from_secs(60));
+    assert_eq!(dark.state, RunState::Skipped, "{dark:?}");
+    assert!(
+        dark.reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("blackout "),
+        "{dark:?}"
+    );
+    // Refused by the dock (--reject-next).
+    let refused = run_of(&db, "refused", Duration::from_secs(60));
+    assert_eq!(refused.state, RunState::Rejected, "{refused:?}");
+    assert!(
+        refused
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("refused the task"),
+        "{refused:?}"
+    );
+    // The dock stops answering just before the last prepare (frozen: its connection stays
+    // open, and its last will, 7.5 s later, comes after the reply is given up on).
+    let freeze_at = (now + s(40 - 5)).timestamp() as f64 - 1.5;
+    let wait = freeze_at - argus_core::clock::now_unix_s();
+    assert!(
+        wait > 0.0,
+        "the refused run ended too late to freeze the dock in time"
+    );
+    std::thread::sleep(Duration::from_secs_f64(wait));
+    let frozen = Command::new("kill")
+        .args(["-STOP", &dock.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(frozen.success());
+    let silent = run_of(&db, "silent", Duration::from_secs(60));
+    let _ = Command::new("kill")
+        .args(["-CONT", &dock.id().to_string()])
+        .status();
+    assert_eq!(silent.state, RunState::Failed, "{silent:?}");
+    assert_eq!(
+        silent.reason.as_deref(),
+        Some("no reply from dock-1 in 2 s"),
+        "{silent:?}"
+    );
+    // On the wire: prepares for the refused and the silent runs only.
+    let prepared: Vec<String> = wire
+        .all()
+        .iter()
+        .filter(|m| m.0 == "services" && m.1.method == "flighttask_prepare")
+        .filter_map(|m| m.1.data["flight_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(prepared, [refused.run_id.clone(), silent.run_id.clone()]);
+    for c in [&mut dock, &mut triage] {
         let _ = c.kill();
         let _ = c.wait();
     }
