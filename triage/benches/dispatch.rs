@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use argus_core::cloudapi::{Envelope, Service};
 use argus_core::hit::SourceKind;
 use argus_testkit::hits::{hit, hit_id, publish_hit};
-use argus_testkit::services::{Mosquitto, free_port};
+use argus_testkit::services::Mosquitto;
 use argus_triage::verify::{Trigger, VerificationConfig};
 use common::{ScriptedDock, ms, now_s};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -36,31 +36,10 @@ fn triage(
     dir: &std::path::Path,
     cron: Option<&str>,
 ) -> argus_triage::service::Service {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans");
-    let plans = dir.join("plans");
-    std::fs::create_dir_all(&plans).unwrap();
-    std::fs::copy(root.join("docks.toml"), dir.join("docks.toml")).unwrap();
-    let plan = std::fs::read_to_string(root.join("plans/u03-area.toml")).unwrap();
-    let head = &plan[..plan.find("[schedule]").unwrap()];
-    let schedule = cron.map_or(String::new(), |c| {
-        format!("[schedule]\ncron = \"{c}\"\ntimezone = \"UTC\"\ncatch_up_s = 2\n")
-    });
-    std::fs::write(plans.join("u03-area.toml"), format!("{head}{schedule}")).unwrap();
-    let http_port = free_port();
-    let mut cfg = argus_triage::config::Config {
-        db: format!("sqlite:{}", dir.join("t.db").display()),
-        http: format!("127.0.0.1:{http_port}"),
-        ..Default::default()
-    };
-    cfg.mqtt.url = Some(broker.url());
-    cfg.patrols = Some(argus_triage::patrols::PatrolsConfig {
-        plans,
-        docks: None,
-        prepare_lead_s: 2.0,
-        reply_timeout_s: 5.0,
-        public_url: format!("http://127.0.0.1:{http_port}"),
-        client_id: "triage-docks-bench".into(),
-    });
+    let schedule =
+        cron.map(|c| format!("[schedule]\ncron = \"{c}\"\ntimezone = \"UTC\"\ncatch_up_s = 2\n"));
+    let (mut cfg, _) =
+        common::patrol_config(dir, broker.url(), schedule.as_deref(), None, 2.0, 5.0);
     if cron.is_none() {
         cfg.verification = Some(VerificationConfig {
             on: Trigger::Opened,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use argus_core::cloudapi::{Progress, Service, TaskStatus};
-use argus_testkit::services::{Mosquitto, free_port, http};
+use argus_testkit::services::{Mosquitto, http};
 use argus_triage::store::{RunFilter, RunState};
 use common::{SN, ScriptedDock, ms, now_s};
 
@@ -18,34 +18,14 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
     // The U03 plan every 20 s (a seconds field), prepared 5 s ahead.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans");
-    let plans = tmp.path().join("plans");
-    std::fs::create_dir(&plans).unwrap();
-    std::fs::copy(root.join("docks.toml"), tmp.path().join("docks.toml")).unwrap();
-    let plan = std::fs::read_to_string(root.join("plans/u03-area.toml")).unwrap();
-    let head = &plan[..plan.find("[schedule]").unwrap()];
-    std::fs::write(
-        plans.join("u03-area.toml"),
-        format!(
-            "{head}[schedule]\ncron = \"*/20 * * * * *\"\ntimezone = \"UTC\"\ncatch_up_s = 5\n"
-        ),
-    )
-    .unwrap();
-    let http_port = free_port();
-    let mut cfg = argus_triage::config::Config {
-        db: format!("sqlite:{}", tmp.path().join("t.db").display()),
-        http: format!("127.0.0.1:{http_port}"),
-        ..Default::default()
-    };
-    cfg.mqtt.url = Some(broker.url());
-    cfg.patrols = Some(argus_triage::patrols::PatrolsConfig {
-        plans,
-        docks: None,
-        prepare_lead_s: 5.0,
-        reply_timeout_s: 5.0,
-        public_url: format!("http://127.0.0.1:{http_port}"),
-        client_id: "triage-docks-test".into(),
-    });
+    let (cfg, http_port) = common::patrol_config(
+        tmp.path(),
+        broker.url(),
+        Some("[schedule]\ncron = \"*/20 * * * * *\"\ntimezone = \"UTC\"\ncatch_up_s = 5\n"),
+        None,
+        5.0,
+        5.0,
+    );
     let triage = argus_triage::service::Service::start(cfg).unwrap();
 
     let mut dock = ScriptedDock::connect(broker.port);

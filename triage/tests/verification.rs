@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use argus_core::cloudapi::{Progress, Service, TaskStatus, TaskType};
 use argus_core::hit::{Hit, SourceKind};
 use argus_testkit::hits::{hit, hit_id, publish_hit};
-use argus_testkit::services::{Mosquitto, Postgres, free_port, http};
+use argus_testkit::services::{Mosquitto, Postgres, http};
 use argus_triage::store::{self, RunKind, RunState, Store};
 use argus_triage::verify::{Trigger, VerificationConfig};
 use common::{SN, ScriptedDock, ms, now_s};
@@ -34,32 +34,8 @@ struct Rig {
 fn rig(db: Option<String>, verification: VerificationConfig) -> Rig {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans");
-    let plans = tmp.path().join("plans");
-    std::fs::create_dir(&plans).unwrap();
-    std::fs::copy(root.join("docks.toml"), tmp.path().join("docks.toml")).unwrap();
-    let plan = std::fs::read_to_string(root.join("plans/u03-area.toml")).unwrap();
-    std::fs::write(
-        plans.join("u03-area.toml"),
-        &plan[..plan.find("[schedule]").unwrap()],
-    )
-    .unwrap();
-    let http_port = free_port();
-    let db = db.unwrap_or_else(|| format!("sqlite:{}", tmp.path().join("t.db").display()));
-    let mut cfg = argus_triage::config::Config {
-        db: db.clone(),
-        http: format!("127.0.0.1:{http_port}"),
-        ..Default::default()
-    };
-    cfg.mqtt.url = Some(broker.url());
-    cfg.patrols = Some(argus_triage::patrols::PatrolsConfig {
-        plans,
-        docks: None,
-        prepare_lead_s: 5.0,
-        reply_timeout_s: 5.0,
-        public_url: format!("http://127.0.0.1:{http_port}"),
-        client_id: "triage-docks-test".into(),
-    });
+    let (mut cfg, http_port) = common::patrol_config(tmp.path(), broker.url(), None, db, 5.0, 5.0);
+    let db = cfg.db.clone();
     cfg.verification = Some(verification);
     let triage = argus_triage::service::Service::start(cfg).unwrap();
     let cameras = argus_testkit::hits::bench_publisher(broker.port, "street-cams");

@@ -100,3 +100,45 @@ impl ScriptedDock {
             .unwrap();
     }
 }
+
+/// Triage's config for a test of patrols: the example docks and the U03 area plan in
+/// `dir/plans` (with `schedule`, the `[schedule]` table's text, or none), the database
+/// `dir/t.db` unless `db`, the broker on `broker_url`, docks told to download from its HTTP
+/// port; prepared `lead_s` ahead, answers awaited `reply_timeout_s`. Its HTTP port comes back
+/// with it.
+pub fn patrol_config(
+    dir: &std::path::Path,
+    broker_url: String,
+    schedule: Option<&str>,
+    db: Option<String>,
+    lead_s: f64,
+    reply_timeout_s: f64,
+) -> (argus_triage::config::Config, u16) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flight-plans");
+    let plans = dir.join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::copy(root.join("docks.toml"), dir.join("docks.toml")).unwrap();
+    let plan = std::fs::read_to_string(root.join("plans/u03-area.toml")).unwrap();
+    let head = &plan[..plan.find("[schedule]").unwrap()];
+    std::fs::write(
+        plans.join("u03-area.toml"),
+        format!("{head}{}", schedule.unwrap_or_default()),
+    )
+    .unwrap();
+    let http_port = argus_testkit::services::free_port();
+    let mut cfg = argus_triage::config::Config {
+        db: db.unwrap_or_else(|| format!("sqlite:{}", dir.join("t.db").display())),
+        http: format!("127.0.0.1:{http_port}"),
+        ..Default::default()
+    };
+    cfg.mqtt.url = Some(broker_url);
+    cfg.patrols = Some(argus_triage::patrols::PatrolsConfig {
+        plans,
+        docks: None,
+        prepare_lead_s: lead_s,
+        reply_timeout_s,
+        public_url: format!("http://127.0.0.1:{http_port}"),
+        client_id: "triage-docks-test".into(),
+    });
+    (cfg, http_port)
+}
