@@ -368,12 +368,39 @@ impl Drop for Receiver {
     }
 }
 
-#[test]
-fn on_connect_the_dock_announces_its_aircraft_and_reconnects_after_a_broker_restart() {
+/// What every dock test starts with: the district (its folder), a scratch folder, a broker and
+/// the scripted cloud on it (`name` its client).
+struct Rig {
+    d: District,
+    dir: PathBuf,
+    tmp: tempfile::TempDir,
+    broker: Mosquitto,
+    cloud: Cloud,
+}
+
+fn rig(name: &str) -> Rig {
     let (d, dir) = district();
     let tmp = tempfile::tempdir().unwrap();
-    let mut broker = Mosquitto::start(&tmp.path().join("broker"));
-    let cloud = Cloud::connect(&broker, "topo");
+    let broker = Mosquitto::start(&tmp.path().join("broker"));
+    let cloud = Cloud::connect(&broker, name);
+    Rig {
+        d,
+        dir,
+        tmp,
+        broker,
+        cloud,
+    }
+}
+
+#[test]
+fn on_connect_the_dock_announces_its_aircraft_and_reconnects_after_a_broker_restart() {
+    let Rig {
+        d,
+        dir,
+        tmp,
+        mut broker,
+        cloud,
+    } = rig("topo");
     let dock = Dock::start(dock_options(&broker, &dir, tmp.path(), free_port(), &d)).unwrap();
     let status = DockTopic::Status.topic(SN);
     let topo = cloud.wait(&status, 20, |g| !g.is_empty());
@@ -435,10 +462,13 @@ fn on_connect_the_dock_announces_its_aircraft_and_reconnects_after_a_broker_rest
 
 #[test]
 fn a_wrong_fingerprint_is_refused_and_so_is_the_prepare_it_is_told_to_reject() {
-    let (d, dir) = district();
-    let tmp = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let cloud = Cloud::connect(&broker, "fp");
+    let Rig {
+        d,
+        dir,
+        tmp,
+        broker,
+        cloud,
+    } = rig("fp");
     let mut opts = dock_options(&broker, &dir, tmp.path(), free_port(), &d);
     opts.reject_next = true;
     let dock = start(&cloud, opts);
@@ -474,10 +504,13 @@ fn a_wrong_fingerprint_is_refused_and_so_is_the_prepare_it_is_told_to_reject() {
 
 #[test]
 fn hostile_messages_are_ignored_and_the_dock_keeps_serving() {
-    let (d, dir) = district();
-    let tmp = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let cloud = Cloud::connect(&broker, "hostile");
+    let Rig {
+        d,
+        dir,
+        tmp,
+        broker,
+        cloud,
+    } = rig("hostile");
     let dock = start(
         &cloud,
         dock_options(&broker, &dir, tmp.path(), free_port(), &d),
@@ -578,10 +611,13 @@ fn to_polyline(p: (f64, f64), line: &[(f64, f64)]) -> f64 {
 
 #[test]
 fn a_prepared_flight_streams_video_osd_and_progress_and_is_recorded() {
-    let (d, dir) = district();
-    let tmp = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let cloud = Cloud::connect(&broker, "flight");
+    let Rig {
+        d,
+        dir,
+        tmp,
+        broker,
+        cloud,
+    } = rig("flight");
     let video = free_port();
     let out = tmp.path().join("flights");
     let dock = start(&cloud, dock_options(&broker, &dir, &out, video, &d));
@@ -705,10 +741,13 @@ fn a_prepared_flight_streams_video_osd_and_progress_and_is_recorded() {
 
 #[test]
 fn a_flight_told_to_fail_reports_failed_at_its_waypoint() {
-    let (d, dir) = district();
-    let tmp = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start(&tmp.path().join("broker"));
-    let cloud = Cloud::connect(&broker, "fail");
+    let Rig {
+        d,
+        dir,
+        tmp,
+        broker,
+        cloud,
+    } = rig("fail");
     // Something listening for the video.
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let video = sink.local_addr().unwrap().port();

@@ -319,25 +319,24 @@ fn a_patrol_run_is_claimed_once_and_moves_only_forward(open: &Open) {
         Some("blackout 12:00-13:30")
     );
     // Lists: newest instant first, by plan, open or over.
-    let mut ids = |f: RunFilter| -> Vec<String> {
-        a.runs(&f, 10)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.run_id)
-            .collect()
-    };
     assert_eq!(
-        ids(RunFilter {
-            plan_id: Some("u03-area".into()),
-            ..RunFilter::default()
-        }),
+        run_ids(
+            a.as_mut(),
+            RunFilter {
+                plan_id: Some("u03-area".into()),
+                ..RunFilter::default()
+            }
+        ),
         [next.run_id.clone(), first.run_id.clone()]
     );
     assert_eq!(
-        ids(RunFilter {
-            open: Some(true),
-            ..RunFilter::default()
-        }),
+        run_ids(
+            a.as_mut(),
+            RunFilter {
+                open: Some(true),
+                ..RunFilter::default()
+            }
+        ),
         std::slice::from_ref(&other.run_id)
     );
     assert_eq!(a.runs(&RunFilter::default(), 2).unwrap().len(), 2);
@@ -347,25 +346,24 @@ fn a_patrol_run_is_claimed_once_and_moves_only_forward(open: &Open) {
     verify.ticket_id = Some("T-0001".into());
     let ev = RunEvent::new(&verify.run_id, t0, "claimed", serde_json::json!({}));
     assert!(a.claim_run(&verify, &ev).unwrap());
-    let mut ids = |f: RunFilter| -> Vec<String> {
-        a.runs(&f, 10)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.run_id)
-            .collect()
-    };
     assert_eq!(
-        ids(RunFilter {
-            ticket_id: Some("T-0001".into()),
-            ..RunFilter::default()
-        }),
+        run_ids(
+            a.as_mut(),
+            RunFilter {
+                ticket_id: Some("T-0001".into()),
+                ..RunFilter::default()
+            }
+        ),
         std::slice::from_ref(&verify.run_id)
     );
     assert!(
-        ids(RunFilter {
-            ticket_id: Some("T-0002".into()),
-            ..RunFilter::default()
-        })
+        run_ids(
+            a.as_mut(),
+            RunFilter {
+                ticket_id: Some("T-0002".into()),
+                ..RunFilter::default()
+            }
+        )
         .is_empty()
     );
     // Counted by state for `/metrics`.
@@ -833,4 +831,14 @@ fn lists_are_filtered_before_the_limit_and_page_by_cursor(open: &Open) {
         ..TicketFilter::default()
     };
     assert!(store.tickets(&closed, 100).unwrap().is_empty());
+}
+
+/// The ids of the runs a filter lists (at most 10).
+fn run_ids(store: &mut dyn Store, f: RunFilter) -> Vec<String> {
+    store
+        .runs(&f, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect()
 }
