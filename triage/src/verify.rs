@@ -189,6 +189,8 @@ pub(crate) struct Verifier {
     flown: VecDeque<Flown>,
     /// The dispatcher's start (tickets from a little before it are looked at).
     started: f64,
+    /// Whether the flights sent before the start were looked up.
+    resumed: bool,
 }
 
 fn audit(ticket_id: &str, now: f64, event: &str, detail: serde_json::Value) -> AuditEvent {
@@ -216,6 +218,7 @@ impl Verifier {
             watching: HashMap::new(),
             flown: VecDeque::new(),
             started: now,
+            resumed: false,
         }
     }
 }
@@ -257,8 +260,9 @@ impl Dispatcher {
     }
 
     fn verify_with(&mut self, v: &mut Verifier, now: f64) -> Result<(), StoreError> {
-        if v.flown.is_empty() && v.decided.is_empty() && v.watching.is_empty() {
+        if !v.resumed {
             self.resume(v, now)?;
+            v.resumed = true;
         }
         self.find_requests(v, now)?;
         self.serve_requests(v, now)?;
