@@ -248,6 +248,39 @@ fn waiting_from_store(store: &mut dyn Store) -> Result<HashMap<String, Waiting>,
     Ok(waiting)
 }
 
+/// The wayline URLs handed to docks for runs not yet over and still valid, from the prepares'
+/// events: a dock told a URL before triage restarted can still download from it.
+fn urls_from_store(
+    store: &mut dyn Store,
+    now: f64,
+) -> Result<HashMap<String, (String, f64)>, StoreError> {
+    let mut urls = HashMap::new();
+    for run in store.runs(
+        &RunFilter {
+            open: Some(true),
+            ..RunFilter::default()
+        },
+        10_000,
+    )? {
+        for e in store.run_events(&run.run_id)? {
+            if e.event != "flighttask_prepare_sent" || now - e.at > URL_TTL_S {
+                continue;
+            }
+            let token = e
+                .detail
+                .pointer("/data/file/url")
+                .and_then(|u| u.as_str())
+                .and_then(|u| u.rsplit('/').next())
+                .and_then(|f| f.strip_suffix(".kmz"))
+                .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+            if let Some(t) = token {
+                urls.insert(t.to_string(), (run.run_id.clone(), e.at + URL_TTL_S));
+            }
+        }
+    }
+    Ok(urls)
+}
+
 impl Dispatcher {
     /// A dispatcher over `store`, at `now`: each plan goes on after its latest stored run (so
     /// instants passed while triage was away are found), or from `now` less its catch-up
@@ -289,6 +322,7 @@ impl Dispatcher {
             }
         }
         let waiting = waiting_from_store(store.as_mut())?;
+        let urls = urls_from_store(store.as_mut(), now)?;
         Ok(Self {
             patrols,
             cfg,
@@ -296,7 +330,7 @@ impl Dispatcher {
             next,
             waiting,
             docks: HashMap::new(),
-            urls: HashMap::new(),
+            urls,
             scanned_at: now,
             adhoc: HashMap::new(),
             queued: Queued::default(),

@@ -24,10 +24,11 @@ const LON: f64 = 121.0;
 struct Rig {
     _tmp: tempfile::TempDir,
     broker: Mosquitto,
-    triage: argus_triage::service::Service,
+    triage: Option<argus_triage::service::Service>,
     http_port: u16,
     db: String,
     cameras: rumqttc::Client,
+    cfg: argus_triage::config::Config,
 }
 
 /// Triage with the example dock (and an unscheduled plan) and `[verification]` as given.
@@ -37,7 +38,7 @@ fn rig(db: Option<String>, verification: VerificationConfig) -> Rig {
     let (mut cfg, http_port) = common::patrol_config(tmp.path(), broker.url(), None, db, 5.0, 5.0);
     let db = cfg.db.clone();
     cfg.verification = Some(verification);
-    let triage = argus_triage::service::Service::start(cfg).unwrap();
+    let triage = Some(argus_triage::service::Service::start(cfg.clone()).unwrap());
     let cameras = argus_testkit::hits::bench_publisher(broker.port, "street-cams");
     Rig {
         _tmp: tmp,
@@ -46,6 +47,7 @@ fn rig(db: Option<String>, verification: VerificationConfig) -> Rig {
         http_port,
         db,
         cameras,
+        cfg,
     }
 }
 
@@ -176,7 +178,7 @@ fn fly(
 }
 
 fn opened_loop(db: Option<String>) {
-    let rig = rig(
+    let mut rig = rig(
         db,
         VerificationConfig {
             on: Trigger::Opened,
@@ -252,7 +254,7 @@ fn opened_loop(db: Option<String>) {
     let reason = story[0].1["reason"].as_str().unwrap();
     assert!(reason.starts_with("cooldown"), "{reason}");
     assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
-    rig.triage.shutdown().unwrap();
+    rig.triage.take().unwrap().shutdown().unwrap();
 }
 
 #[test]
@@ -284,7 +286,7 @@ fn skipped(rig: &Rig, ticket: &str, within: Duration) -> String {
 
 #[test]
 fn on_review_only_tickets_waiting_for_review_call_a_drone_and_every_other_request_says_why_not() {
-    let rig = rig(
+    let mut rig = rig(
         None,
         VerificationConfig {
             max_wait_s: 3.0,
@@ -396,5 +398,52 @@ fn on_review_only_tickets_waiting_for_review_call_a_drone_and_every_other_reques
         s.run(&p2.flight_id).unwrap().unwrap().ticket_id.as_deref(),
         Some(second.as_str())
     );
-    rig.triage.shutdown().unwrap();
+    rig.triage.take().unwrap().shutdown().unwrap();
+}
+
+#[test]
+fn a_triage_restarted_while_the_drone_flies_still_tells_what_it_saw() {
+    let mut rig = rig(
+        None,
+        VerificationConfig {
+            on: Trigger::Opened,
+            ..VerificationConfig::default()
+        },
+    );
+    let mut dock = ScriptedDock::connect(rig.broker.port);
+    assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
+    let cam = camera_hit("cam-r", LAT, 0.7);
+    publish_hit(&rig.cameras, &cam);
+    let ticket = rig.ticket_of(cam.hit_id.as_ref());
+    let (prep, _) = dock.expect(
+        "prepare",
+        "services",
+        Instant::now() + Duration::from_secs(30),
+    );
+    // Triage goes away and comes back before the dock answers.
+    rig.triage.take().unwrap().shutdown().unwrap();
+    rig.triage = Some(argus_triage::service::Service::start(rig.cfg.clone()).unwrap());
+    let mut drone = hit(
+        &hit_id("drone-r"),
+        "district-1",
+        "construction_waste",
+        LAT,
+        0.8,
+    );
+    drone.position.lon = LON;
+    drone.observed_at = argus_core::clock::Timestamp::now();
+    let flight = fly(&rig, &mut dock, &prep, Some(drone));
+    let story = rig.story(&ticket, "verification_seen", Duration::from_secs(20));
+    let names: Vec<&str> = story.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "verification_requested",
+            "verification_flown",
+            "verification_seen"
+        ],
+        "{story:?}"
+    );
+    assert_eq!(story[2].1["run_id"], flight.as_str());
+    rig.triage.take().unwrap().shutdown().unwrap();
 }
