@@ -253,6 +253,18 @@ impl Cloud {
         r.result().unwrap()
     }
 
+    /// Waits (up to 10 min) for a flight's final progress.
+    fn wait_landed(&self) {
+        self.wait(&DockTopic::Events.topic(SN), 600, |g| {
+            g.iter().any(|m| {
+                Envelope::parse(&m.payload, SN)
+                    .ok()
+                    .and_then(|e| Progress::read(&e).ok())
+                    .is_some_and(|p| p.status.is_final())
+            })
+        });
+    }
+
     fn progress(&self) -> Vec<(Envelope, Progress)> {
         self.on(&DockTopic::Events.topic(SN))
             .iter()
@@ -635,15 +647,7 @@ fn a_prepared_flight_streams_video_osd_and_progress_and_is_recorded() {
         cloud.call(&execute("not-prepared-1"), 10),
         result::NOT_PREPARED
     );
-    let events = DockTopic::Events.topic(SN);
-    cloud.wait(&events, 600, |g| {
-        g.iter().any(|m| {
-            Envelope::parse(&m.payload, SN)
-                .ok()
-                .and_then(|e| Progress::read(&e).ok())
-                .is_some_and(|p| p.status.is_final())
-        })
-    });
+    cloud.wait_landed();
     // The last packets are decoded.
     std::thread::sleep(Duration::from_secs(2));
 
@@ -759,15 +763,7 @@ fn a_flight_told_to_fail_reports_failed_at_its_waypoint() {
     let url = serve_kmz(body);
     assert_eq!(cloud.call(&prepare("fail-1", &url, &md5), 30), result::OK);
     assert_eq!(cloud.call(&execute("fail-1"), 10), result::OK);
-    let events = DockTopic::Events.topic(SN);
-    cloud.wait(&events, 600, |g| {
-        g.iter().any(|m| {
-            Envelope::parse(&m.payload, SN)
-                .ok()
-                .and_then(|e| Progress::read(&e).ok())
-                .is_some_and(|p| p.status.is_final())
-        })
-    });
+    cloud.wait_landed();
     let progress = cloud.progress();
     let (_, last) = progress.last().unwrap();
     assert_eq!(last.status, TaskStatus::Failed, "{progress:?}");

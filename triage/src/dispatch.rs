@@ -136,7 +136,7 @@ pub struct Dispatcher {
     waiting: HashMap<String, Waiting>,
     docks: HashMap<String, DockLive>,
     /// Wayline URL tokens: run and expiry.
-    urls: HashMap<String, (String, f64)>,
+    urls: Urls,
     /// When the store's unanswered services were last looked at, Unix seconds.
     scanned_at: f64,
     /// Plans made on the spot (verification flights), by plan id.
@@ -197,88 +197,94 @@ fn token() -> String {
     format!("{:032x}", uuid::Uuid::new_v4().as_u128())
 }
 
-/// The services sent and not yet answered, from the open runs' events: a restarted triage, or
-/// another instance, knows a reply's `tid`.
-fn waiting_from_store(store: &mut dyn Store) -> Result<HashMap<String, Waiting>, StoreError> {
-    let mut waiting = HashMap::new();
-    for run in store.runs(
+/// Wayline URL tokens: the run and the expiry (Unix seconds).
+type Urls = HashMap<String, (String, f64)>;
+
+/// The runs not over yet (at most 10,000).
+fn open_runs(store: &mut dyn Store) -> Result<Vec<Run>, StoreError> {
+    store.runs(
         &RunFilter {
             open: Some(true),
             ..RunFilter::default()
         },
         10_000,
-    )? {
-        if !matches!(run.state, RunState::Preparing | RunState::Executing) {
-            continue;
-        }
-        let events = store.run_events(&run.run_id)?;
-        let Some(k) = events.iter().rposition(|e| e.event.ends_with("_sent")) else {
-            continue;
-        };
-        let tid_of = |e: &RunEvent| {
-            e.detail
-                .get("tid")
-                .and_then(|t| t.as_str())
-                .map(str::to_owned)
-        };
-        let Some(tid) = tid_of(&events[k]) else {
-            continue;
-        };
-        // Answered already: a later event carries its tid.
-        if events[k + 1..]
-            .iter()
-            .any(|e| tid_of(e).as_deref() == Some(tid.as_str()))
-        {
-            continue;
-        }
-        let method = if run.state == RunState::Preparing {
-            "flighttask_prepare"
-        } else {
-            "flighttask_execute"
-        };
-        waiting.insert(
-            tid,
-            Waiting {
-                run_id: run.run_id.clone(),
-                method,
-                sent_at: events[k].at,
-            },
-        );
-    }
-    Ok(waiting)
+    )
 }
 
-/// The wayline URLs handed to docks for runs not yet over and still valid, from the prepares'
-/// events: a dock told a URL before triage restarted can still download from it.
-fn urls_from_store(
-    store: &mut dyn Store,
-    now: f64,
-) -> Result<HashMap<String, (String, f64)>, StoreError> {
-    let mut urls = HashMap::new();
-    for run in store.runs(
-        &RunFilter {
-            open: Some(true),
-            ..RunFilter::default()
+/// The service a run sent and has not had answered, from its events: its `tid` and what waits.
+fn waiting_in(run: &Run, events: &[RunEvent]) -> Option<(String, Waiting)> {
+    if !matches!(run.state, RunState::Preparing | RunState::Executing) {
+        return None;
+    }
+    let k = events.iter().rposition(|e| e.event.ends_with("_sent"))?;
+    let tid_of = |e: &RunEvent| {
+        e.detail
+            .get("tid")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned)
+    };
+    let tid = tid_of(&events[k])?;
+    // Answered already: a later event carries its tid.
+    if events[k + 1..]
+        .iter()
+        .any(|e| tid_of(e).as_deref() == Some(tid.as_str()))
+    {
+        return None;
+    }
+    let method = if run.state == RunState::Preparing {
+        "flighttask_prepare"
+    } else {
+        "flighttask_execute"
+    };
+    Some((
+        tid,
+        Waiting {
+            run_id: run.run_id.clone(),
+            method,
+            sent_at: events[k].at,
         },
-        10_000,
-    )? {
-        for e in store.run_events(&run.run_id)? {
-            if e.event != "flighttask_prepare_sent" || now - e.at > URL_TTL_S {
-                continue;
-            }
+    ))
+}
+
+/// The wayline URL tokens a run's prepares handed out and still valid at `now`, with their
+/// expiry.
+fn urls_in(events: &[RunEvent], now: f64) -> impl Iterator<Item = (String, f64)> + '_ {
+    events
+        .iter()
+        .filter(move |e| e.event == "flighttask_prepare_sent" && now - e.at <= URL_TTL_S)
+        .filter_map(|e| {
             let token = e
                 .detail
                 .pointer("/data/file/url")
                 .and_then(|u| u.as_str())
                 .and_then(|u| u.rsplit('/').next())
                 .and_then(|f| f.strip_suffix(".kmz"))
-                .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
-            if let Some(t) = token {
-                urls.insert(t.to_string(), (run.run_id.clone(), e.at + URL_TTL_S));
-            }
+                .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))?;
+            Some((token.to_string(), e.at + URL_TTL_S))
+        })
+}
+
+/// The services sent and not yet answered, from the open runs' events: a restarted triage, or
+/// another instance, knows a reply's `tid`. With `urls_at`, also the wayline URLs handed to
+/// docks and still valid then (a dock told a URL before triage restarted can still download
+/// from it).
+fn from_store(
+    store: &mut dyn Store,
+    urls_at: Option<f64>,
+) -> Result<(HashMap<String, Waiting>, Urls), StoreError> {
+    let (mut waiting, mut urls) = (HashMap::new(), HashMap::new());
+    for run in open_runs(store)? {
+        let wants_urls = urls_at.is_some();
+        if !wants_urls && !matches!(run.state, RunState::Preparing | RunState::Executing) {
+            continue;
+        }
+        let events = store.run_events(&run.run_id)?;
+        waiting.extend(waiting_in(&run, &events));
+        if let Some(now) = urls_at {
+            urls.extend(urls_in(&events, now).map(|(t, exp)| (t, (run.run_id.clone(), exp))));
         }
     }
-    Ok(urls)
+    Ok((waiting, urls))
 }
 
 impl Dispatcher {
@@ -321,8 +327,7 @@ impl Dispatcher {
                 next.insert(p.id().to_string(), t);
             }
         }
-        let waiting = waiting_from_store(store.as_mut())?;
-        let urls = urls_from_store(store.as_mut(), now)?;
+        let (waiting, urls) = from_store(store.as_mut(), Some(now))?;
         Ok(Self {
             patrols,
             cfg,
@@ -487,7 +492,6 @@ impl Dispatcher {
             )? {
                 continue;
             }
-            self.waiting.retain(|_, w| w.run_id != run.run_id);
             match run.state {
                 RunState::Preparing | RunState::Prepared => {
                     let undo = Service::Undo {
@@ -588,7 +592,7 @@ impl Dispatcher {
         // a second rather than every tick) another's.
         if now - self.scanned_at >= STORE_SCAN_S {
             self.scanned_at = now;
-            for (tid, w) in waiting_from_store(self.store.as_mut())? {
+            for (tid, w) in from_store(self.store.as_mut(), None)?.0 {
                 self.waiting.entry(tid).or_insert(w);
             }
         }
@@ -654,13 +658,7 @@ impl Dispatcher {
                 self.claim(p, unix(t), RunKind::Scheduled, state, reason, now)?;
             }
         }
-        let open = self.store.runs(
-            &RunFilter {
-                open: Some(true),
-                ..RunFilter::default()
-            },
-            10_000,
-        )?;
+        let open = open_runs(self.store.as_mut())?;
         for run in open {
             self.advance(&run, now, out)?;
         }

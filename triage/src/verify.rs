@@ -581,10 +581,10 @@ impl Dispatcher {
                 v.watching.remove(&run_id);
                 continue;
             };
-            let seen = self.store().flight_tickets(&run_id)?.contains(&ticket_id);
             if !run.state.is_final() {
                 continue;
             }
+            let seen = self.store().flight_tickets(&run_id)?.contains(&ticket_id);
             if !flown_told {
                 self.store().add_audit(&[audit(
                     &ticket_id,

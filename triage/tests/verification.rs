@@ -177,8 +177,19 @@ fn fly(
     prep.flight_id
 }
 
-fn opened_loop(db: Option<String>) {
-    let mut rig = rig(
+/// Triage with `on = "opened"`, the dock online, and a camera's pile (hit `name`) at LAT: the
+/// rig, the dock, the ticket, and the verification prepare the dock got (and when).
+fn opened_ticket(
+    db: Option<String>,
+    name: &str,
+) -> (
+    Rig,
+    ScriptedDock,
+    String,
+    argus_core::cloudapi::Envelope,
+    f64,
+) {
+    let rig = rig(
         db,
         VerificationConfig {
             on: Trigger::Opened,
@@ -188,16 +199,21 @@ fn opened_loop(db: Option<String>) {
     let mut dock = ScriptedDock::connect(rig.broker.port);
     // Let triage hear the dock is online.
     assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
-    let cam = camera_hit("cam-a", LAT, 0.7);
+    let cam = camera_hit(name, LAT, 0.7);
     publish_hit(&rig.cameras, &cam);
     let ticket = rig.ticket_of(cam.hit_id.as_ref());
-    let opened_at = rig.store().ticket(&ticket).unwrap().unwrap().opened_at;
-    // An immediate task for the dock within 30 s of the opening (303024's dispatch limit).
     let (prep, prep_at) = dock.expect(
         "prepare",
         "services",
         Instant::now() + Duration::from_secs(30),
     );
+    (rig, dock, ticket, prep, prep_at)
+}
+
+fn opened_loop(db: Option<String>) {
+    let (mut rig, mut dock, ticket, prep, prep_at) = opened_ticket(db, "cam-a");
+    let opened_at = rig.store().ticket(&ticket).unwrap().unwrap().opened_at;
+    // An immediate task for the dock within 30 s of the opening (303024's dispatch limit).
     eprintln!(
         "ticket opened → verification prepare: {:.2} s",
         prep_at - opened_at
@@ -403,23 +419,7 @@ fn on_review_only_tickets_waiting_for_review_call_a_drone_and_every_other_reques
 
 #[test]
 fn a_triage_restarted_while_the_drone_flies_still_tells_what_it_saw() {
-    let mut rig = rig(
-        None,
-        VerificationConfig {
-            on: Trigger::Opened,
-            ..VerificationConfig::default()
-        },
-    );
-    let mut dock = ScriptedDock::connect(rig.broker.port);
-    assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
-    let cam = camera_hit("cam-r", LAT, 0.7);
-    publish_hit(&rig.cameras, &cam);
-    let ticket = rig.ticket_of(cam.hit_id.as_ref());
-    let (prep, _) = dock.expect(
-        "prepare",
-        "services",
-        Instant::now() + Duration::from_secs(30),
-    );
+    let (mut rig, mut dock, ticket, prep, _) = opened_ticket(None, "cam-r");
     // Triage goes away and comes back before the dock answers.
     rig.triage.take().unwrap().shutdown().unwrap();
     rig.triage = Some(argus_triage::service::Service::start(rig.cfg.clone()).unwrap());
