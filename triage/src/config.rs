@@ -33,6 +33,12 @@
 //! join_radius_m = { construction_waste = 20 }
 //! categories = { construction_waste = "0301", vending_in_lane = "0105" }
 //! sla = { dispatch_s = 30, response_s = 1800, completion_s = 86400 }
+//!
+//! [verification]                       # see verify::VerificationConfig; needs [patrols]
+//! on = "review"                        # or "opened"
+//! timezone = "Asia/Shanghai"           # the blackouts' zone; UTC by default
+//! blackout_hours = "22:00-24:00,00:00-06:00"  # no verification flight sent then (a plan's
+//! blackout_dates = ["2026-10-01/2026-10-07"]  # [schedule] syntax): skipped, naming the window
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -388,6 +394,8 @@ mod tests {
         );
         assert_eq!((v.max_per_dock_per_hour, v.max_wait_s), (4, 600.0));
         assert_eq!(v.classes, ["construction_waste", "vending_in_lane"]);
+        assert_eq!(v.timezone, "UTC");
+        assert!(v.blackouts().unwrap().is_none());
         for (body, word) in [
             ("[verification]\non = \"opened\"\n", "needs [patrols]"),
             (
@@ -413,6 +421,18 @@ mod tests {
             (
                 &format!("{patrols}[verification]\nclasses = [\"a b\"]\n"),
                 "not a class name",
+            ),
+            (
+                &format!("{patrols}[verification]\ntimezone = \"Mars/Olympus\"\n"),
+                "verification.timezone: \"Mars/Olympus\" is not an IANA time zone",
+            ),
+            (
+                &format!("{patrols}[verification]\nblackout_hours = \"22:00-06:00\"\n"),
+                "verification.blackout_hours: \"22:00-06:00\"",
+            ),
+            (
+                &format!("{patrols}[verification]\nblackout_dates = [\"2026-10-07/2026-10-01\"]\n"),
+                "verification.blackout_dates",
             ),
         ] {
             std::fs::write(&p, body).unwrap();

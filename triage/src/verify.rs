@@ -7,8 +7,14 @@
 //! The ticket's audit tells the story: `verification_requested` (the run, its dock and
 //! distance), `verification_flown` (how the flight ended), then `verification_seen` (the
 //! flight's hit joined the ticket) or `verification_not_seen` (it did not: the ticket stays as
-//! it was); or `verification_skipped` with the reason (cooldown, rate limit, no dock in range,
-//! no dock free within `max_wait_s`, the ticket no longer waiting).
+//! it was); or `verification_skipped` with the reason (a blackout, cooldown, rate limit, no dock
+//! in range, no dock free within `max_wait_s`, the ticket no longer waiting).
+//!
+//! Blackouts are the verification's own (`blackout_hours`, `blackout_dates` in `timezone`, as a
+//! plan's `[schedule]` writes them, read by the same parser): a patrol plan's blackouts say when
+//! its area is not worth flying, not when its dock may not fly, so they do not hold a
+//! verification back. A request met in a blackout is skipped, naming the window: its ticket
+//! goes on as it would without docks, rather than waiting for the blackout's end.
 //!
 //! What is decided lives in the store (runs, audit): a restarted triage watches the runs it
 //! sent and looks again at tickets it had not decided.
@@ -17,6 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
 use argus_core::geodesy::{GeoPoint, haversine_m};
+use argus_flightplan::schedule::{Schedule, ScheduleSpec};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -68,6 +75,16 @@ pub struct VerificationConfig {
     /// How long a request waits for a dock to be online and idle, seconds.
     #[serde(default = "default_max_wait")]
     pub max_wait_s: f64,
+    /// The IANA zone `blackout_hours` and `blackout_dates` are read in; UTC by default.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Local hours in which no verification flight is sent, as a plan's `[schedule]` writes
+    /// them (`12:00-13:30,22:00-24:00`; a night is two windows: `22:00-24:00,00:00-06:00`).
+    #[serde(default)]
+    pub blackout_hours: Option<String>,
+    /// Local dates without verification flights: `2026-10-01` or `2026-10-01/2026-10-07`.
+    #[serde(default)]
+    pub blackout_dates: Vec<String>,
 }
 
 fn default_classes() -> Vec<String> {
@@ -97,6 +114,9 @@ fn default_per_hour() -> u32 {
 fn default_max_wait() -> f64 {
     600.0
 }
+fn default_timezone() -> String {
+    "UTC".into()
+}
 
 impl Default for VerificationConfig {
     fn default() -> Self {
@@ -110,6 +130,9 @@ impl Default for VerificationConfig {
             cooldown_radius_m: default_cooldown_radius(),
             max_per_dock_per_hour: default_per_hour(),
             max_wait_s: default_max_wait(),
+            timezone: default_timezone(),
+            blackout_hours: None,
+            blackout_dates: Vec::new(),
         }
     }
 }
@@ -145,7 +168,31 @@ impl VerificationConfig {
         {
             return Err(format!("verification.classes: {c:?} is not a class name"));
         }
+        self.blackouts()?;
         Ok(())
+    }
+
+    /// The blackouts, read by a plan schedule's parser (a cron that matches every minute
+    /// stands in for the schedule: only its windows are asked); `None` without any.
+    pub fn blackouts(&self) -> Result<Option<Schedule>, String> {
+        let spec = ScheduleSpec {
+            cron: "* * * * *".into(),
+            timezone: self.timezone.clone(),
+            blackout_hours: self.blackout_hours.clone(),
+            blackout_dates: self.blackout_dates.clone(),
+            catch_up_s: 0.0,
+        };
+        // Its messages name `schedule.KEY`; here the keys are `[verification]`'s.
+        let schedule = spec.parse().map_err(|e| {
+            let e = e.to_string();
+            format!("verification.{}", e.strip_prefix("schedule.").unwrap_or(&e))
+        })?;
+        let any = self
+            .blackout_hours
+            .as_deref()
+            .is_some_and(|h| !h.trim().is_empty())
+            || !self.blackout_dates.is_empty();
+        Ok(any.then_some(schedule))
     }
 }
 
@@ -179,6 +226,8 @@ struct Pending {
 #[derive(Debug)]
 pub(crate) struct Verifier {
     cfg: VerificationConfig,
+    /// `cfg`'s blackouts, read once.
+    blackouts: Option<Schedule>,
     /// Tickets decided (a run sent, or skipped), with when: not looked at again.
     decided: HashMap<String, f64>,
     pending: VecDeque<Pending>,
@@ -211,8 +260,15 @@ fn plan_id(ticket_id: &str) -> String {
 
 impl Verifier {
     pub(crate) fn new(cfg: VerificationConfig, now: f64) -> Self {
+        // `Config::check` has read them; a config built without it and wrong here flies
+        // without blackouts, and says so.
+        let blackouts = cfg.blackouts().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "verification blackouts ignored");
+            None
+        });
         Self {
             cfg,
+            blackouts,
             decided: HashMap::new(),
             pending: VecDeque::new(),
             watching: HashMap::new(),
@@ -423,6 +479,17 @@ impl Dispatcher {
                 self.skip(v, &t.ticket_id, why, now)?;
                 continue;
             }
+            if let Some(w) = v
+                .blackouts
+                .as_ref()
+                .zip(chrono::DateTime::from_timestamp_millis(
+                    (now * 1000.0).round() as i64,
+                ))
+                .and_then(|(b, at)| b.blackout(at))
+            {
+                self.skip(v, &t.ticket_id, format!("blackout {w}"), now)?;
+                continue;
+            }
             let here = GeoPoint {
                 lat: t.lat,
                 lon: t.lon,
@@ -621,5 +688,64 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+        rfc3339.parse().unwrap()
+    }
+
+    #[test]
+    fn blackouts_are_read_in_their_zone_and_named_as_written() {
+        let cfg = VerificationConfig {
+            timezone: "Asia/Shanghai".into(),
+            blackout_hours: Some("12:00-13:30,22:00-24:00,00:00-06:00".into()),
+            blackout_dates: vec!["2026-10-01/2026-10-07".into()],
+            ..VerificationConfig::default()
+        };
+        let b = cfg.blackouts().unwrap().unwrap();
+        // 12:30 and 14:00 in Shanghai (UTC+8).
+        assert_eq!(
+            b.blackout(at("2026-12-03T04:30:00Z")).as_deref(),
+            Some("12:00-13:30 Asia/Shanghai")
+        );
+        assert_eq!(b.blackout(at("2026-12-03T06:00:00Z")), None);
+        // 23:00 and 05:59 local: the night's two windows.
+        assert_eq!(
+            b.blackout(at("2026-12-03T15:00:00Z")).as_deref(),
+            Some("22:00-24:00 Asia/Shanghai")
+        );
+        assert_eq!(
+            b.blackout(at("2026-12-03T21:59:00Z")).as_deref(),
+            Some("00:00-06:00 Asia/Shanghai")
+        );
+        // 2026-10-01 begins at 16:00 UTC the day before, local time.
+        assert_eq!(
+            b.blackout(at("2026-09-30T15:59:00Z")).as_deref(),
+            Some("22:00-24:00 Asia/Shanghai")
+        );
+        assert_eq!(
+            b.blackout(at("2026-09-30T16:00:00Z")).as_deref(),
+            Some("2026-10-01/2026-10-07")
+        );
+        assert_eq!(b.blackout(at("2026-10-08T08:00:00Z")), None);
+        // In UTC by default.
+        let utc = VerificationConfig {
+            blackout_hours: Some("12:00-13:30".into()),
+            ..VerificationConfig::default()
+        };
+        assert_eq!(
+            utc.blackouts()
+                .unwrap()
+                .unwrap()
+                .blackout(at("2026-12-03T12:30:00Z"))
+                .as_deref(),
+            Some("12:00-13:30 UTC")
+        );
+        assert!(VerificationConfig::default().blackouts().unwrap().is_none());
     }
 }

@@ -2,8 +2,10 @@
 //! camera's ticket sends the dock an immediate point inspection over it, the drone's hit joins
 //! the same ticket, and the audit tells the story; a second request near the first within the
 //! cooldown flies nothing; with `on = "review"` a ticket dispatched at once calls no drone, and
-//! a drone that sees nothing leaves the ticket waiting for review. (The same loop with a live
-//! RTSP camera, the simulated dock and the edge agent is the root `tests/verification.rs`.)
+//! a drone that sees nothing leaves the ticket waiting for review; a request met in one of
+//! `[verification]`'s blackouts (hours or dates, in its zone) is skipped naming the window and
+//! sends nothing. (The same loop with a live RTSP camera, the simulated dock and the edge agent
+//! is the root `tests/verification.rs`.)
 
 mod common;
 
@@ -446,4 +448,125 @@ fn a_triage_restarted_while_the_drone_flies_still_tells_what_it_saw() {
     );
     assert_eq!(story[2].1["run_id"], flight.as_str());
     rig.triage.take().unwrap().shutdown().unwrap();
+}
+
+/// `HH:MM-HH:MM` windows 20 minutes either side of `now` read `offset_h` hours east of UTC
+/// (two windows when they pass midnight), and the one holding now.
+fn hours_around(now: chrono::DateTime<chrono::Utc>, offset_h: i64) -> (String, String) {
+    use chrono::Timelike as _;
+    let local = now + chrono::Duration::hours(offset_h);
+    let minute = i64::from(local.hour() * 60 + local.minute());
+    let hm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
+    let (from, to) = (minute - 20, minute + 21);
+    let windows: Vec<(i64, i64)> = if from < 0 {
+        vec![(0, to), (1440 + from, 1440)]
+    } else if to > 1440 {
+        vec![(from, 1440), (0, to - 1440)]
+    } else {
+        vec![(from, to)]
+    };
+    let written: Vec<String> = windows
+        .iter()
+        .map(|&(a, b)| format!("{}-{}", hm(a), hm(b)))
+        .collect();
+    let holding = windows
+        .iter()
+        .position(|&(a, b)| (a..b).contains(&minute))
+        .unwrap();
+    (written.join(","), written[holding].clone())
+}
+
+/// Triage restarted with `[verification]` as given, the dock heard by it again.
+fn restart(rig: &mut Rig, dock: &mut ScriptedDock, v: VerificationConfig) {
+    rig.triage.take().unwrap().shutdown().unwrap();
+    rig.cfg.verification = Some(v);
+    rig.triage = Some(argus_triage::service::Service::start(rig.cfg.clone()).unwrap());
+    assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
+}
+
+/// A camera's pile `north_m` north of the first, its ticket's verification events once `last`
+/// is among them.
+fn pile(
+    rig: &Rig,
+    name: &str,
+    north_m: f64,
+    last: &str,
+) -> (String, Vec<(String, serde_json::Value)>) {
+    let h = camera_hit(name, LAT + north_m / 111_200.0, 0.7);
+    publish_hit(&rig.cameras, &h);
+    let ticket = rig.ticket_of(h.hit_id.as_ref());
+    let story = rig.story(&ticket, last, Duration::from_secs(15));
+    (ticket, story)
+}
+
+fn blackout_loop(db: Option<String>) {
+    // Shanghai is UTC+8 all year.
+    let zone = |hours: String, dates: Vec<String>| VerificationConfig {
+        on: Trigger::Opened,
+        timezone: "Asia/Shanghai".into(),
+        blackout_hours: Some(hours),
+        blackout_dates: dates,
+        ..VerificationConfig::default()
+    };
+    let now = chrono::Utc::now();
+    let today = (now + chrono::Duration::hours(8)).date_naive();
+    let (day, days) = (chrono::Days::new(1), chrono::Days::new(7));
+    // Blackout hours around the local time now, and a holiday long past.
+    let (hours, window) = hours_around(now, 8);
+    let past = format!("{}/{}", today - days - days, today - days);
+    let mut rig = rig(db, zone(hours, vec![past.clone()]));
+    let mut dock = ScriptedDock::connect(rig.broker.port);
+    assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
+    // A request met in the hours: skipped naming the window, nothing sent.
+    let (_, story) = pile(&rig, "cam-night", 0.0, "verification_skipped");
+    let names: Vec<&str> = story.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, ["verification_skipped"], "{story:?}");
+    assert_eq!(
+        story[0].1["reason"],
+        format!("blackout {window} Asia/Shanghai")
+    );
+    assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
+    // On a blackout date (from today to tomorrow, local): skipped naming the dates.
+    let (utc_hours, _) = hours_around(now, 0);
+    let holiday = format!("{today}/{}", today + day);
+    restart(
+        &mut rig,
+        &mut dock,
+        zone(utc_hours.clone(), vec![holiday.clone()]),
+    );
+    let (_, story) = pile(&rig, "cam-holiday", 300.0, "verification_skipped");
+    assert_eq!(story.len(), 1, "{story:?}");
+    assert_eq!(story[0].1["reason"], format!("blackout {holiday}"));
+    assert!(dock.next(Instant::now() + Duration::from_secs(2)).is_none());
+    // Outside every window in Shanghai's time (the hours are now's in UTC, the date is
+    // yesterday's there): the dock is sent.
+    let yesterday = (today - day).to_string();
+    restart(&mut rig, &mut dock, zone(utc_hours, vec![yesterday, past]));
+    let (ticket, story) = pile(&rig, "cam-day", 600.0, "verification_requested");
+    let names: Vec<&str> = story.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, ["verification_requested"], "{story:?}");
+    let (prep, _) = dock.expect(
+        "prepare",
+        "services",
+        Instant::now() + Duration::from_secs(30),
+    );
+    let Service::Prepare(p) = Service::read(&prep).unwrap() else {
+        panic!("{prep:?}")
+    };
+    assert_eq!(story[0].1["run_id"], p.flight_id.as_str());
+    let run = rig.store().run(&p.flight_id).unwrap().unwrap();
+    assert_eq!(run.ticket_id.as_deref(), Some(ticket.as_str()));
+    rig.triage.take().unwrap().shutdown().unwrap();
+}
+
+#[test]
+fn a_request_in_a_blackout_is_skipped_naming_its_window_on_sqlite() {
+    blackout_loop(None);
+}
+
+#[test]
+fn a_request_in_a_blackout_is_skipped_naming_its_window_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"));
+    blackout_loop(Some(pg.create_db("verification_blackout")));
 }
