@@ -10,6 +10,10 @@
 //! opened before the run's landing event. Triage is killed with SIGKILL once the prepare
 //! reply is stored and started again: the dock hears one execute, and the run ends `ok` once.
 //! Mosquitto is restarted mid-flight: the end is still recorded.
+//!
+//! A dock told to fail at wayline waypoint 3 (`--fail-at-waypoint 3`) ends its run `failed`
+//! with the waypoint in its reason and its last event, in the store and through
+//! `GET /api/v1/runs/{id}`.
 
 mod common;
 
@@ -17,11 +21,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use argus_core::cloudapi::Service;
-use argus_testkit::services::{Mosquitto, free_port, start_triage, workspace_bin};
+use argus_core::cloudapi::{Progress, Service};
+use argus_sim::dock::tasks::result;
+use argus_testkit::services::{Mosquitto, free_port, http, start_triage, workspace_bin};
 use argus_triage::store::RunState;
 use chrono::{Timelike, Utc};
-use common::{Wire, district, dock_source, plan, spawn_agent, spawn_dock, status, triage_config};
+use common::{
+    Wire, district, dock_source, of_flight, plan, spawn_agent, spawn_dock, status, triage_config,
+    triage_http_port, unanswered,
+};
 
 const LEAD_S: f64 = 15.0;
 
@@ -264,6 +272,118 @@ fn a_blackout_a_refusal_and_a_silent_dock_each_end_their_run_with_the_reason() {
         .collect();
     assert_eq!(prepared, [refused.run_id.clone(), silent.run_id.clone()]);
     for c in [&mut dock, &mut triage] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+#[test]
+fn a_flight_the_dock_fails_at_waypoint_3_ends_its_run_failed_naming_the_waypoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let broker = Mosquitto::start(&dir.join("broker"));
+    let wire = Wire::listen(broker.port);
+    let district = district();
+    let instant = Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(20);
+    plan(dir, "north", instant, "");
+    let triage_args = triage_config(dir, &broker, 10.0, 20.0);
+    let triage_exe = workspace_bin("triage").display().to_string();
+    let mut triage = start_triage(&triage_exe, &triage_args, &dir.join("triage.log"));
+    let udp = free_port();
+    let mut dock = spawn_dock(dir, &district, &broker, udp, &["--fail-at-waypoint", "3"]);
+    let mut agent = spawn_agent(dir, &district, &broker, &dock_source(udp));
+
+    // The dock's last word: failed, at wayline waypoint 3.
+    let (last, failed_at) = wire.wait("failed", Duration::from_secs(300), |m| {
+        m.0 == "events" && status(&m.1) == Some("failed")
+    });
+    let p = Progress::read(&last).unwrap();
+    assert_eq!(
+        (p.current_waypoint_index, p.result),
+        (Some(3), result::FLIGHT_FAILED),
+        "{p:?}"
+    );
+    let flight = p.flight_id;
+    let run = run_of(&dir.join("triage.db"), "north", Duration::from_secs(10));
+    assert_eq!(run.run_id, flight);
+    let reason = format!(
+        "the dock reports failed at waypoint 3 (result {})",
+        result::FLIGHT_FAILED
+    );
+    assert_eq!(
+        (run.state, run.reason.as_deref()),
+        (RunState::Failed, Some(reason.as_str())),
+        "{run:?}"
+    );
+    // Triage's API says the same, the failure its last event.
+    let port = triage_http_port(dir);
+    let (code, body) = http(port, "GET", &format!("/api/v1/runs/{flight}"), &[], b"").unwrap();
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (&v["run"]["state"], &v["run"]["reason"]),
+        (&serde_json::json!("failed"), &serde_json::json!(reason)),
+        "{v:#}"
+    );
+    let events = v["events"].as_array().unwrap();
+    let end = events.last().unwrap();
+    assert_eq!(end["event"], "failed", "{v:#}");
+    assert_eq!(end["detail"]["current_waypoint_index"], 3, "{v:#}");
+    assert_eq!(end["detail"]["reason"], serde_json::json!(reason), "{v:#}");
+    eprintln!(
+        "failed at waypoint 3 {:.1} s after its instant",
+        failed_at - instant.timestamp() as f64
+    );
+
+    // On the wire: one execute; sent, then in_progress up to waypoint 3, never beyond, then
+    // failed; every event answered.
+    std::thread::sleep(Duration::from_secs(2));
+    let msgs = wire.all();
+    let execs = of_flight(&msgs, "services", &flight)
+        .iter()
+        .filter(|e| e.method == "flighttask_execute")
+        .count();
+    assert_eq!(execs, 1, "executes sent");
+    let progress: Vec<Progress> = of_flight(&msgs, "events", &flight)
+        .iter()
+        .map(|e| Progress::read(e).unwrap())
+        .collect();
+    let statuses: Vec<&str> = progress.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(statuses.first(), Some(&"sent"), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&"failed"), "{statuses:?}");
+    assert!(
+        statuses[1..statuses.len() - 1]
+            .iter()
+            .all(|s| *s == "in_progress"),
+        "{statuses:?}"
+    );
+    let reached: Vec<u32> = progress
+        .iter()
+        .filter_map(|p| p.current_waypoint_index)
+        .collect();
+    assert!(
+        reached.contains(&2) && reached.iter().all(|&k| k <= 3),
+        "{reached:?}"
+    );
+    assert_eq!(unanswered(&msgs), [], "unanswered events");
+    // The agent watched the flight up to its failure: what it saw was seen before it.
+    let mut store =
+        argus_triage::store::open(&format!("sqlite:{}", dir.join("triage.db").display())).unwrap();
+    let tickets = store.flight_tickets(&flight).unwrap();
+    eprintln!("the failed flight's tickets: {tickets:?}");
+    for id in &tickets {
+        for s in store.sightings(id).unwrap() {
+            if s.flight_id.as_deref() == Some(flight.as_str()) {
+                assert!(
+                    s.observed_at <= failed_at,
+                    "{} seen {:.1} s after the failure",
+                    s.hit_id,
+                    s.observed_at - failed_at
+                );
+            }
+        }
+    }
+    for c in [&mut agent, &mut dock, &mut triage] {
         let _ = c.kill();
         let _ = c.wait();
     }

@@ -251,3 +251,43 @@ pub fn dock_source(udp: u16) -> String {
         "[[source]]\nid = \"dock-1\"\nkind = \"drone\"\nuri = \"udp://@:{udp}\"\nosd_sn = \"{AIRCRAFT}\"\ndock_sn = \"{SN}\"\n"
     )
 }
+
+/// The HTTP port of the triage configured in `dir` by [`triage_config`].
+pub fn triage_http_port(dir: &Path) -> u16 {
+    let config = std::fs::read_to_string(dir.join("triage.toml")).unwrap();
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("http = \"127.0.0.1:"))
+        .and_then(|rest| rest.trim_end_matches('"').parse().ok())
+        .expect("triage.toml names its HTTP port")
+}
+
+/// The Cloud API messages of `flight_id` heard on `kind` (`services`, `events`, …).
+pub fn of_flight(msgs: &[(String, Envelope, f64)], kind: &str, flight_id: &str) -> Vec<Envelope> {
+    msgs.iter()
+        .filter(|m| m.0 == kind)
+        .filter(|m| {
+            m.1.data.get("flight_id").and_then(|f| f.as_str()) == Some(flight_id)
+                || m.1
+                    .data
+                    .pointer("/output/ext/flight_id")
+                    .and_then(|f| f.as_str())
+                    == Some(flight_id)
+        })
+        .map(|m| m.1.clone())
+        .collect()
+}
+
+/// The events that asked for a reply and got none with their `tid` and `bid` (method and
+/// `tid` of each).
+pub fn unanswered(msgs: &[(String, Envelope, f64)]) -> Vec<(String, String)> {
+    msgs.iter()
+        .filter(|m| m.0 == "events" && m.1.needs_reply())
+        .filter(|(_, e, _)| {
+            !msgs
+                .iter()
+                .any(|(k, r, _)| k == "events_reply" && r.tid == e.tid && r.bid == e.bid)
+        })
+        .map(|(_, e, _)| (e.method.clone(), e.tid.clone()))
+        .collect()
+}
