@@ -19,7 +19,7 @@ DEBIAN_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   libopencv-dev
-  mosquitto mosquitto-clients postgresql openssl
+  mosquitto mosquitto-clients postgresql openssl curl
   python3-venv
   chromium
 )
