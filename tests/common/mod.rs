@@ -291,3 +291,44 @@ pub fn unanswered(msgs: &[(String, Envelope, f64)]) -> Vec<(String, String)> {
         .map(|(_, e, _)| (e.method.clone(), e.tid.clone()))
         .collect()
 }
+
+/// A `[schedule]` table (UTC) firing at each of `at` (whole seconds) with `catch_up_s`. Its
+/// cron fires at every combination of their seconds, minutes and hours: none falls between
+/// instants less than a minute apart.
+pub fn schedule_at(at: &[chrono::DateTime<Utc>], catch_up_s: f64) -> String {
+    let field = |f: fn(&chrono::DateTime<Utc>) -> u32| {
+        let mut v: Vec<u32> = at.iter().map(f).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    };
+    format!(
+        "[schedule]\ncron = \"{} {} {} * * *\"\ntimezone = \"UTC\"\ncatch_up_s = {catch_up_s}\n",
+        field(|t| t.second()),
+        field(|t| t.minute()),
+        field(|t| t.hour())
+    )
+}
+
+/// Plan `id`: one look, from 30 m, at a point 70 m north of dock-1 (a flight of about half a
+/// minute), with `schedule` (a `[schedule]` table, see [`schedule_at`]).
+pub fn point_plan(dir: &Path, id: &str, schedule: &str) {
+    let plans = dir.join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::copy(
+        argus_testkit::repo_root().join("flight-plans/docks.toml"),
+        dir.join("docks.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        plans.join(format!("{id}.toml")),
+        format!(
+            "schema = \"argus.plan/1\"\nid = \"{id}\"\ndock = \"dock-1\"\nkind = \"points\"\n\n\
+             [geometry]\npoints = [[30.70063, 121.02]]\n\n\
+             [camera]\npreset = \"sim-1080p\"\n\n\
+             [flight]\naltitude_m = 40\nspeed_mps = 12\ninspect_height_m = 30\nhover_s = 2\ninspect_pitch_deg = -90\n\n\
+             {schedule}"
+        ),
+    )
+    .unwrap();
+}
