@@ -67,6 +67,11 @@ struct Waiting {
 /// unless its last topology said it went offline.
 pub const ONLINE_WINDOW_S: f64 = 60.0;
 
+/// How long a starting dispatcher waits to hear from a dock (its own OSD comes every 2 s or
+/// so) before it takes the dock's silence for its being offline: a triage restarted just before
+/// an instant would otherwise skip the run as `dock offline` while the dock is there.
+pub const DOCK_HEARD_GRACE_S: f64 = 10.0;
+
 /// Instants one plan claims in one tick, at most (a long absence is recorded over a few ticks).
 pub const MAX_CLAIMS_PER_TICK: usize = 1000;
 
@@ -147,6 +152,8 @@ pub struct Dispatcher {
     pub(crate) verifier: Option<crate::verify::Verifier>,
     /// When the verifier last looked at the store, Unix seconds.
     verified_at: f64,
+    /// When this dispatcher started, Unix seconds.
+    started_at: f64,
 }
 
 /// Messages waiting for the link (bounded: the link takes them every tick).
@@ -341,6 +348,7 @@ impl Dispatcher {
             queued: Queued::default(),
             verifier: None,
             verified_at: f64::NEG_INFINITY,
+            started_at: now,
         })
     }
 
@@ -634,12 +642,20 @@ impl Dispatcher {
                 if unix(t) - self.cfg.prepare_lead_s > now || claimed >= MAX_CLAIMS_PER_TICK {
                     break;
                 }
+                let late = now - unix(t);
+                // Not heard from its dock yet, just after the start: wait a little for it.
+                if s.blackout(t).is_none()
+                    && late <= s.catch_up_s
+                    && now - self.started_at < DOCK_HEARD_GRACE_S
+                    && !self.docks.contains_key(&p.plan.file.dock)
+                {
+                    break;
+                }
                 claimed += 1;
                 match s.instant_after(t) {
                     Some(n) => self.next.insert(p.id().to_string(), n),
                     None => self.next.remove(p.id()),
                 };
-                let late = now - unix(t);
                 // A blackout says why it never would have flown; lateness, why it did not.
                 let (state, reason) = if let Some(w) = s.blackout(t) {
                     (RunState::Skipped, Some(format!("blackout {w}")))

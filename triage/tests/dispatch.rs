@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use argus_core::cloudapi::{Envelope, Progress, Service, TaskStatus, TaskType, Topology};
 use argus_core::topics::DockTopic;
-use argus_triage::dispatch::{Dispatcher, Publish};
+use argus_triage::dispatch::{DOCK_HEARD_GRACE_S, Dispatcher, Publish};
 use argus_triage::patrols::{Patrols, PatrolsConfig};
 use argus_triage::store::{self, RunFilter, RunState, Store};
 
@@ -842,4 +842,41 @@ fn the_scheduler_claims_the_runs_flightplan_next_lists_over_a_month_and_across_c
         claimed.contains(&"2027-10-31T00:00:00Z".to_string())
             && claimed.contains(&"2027-10-31T01:00:00Z".to_string())
     );
+}
+
+#[test]
+fn a_restarted_triage_waits_for_its_dock_to_be_heard_before_calling_it_offline() {
+    let first = rig("12:00-13:30");
+    let mut wire = Wire::default();
+    // Started inside the prepare lead: the dock, there all along, is heard 3 s later.
+    let lead = first.cfg.prepare_lead_s;
+    let start = T10 - lead + 5.0;
+    let mut d = first.dispatcher(start);
+    d.tick(start, &mut wire).unwrap();
+    d.tick(start + 1.0, &mut wire).unwrap();
+    assert!(
+        d.store()
+            .runs(&RunFilter::default(), 10)
+            .unwrap()
+            .is_empty(),
+        "claimed before the dock could be heard"
+    );
+    online(&mut d, &mut wire, start + 3.0);
+    d.tick(start + 3.2, &mut wire).unwrap();
+    let run = only_run(d.store());
+    assert_ne!(run.state, RunState::Skipped, "{run:?}");
+    assert_eq!(wire.take(&topic("services")).len(), 1, "one prepare");
+
+    // A dock still unheard once the grace is over is offline, and the run says so.
+    let rig2 = rig("12:00-13:30");
+    let mut d = rig2.dispatcher(start);
+    for k in 0..=(DOCK_HEARD_GRACE_S as usize) {
+        d.tick(start + k as f64, &mut wire).unwrap();
+    }
+    let run = only_run(d.store());
+    assert_eq!(
+        (run.state, run.reason.as_deref()),
+        (RunState::Skipped, Some("dock dock-1 offline"))
+    );
+    assert!(wire.take(&topic("services")).is_empty());
 }
