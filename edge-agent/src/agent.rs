@@ -49,10 +49,15 @@ fn source_loop(
             for frame in reader {
                 let mut frame = frame?;
                 // Live streams restart their timestamps on every reconnect: they are timed by
-                // the wall clock since the source started (`epoch`), less the time the frame
-                // spent in the jitter buffer, so that live telemetry poses them right.
+                // the wall clock since the source started (`epoch`) at the moment they reached
+                // this machine, so that live telemetry poses them right. (Timed when the reader
+                // got them instead, less the jitter buffer's latency, a drone's frames were
+                // posed 0.17 s early: 2 m behind at 12 m/s.)
                 if src.is_live() {
-                    frame.pts = Some(epoch.elapsed().saturating_sub(src.latency()));
+                    frame.pts = Some(frame.arrived.map_or_else(
+                        || epoch.elapsed().saturating_sub(src.latency()),
+                        |at| at.saturating_duration_since(epoch),
+                    ));
                 }
                 let index = base + frame.index;
                 stats.up.store(true, Ordering::Relaxed);

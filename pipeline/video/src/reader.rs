@@ -21,6 +21,10 @@ pub struct Frame {
     pub height: u32,
     /// Presentation time from the start of the stream, when known.
     pub pts: Option<Duration>,
+    /// On a live source, when the frame reached this machine: its presentation time on the
+    /// pipeline's clock, which the jitter buffer sets from the packets' arrival (not the later
+    /// moment the reader got it, after the decoder and a queue).
+    pub arrived: Option<std::time::Instant>,
     /// The pixels.
     pub rgb: Vec<u8>,
 }
@@ -118,6 +122,7 @@ pub struct FrameReader {
     sink: gst_app::AppSink,
     path: String,
     done: bool,
+    live: bool,
 }
 
 /// Sets a pipeline to `state`; on failure, stops it and returns the error its bus holds.
@@ -210,6 +215,7 @@ impl FrameReader {
             sink,
             path: shown,
             done: false,
+            live: source.is_live(),
         })
     }
 
@@ -257,13 +263,27 @@ impl FrameReader {
         for y in 0..h as usize {
             rgb.extend_from_slice(&data[y * stride..y * stride + row]);
         }
+        let arrived = if self.live {
+            buffer.pts().and_then(|pts| self.instant_of(pts))
+        } else {
+            None
+        };
         Ok(Some(Frame {
             index: buffer.offset(),
             width: w,
             height: h,
             pts: buffer.pts().map(|t| Duration::from_nanos(t.nseconds())),
+            arrived,
             rgb,
         }))
+    }
+
+    /// The moment the pipeline's running time was `t` (running time = clock − base time).
+    fn instant_of(&self, t: gst::ClockTime) -> Option<std::time::Instant> {
+        let clock = self.pipeline.clock()?;
+        let running = clock.time().checked_sub(self.pipeline.base_time()?)?;
+        let ago = running.checked_sub(t)?;
+        std::time::Instant::now().checked_sub(Duration::from_nanos(ago.nseconds()))
     }
 }
 
