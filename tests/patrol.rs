@@ -9,7 +9,10 @@
 //! `bid`, the violations under the route ticketed with the run's `flight_id`, each ticket
 //! opened before the run's landing event. Triage is killed with SIGKILL once the prepare
 //! reply is stored and started again: the dock hears one execute, and the run ends `ok` once.
-//! Mosquitto is restarted mid-flight: the end is still recorded.
+//! Mosquitto is restarted mid-flight: the end is still recorded. The recording the dock writes
+//! beside the flight (`flights/{flight_id}/`: `flight.mp4`, `flight.SRT`, `truth.jsonl`)
+//! replays through `edge-agent replay` into the same violations the live agent found, every
+//! one its truth shows (scored by `argus_truth::scoring`).
 //!
 //! A dock told to fail at wayline waypoint 3 (`--fail-at-waypoint 3`) ends its run `failed`
 //! with the waypoint in its reason and its last event, in the store and through
@@ -29,9 +32,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use argus_core::cloudapi::{Progress, Service};
+use argus_core::hit::Hit;
 use argus_sim::dock::tasks::result;
 use argus_testkit::services::{Mosquitto, free_port, http, start_triage, workspace_bin};
 use argus_triage::store::RunState;
+use argus_truth::scoring::{self, ScoreRules};
 use chrono::{Timelike, Utc};
 use common::{
     Wire, district, dock_source, of_flight, plan, point_plan, schedule_at, spawn_agent, spawn_dock,
@@ -41,7 +46,8 @@ use common::{
 const LEAD_S: f64 = 15.0;
 
 #[test]
-fn a_scheduled_patrol_flies_from_the_simulated_dock_and_its_hits_become_tickets() {
+fn a_scheduled_patrol_flies_from_the_simulated_dock_its_hits_become_tickets_and_its_recording_replays_into_the_same_violations()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let mut broker = Mosquitto::start(&dir.join("broker"));
@@ -178,6 +184,72 @@ fn a_scheduled_patrol_flies_from_the_simulated_dock_and_its_hits_become_tickets(
         let _ = c.kill();
         let _ = c.wait();
     }
+
+    // The recording the dock wrote beside the flight replays through `edge-agent replay`
+    // (with the live agent's config) into the same violations the live analysis found: those
+    // the flight's truth shows.
+    let rec = dir.join("flights").join(&flight);
+    let replay_out = dir.join("replay.jsonl");
+    let started = Instant::now();
+    let replay = Command::new(workspace_bin("edge-agent"))
+        .arg("replay")
+        .arg(rec.join("flight.mp4"))
+        .arg("--telemetry")
+        .arg(rec.join("flight.SRT"))
+        .arg("--config")
+        .arg(dir.join("agent.toml"))
+        .arg("--out")
+        .arg(&replay_out)
+        .env("RUST_LOG", "info,ort=warn")
+        .env("NO_COLOR", "1")
+        .current_dir(argus_testkit::repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "replay failed:\n{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let seen = scoring::seen_objects(&rec.join("truth.jsonl")).unwrap();
+    let replayed = ScoreRules::default().score(&scoring::read_hits(&replay_out).unwrap(), &seen);
+    let mut live_hits: Vec<Hit> = Vec::new();
+    for id in &tickets {
+        for s in store.sightings(id).unwrap() {
+            if s.flight_id.as_deref() == Some(flight.as_str()) {
+                live_hits.push(serde_json::from_str(&s.payload).unwrap());
+            }
+        }
+    }
+    let live = ScoreRules::default().score(&live_hits, &seen);
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    eprintln!(
+        "replayed in {:.0} s: {} hits finding {:?} of {:?}, on legal {:?}, {} false; live: {} hits finding {:?}, on legal {:?}, {} false",
+        started.elapsed().as_secs_f64(),
+        replayed.hits.len(),
+        sorted(&replayed.found),
+        sorted(&replayed.violations),
+        replayed.on_legal,
+        replayed.false_hits,
+        live.hits.len(),
+        sorted(&live.found),
+        live.on_legal,
+        live.false_hits
+    );
+    assert!(!replayed.found.is_empty(), "the replay found nothing");
+    assert_eq!(
+        sorted(&replayed.found),
+        sorted(&live.found),
+        "violations found on replay and live"
+    );
+    assert_eq!(
+        sorted(&replayed.found),
+        sorted(&replayed.violations),
+        "violations the recording shows, and found"
+    );
 }
 
 /// The run of a plan, once it is over.
