@@ -41,6 +41,13 @@ fn a_scheduled_patrol_is_prepared_ahead_downloaded_executed_on_time_and_flown() 
         5.0,
         5.0,
     );
+    // Started 6–11 s after an instant: the last one beyond its catch_up_s, the next one at
+    // least 9 s away. A start within an instant's lead or catch-up window would claim it at
+    // once and prepare it late, once it has heard from the dock.
+    let into = now_s() % 20.0;
+    if !(6.0..=11.0).contains(&into) {
+        std::thread::sleep(Duration::from_secs_f64((26.5 - into) % 20.0));
+    }
     let triage = argus_triage::service::Service::start(cfg).unwrap();
 
     let mut dock = ScriptedDock::connect(broker.port);
