@@ -34,10 +34,8 @@ pub fn district() -> PathBuf {
     )
 }
 
-/// Plan `id`: a small area north of dock-1 (a spoil heap and three sheds of the default
-/// district under it), flown at 80 m, at the instant `at` (UTC, whole seconds), with `extra`
-/// lines in its `[schedule]`.
-pub fn plan(dir: &Path, id: &str, at: chrono::DateTime<Utc>, extra: &str) {
+/// `dir/plans`, made, beside the repository's `docks.toml` (copied to `dir`).
+fn plans_dir(dir: &Path) -> PathBuf {
     let plans = dir.join("plans");
     std::fs::create_dir_all(&plans).unwrap();
     std::fs::copy(
@@ -45,6 +43,14 @@ pub fn plan(dir: &Path, id: &str, at: chrono::DateTime<Utc>, extra: &str) {
         dir.join("docks.toml"),
     )
     .unwrap();
+    plans
+}
+
+/// Plan `id`: a small area north of dock-1 (a spoil heap and three sheds of the default
+/// district under it), flown at 80 m, at the instant `at` (UTC, whole seconds), with `extra`
+/// lines in its `[schedule]`.
+pub fn plan(dir: &Path, id: &str, at: chrono::DateTime<Utc>, extra: &str) {
+    let plans = plans_dir(dir);
     let (s, m, h) = (at.second(), at.minute(), at.hour());
     std::fs::write(
         plans.join(format!("{id}.toml")),
@@ -313,13 +319,7 @@ pub fn schedule_at(at: &[chrono::DateTime<Utc>], catch_up_s: f64) -> String {
 /// Plan `id`: one look, from 30 m, at a point 70 m north of dock-1 (a flight of about half a
 /// minute), with `schedule` (a `[schedule]` table, see [`schedule_at`]).
 pub fn point_plan(dir: &Path, id: &str, schedule: &str) {
-    let plans = dir.join("plans");
-    std::fs::create_dir_all(&plans).unwrap();
-    std::fs::copy(
-        argus_testkit::repo_root().join("flight-plans/docks.toml"),
-        dir.join("docks.toml"),
-    )
-    .unwrap();
+    let plans = plans_dir(dir);
     std::fs::write(
         plans.join(format!("{id}.toml")),
         format!(
