@@ -6,6 +6,12 @@
 //! - camera ticket opened → verification `flighttask_prepare` received (goal ≤ 30 s, the
 //!   303024 dispatch limit), camera tickets 200 m apart within the dock's range, each flight
 //!   refused at once so the dock is free for the next;
+//! - scheduled `flighttask_prepare` → its `services_reply`, the dock being the simulator's
+//!   (`argus_sim::dock`) rather than this process: it downloads the KMZ from triage's wayline
+//!   URL, checks its MD5 and its route over the district, then answers. Both heard by one
+//!   listener on the broker; each prepared run is canceled (`flighttask_undo`) so the dock is
+//!   free for the next. The first prepare renders the flight into a cache and is not counted;
+//!   the render is kept in the target folder;
 //! - the baseline, measured in the same run: one message from this process to itself through
 //!   the broker, without Nagle's algorithm (what no dispatcher can beat).
 //!
@@ -16,14 +22,18 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argus_core::cloudapi::{Envelope, Service};
+use argus_core::geodesy::GeoPoint;
 use argus_core::hit::SourceKind;
+use argus_core::topics::DockTopic;
+use argus_sim::dock::{Dock, DockOptions};
 use argus_testkit::hits::{hit, hit_id, publish_hit};
 use argus_testkit::services::Mosquitto;
 use argus_triage::verify::{Trigger, VerificationConfig};
-use common::{ScriptedDock, ms, now_s};
+use common::{AIRCRAFT, Received, SN, ScriptedDock, ms, now_s};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -127,6 +137,150 @@ fn verification(broker: &Mosquitto, n: usize) -> Vec<f64> {
     took
 }
 
+/// What a listener on the dock's `services` and `services_reply` heard, with when.
+struct Heard {
+    seen: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Heard {
+    /// Listens from now on: returns once subscribed.
+    fn start(port: u16) -> Self {
+        let (c, mut conn) = Client::new(MqttOptions::new("bench-services", "127.0.0.1", port), 64);
+        // A listener's own acknowledgements must not hold the broker's next message back.
+        conn.eventloop.network_options.set_tcp_nodelay(true);
+        for kind in [DockTopic::Services, DockTopic::ServicesReply] {
+            c.subscribe(kind.topic(SN), QoS::AtLeastOnce).unwrap();
+        }
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut acks = 0;
+        while acks < 2 {
+            assert!(
+                Instant::now() < until,
+                "the broker did not acknowledge the subscriptions"
+            );
+            if let Ok(Ok(Event::Incoming(Packet::SubAck(_)))) =
+                conn.recv_timeout(Duration::from_secs(1))
+            {
+                acks += 1;
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            let _keep = c;
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let at = now_s();
+                        if let Ok(e) = Envelope::parse(&p.payload, SN) {
+                            let kind = p.topic.rsplit('/').next().unwrap_or_default();
+                            s.lock().unwrap().push((kind.to_string(), e, at));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Self { seen }
+    }
+
+    /// The first message heard that `f` accepts, waiting for it until `until`.
+    fn wait(&self, until: Instant, f: impl Fn(&Received) -> bool) -> (Envelope, f64) {
+        loop {
+            if let Some((_, e, at)) = self.seen.lock().unwrap().iter().find(|m| f(m)) {
+                return (e.clone(), *at);
+            }
+            assert!(Instant::now() < until, "not heard in time");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Scheduled `flighttask_prepare` → the simulated dock's `services_reply`, seconds, `n`
+/// prepares after one not counted.
+fn sim_dock_prepare(broker: &Mosquitto, n: usize) -> Vec<f64> {
+    const OPERATOR: &str = "operator-token-dispatch-0123";
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = "[schedule]\ncron = \"*/5 * * * * *\"\ntimezone = \"UTC\"\ncatch_up_s = 2\n";
+    let (mut cfg, http) =
+        common::patrol_config(dir.path(), broker.url(), Some(schedule), None, 2.0, 20.0);
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(&tokens, format!("operator:{OPERATOR}\n")).unwrap();
+    cfg.tokens = Some(tokens);
+    let heard = Heard::start(broker.port);
+    let t = argus_triage::service::Service::start(cfg).unwrap();
+    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let district = argus_testkit::cached(&target.join("dispatch-district-seed1"), |d| {
+        let district = argus_sim::district::generate::generate(&Default::default()).unwrap();
+        argus_sim::district::geojson::write(&district, d).unwrap();
+    });
+    let mut opts = DockOptions::new(
+        district,
+        SN,
+        AIRCRAFT,
+        GeoPoint {
+            lat: 30.70,
+            lon: 121.02,
+        },
+        &broker.url(),
+        ("127.0.0.1".into(), argus_testkit::services::free_port()),
+        dir.path().join("flights"),
+    );
+    // Small frames: the render only has to exist (no flight is executed).
+    (opts.size, opts.fps) = ((320, 180), 2);
+    let cache = target.join("dispatch-dock-renders");
+    opts.cache = Some(cache.clone());
+    let dock = Dock::start(opts).unwrap();
+    let auth = format!("Bearer {OPERATOR}");
+    let mut took = Vec::with_capacity(n);
+    let until = Instant::now() + Duration::from_secs(10 * n as u64 + 600);
+    let mut seen = std::collections::HashSet::new();
+    while took.len() < n {
+        let (prep, prep_at) = heard.wait(until, |(kind, e, _)| {
+            kind == "services" && e.method == "flighttask_prepare" && !seen.contains(&e.tid)
+        });
+        seen.insert(prep.tid.clone());
+        let (reply, reply_at) = heard.wait(until, |(kind, e, _)| {
+            kind == "services_reply" && e.tid == prep.tid
+        });
+        assert!(
+            matches!(reply.result(), Ok(0)),
+            "the dock refused a prepare: {reply:?}"
+        );
+        let Ok(Service::Prepare(p)) = Service::read(&prep) else {
+            unreachable!("a flighttask_prepare reads as one")
+        };
+        let path = format!("/api/v1/runs/{}/cancel", p.flight_id);
+        let (status, body) = argus_testkit::services::http(
+            http,
+            "POST",
+            &path,
+            &[("Authorization", auth.as_str())],
+            b"",
+        )
+        .expect("triage answers");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        if seen.len() == 1 {
+            // The first prepare rendered the flight: wait for it, so no render runs while
+            // the counted prepares are timed.
+            while !std::fs::read_dir(&cache)
+                .unwrap()
+                .flatten()
+                .any(|e| e.path().join(".done").exists())
+            {
+                assert!(Instant::now() < until, "the dock's render did not end");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            continue;
+        }
+        took.push(reply_at - prep_at);
+    }
+    dock.stop();
+    t.shutdown().unwrap();
+    took
+}
+
 /// One message from this process to itself through the broker, seconds, `n` times.
 fn baseline(broker: &Mosquitto, n: usize) -> Vec<f64> {
     let (c, mut conn) = Client::new(MqttOptions::new("bench-echo", "127.0.0.1", broker.port), 16);
@@ -170,6 +324,7 @@ fn main() {
     let mut base = baseline(&broker, 100);
     let mut sched = scheduled(&broker, n);
     let mut verify = verification(&broker, n);
+    let mut sim_prepare = sim_dock_prepare(&broker, n);
     let b50 = percentile(&mut base, 0.5);
     println!("dispatch latency through Mosquitto, {n} runs each (p50, p99; × the baseline's p50)");
     println!(
@@ -180,6 +335,12 @@ fn main() {
     for (what, v, goal) in [
         ("scheduled instant → execute", &mut sched, 1.0),
         ("camera ticket → verification prepare", &mut verify, 30.0),
+        // Triage's default `reply_timeout_s`: a dock slower than this fails its run.
+        (
+            "prepare → sim dock's reply (KMZ fetched)",
+            &mut sim_prepare,
+            20.0,
+        ),
     ] {
         let (p50, p99) = (percentile(v, 0.5), percentile(v, 0.99));
         println!(
