@@ -185,7 +185,7 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
-fn utc(unix_s: f64) -> DateTime<Utc> {
+pub(crate) fn utc(unix_s: f64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt((unix_s * 1000.0).round() as i64)
         .single()
         .unwrap_or_default()
@@ -643,8 +643,9 @@ impl Dispatcher {
                     break;
                 }
                 let late = now - unix(t);
+                let blackout = s.blackout(t);
                 // Not heard from its dock yet, just after the start: wait a little for it.
-                if s.blackout(t).is_none()
+                if blackout.is_none()
                     && late <= s.catch_up_s
                     && now - self.started_at < DOCK_HEARD_GRACE_S
                     && !self.docks.contains_key(&p.plan.file.dock)
@@ -657,7 +658,7 @@ impl Dispatcher {
                     None => self.next.remove(p.id()),
                 };
                 // A blackout says why it never would have flown; lateness, why it did not.
-                let (state, reason) = if let Some(w) = s.blackout(t) {
+                let (state, reason) = if let Some(w) = blackout {
                     (RunState::Skipped, Some(format!("blackout {w}")))
                 } else if late > s.catch_up_s {
                     (

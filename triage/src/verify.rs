@@ -482,10 +482,7 @@ impl Dispatcher {
             if let Some(w) = v
                 .blackouts
                 .as_ref()
-                .zip(chrono::DateTime::from_timestamp_millis(
-                    (now * 1000.0).round() as i64,
-                ))
-                .and_then(|(b, at)| b.blackout(at))
+                .and_then(|b| b.blackout(crate::dispatch::utc(now)))
             {
                 self.skip(v, &t.ticket_id, format!("blackout {w}"), now)?;
                 continue;
