@@ -26,8 +26,10 @@ fn a_street_cameras_stall_sends_the_dock_and_the_drones_hit_joins_the_same_ticke
     let broker = Mosquitto::start(&dir.join("broker"));
     let wire = Wire::listen(broker.port);
     let district = district();
-    // A plan of dock-1's, not due for a day: the dock's only flight is the verification.
-    plan(dir, "north", Utc::now() + chrono::Duration::days(1), "");
+    // A plan of dock-1's, due 12 h from now and 12 h ago (its cron fires daily): the dock's only
+    // flight is the verification. (A day ahead is the time of day of now, an instant triage
+    // would fly at once.)
+    plan(dir, "north", Utc::now() + chrono::Duration::hours(12), "");
     let triage_args = triage_config_with(
         dir,
         &broker,
