@@ -7,7 +7,7 @@
 //! | `waste_pile` | anywhere outside a registered construction site | inside one |
 //! | `steel_shed` | no `baseline_structure` explains its footprint (a shed much smaller than the recorded building it stands on is new) | the baseline survey recorded a structure of its size where it stands |
 
-use geo::Area as _;
+use geo::{Area as _, BooleanOps as _};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, RuleKind};
@@ -185,10 +185,20 @@ fn baseline_by_footprint(
         .map(|q| (q[0] - p[0]).hypot(q[1] - p[1]))
         .fold(0.0, f64::max);
     let ratio = opts.baseline_min_area_ratio.clamp(1e-6, 1.0);
+    // A box in a frame bounds what it holds along the frame's axes (the footprint's first edge
+    // is the frame's horizontal): a structure turned against them fills less of it (a square
+    // turned 45° half). What was recorded is compared as the same box would hold it.
+    let axis = [f[1][0] - f[0][0], f[1][1] - f[0][1]];
     let mut under: Option<(String, f64, f64)> = None;
     for b in map.near(layer, p, reach) {
-        let recorded = b.area();
-        let shared = b.overlap(&footprint);
+        let as_boxed = bounding_box_along(b.polygon(), axis);
+        let recorded = as_boxed
+            .as_ref()
+            .map_or_else(|| b.area(), |r| r.unsigned_area());
+        let shared = match &as_boxed {
+            Some(r) => r.intersection(&footprint).unsigned_area(),
+            None => b.overlap(&footprint),
+        };
         if shared < opts.baseline_min_overlap * seen.min(recorded) || shared <= 0.0 {
             continue;
         }
@@ -210,6 +220,31 @@ fn baseline_by_footprint(
         ),
         None => (None, format!("absent from {layer}")),
     })
+}
+
+/// `shape`'s bounding box along `axis` and its normal, as a polygon (`None` for a zero axis).
+fn bounding_box_along(shape: &geo::Polygon<f64>, axis: [f64; 2]) -> Option<geo::Polygon<f64>> {
+    let n = axis[0].hypot(axis[1]);
+    if !(n > 1e-9 && n.is_finite()) {
+        return None;
+    }
+    let (u, v) = ([axis[0] / n, axis[1] / n], [-axis[1] / n, axis[0] / n]);
+    let (mut a, mut b) = (
+        [f64::INFINITY, f64::NEG_INFINITY],
+        [f64::INFINITY, f64::NEG_INFINITY],
+    );
+    for c in shape.exterior().coords() {
+        let (x, y) = (c.x * u[0] + c.y * u[1], c.x * v[0] + c.y * v[1]);
+        a = [a[0].min(x), a[1].max(x)];
+        b = [b[0].min(y), b[1].max(y)];
+    }
+    let at = |x: f64, y: f64| [x * u[0] + y * v[0], x * u[1] + y * v[1]];
+    Some(polygon(&[
+        at(a[0], b[0]),
+        at(a[1], b[0]),
+        at(a[1], b[1]),
+        at(a[0], b[1]),
+    ]))
 }
 
 #[cfg(test)]
@@ -369,6 +404,17 @@ mod tests {
         let b = b1.centroid();
         let at = [b[0] + 0.8, b[1] - 0.5];
         match judge_at(at, &rect(at, 5.5, 3.8, 0.0)) {
+            Verdict::Legal(why) => assert!(
+                why.starts_with("recorded as baseline_structure B1"),
+                "{why}"
+            ),
+            v => panic!("{v:?}"),
+        }
+        // The recorded shed seen from a drone flying across the street grid: its box, 45° to
+        // the shed, holds twice its area. Still the recorded shed, as that box would hold it.
+        let turned = rect(b, 5.8, 5.8, 45.0);
+        assert!(polygon(&turned).unsigned_area() > 2.0 * b1.area());
+        match judge_at(b, &turned) {
             Verdict::Legal(why) => assert!(
                 why.starts_with("recorded as baseline_structure B1"),
                 "{why}"
