@@ -229,8 +229,7 @@ pub fn spawn_dock(
 /// The edge agent `district-1` with `sources` (TOML `[[source]]` tables), its local clock put
 /// where it is now the district's scene time (10:00), as the recordings were made.
 pub fn spawn_agent(dir: &Path, district: &Path, broker: &Mosquitto, sources: &str) -> Child {
-    let now_min = (argus_core::clock::now_unix_s() / 60.0) as i64 % 1440;
-    let offset = (600 - now_min + 1440 + 720).rem_euclid(1440) - 720;
+    let offset = argus_core::clock::utc_offset_min_for(600, argus_core::clock::now_unix_s());
     let cfg = dir.join("agent.toml");
     std::fs::write(
         &cfg,

@@ -1,5 +1,6 @@
 //! What every Argus command line does before and after its work (feature `cli`): logs to
-//! stderr through `tracing` (`RUST_LOG`, else the command's default filter), and an error ends
+//! stderr through `tracing` (`RUST_LOG`, else the command's default filter; colours only at a
+//! terminal), and an error ends
 //! the process with its whole chain of causes and a failure status.
 //!
 //! ```no_run
@@ -27,6 +28,8 @@ pub fn main<E: std::fmt::Display>(
                 .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, plain text in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -155,9 +155,29 @@ pub fn now_unix_s() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The UTC offset, minutes (within ±12 h), that makes the local time at `now` (Unix seconds)
+/// the minute of day `local_minute`: an agent analysing live simulated video is put where it is
+/// the district's scene time, as the simulator's recordings are.
+pub fn utc_offset_min_for(local_minute: u32, now: f64) -> i32 {
+    let now_min = (now / 60.0).floor() as i64 % 1440;
+    ((i64::from(local_minute) - now_min + 1440 + 720).rem_euclid(1440) - 720) as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offset_puts_now_at_the_asked_local_minute() {
+        for now in [0.0, 1_764_000_000.0, 1_764_070_000.5, 1_764_043_140.0] {
+            for minute in [0, 600, 719, 1439] {
+                let off = utc_offset_min_for(minute, now);
+                assert!((-720..=720).contains(&off), "{off}");
+                let local = ((now / 60.0).floor() as i64 + i64::from(off)).rem_euclid(1440);
+                assert_eq!(local, i64::from(minute), "now {now}, minute {minute}");
+            }
+        }
+    }
 
     #[test]
     fn dates_round_trip() {
