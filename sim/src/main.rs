@@ -360,6 +360,9 @@ fn run(cli: Cli) -> Result<()> {
             let mut write_truth = move |t: &argus_sim::truth::FrameTruth| -> Result<()> {
                 serde_json::to_writer(&mut truth, t)?;
                 truth.write_all(b"\n")?;
+                // Whole lines on disk as they are made: a live camera is stopped, not ended,
+                // and its truth is read while it serves.
+                truth.flush()?;
                 Ok(())
             };
             match rtsp {
