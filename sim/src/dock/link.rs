@@ -1,6 +1,7 @@
 //! The dock's MQTT link: one rumqttc session, its last will (the offline topology), the
-//! subscriptions taken again and the topology announced again on every connection (a broker
-//! restart loses a clean session), and the loop that feeds the [`DockService`].
+//! subscriptions taken again and, once the broker has acknowledged them, the topology announced
+//! again on every connection (a broker restart loses a clean session), and the loop that feeds
+//! the [`DockService`].
 //!
 //! `publish` returning `Ok` means queued: the simulated dock, like a real one, does not keep
 //! what it could not queue (OSD and progress are sent again moments later); it says so in
@@ -93,18 +94,41 @@ pub fn run(
     .map(|k| k.topic(sn));
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let mut connected = false;
+    // Subscriptions not yet acknowledged: the dock announces itself once it can hear (a cloud
+    // answering the topology at once must not speak to a dock not yet listening).
+    let mut unacknowledged = 0usize;
     while !stop.load(Ordering::SeqCst) {
         service.tick();
         match conn.recv_timeout(POLL) {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                 backoff.reset();
                 connected = true;
+                unacknowledged = 0;
                 for f in &filters {
-                    if let Err(e) = client.try_subscribe(f.as_str(), QoS::AtLeastOnce) {
-                        tracing::error!(filter = %f, error = %e, "cannot subscribe");
+                    match client.try_subscribe(f.as_str(), QoS::AtLeastOnce) {
+                        Ok(()) => unacknowledged += 1,
+                        Err(e) => tracing::error!(filter = %f, error = %e, "cannot subscribe"),
                     }
                 }
-                service.on_connected();
+                if unacknowledged == 0 {
+                    service.on_connected();
+                }
+            }
+            Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) if unacknowledged > 0 => {
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                {
+                    tracing::error!(
+                        pkid = ack.pkid,
+                        "the broker refused a subscription: the dock will not hear that topic"
+                    );
+                }
+                unacknowledged -= 1;
+                if unacknowledged == 0 {
+                    service.on_connected();
+                }
             }
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) => service.on_message(&p.topic, &p.payload),
             Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
