@@ -7,7 +7,7 @@
 //! | `waste_pile` | anywhere outside a registered construction site | inside one |
 //! | `steel_shed` | no `baseline_structure` explains its footprint (a shed much smaller than the recorded building it stands on is new) | the baseline survey recorded a structure of its size where it stands |
 
-use geo::{Area as _, BooleanOps as _};
+use geo::Area as _;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, RuleKind};
@@ -187,22 +187,18 @@ fn baseline_by_footprint(
     let ratio = opts.baseline_min_area_ratio.clamp(1e-6, 1.0);
     // A box in a frame bounds what it holds along the frame's axes (the footprint's first edge
     // is the frame's horizontal): a structure turned against them fills less of it (a square
-    // turned 45° half). What was recorded is compared as the same box would hold it.
+    // turned 45° half). The sizes compare what was recorded as the same box would hold it; the
+    // overlap is the recorded outline's own.
     let axis = [f[1][0] - f[0][0], f[1][1] - f[0][1]];
     let mut under: Option<(String, f64, f64)> = None;
     for b in map.near(layer, p, reach) {
-        let as_boxed = bounding_box_along(b.polygon(), axis);
-        let recorded = as_boxed
-            .as_ref()
-            .map_or_else(|| b.area(), |r| r.unsigned_area());
-        let shared = match &as_boxed {
-            Some(r) => r.intersection(&footprint).unsigned_area(),
-            None => b.overlap(&footprint),
-        };
+        let recorded = b.area();
+        let shared = b.overlap(&footprint);
         if shared < opts.baseline_min_overlap * seen.min(recorded) || shared <= 0.0 {
             continue;
         }
-        if seen >= ratio * recorded && recorded >= ratio * seen {
+        let boxed = bounding_box_along(b.polygon(), axis).map_or(recorded, |r| r.unsigned_area());
+        if seen >= ratio * boxed && boxed >= ratio * seen {
             return Ok(format!(
                 "recorded as {layer} {} ({recorded:.0} m², {:.0} % of the {seen:.0} m² seen)",
                 b.id,
@@ -419,6 +415,28 @@ mod tests {
                 why.starts_with("recorded as baseline_structure B1"),
                 "{why}"
             ),
+            v => panic!("{v:?}"),
+        }
+        // A new shed beside B1, boxed along axes turned 45°, whose box overlaps B1's own box
+        // (11.8 m²) but B1 only by a corner (6.4 m² of 15.8): new, the empty corners of B1's
+        // box being no overlap.
+        let beside = [b[0] + 1.77, b[1] + 1.77];
+        let boxed_beside = rect(beside, 4.5, 4.5, 45.0);
+        assert!(
+            matches!(judge_at(beside, &boxed_beside), Verdict::Violation { .. }),
+            "{:?}",
+            judge_at(beside, &boxed_beside)
+        );
+        // A structure over B1 more than twice the size of B1's box along those axes: not what
+        // was recorded.
+        match judge_at(b, &rect(b, 9.0, 8.0, 45.0)) {
+            Verdict::Violation { rule, .. } => {
+                assert!(
+                    rule.reason.contains("not what was recorded"),
+                    "{}",
+                    rule.reason
+                )
+            }
             v => panic!("{v:?}"),
         }
         // The recorded building seen whole (its roof detected as one structure): legal.
