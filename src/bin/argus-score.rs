@@ -2,9 +2,9 @@
 //! the analyst's check after `edge-agent replay` with a retrained model or new tracker settings.
 //!
 //! ```text
-//! edge-agent replay patrol/flight.mp4 --telemetry patrol/flight.SRT --map district/district.geojson \
+//! edge-agent replay flights/$ID/flight.mp4 --telemetry flights/$ID/flight.SRT --map district/district.geojson \
 //!     --model models/argus-det --out hits.jsonl
-//! argus-score --truth patrol/truth.jsonl --hits hits.jsonl
+//! argus-score --truth flights/$ID/truth.jsonl --hits hits.jsonl
 //! ```
 
 use std::path::PathBuf;

@@ -26,6 +26,8 @@ pub struct TicketView {
     pub unit: Option<String>,
     /// Each sighting's delay from the agent making the hit to triage filing it, seconds.
     pub delays_s: Vec<f64>,
+    /// Held for a person's review, not sent to a crew.
+    pub review: bool,
 }
 
 /// p50 and p99 of a set of values.
@@ -61,6 +63,8 @@ pub struct Summary {
     pub recall: f64,
     /// Tickets on a legal look-alike or on nothing.
     pub false_tickets: usize,
+    /// …of them, held for a person's review (none sent to a crew).
+    pub false_tickets_in_review: usize,
     /// Median distance from a true ticket to its violation, metres.
     pub median_geo_error_m: f64,
     /// Tickets per violation class.
@@ -95,6 +99,7 @@ pub fn summarize(
     let mut found = Vec::new();
     let mut look_alikes = Vec::new();
     let mut false_tickets = 0;
+    let mut false_in_review = 0;
     let mut errors = Vec::new();
     let mut misrouted = Vec::new();
     let mut by_class = BTreeMap::new();
@@ -145,6 +150,7 @@ pub fn summarize(
             continue;
         }
         false_tickets += 1;
+        false_in_review += usize::from(t.review);
         if let Some(o) = shown
             .iter()
             .filter(|o| !o.violation && o.class == t.class && d(o, t.at) <= MATCH_RADIUS_M)
@@ -166,6 +172,7 @@ pub fn summarize(
             found_shown.len() as f64 / shown_ids.len() as f64
         },
         false_tickets,
+        false_tickets_in_review: false_in_review,
         median_geo_error_m: median(&errors),
         tickets_by_class: by_class,
         tickets_by_unit: by_unit,
@@ -237,6 +244,7 @@ mod tests {
             sightings: vec![GeoPoint { lat, lon }],
             unit: Some(unit.into()),
             delays_s: vec![0.1],
+            review: false,
         }
     }
 
@@ -248,17 +256,21 @@ mod tests {
             obj("V3", "illegal_structure", true, 30.002, 121.0),
             obj("L1", "vending_in_lane", false, 30.003, 121.0),
         ];
-        // ~2 m north of V1; on the look-alike; nowhere; V2 but routed to the wrong unit.
+        // ~2 m north of V1; on the look-alike; nowhere (held for review); V2 but routed to the
+        // wrong unit.
         let tickets = vec![
             ticket("t1", "construction_waste", 30.000018, 121.0, "north"),
             ticket("t2", "vending_in_lane", 30.003, 121.0, "north"),
-            ticket("t3", "construction_waste", 30.01, 121.0, "north"),
+            TicketView {
+                review: true,
+                ..ticket("t3", "construction_waste", 30.01, 121.0, "north")
+            },
             ticket("t4", "vending_in_lane", 30.001, 121.0, "south"),
         ];
         let s = summarize(&tickets, &shown, |_| Some("north".into()));
         assert!((s.recall - 2.0 / 3.0).abs() < 1e-9, "{s:?}");
         assert_eq!(s.violations_found, ["V1", "V2"]);
-        assert_eq!(s.false_tickets, 2);
+        assert_eq!((s.false_tickets, s.false_tickets_in_review), (2, 1));
         assert_eq!(s.look_alike_tickets, vec!["L1"]);
         assert_eq!(s.misrouted, vec!["t4"]);
         assert!(
