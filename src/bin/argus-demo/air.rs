@@ -40,11 +40,19 @@ pub const VERIFICATION_ENDS: [&str; 3] = [
 /// The docks (dock-1 at the default district's centre, its serial numbers), as the
 /// repository's flight plans have them.
 pub const DOCKS: &str = include_str!("../../../flight-plans/docks.toml");
-/// dock-1's gateway and aircraft serial numbers.
-pub const DOCK_SN: &str = "7CTDM12345";
-pub const AIRCRAFT_SN: &str = "1581F5BKD225D00B";
-/// Where dock-1 stands (`DOCKS`).
-pub const DOCK_AT: &str = "30.70,121.02";
+
+/// dock-1 as `DOCKS` defines it: its gateway and aircraft serial numbers and where it stands
+/// (`LAT,LON`), what `sim dock` plays and the edge agent listens to.
+pub fn dock() -> Result<(String, String, String)> {
+    let docks = argus_flightplan::dock::Docks::parse(DOCKS, Path::new("flight-plans/docks.toml"))?;
+    let d = docks
+        .get("dock-1")
+        .context("flight-plans/docks.toml has no dock-1")?;
+    let (Some(sn), Some(aircraft)) = (d.sn.clone(), d.aircraft_sn.clone()) else {
+        anyhow::bail!("flight-plans/docks.toml: dock-1 needs sn and aircraft_sn");
+    };
+    Ok((sn, aircraft, format!("{},{}", d.lat, d.lon)))
+}
 
 /// The plan: `PLAN_AREA` swept from 100 m (a 1080p camera's view, as the detector is trained
 /// for) at 15 m/s, once, at `at` (Unix seconds, whole).

@@ -422,17 +422,18 @@ fn mission(
 
     // 4. dock-1, flying over the street as the camera's scenario leaves it.
     let video = free_or_other(SocketAddr::from(([127, 0, 0, 1], 0)), "dock's video")?;
+    let (dock_sn, aircraft_sn, dock_at) = air::dock()?;
     procs.spawn(
         "the dock",
         Command::new(tool("sim")?)
             .args([
                 "dock",
                 "--sn",
-                air::DOCK_SN,
+                &dock_sn,
                 "--aircraft-sn",
-                air::AIRCRAFT_SN,
+                &aircraft_sn,
                 "--at",
-                air::DOCK_AT,
+                &dock_at,
                 // The detector's scale at 100 m; 5 frames a second, the rate it looks at.
                 "--size",
                 "1920x1080",
@@ -472,8 +473,8 @@ fn mission(
         path(district),
         path(&out.join("agent-outbox")),
         video.port(),
-        air::AIRCRAFT_SN,
-        air::DOCK_SN,
+        aircraft_sn,
+        dock_sn,
         path(&out.join("cam-1/camera.json")),
     );
     let cfg_path = out.join("agent.toml");
